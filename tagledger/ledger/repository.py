@@ -1,0 +1,89 @@
+"""The interface every ledger backend implements, and the errors it raises.
+
+Backends: ``sqlite`` (embedded demo, one file) and ``postgres`` (production; uses
+TimescaleDB features when the extension is present).  One contract test suite
+(``tests/ledger/test_contract.py``) runs against both.
+
+Write side (the gateway):
+    ``commit_batch`` is the exactly-once step.  In ONE transaction it records the
+    batch key and applies the batch's transitions (append events, upsert items,
+    adjust stock counts).  A batch key already present means the batch was
+    committed before: nothing is written and ``DUPLICATE`` is returned, which the
+    caller treats as success.
+
+Read side (the API): current and past stock, items, history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Protocol
+
+from tagledger.ledger.model import (
+    BatchKey,
+    BatchRecord,
+    EventRecord,
+    ItemRecord,
+    Reject,
+    StockRow,
+    Transition,
+)
+
+
+class CommitResult(StrEnum):
+    COMMITTED = "committed"
+    DUPLICATE = "duplicate"
+
+
+class LedgerError(Exception):
+    """Root of ledger errors.  Subclasses say what the caller can do."""
+
+
+class LedgerUnavailable(LedgerError):
+    """The database cannot be reached or the transaction failed transiently: retry."""
+
+
+class LedgerCorrupt(LedgerError):
+    """The ledger refused the data for good (constraint, schema mismatch): do not retry."""
+
+
+class Ledger(Protocol):
+    # Lifecycle -------------------------------------------------------------
+    async def close(self) -> None: ...
+
+    # Write side ------------------------------------------------------------
+    async def commit_batch(self, batch: BatchRecord, transitions: Sequence[Transition]) -> CommitResult: ...
+
+    async def commit_transitions(self, transitions: Sequence[Transition]) -> None:
+        """Transitions not caused by a batch (silence timers, POS transactions)."""
+        ...
+
+    async def has_batch(self, key: BatchKey) -> bool: ...
+
+    async def record_reject(self, reject: Reject) -> None: ...
+
+    async def load_items(self, store_id: str | None = None) -> list[ItemRecord]:
+        """Current state of every item (of one store), to rebuild the state machine at start."""
+        ...
+
+    # Read side -------------------------------------------------------------
+    async def stock(
+        self,
+        store_id: str,
+        *,
+        gtins: Sequence[str] | None = None,
+        as_of_us: int | None = None,
+    ) -> list[StockRow]:
+        """Item counts by GTIN x zone x state; ``as_of_us`` rebuilds them at a past time."""
+        ...
+
+    async def item(self, epc: str) -> ItemRecord | None: ...
+
+    async def item_history(self, epc: str, *, limit: int = 100, before_id: int | None = None) -> list[EventRecord]:
+        """An item's events, newest first; ``before_id`` pages backwards."""
+        ...
+
+    async def rejects(self, *, limit: int = 100) -> list[Reject]: ...
+
+    async def batch_count(self) -> int: ...

@@ -1,0 +1,293 @@
+"""The site file: stores, zones, readers, antennas, and the product master.
+
+One declarative YAML file describes the whole estate and every role loads it:
+the edge agent finds its reader and antennas, the gateway maps antennas to zones
+and zone roles, the API lists stores and their coordinates.  See
+``docs/site-file.md`` for the format and ``examples/site.yaml`` for a store.
+
+A bad file is refused with :class:`SiteError`, whose message names the file, the
+path inside it (``stores[0].readers[1].antennas[2].zone``) and the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tagledger.wire import Ident
+
+# Bundled with the package so that `tagledger demo` needs no file of its own.
+EXAMPLE_SITE = Path(__file__).parent / "examples" / "site.yaml"
+
+
+class ZoneRole(StrEnum):
+    """What a read in a zone means."""
+
+    SALES_FLOOR = "sales_floor"
+    BACKROOM = "backroom"
+    FITTING_ROOM = "fitting_room"
+    POS = "pos"  # a read here is a sale signal
+    EXIT = "exit"  # an unsold item that wins this zone and falls silent is a loss
+    RECEIVING = "receiving"  # a read here adds stock
+
+
+class Mobility(StrEnum):
+    """How readily items in a zone move, which sets how sticky zone assignment is.
+
+    Shelf stock is ``stationary``: a cross-read from the next zone must not move
+    it.  POS, exit and fitting rooms are ``transit``: items pass through quickly
+    and must be followed at once.
+    """
+
+    STATIONARY = "stationary"
+    NORMAL = "normal"
+    TRANSIT = "transit"
+
+
+_DEFAULT_MOBILITY = {
+    ZoneRole.SALES_FLOOR: Mobility.STATIONARY,
+    ZoneRole.BACKROOM: Mobility.STATIONARY,
+    ZoneRole.FITTING_ROOM: Mobility.TRANSIT,
+    ZoneRole.POS: Mobility.TRANSIT,
+    ZoneRole.EXIT: Mobility.TRANSIT,
+    ZoneRole.RECEIVING: Mobility.NORMAL,
+}
+
+ReaderModel = Literal["impinj_r700", "impinj_r420", "zebra_fx9600", "simulated"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Zone(_Strict):
+    id: Ident
+    name: str = ""
+    role: ZoneRole
+    mobility: Mobility | None = Field(
+        default=None, description="Defaults by role: stationary for shelves and backroom, transit for POS/exit."
+    )
+
+    @property
+    def effective_mobility(self) -> Mobility:
+        return self.mobility or _DEFAULT_MOBILITY[self.role]
+
+
+class Antenna(_Strict):
+    port: int = Field(ge=1, le=64)
+    zone: Ident
+    tx_power_dbm: float | None = Field(default=None, ge=0, le=33)
+
+
+class Reader(_Strict):
+    id: Ident
+    host: str = Field(min_length=1, description="Host name or address of the reader (LLRP, TCP 5084).")
+    port: int = Field(default=5084, ge=1, le=65535)
+    model: ReaderModel = "impinj_r700"
+    profile: str = Field(default="sales_floor", description="Reader profile name from firmware-config/.")
+    format: Literal["llrp", "impinj_iot", "zebra_iot"] = Field(
+        default="llrp",
+        description="llrp: read by a tagledger edge agent; impinj_iot / zebra_iot: the reader publishes MQTT itself.",
+    )
+    antennas: list[Antenna] = Field(min_length=1)
+
+    @field_validator("antennas")
+    @classmethod
+    def _unique_ports(cls, antennas: list[Antenna]) -> list[Antenna]:
+        seen: set[int] = set()
+        for a in antennas:
+            if a.port in seen:
+                raise ValueError(f"antenna port {a.port} listed twice")
+            seen.add(a.port)
+        return antennas
+
+
+class Store(_Strict):
+    id: Ident
+    name: str = Field(min_length=1)
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    timezone: str = "UTC"
+    gln: str | None = Field(default=None, pattern=r"^[0-9]{13}$", description="GS1 Global Location Number.")
+    zones: list[Zone] = Field(min_length=1)
+    readers: list[Reader] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, tz: str) -> str:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {tz!r} (e.g. 'Europe/Paris')") from None
+        return tz
+
+    def zone(self, zone_id: str) -> Zone:
+        for z in self.zones:
+            if z.id == zone_id:
+                return z
+        raise KeyError(zone_id)
+
+    def reader(self, reader_id: str) -> Reader:
+        for r in self.readers:
+            if r.id == reader_id:
+                return r
+        raise KeyError(reader_id)
+
+
+class Product(_Strict):
+    gtin: Annotated[str, Field(pattern=r"^[0-9]{14}$", description="GTIN-14, zero-padded.")]
+    name: str = ""
+    category: str = ""
+
+
+class Site(_Strict):
+    version: Literal[1] = 1
+    stores: list[Store] = Field(min_length=1)
+    products: list[Product] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Site:
+        # Cross-references are checked here (not in Store) so that every error
+        # carries its full path from the top of the file.
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        seen_stores: set[str] = set()
+        seen_readers: dict[str, str] = {}
+        for si, store in enumerate(self.stores):
+            if store.id in seen_stores:
+                problems.append((("stores", si, "id"), f"store id {store.id!r} is used twice"))
+            seen_stores.add(store.id)
+            zone_ids = [z.id for z in store.zones]
+            for zi, zid in enumerate(zone_ids):
+                if zone_ids.index(zid) != zi:
+                    problems.append((("stores", si, "zones", zi, "id"), f"zone id {zid!r} is used twice"))
+            for ri, reader in enumerate(store.readers):
+                if reader.id in seen_readers:
+                    problems.append(
+                        (
+                            ("stores", si, "readers", ri, "id"),
+                            f"reader id {reader.id!r} is already used in store {seen_readers[reader.id]!r};"
+                            " reader ids are unique across the site",
+                        )
+                    )
+                seen_readers[reader.id] = store.id
+                for ai, antenna in enumerate(reader.antennas):
+                    if antenna.zone not in zone_ids:
+                        problems.append(
+                            (
+                                ("stores", si, "readers", ri, "antennas", ai, "zone"),
+                                f"unknown zone {antenna.zone!r}; zones of store {store.id!r}: {', '.join(zone_ids)}",
+                            )
+                        )
+        gtins = [p.gtin for p in self.products]
+        for pi, gtin in enumerate(gtins):
+            if gtins.index(gtin) != pi:
+                problems.append((("products", pi, "gtin"), f"GTIN {gtin} listed twice"))
+        if problems:
+            raise _CrossReferenceError(problems)
+        return self
+
+    # Look-ups used by every role ------------------------------------------
+    def store(self, store_id: str) -> Store:
+        for s in self.stores:
+            if s.id == store_id:
+                return s
+        raise KeyError(store_id)
+
+    def find_reader(self, reader_id: str) -> tuple[Store, Reader]:
+        for s in self.stores:
+            for r in s.readers:
+                if r.id == reader_id:
+                    return s, r
+        raise KeyError(reader_id)
+
+    def find_reader_by_host(self, host: str) -> tuple[Store, Reader]:
+        for s in self.stores:
+            for r in s.readers:
+                if r.host == host:
+                    return s, r
+        raise KeyError(host)
+
+    def readers(self) -> Iterator[tuple[Store, Reader]]:
+        for s in self.stores:
+            for r in s.readers:
+                yield s, r
+
+    def product(self, gtin: str) -> Product | None:
+        for p in self.products:
+            if p.gtin == gtin:
+                return p
+        return None
+
+
+class _CrossReferenceError(ValueError):
+    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
+        super().__init__("; ".join(msg for _, msg in problems))
+        self.problems = problems
+
+
+class SiteError(ValueError):
+    """The site file cannot be used.  ``problems`` lists ``(path, message)`` pairs."""
+
+    def __init__(self, file: str, problems: list[tuple[str, str]]) -> None:
+        self.file = file
+        self.problems = problems
+        lines = [f"{file}: {path}: {msg}" if path else f"{file}: {msg}" for path, msg in problems]
+        super().__init__("invalid site file\n  " + "\n  ".join(lines))
+
+
+def format_path(loc: tuple[str | int, ...]) -> str:
+    """``("stores", 2, "readers", 0, "zone")`` -> ``stores[2].readers[0].zone``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for err in exc.errors():
+        ctx_error = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, _CrossReferenceError):
+            problems.extend((format_path(loc), msg) for loc, msg in ctx_error.problems)
+            continue
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check its spelling; see docs/site-file.md)"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        problems.append((format_path(loc), msg))
+    return problems
+
+
+def parse_site(data: Any, file: str = "<site>") -> Site:
+    try:
+        return Site.model_validate(data)
+    except ValidationError as exc:
+        raise SiteError(file, _problems_from(exc)) from None
+
+
+def load_site(path: Path | str) -> Site:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SiteError(str(path), [("", f"cannot read: {exc.strerror}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise SiteError(str(path), [("", f"not valid YAML: {where}{getattr(exc, 'problem', exc)}")]) from None
+    if not isinstance(data, dict):
+        raise SiteError(str(path), [("", "the file must be a mapping with a 'stores' list")])
+    return parse_site(data, str(path))

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tagledger.site import EXAMPLE_SITE, SiteError, ZoneRole, load_site, parse_site
+
+
+def _example() -> dict:  # type: ignore[type-arg]
+    return yaml.safe_load(EXAMPLE_SITE.read_text())  # type: ignore[no-any-return]
+
+
+def test_example_site_loads_with_required_zone_roles() -> None:
+    site = load_site(EXAMPLE_SITE)
+    roles = {z.role for z in site.stores[0].zones}
+    assert {ZoneRole.POS, ZoneRole.EXIT} <= roles
+    assert len(roles) >= 4
+    store, reader = site.find_reader("paris-01-r3")
+    assert store.id == "paris-01"
+    assert store.zone(reader.antennas[0].zone).role is ZoneRole.POS
+
+
+def test_wrong_zone_role_names_file_path_and_allowed_values(tmp_path: Path) -> None:
+    data = _example()
+    data["stores"][0]["zones"][1]["role"] = "storage"
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(SiteError) as info:
+        load_site(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "stores[0].zones[1].role" in message
+    for role in ZoneRole:
+        assert f"'{role.value}'" in message
+
+
+def test_antenna_pointing_at_unknown_zone_is_refused_with_its_path() -> None:
+    data = _example()
+    data["stores"][0]["readers"][1]["antennas"][2]["zone"] = "recieving"
+    with pytest.raises(SiteError) as info:
+        parse_site(data, "site.yaml")
+    assert info.value.problems == [
+        (
+            "stores[0].readers[1].antennas[2].zone",
+            "unknown zone 'recieving'; zones of store 'paris-01': floor, backroom, fitting, pos, exit, receiving",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path", "fragment"),
+    [
+        (lambda d: d["stores"][0].update(timezone="Mars/Olympus"), "stores[0].timezone", "unknown IANA time zone"),
+        (lambda d: d["stores"][0].update(latitude=123), "stores[0].latitude", "less than or equal to 90"),
+        (lambda d: d["stores"][0]["readers"][0].update(colour="red"), "stores[0].readers[0].colour", "unknown field"),
+        (
+            lambda d: d["stores"][0]["readers"][0]["antennas"].append({"port": 1, "zone": "floor"}),
+            "stores[0].readers[0].antennas",
+            "listed twice",
+        ),
+        (lambda d: d["stores"][0]["readers"][1].update(id="paris-01-r1"), "stores[0].readers[1].id", "unique"),
+        (lambda d: d["products"][0].update(gtin="123"), "products[0].gtin", "should match pattern"),
+    ],
+)
+def test_each_problem_is_reported_at_its_path(mutate, path, fragment) -> None:  # type: ignore[no-untyped-def]
+    data = _example()
+    mutate(data)
+    with pytest.raises(SiteError) as info:
+        parse_site(data, "site.yaml")
+    assert any(p == path and fragment in m for p, m in info.value.problems), info.value.problems
+
+
+def test_unreadable_and_non_yaml_files_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SiteError, match="cannot read"):
+        load_site(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("stores: [\n")
+    with pytest.raises(SiteError, match="not valid YAML: line"):
+        load_site(bad)
