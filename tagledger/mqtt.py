@@ -1,0 +1,90 @@
+"""MQTT plumbing shared by the edge agent and the gateway (both have aiomqtt).
+
+* :class:`BrokerAddress` parses ``mqtt://user:pass@host:port`` / ``mqtts://...``
+  (TLS) into what ``aiomqtt.Client`` needs.
+* :func:`backoff_delays` is the reconnect schedule: exponential with *full
+  jitter* (a uniformly random delay between 0 and the current cap).  Full jitter
+  spreads the reconnects of a thousand agents after a broker restart instead of
+  having them hammer it in lock-step.
+"""
+
+from __future__ import annotations
+
+import random
+import ssl
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+
+DEFAULT_PORTS = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883}
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        if parts.scheme not in DEFAULT_PORTS:
+            raise ValueError(f"MQTT URL {url!r}: scheme must be one of {', '.join(sorted(DEFAULT_PORTS))}")
+        if not parts.hostname:
+            raise ValueError(f"MQTT URL {url!r} has no host")
+        try:
+            port = parts.port or DEFAULT_PORTS[parts.scheme]
+        except ValueError:
+            raise ValueError(f"MQTT URL {url!r}: invalid port") from None
+        return cls(
+            host=parts.hostname,
+            port=port,
+            tls=parts.scheme in ("mqtts", "ssl"),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+    def client_kwargs(
+        self,
+        *,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> dict[str, Any]:
+        """Keyword arguments for ``aiomqtt.Client`` (explicit credentials win over the URL's)."""
+        kwargs: dict[str, Any] = {
+            "hostname": self.host,
+            "port": self.port,
+            "username": username or self.username,
+            "password": password or self.password,
+        }
+        if self.tls or ca_file or cert_file:
+            context = ssl.create_default_context(cafile=ca_file)
+            if cert_file:
+                context.load_cert_chain(cert_file, key_file)
+            kwargs["tls_context"] = context
+        return kwargs
+
+
+def protocol_version(name: str) -> aiomqtt.ProtocolVersion:
+    """``"3.1.1"`` or ``"5"`` -> aiomqtt's enum."""
+    try:
+        return {"3.1.1": aiomqtt.ProtocolVersion.V311, "5": aiomqtt.ProtocolVersion.V5}[name]
+    except KeyError:
+        raise ValueError(f"MQTT protocol {name!r}: use '3.1.1' or '5'") from None
+
+
+def backoff_delays(initial: float = 0.5, maximum: float = 30.0, rng: random.Random | None = None) -> Iterator[float]:
+    """Endless reconnect delays: full jitter over an exponentially growing cap."""
+    rng = rng or random.Random()
+    cap = initial
+    while True:
+        yield rng.uniform(0, cap)
+        cap = min(maximum, cap * 2)
