@@ -118,3 +118,14 @@ class Reject:
 
 
 MAX_REJECT_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderStatusRecord:
+    """The last known health of one reader, for "which reader is down"."""
+
+    reader_id: str
+    store_id: str
+    state: str  # wire vocabulary: "online", "offline", "degraded", ...
+    at_us: int  # when the state was observed (event time)
+    detail: str = ""

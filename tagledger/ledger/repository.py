@@ -25,6 +25,7 @@ from tagledger.ledger.model import (
     BatchRecord,
     EventRecord,
     ItemRecord,
+    ReaderStatusRecord,
     Reject,
     StockRow,
     Transition,
@@ -87,3 +88,10 @@ class Ledger(Protocol):
     async def rejects(self, *, limit: int = 100) -> list[Reject]: ...
 
     async def batch_count(self) -> int: ...
+
+    # Reader health -----------------------------------------------------------
+    async def record_reader_status(self, status: ReaderStatusRecord) -> None:
+        """Keep the newest status per reader; an older ``at_us`` than the stored one is ignored."""
+        ...
+
+    async def reader_statuses(self, store_id: str | None = None) -> list[ReaderStatusRecord]: ...
