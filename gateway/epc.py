@@ -39,9 +39,7 @@ _HEX = frozenset(string.hexdigits.upper())
 
 # First byte (8-bit binary header) -> coding scheme name, e.g. "00110000" -> "sgtin-96".
 _SCHEME_BY_HEADER: dict[str, str] = {
-    header: scheme.value
-    for cls in TAG_ENCODABLE_CLASSES
-    for header, scheme in cls.header_to_schemes().items()  # type: ignore[attr-defined]
+    header: scheme.value for cls in TAG_ENCODABLE_CLASSES for header, scheme in cls.header_to_schemes().items()
 }
 
 

@@ -59,6 +59,8 @@ class TopicKind(StrEnum):
     STATUS = "status"  # edge -> anyone: ReaderStatus, retained, last will
     HEARTBEAT = "heartbeat"  # edge -> anyone: Heartbeat, QoS 0
     ACK = "ack"  # gateway -> edge: Ack after commit, QoS 1
+    IMPINJ = "impinj"  # Impinj reader -> gateway: IoT device interface events (gateway.formats)
+    ZEBRA = "zebra"  # Zebra reader -> gateway: IoT Connector tag data events (gateway.formats)
 
 
 class Topics:
@@ -84,6 +86,14 @@ class Topics:
 
     def ack(self, store_id: str, reader_id: str) -> str:
         return self.reader(store_id, reader_id, TopicKind.ACK)
+
+    def impinj(self, store_id: str, reader_id: str) -> str:
+        """Where an Impinj reader publishes its own events (set in the reader's MQTT config)."""
+        return self.reader(store_id, reader_id, TopicKind.IMPINJ)
+
+    def zebra(self, store_id: str, reader_id: str) -> str:
+        """Where a Zebra reader's IoT Connector publishes tag data events."""
+        return self.reader(store_id, reader_id, TopicKind.ZEBRA)
 
     def pos(self, store_id: str) -> str:
         """Point-of-sale transactions for one store (authoritative sales)."""

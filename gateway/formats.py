@@ -1,0 +1,365 @@
+"""Reader payloads -> one common record, :class:`Sighting`, plus gaps and health events.
+
+Three formats reach the gateway:
+
+``tagledger`` -- our own :class:`tagledger.wire.ReadBatch`, already validated by
+    ``tagledger.wire.decode_as``.  Topic ``<root>/v1/<store>/<reader>/reads``.
+    :func:`sightings_from_batch` converts it.
+``impinj_iot`` -- an Impinj reader publishing its IoT device interface events
+    itself.  Configure the reader's MQTT topic as
+    ``<root>/v1/<store>/<reader>/impinj`` (``Topics.impinj(store, reader)``).
+``zebra_iot`` -- a Zebra reader's IoT Connector tag data events, configured to
+    publish on ``<root>/v1/<store>/<reader>/zebra`` (``Topics.zebra(store, reader)``).
+
+Subscriptions for the runtime: ``Topics.all_of_kind(TopicKind.IMPINJ)`` and
+``Topics.all_of_kind(TopicKind.ZEBRA)``.  The topic names the reader, so these
+payloads need no identity of their own; when :func:`parse_reader_payload` is
+called without a reader id, an Impinj envelope's ``hostname`` is looked up in the
+site file (``Reader.host``) instead.  Both third-party formats carry only
+QoS-0/1 MQTT without sequence numbers, so they are ingested at-least-once: the
+state machine is idempotent for repeated sightings, which makes that harmless.
+
+Interface::
+
+    sightings_from_batch(batch, site) -> list[Sighting]               # raises FormatError
+    parse_impinj(payload, site, *, store_id=None, reader_id=None) -> ParsedPayload
+    parse_zebra(payload, site, *, store_id, reader_id) -> ParsedPayload
+    parse_reader_payload(kind, payload, site, *, store_id, reader_id) -> ParsedPayload
+
+Errors: :class:`FormatError` with a machine-readable ``reason`` (``malformed``,
+``oversized``, ``invalid``, ``unknown_reader``, ``unknown_antenna``,
+``undecodable``) for the dead letter and the metrics.  A problem with the whole
+payload raises.  In the third-party formats, where one MQTT message may carry
+many independent events, a problem with one event skips that event only and is
+listed in ``ParsedPayload.skipped`` (the runtime counts or dead-letters them);
+when *every* event of a payload is bad, the first problem is raised.  Our own
+batches are strict: the agent configures its antennas from the same site file,
+so an unknown antenna there is a configuration error that must be loud.
+
+Unknown fields and unknown event types are ignored (the readers add fields
+across firmware versions).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic_core import from_json
+
+from tagledger.site import Reader, Site, Store
+from tagledger.wire import MAX_PAYLOAD_BYTES, ReadBatch
+
+Format = Literal["tagledger", "impinj_iot", "zebra_iot"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_HEXCHARS = frozenset("0123456789ABCDEF")
+
+
+class FormatError(ValueError):
+    """A payload (or one event in it) that cannot be turned into sightings."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """One EPC seen by one antenna over a short interval; times in host-clock µs UTC.
+
+    ``zone`` is resolved from the site file here, once, so that the state machine
+    never looks antennas up per read.
+    """
+
+    store_id: str
+    reader_id: str
+    antenna: int
+    zone: str
+    epc: str  # upper-case hex
+    first_seen_us: int
+    last_seen_us: int
+    count: int
+    peak_rssi: float  # dBm
+    mean_rssi: float  # dBm, averaged in milliwatts
+
+
+@dataclass(frozen=True, slots=True)
+class GapEvent:
+    """Reads known to be lost (Impinj ``overflowEvent``); ``dropped`` None = unknown."""
+
+    store_id: str
+    reader_id: str
+    reason: str  # "reader_overflow", ...
+    since_us: int
+    until_us: int
+    dropped: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthEvent:
+    """An antenna (or, with ``antenna`` None, a whole reader) went up or down."""
+
+    store_id: str
+    reader_id: str
+    antenna: int | None
+    up: bool
+    at_us: int
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class ParsedPayload:
+    format: Format
+    store_id: str
+    reader_id: str
+    sightings: list[Sighting] = field(default_factory=list)
+    gaps: list[GapEvent] = field(default_factory=list)
+    health: list[HealthEvent] = field(default_factory=list)
+    skipped: list[FormatError] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- #
+# Our own batches
+
+
+def sightings_from_batch(batch: ReadBatch, site: Site) -> list[Sighting]:
+    """Convert a validated ReadBatch; reader times are shifted onto the host clock."""
+    store, reader = _reader_by_id(site, batch.reader_id, batch.store_id)
+    zones = _zone_by_port(reader)
+    offset = batch.clock_offset_us
+    out: list[Sighting] = []
+    append = out.append
+    for o in batch.observations:
+        zone = zones.get(o.antenna)
+        if zone is None:
+            raise FormatError("unknown_antenna", f"reader {reader.id} has no antenna {o.antenna} in the site file")
+        append(
+            Sighting(
+                store.id,
+                reader.id,
+                o.antenna,
+                zone,
+                o.epc,
+                o.first_seen_us - offset,
+                o.last_seen_us - offset,
+                o.count,
+                o.peak_rssi,
+                o.mean_rssi,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# Impinj IoT device interface
+
+
+def parse_impinj(
+    payload: bytes, site: Site, *, store_id: str | None = None, reader_id: str | None = None
+) -> ParsedPayload:
+    """Parse Impinj IoT device interface events: one object, an array, or one object per line."""
+    events = list(_events(payload))
+    store: Store | None = None
+    reader: Reader | None = None
+    if reader_id is not None:
+        store, reader = _reader_by_id(site, reader_id, store_id)
+    else:
+        hosts = {e.get("hostname") for e in events if isinstance(e, dict)}
+        hosts.discard(None)
+        if len(hosts) != 1:
+            raise FormatError("unknown_reader", f"cannot tell the reader: hostnames {sorted(map(str, hosts))}")
+        host = str(hosts.pop())
+        try:
+            store, reader = site.find_reader_by_host(host)
+        except KeyError:
+            raise FormatError("unknown_reader", f"no reader with host {host!r} in the site file") from None
+        if store_id is not None and store.id != store_id:
+            raise FormatError("unknown_reader", f"host {host!r} belongs to store {store.id}, not {store_id}")
+    zones = _zone_by_port(reader)
+    out = ParsedPayload("impinj_iot", store.id, reader.id)
+    for i, event in enumerate(events):
+        try:
+            _impinj_event(event, store, reader, zones, out)
+        except FormatError as exc:
+            out.skipped.append(FormatError(exc.reason, f"event {i}: {exc.detail}"))
+    return _all_bad_raises(out, len(events))
+
+
+def _impinj_event(event: Any, store: Store, reader: Reader, zones: dict[int, str], out: ParsedPayload) -> None:
+    if not isinstance(event, dict):
+        raise FormatError("invalid", "an event must be a JSON object")
+    if "tagInventoryEvent" in event:
+        at_us = _iso_us(event.get("timestamp"), "timestamp")
+        body = _body(event, "tagInventoryEvent")
+        epc = _epc(body.get("epcHex"), body.get("epc"))
+        port = _int(body.get("antennaPort"), "tagInventoryEvent.antennaPort", 1)
+        zone = zones.get(port)
+        if zone is None:
+            raise FormatError("unknown_antenna", f"reader {reader.id} has no antenna {port} in the site file")
+        cdbm = body.get("peakRssiCdbm")
+        if not isinstance(cdbm, int | float) or isinstance(cdbm, bool):
+            # Without RSSI the zone cannot be arbitrated: the reader's
+            # tagInventoryEventConfig must report peakRssiCdbm.
+            raise FormatError("invalid", "tagInventoryEvent.peakRssiCdbm missing or not a number")
+        rssi = float(cdbm) / 100.0
+        last = body.get("lastSeenTime")
+        seen_us = at_us if last is None else _iso_us(last, "tagInventoryEvent.lastSeenTime")
+        out.sightings.append(Sighting(store.id, reader.id, port, zone, epc, seen_us, seen_us, 1, rssi, rssi))
+    elif "overflowEvent" in event:
+        at_us = _iso_us(event.get("timestamp"), "timestamp")
+        out.gaps.append(GapEvent(store.id, reader.id, "reader_overflow", at_us, at_us))
+    elif "antennaConnectedEvent" in event or "antennaDisconnectedEvent" in event:
+        at_us = _iso_us(event.get("timestamp"), "timestamp")
+        up = "antennaConnectedEvent" in event
+        name = "antennaConnectedEvent" if up else "antennaDisconnectedEvent"
+        port = _int(_body(event, name).get("antennaPort"), f"{name}.antennaPort", 1)
+        out.health.append(HealthEvent(store.id, reader.id, port, up, at_us, name))
+    # Other event types (inventoryStatusEvent, diagnosticEvent, gpiTransitionEvent...)
+    # carry nothing the ledger uses.
+
+
+# --------------------------------------------------------------------------- #
+# Zebra IoT Connector
+
+
+def parse_zebra(payload: bytes, site: Site, *, store_id: str | None, reader_id: str) -> ParsedPayload:
+    """Parse Zebra IoT Connector tag data events: one event or a JSON array of them."""
+    store, reader = _reader_by_id(site, reader_id, store_id)
+    zones = _zone_by_port(reader)
+    events = list(_events(payload))
+    out = ParsedPayload("zebra_iot", store.id, reader.id)
+    for i, event in enumerate(events):
+        try:
+            _zebra_event(event, store, reader, zones, out)
+        except FormatError as exc:
+            out.skipped.append(FormatError(exc.reason, f"event {i}: {exc.detail}"))
+    return _all_bad_raises(out, len(events))
+
+
+def _zebra_event(event: Any, store: Store, reader: Reader, zones: dict[int, str], out: ParsedPayload) -> None:
+    if not isinstance(event, dict):
+        raise FormatError("invalid", "an event must be a JSON object")
+    data = event.get("data")
+    if not isinstance(data, dict) or "idHex" not in data:
+        return  # not a tag data event (e.g. a heartbeat on the same endpoint)
+    at_us = _iso_us(event.get("timestamp"), "timestamp")
+    epc = _epc(data.get("idHex"), None)
+    port = _int(data.get("antenna"), "data.antenna", 1)
+    zone = zones.get(port)
+    if zone is None:
+        raise FormatError("unknown_antenna", f"reader {reader.id} has no antenna {port} in the site file")
+    rssi = data.get("peakRssi")
+    if not isinstance(rssi, int | float) or isinstance(rssi, bool):
+        raise FormatError("invalid", "data.peakRssi missing or not a number")
+    reads = data.get("reads", 1)
+    count = _int(reads, "data.reads", 1)
+    out.sightings.append(Sighting(store.id, reader.id, port, zone, epc, at_us, at_us, count, float(rssi), float(rssi)))
+
+
+# --------------------------------------------------------------------------- #
+
+
+def parse_reader_payload(
+    kind: str, payload: bytes, site: Site, *, store_id: str | None, reader_id: str | None
+) -> ParsedPayload:
+    """Dispatch on the topic's last level (``impinj`` or ``zebra``)."""
+    if kind == "impinj":
+        return parse_impinj(payload, site, store_id=store_id, reader_id=reader_id)
+    if kind == "zebra":
+        if reader_id is None:
+            raise FormatError("unknown_reader", "Zebra events carry no reader identity; the topic must name it")
+        return parse_zebra(payload, site, store_id=store_id, reader_id=reader_id)
+    raise FormatError("invalid", f"unknown reader format {kind!r}")
+
+
+def _events(payload: bytes) -> Iterator[Any]:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise FormatError("oversized", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    text = payload.strip()
+    if not text:
+        raise FormatError("malformed", "empty payload")
+    try:
+        doc = from_json(text)
+    except ValueError:
+        # Newline-delimited JSON: the Impinj HTTP stream and some MQTT bridges
+        # put one event per line.
+        lines = [line for line in text.splitlines() if line.strip()]
+        if len(lines) < 2:
+            raise FormatError("malformed", "not JSON") from None
+        try:
+            docs = [from_json(line) for line in lines]
+        except ValueError:
+            raise FormatError("malformed", "not JSON, nor one JSON object per line") from None
+        yield from docs
+        return
+    if isinstance(doc, list):
+        yield from doc
+    else:
+        yield doc
+
+
+def _all_bad_raises(out: ParsedPayload, n_events: int) -> ParsedPayload:
+    if out.skipped and len(out.skipped) == n_events:
+        raise out.skipped[0]
+    return out
+
+
+def _reader_by_id(site: Site, reader_id: str, store_id: str | None) -> tuple[Store, Reader]:
+    try:
+        store, reader = site.find_reader(reader_id)
+    except KeyError:
+        raise FormatError("unknown_reader", f"reader {reader_id!r} is not in the site file") from None
+    if store_id is not None and store.id != store_id:
+        raise FormatError("unknown_reader", f"reader {reader_id!r} belongs to store {store.id}, not {store_id}")
+    return store, reader
+
+
+def _zone_by_port(reader: Reader) -> dict[int, str]:
+    return {a.port: a.zone for a in reader.antennas}
+
+
+def _body(event: dict[str, Any], name: str) -> dict[str, Any]:
+    body = event[name]
+    if not isinstance(body, dict):
+        raise FormatError("invalid", f"{name} must be an object")
+    return body
+
+
+def _int(value: Any, where: str, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise FormatError("invalid", f"{where} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _epc(hex_value: Any, b64_value: Any) -> str:
+    if isinstance(hex_value, str):
+        epc = hex_value.strip().upper()
+    elif isinstance(b64_value, str):
+        try:
+            epc = base64.b64decode(b64_value, validate=True).hex().upper()
+        except (binascii.Error, ValueError):
+            raise FormatError("undecodable", "epc is not valid base64") from None
+    else:
+        raise FormatError("invalid", "no EPC (epcHex / idHex) in the event")
+    if not 4 <= len(epc) <= 124 or not _HEXCHARS.issuperset(epc):
+        raise FormatError("undecodable", f"EPC {epc[:40]!r} is not 4-124 hex digits")
+    return epc
+
+
+def _iso_us(value: Any, where: str) -> int:
+    if not isinstance(value, str):
+        raise FormatError("invalid", f"{where} missing or not a string")
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise FormatError("invalid", f"{where} {value[:40]!r} is not an ISO-8601 time") from None
+    if dt.tzinfo is None:
+        raise FormatError("invalid", f"{where} {value[:40]!r} has no time zone")
+    return (dt - _EPOCH) // _US
