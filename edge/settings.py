@@ -1,0 +1,85 @@
+"""Typed settings of the edge agent, read from ``TAGLEDGER_EDGE_*`` environment variables.
+
+Built in ``main()`` (or by the CLI, or by a test) and handed to
+:func:`edge.agent.run`; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tagledger.mqtt import BrokerAddress
+from tagledger.wire import DEFAULT_ROOT, Ident
+
+from .spool import DEFAULT_MAX_BYTES
+
+
+class EdgeSettings(BaseSettings):
+    """One agent drives one reader.  Every field is also ``TAGLEDGER_EDGE_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="TAGLEDGER_EDGE_", extra="ignore", frozen=True)
+
+    # What to read ---------------------------------------------------------
+    site: Path = Field(description="Site file (YAML) naming the store, this reader and its antennas.")
+    reader_id: Ident = Field(description="Id of the reader this agent drives, as in the site file.")
+    profile_dir: Path | None = Field(
+        default=None, description="Directory of reader profiles (default: the bundled firmware-config/profiles)."
+    )
+    window_ms: int | None = Field(
+        default=None, ge=50, le=60_000, description="Aggregation window; default: the reader profile's window_ms."
+    )
+    max_batch_observations: int = Field(default=5_000, ge=1, le=50_000)
+
+    # MQTT -----------------------------------------------------------------
+    mqtt_url: str | None = Field(
+        default=None, description="mqtt://[user:pass@]host[:port] or mqtts://... (TLS); overrides host/port."
+    )
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    mqtt_protocol: Literal["3.1.1", "5"] = Field(
+        default="3.1.1",
+        description="3.1.1 works with every broker (also the embedded demo broker); 5 with Mosquitto 2.",
+    )
+    client_id: str | None = Field(default=None, description="MQTT client id (default: tagledger-edge-<reader_id>).")
+    username: str | None = None
+    password: SecretStr | None = None
+    tls: bool = Field(default=False, description="Connect with TLS (implied by mqtts:// or a CA file).")
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    topic_root: str = DEFAULT_ROOT
+
+    # Delivery -------------------------------------------------------------
+    spool_path: Path | None = Field(default=None, description="Spool file (default: ./spool/<reader_id>.sqlite).")
+    spool_max_bytes: int = Field(default=DEFAULT_MAX_BYTES, ge=1 << 16)
+    max_in_flight: int = Field(
+        default=100, ge=1, le=10_000, description="Batches sent but not yet confirmed by the gateway."
+    )
+    ack_timeout_s: float = Field(default=30.0, gt=0, description="Re-send a batch the gateway has not confirmed.")
+    reconnect_initial_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+
+    # Health ---------------------------------------------------------------
+    heartbeat_interval_s: float = Field(default=10.0, gt=0)
+    clock_skew_threshold_ms: int = Field(
+        default=2_000, ge=1, description="Flag the reader clock as skewed beyond this offset from the host."
+    )
+
+    def broker(self) -> BrokerAddress:
+        if self.mqtt_url:
+            address = BrokerAddress.parse(self.mqtt_url)
+            if self.tls and not address.tls:
+                address = BrokerAddress(address.host, address.port, True, address.username, address.password)
+            return address
+        return BrokerAddress(self.mqtt_host, self.mqtt_port, self.tls)
+
+    def effective_client_id(self) -> str:
+        return self.client_id or f"tagledger-edge-{self.reader_id}"
+
+    def effective_spool_path(self) -> Path:
+        return self.spool_path or Path("spool") / f"{self.reader_id}.sqlite"
