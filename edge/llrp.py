@@ -1,0 +1,498 @@
+"""The reader connection: LLRP through sllurp, bridged into asyncio.
+
+This is the ONLY module of tagledger that imports sllurp (GPL-3.0-only); the
+rest of the agent sees :class:`edge.reads.TagRead` and
+:class:`edge.reads.ReaderEvent` through the :class:`edge.reads.ReadSource`
+protocol, which :class:`LlrpReader` implements.
+
+Threads.  sllurp runs one socket thread per connection and calls us back from
+it.  Callbacks do only cheap work there (turn sllurp's dictionaries into
+``TagRead``) and hand the result to the event loop with
+``loop.call_soon_threadsafe``; every piece of shared state is then touched on
+the loop only.  The one exception is ``_last_activity_s`` (a float written by
+the socket thread, read by the watchdog), whose single assignments are atomic.
+
+Back-pressure.  Reads wait for the agent in a queue bounded by
+``max_queued_reads``.  When it is full the newest reads are dropped and
+counted, and a ``ReaderEvent(kind="overflow", dropped=n)`` says so (at once,
+then at most once a second while the overflow lasts): a loss is never silent.
+
+Connection life.  One sllurp client per TCP connection, built from the reader
+profile every time, so the ROSpec is provisioned again after each reconnect
+(sllurp is told ``reset_on_connect``: it deletes what the reader had, then adds,
+enables and starts ours).  The loop reconnects forever with full-jitter
+exponential backoff (0.5 s doubling to 30 s by default), which spreads the
+reconnects of a store's agents after a network cut.  A watchdog asks the reader
+for KEEPALIVE every ``keepalive_s``; when nothing at all (keepalive, report,
+event) arrived for ``watchdog_factor × keepalive_s`` the TCP connection is
+taken for half-open, dropped, and re-established.  A connection that has not
+reached "inventorying" within ``setup_timeout_s`` is treated the same way: a
+reader that accepts TCP but never reads is the failure this guards against.
+
+Clock.  Readers stamp reads with their own clock.  For each report, ``s =
+max(last_seen) − host receive time`` equals ``offset − delay`` where ``delay``
+(read to receipt: report cadence + network + scheduling) is never negative, so
+the largest ``s`` over a sliding window (60 s) is the tightest estimate of
+``offset = reader clock − host clock``.  It is exposed as ``clock_offset_us``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from sllurp.llrp import LLRPReaderClient, LLRPReaderConfig, LLRPReaderState
+
+from edge.profile import ReaderProfile
+from edge.reads import ReaderEvent, TagRead
+
+log = logging.getLogger(__name__)
+
+# Every message the reader may send: any of them proves that the connection is alive.
+_READER_MESSAGES = (
+    "KEEPALIVE",
+    "RO_ACCESS_REPORT",
+    "READER_EVENT_NOTIFICATION",
+    "GET_READER_CAPABILITIES_RESPONSE",
+    "GET_READER_CONFIG_RESPONSE",
+    "SET_READER_CONFIG_RESPONSE",
+    "ADD_ROSPEC_RESPONSE",
+    "ENABLE_ROSPEC_RESPONSE",
+    "START_ROSPEC_RESPONSE",
+    "DELETE_ROSPEC_RESPONSE",
+    "DELETE_ACCESSSPEC_RESPONSE",
+    "ERROR_MESSAGE",
+)
+
+_CLOCK_WINDOW_US = 60_000_000
+_OVERFLOW_REPORT_S = 1.0
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+class _SllurpDisconnectNoise(logging.Filter):
+    """sllurp logs an ordinary lost connection as an ERROR with a traceback.
+
+    The bridge reports every disconnect itself (a ``disconnected`` ReaderEvent and
+    a warning), so these records are lowered to WARNING: an agent's error log
+    should mean that something is wrong with the agent.
+    """
+
+    _MESSAGES = ("\nDisconnected from server", "Exception encountered in main loop")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and str(record.msg).startswith(self._MESSAGES):
+            record.levelno = logging.WARNING
+            record.levelname = "WARNING"
+        return True
+
+
+_noise_filter = _SllurpDisconnectNoise()
+
+
+def sllurp_config(
+    profile: ReaderProfile,
+    antennas: Sequence[int],
+    *,
+    keepalive_s: float,
+    tx_power_dbm: dict[int, float] | None = None,
+    impinj_search_mode: bool = False,
+) -> dict[str, Any]:
+    """sllurp's configuration for one reader, from its profile.
+
+    Nothing is left to sllurp's defaults: they ask for session 2 and switch off
+    antenna id, peak RSSI and first-seen timestamps, which hides tags and takes
+    away the evidence zone arbitration needs.  Impinj extensions stay off
+    unless asked for (``impinj_search_mode``, Impinj readers only), so that any
+    LLRP reader accepts the ROSpec.  ``tx_power_dbm`` holds the site file's
+    per-antenna overrides.
+    """
+    overrides = tx_power_dbm or {}
+    power = {port: profile.tx_power_for(port, overrides.get(port)) for port in antennas}
+    return {
+        "antennas": list(antennas),
+        "session": int(profile.session),
+        "tag_population": profile.tag_population,
+        "mode_identifier": profile.rf_mode,
+        "tx_power_dbm": power,
+        "report_every_n_tags": profile.report_every_n_tags,
+        "report_timeout_ms": profile.report_timeout_ms,
+        "tag_content_selector": {
+            "EnableROSpecID": False,
+            "EnableSpecIndex": False,
+            "EnableInventoryParameterSpecID": False,
+            "EnableAntennaID": profile.report.antenna_id,
+            "EnableChannelIndex": False,
+            "EnablePeakRSSI": profile.report.peak_rssi,
+            "EnableFirstSeenTimestamp": profile.report.first_seen_timestamp,
+            "EnableLastSeenTimestamp": profile.report.last_seen_timestamp,
+            "EnableTagSeenCount": profile.report.tag_seen_count,
+            "EnableAccessSpecID": False,
+        },
+        "event_selector": {
+            "HoppingEvent": False,
+            "GPIEvent": False,
+            "ROSpecEvent": False,
+            "ReportBufferFillWarning": False,
+            "ReaderExceptionEvent": False,
+            "RFSurveyEvent": False,
+            "AISpecEvent": False,
+            "AISpecEventWithSingulation": False,
+            "AntennaEvent": True,
+        },
+        "keepalive_interval": max(1, round(keepalive_s * 1000)),
+        "start_inventory": True,
+        "reset_on_connect": True,
+        # Our own reconnect loop (backoff with jitter, fresh ROSpec) replaces sllurp's.
+        "reconnect": False,
+        "impinj_extended_configuration": False,
+        "impinj_search_mode": profile.impinj_search_mode if impinj_search_mode else None,
+        "impinj_reports": False,
+        "impinj_tag_content_selector": None,
+        "impinj_event_selector": None,
+    }
+
+
+def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Random) -> float:
+    """Full jitter: uniform in [0, min(max, initial × 2^attempt)]."""
+    return rng.uniform(0.0, min(max_s, initial_s * (2 ** min(attempt, 30))))
+
+
+class LlrpReader:
+    """One LLRP reader, as a :class:`edge.reads.ReadSource`.
+
+    ``async with LlrpReader(...) as r:`` then consume ``r.reads()`` and
+    ``r.events()`` (in two tasks); both end after :meth:`stop`, once what was
+    queued has been handed over.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        profile: ReaderProfile,
+        antennas: Sequence[int],
+        *,
+        max_queued_reads: int = 50_000,
+        max_chunk: int = 5_000,
+        tx_power_dbm: dict[int, float] | None = None,
+        impinj_search_mode: bool = False,
+        keepalive_s: float = 5.0,
+        watchdog_factor: float = 3.0,
+        setup_timeout_s: float = 15.0,
+        connect_timeout_s: float = 5.0,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        stop_timeout_s: float = 3.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not antennas:
+            raise ValueError("a reader needs at least one antenna port")
+        self.host = host
+        self.port = port
+        self.profile = profile
+        self.antennas = sorted(antennas)
+        self._tx_power = tx_power_dbm
+        self._impinj_search_mode = impinj_search_mode
+        self.max_queued_reads = max_queued_reads
+        self._max_chunk = max_chunk
+        self._keepalive_s = keepalive_s
+        self._watchdog_s = watchdog_factor * keepalive_s
+        self._setup_timeout_s = setup_timeout_s
+        self._connect_timeout_s = connect_timeout_s
+        self._backoff = (backoff_initial_s, backoff_max_s)
+        self._stop_timeout_s = stop_timeout_s
+        self._rng = rng or random.Random()  # jitter, not secrecy
+
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._wake: asyncio.Event | None = None
+        self._inventorying = False
+
+        self._buf: deque[list[TagRead]] = deque()
+        self._queued = 0
+        self._reads_ready = asyncio.Event()
+        self._events: deque[ReaderEvent] = deque()
+        self._events_ready = asyncio.Event()
+        self._closed = False
+
+        self._pending_dropped = 0
+        self._overflow_timer: asyncio.TimerHandle | None = None
+        self._offsets: deque[tuple[int, int]] = deque()
+        self._last_activity_s = 0.0
+
+        # Counters for the agent's heartbeat.
+        self.reads_received = 0
+        self.reads_dropped = 0
+        self.reads_filtered = 0
+        self.connects = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> LlrpReader:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        if self._task is not None:
+            raise RuntimeError("LlrpReader already started")
+        logging.getLogger("sllurp.llrp").addFilter(_noise_filter)
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name=f"llrp-{self.host}:{self.port}")
+
+    async def stop(self) -> None:
+        """Stop politely (delete the ROSpec, close), join sllurp's thread, end the iterators."""
+        self._stopping = True
+        if self._wake is not None:
+            self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), self._stop_timeout_s + 2)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
+        if self._overflow_timer is not None:
+            self._overflow_timer.cancel()
+            self._overflow_timer = None
+        self._flush_overflow()
+        self._closed = True
+        self._reads_ready.set()
+        self._events_ready.set()
+
+    # ------------------------------------------------------------------ ReadSource
+    async def reads(self) -> AsyncIterator[list[TagRead]]:
+        while True:
+            while not self._buf:
+                if self._closed:
+                    return
+                self._reads_ready.clear()
+                await self._reads_ready.wait()
+            chunk: list[TagRead] = []
+            while self._buf and len(chunk) < self._max_chunk:
+                chunk.extend(self._buf.popleft())
+            self._queued -= len(chunk)
+            yield chunk
+
+    async def events(self) -> AsyncIterator[ReaderEvent]:
+        while True:
+            while not self._events:
+                if self._closed:
+                    return
+                self._events_ready.clear()
+                await self._events_ready.wait()
+            yield self._events.popleft()
+
+    # ------------------------------------------------------------------ state for the heartbeat
+    @property
+    def connected(self) -> bool:
+        return self._inventorying
+
+    @property
+    def queued_reads(self) -> int:
+        return self._queued
+
+    @property
+    def clock_offset_us(self) -> int | None:
+        """Reader clock minus host clock (µs), or None before the first report."""
+        if not self._offsets:
+            return None
+        return max(s for _, s in self._offsets)
+
+    # ------------------------------------------------------------------ connection loop
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            reached_inventory = False
+            try:
+                reached_inventory = await self._session()
+            except OSError as exc:
+                log.warning("reader %s:%s: cannot connect: %s", self.host, self.port, exc)
+            if self._stop_requested():
+                break
+            attempt = 0 if reached_inventory else attempt + 1
+            delay = backoff_delay(attempt, *self._backoff, self._rng)
+            log.info("reader %s:%s: reconnecting in %.2f s", self.host, self.port, delay)
+            self._wake = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    def _stop_requested(self) -> bool:
+        # A method, not the attribute, so that type narrowing does not outlive an await.
+        return self._stopping
+
+    async def _session(self) -> bool:
+        """One TCP connection, from connect to loss; True if it reached inventorying."""
+        assert self._loop is not None
+        wake = self._wake = asyncio.Event()
+        config = LLRPReaderConfig(
+            sllurp_config(
+                self.profile,
+                self.antennas,
+                keepalive_s=self._keepalive_s,
+                tx_power_dbm=self._tx_power,
+                impinj_search_mode=self._impinj_search_mode,
+            )
+        )
+        client = LLRPReaderClient(self.host, self.port, config, timeout=self._connect_timeout_s)
+        client.add_tag_report_callback(self._on_tag_report)
+        client.add_event_callback(self._on_reader_event)
+        for name in _READER_MESSAGES:
+            client.add_message_callback(name, self._on_any_message)
+        client.add_disconnected_callback(lambda _c: self._call(wake.set))
+        client.add_state_callback(LLRPReaderState.STATE_INVENTORYING, lambda _c, _s: self._call(self._on_inventorying))
+
+        self._inventorying = False
+        self._last_activity_s = time.monotonic()
+        await asyncio.to_thread(client.connect)
+        connected_at = time.monotonic()
+        reached = False
+        reason = "connection lost"
+        try:
+            while True:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), min(1.0, self._keepalive_s / 2))
+                if self._stopping:
+                    reason = "stopped"
+                    break
+                if wake.is_set() or not client.is_alive():
+                    break
+                reached = reached or self._inventorying
+                silent_s = time.monotonic() - self._last_activity_s
+                if silent_s > self._watchdog_s:
+                    reason = f"nothing from the reader for {silent_s:.1f} s (half-open connection?)"
+                    log.warning("reader %s:%s: %s; reconnecting", self.host, self.port, reason)
+                    break
+                if not self._inventorying and time.monotonic() - connected_at > self._setup_timeout_s:
+                    reason = f"not inventorying {self._setup_timeout_s:.0f} s after connecting"
+                    log.warning("reader %s:%s: %s; reconnecting", self.host, self.port, reason)
+                    break
+        finally:
+            reached = reached or self._inventorying
+            await self._close(client, polite=self._stopping)
+            self._inventorying = False
+            self._emit(ReaderEvent(kind="disconnected", at_us=_now_us(), detail=reason))
+            if reason == "connection lost":
+                log.warning("reader %s:%s: connection lost", self.host, self.port)
+        return reached
+
+    async def _close(self, client: LLRPReaderClient, *, polite: bool) -> None:
+        if polite and client.is_alive():
+            try:
+                client.disconnect()  # DELETE_ACCESSSPEC, DELETE_ROSPEC, then close
+            except Exception as exc:  # the socket may already be gone
+                log.info("reader %s:%s: polite stop failed: %s", self.host, self.port, exc)
+            await asyncio.to_thread(client.join, self._stop_timeout_s)
+        client.hard_disconnect()
+        await asyncio.to_thread(client.join, self._stop_timeout_s)
+        if client.is_alive():
+            log.warning("reader %s:%s: sllurp thread did not end in time", self.host, self.port)
+
+    # ------------------------------------------------------------------ loop-side handlers
+    def _call(self, fn: Any, *args: Any) -> None:
+        """From sllurp's thread: run ``fn(*args)`` on the event loop."""
+        loop = self._loop
+        if loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed under a late callback
+            loop.call_soon_threadsafe(fn, *args)
+
+    def _on_inventorying(self) -> None:
+        self._inventorying = True
+        self.connects += 1
+        self._emit(ReaderEvent(kind="connected", at_us=_now_us(), detail=f"{self.host}:{self.port}"))
+
+    def _emit(self, event: ReaderEvent) -> None:
+        self._events.append(event)
+        self._events_ready.set()
+
+    def _deliver(self, reads: list[TagRead], offset_sample: int | None, received_us: int) -> None:
+        if offset_sample is not None:
+            self._offsets.append((received_us, offset_sample))
+            while self._offsets and self._offsets[0][0] < received_us - _CLOCK_WINDOW_US:
+                self._offsets.popleft()
+        self.reads_received += len(reads)
+        room = self.max_queued_reads - self._queued
+        if room < len(reads):
+            dropped = len(reads) - max(room, 0)
+            reads = reads[: max(room, 0)]
+            self.reads_dropped += dropped
+            self._pending_dropped += dropped
+            if self._overflow_timer is None:
+                self._flush_overflow()
+                assert self._loop is not None
+                self._overflow_timer = self._loop.call_later(_OVERFLOW_REPORT_S, self._overflow_tick)
+        if reads:
+            self._buf.append(reads)
+            self._queued += len(reads)
+            self._reads_ready.set()
+
+    def _overflow_tick(self) -> None:
+        self._overflow_timer = None
+        if self._pending_dropped:
+            self._flush_overflow()
+            assert self._loop is not None
+            self._overflow_timer = self._loop.call_later(_OVERFLOW_REPORT_S, self._overflow_tick)
+
+    def _flush_overflow(self) -> None:
+        if self._pending_dropped:
+            n, self._pending_dropped = self._pending_dropped, 0
+            log.warning("reader %s:%s: read queue full, %d reads dropped", self.host, self.port, n)
+            self._emit(ReaderEvent(kind="overflow", at_us=_now_us(), dropped=n, detail="read queue full"))
+
+    # ------------------------------------------------------------------ sllurp-thread callbacks
+    def _on_any_message(self, _client: Any, _msg: Any) -> None:
+        self._last_activity_s = time.monotonic()
+
+    def _on_tag_report(self, _client: Any, tags: list[dict[str, Any]]) -> None:
+        received_us = _now_us()
+        reads: list[TagRead] = []
+        newest = 0
+        p = self.profile
+        for tag in tags:
+            raw = tag.get("EPC-96") or tag.get("EPC")
+            if not raw:
+                continue
+            epc = (raw.decode("ascii") if isinstance(raw, bytes) else str(raw)).upper()
+            rssi = float(tag.get("PeakRSSI", -128))
+            if rssi < p.rssi_floor_dbm:
+                self.reads_filtered += 1
+                continue
+            if not p.accepts_epc(epc):
+                self.reads_filtered += 1
+                continue
+            last = int(tag.get("LastSeenTimestampUTC") or tag.get("FirstSeenTimestampUTC") or received_us)
+            first = int(tag.get("FirstSeenTimestampUTC") or last)
+            newest = max(newest, last)
+            reads.append(
+                TagRead(
+                    epc=epc,
+                    antenna=int(tag.get("AntennaID", 0)),
+                    first_seen_us=first,
+                    last_seen_us=last,
+                    count=max(1, int(tag.get("TagSeenCount", 1))),
+                    peak_rssi=rssi,
+                )
+            )
+        sample = newest - received_us if newest else None
+        self._call(self._deliver, reads, sample, received_us)
+
+    def _on_reader_event(self, _client: Any, data: dict[str, Any]) -> None:
+        ev = data.get("AntennaEvent")
+        if not ev:
+            return
+        kind = "antenna_connected" if ev.get("EventType") == "Connected" else "antenna_disconnected"
+        event = ReaderEvent(kind=kind, at_us=_now_us(), antenna=int(ev.get("AntennaID", 0)))
+        self._call(self._emit, event)
