@@ -1,0 +1,95 @@
+"""The app factory: one FastAPI app per call, its resources in a typed lifespan state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+import tagledger
+from cloud.availability.endpoints import router as availability_router
+from cloud.errors import install_exception_handlers
+from cloud.health.endpoints import router as health_router
+from cloud.items.endpoints import router as items_router
+from cloud.metrics import ApiMetrics, MetricsMiddleware
+from cloud.settings import ApiSettings
+from cloud.state import State
+from cloud.stock.endpoints import router as stock_router
+from cloud.stores.endpoints import router as stores_router
+from tagledger.clock import Clock, SystemClock
+from tagledger.ledger.repository import Ledger
+from tagledger.site import Site, load_site
+
+DESCRIPTION = """\
+What the shelf holds, store by store, from item-level RFID evidence.
+
+Every error has the body `{"error": {"code", "message", "details"}}`; `code` is stable
+and meant for programs.  GTINs are accepted as GTIN-8/12/13/14 and answered as GTIN-14.
+Times are RFC 3339 with an offset; the API answers in UTC.
+"""
+
+
+def create_app(
+    settings: ApiSettings,
+    *,
+    ledger: Ledger | None = None,
+    site: Site | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    """Build the API.
+
+    The ledger and the site are opened at startup (lifespan) unless given; a ledger
+    passed in stays the caller's to close.  ``clock`` is injectable so tests can pin
+    ``as_of`` and "now".
+    """
+    metrics = ApiMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        async with AsyncExitStack() as stack:
+            the_site = site if site is not None else load_site(settings.site)
+            the_ledger = ledger
+            if the_ledger is None:
+                the_ledger = await _open_ledger(settings.database_url)
+                stack.push_async_callback(the_ledger.close)
+            yield State(
+                settings=settings,
+                site=the_site,
+                ledger=the_ledger,
+                clock=clock or SystemClock(),
+                metrics=metrics,
+            )
+
+    app = FastAPI(
+        title="tagledger",
+        version=getattr(tagledger, "__version__", "0.1.0"),
+        summary="Real-time, item-level store inventory from RFID.",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_exception_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+        )
+    # Added last so it wraps everything, CORS included: every response is counted.
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.include_router(health_router)
+    app.include_router(stores_router)
+    app.include_router(availability_router)
+    app.include_router(stock_router)
+    app.include_router(items_router)
+    return app
+
+
+async def _open_ledger(url: str) -> Ledger:
+    # Imported here: the backends pull database drivers the rest of the module does not need.
+    from tagledger.ledger import open_ledger  # type: ignore[attr-defined]  # noqa: PLC0415
+
+    ledger: Ledger = await open_ledger(url)
+    return ledger

@@ -1,0 +1,83 @@
+"""Availability look-ups: one ledger query per call, then the pure rules.
+
+This is the hot path of the API (e-commerce asks it for every product page and
+cart), so it does no per-item work: the ledger answers with counts by GTIN x
+zone x state, and :mod:`cloud.availability.rules` turns them into sellable
+quantities.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from cloud.availability import rules
+from cloud.availability.schemas import AvailabilityBatch, AvailabilityOut
+from cloud.settings import ApiSettings
+from tagledger.clock import Clock, us_to_datetime
+from tagledger.ledger.model import StockRow
+from tagledger.ledger.repository import Ledger
+from tagledger.site import Site
+
+
+async def stock_rows(ledger: Ledger, store_ids: Sequence[str], gtins: Sequence[str]) -> list[StockRow]:
+    """Current stock rows of the given stores, restricted to the given GTINs."""
+    if len(store_ids) == 1:
+        return await ledger.stock(store_ids[0], gtins=gtins)
+    # One query per store, issued together.
+    parts = await asyncio.gather(*(ledger.stock(s, gtins=gtins) for s in store_ids))
+    return [row for part in parts for row in part]
+
+
+def _out(a: rules.Availability, as_of_us: int) -> AvailabilityOut:
+    return AvailabilityOut(
+        store_id=a.store_id,
+        gtin=a.gtin,
+        on_hand=a.on_hand,
+        on_hand_by_zone=a.on_hand_by_zone,
+        unconfirmed=a.unconfirmed,
+        reserved=a.reserved,
+        safety_stock=a.safety_stock,
+        available_to_sell=a.available_to_sell,
+        confidence=a.confidence,
+        availability=a.availability,
+        as_of=us_to_datetime(as_of_us),
+    )
+
+
+def _safety_stock(gtin: str, site: Site, settings: ApiSettings) -> int:
+    return rules.safety_stock_for(
+        gtin, site=site, default=settings.default_safety_stock, by_category=settings.safety_stock_by_category
+    )
+
+
+async def availability_batch(
+    *,
+    ledger: Ledger,
+    site: Site,
+    settings: ApiSettings,
+    clock: Clock,
+    store_ids: Sequence[str],
+    gtins: Sequence[str],
+) -> AvailabilityBatch:
+    """Availability of every store x GTIN (ids already validated and de-duplicated)."""
+    # ``as_of`` is taken before the query: the answer reflects at least every
+    # commit up to that moment.
+    as_of_us = clock.now_us()
+    groups = rules.group_rows(await stock_rows(ledger, store_ids, gtins))
+    safety = {g: _safety_stock(g, site, settings) for g in gtins}
+    results = [
+        _out(rules.availability(s, g, groups.get((s, g), ()), reserved=0, safety_stock=safety[g]), as_of_us)
+        for s in store_ids
+        for g in gtins
+    ]
+    return AvailabilityBatch(as_of=us_to_datetime(as_of_us), results=results)
+
+
+async def availability_one(
+    *, ledger: Ledger, site: Site, settings: ApiSettings, clock: Clock, store_id: str, gtin: str
+) -> AvailabilityOut:
+    batch = await availability_batch(
+        ledger=ledger, site=site, settings=settings, clock=clock, store_ids=[store_id], gtins=[gtin]
+    )
+    return batch.results[0]

@@ -1,0 +1,166 @@
+"""The API's errors and the one place that turns errors into HTTP responses.
+
+Every error body has the same machine-readable shape::
+
+    {"error": {"code": "store_not_found", "message": "...", "details": {...} | null}}
+
+``code`` is stable and meant for programs; ``message`` is for people.  Services
+raise :class:`ApiError` subclasses; FastAPI's own request validation errors,
+Starlette's HTTP errors (unknown route, wrong method) and ledger errors are
+mapped here too, so that a bad parameter is always a 4xx with this body and never
+a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tagledger.ledger.repository import LedgerError, LedgerUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """The body of every non-2xx response."""
+
+    error: ErrorInfo
+
+
+class ApiError(Exception):
+    """Root of the errors the API reports to its callers."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code is not None:
+            self.code = code
+
+
+class NotFound(ApiError):
+    status_code = 404
+    code = "not_found"
+
+
+class StoreNotFound(NotFound):
+    code = "store_not_found"
+
+    def __init__(self, store_ids: list[str]) -> None:
+        which = ", ".join(repr(s) for s in store_ids)
+        super().__init__(f"unknown store {which}", details={"store_ids": store_ids})
+
+
+class ItemNotFound(NotFound):
+    code = "item_not_found"
+
+    def __init__(self, epc: str) -> None:
+        super().__init__(f"the ledger has no item with EPC {epc}", details={"epc": epc})
+
+
+class InvalidParameter(ApiError):
+    """A parameter that parsed but makes no sense (bad GTIN, naive time, ...)."""
+
+    status_code = 422
+    code = "invalid_parameter"
+
+
+class ServiceUnavailable(ApiError):
+    status_code = 503
+    code = "ledger_unavailable"
+
+
+def error_response(status_code: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    body = ErrorBody(error=ErrorInfo(code=code, message=message, details=jsonable_encoder(details)))
+    return JSONResponse(body.model_dump(mode="json"), status_code=status_code)
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
+}
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Only loc / msg / type: ``ctx`` and ``input`` may hold arbitrary objects (and
+    # echoing a whole oversized body back would be a waste).
+    return [
+        {"loc": list(err.get("loc", ())), "message": str(err.get("msg", "")), "type": str(err.get("type", ""))}
+        for err in exc.errors()
+    ]
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status_code, exc.code, exc.message, exc.details)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = _validation_details(exc)
+    where = ", ".join(".".join(str(p) for p in d["loc"]) + ": " + d["message"] for d in details[:5])
+    return error_response(422, "invalid_request", f"invalid request: {where}", details)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_CODES.get(exc.status_code, "server_error" if exc.status_code >= 500 else "client_error")
+    response = error_response(exc.status_code, code, str(exc.detail))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LedgerError)
+    if isinstance(exc, LedgerUnavailable):
+        # Transient by contract: the caller may retry.
+        log.warning("ledger unavailable during %s %s: %s", request.method, request.url.path, exc)
+        return error_response(503, "ledger_unavailable", "the ledger cannot be reached; retry shortly")
+    log.error("ledger error during %s %s: %s", request.method, request.url.path, exc)
+    return error_response(500, "ledger_error", "the ledger refused the request")
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error during %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "internal error")
+
+
+def install_exception_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(LedgerError, _ledger_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+
+#: For ``responses=`` in route declarations, so OpenAPI documents the error body.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "Unknown store, item or route."},
+    422: {"model": ErrorBody, "description": "A parameter is malformed."},
+    503: {"model": ErrorBody, "description": "The ledger cannot be reached; retry."},
+}

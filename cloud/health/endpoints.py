@@ -1,0 +1,37 @@
+"""Operations endpoints: liveness, readiness, Prometheus metrics (outside /v1)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from cloud.errors import ERROR_RESPONSES
+from cloud.health import service
+from cloud.health.schemas import Health
+from cloud.state import LedgerDep, MetricsDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=Health, summary="Liveness")
+async def healthz() -> Health:
+    """The process is up and serving HTTP.  Says nothing about the ledger (see /readyz)."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, summary="Readiness", responses={503: ERROR_RESPONSES[503]})
+async def readyz(ledger: LedgerDep) -> Health:
+    """The ledger answers a query within 2 seconds; 503 ``ledger_unavailable`` otherwise."""
+    await service.check_ledger(ledger)
+    return Health(status="ok")
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text exposition."}},
+)
+async def metrics(metrics: MetricsDep) -> Response:
+    """Request counts and latency histograms by route template, in Prometheus text format."""
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,40 @@
+"""One item by its EPC: where it is, and the trail of why the ledger says so."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from cloud.errors import ERROR_RESPONSES
+from cloud.items import service
+from cloud.items.schemas import ItemHistory, ItemOut
+from cloud.params import decode_cursor
+from cloud.state import LedgerDep, SiteDep
+
+router = APIRouter(prefix="/v1/items", tags=["items"], responses=ERROR_RESPONSES)
+
+MAX_HISTORY_PAGE = 500
+
+
+@router.get("/{epc}", response_model=ItemOut, summary="An item's current state")
+async def get_item(epc: str, ledger: LedgerDep, site: SiteDep) -> ItemOut:
+    """Current state, zone and confidence of one item, with the GTIN and serial decoded from its EPC
+    (hex, either case) and the product master's name and category.
+    """
+    return await service.get_item(ledger, site, service.parse_epc(epc))
+
+
+@router.get("/{epc}/history", response_model=ItemHistory, summary="An item's history")
+async def get_item_history(
+    epc: str,
+    ledger: LedgerDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE, description="Events per page (1-500).")] = 50,
+    cursor: Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page.")] = None,
+) -> ItemHistory:
+    """The item's state changes, newest first, each with its evidence (reader, antenna, read batch).
+
+    Pages backwards: pass the response's ``next_cursor`` as ``cursor`` until it is null.
+    """
+    before_id = None if cursor is None else decode_cursor(cursor)
+    return await service.get_history(ledger, service.parse_epc(epc), limit=limit, before_id=before_id)

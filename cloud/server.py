@@ -1,0 +1,90 @@
+"""Serving the API with uvicorn, for ``tagledger api`` and the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Generator
+from contextlib import AsyncExitStack, contextmanager
+
+import uvicorn
+
+from cloud.app import _open_ledger, create_app
+from cloud.settings import ApiSettings
+from tagledger.ledger.repository import Ledger
+from tagledger.site import load_site
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    # The caller owns the signals (the CLI turns SIGINT/SIGTERM into cancelling
+    # run(); the demo runs several roles in one loop), so uvicorn must not replace
+    # their handlers or re-raise the signal after its own shutdown.
+    @contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def run(
+    settings: ApiSettings,
+    *,
+    ledger: Ledger | None = None,
+    on_started: Callable[[str], object] | None = None,
+) -> None:
+    """Serve the API until cancelled; cancellation is a graceful stop.
+
+    The site file and the ledger are opened before the server starts, so a bad
+    file or an unreachable database fails here with its own error rather than as
+    uvicorn's startup failure.  ``on_started`` gets the base URL once the socket
+    listens (with ``port=0`` it carries the port the system picked).  On
+    cancellation the server stops accepting, gives in-flight requests
+    ``shutdown_grace_s``, closes the ledger it opened, then re-raises.
+    """
+    async with AsyncExitStack() as stack:
+        site = load_site(settings.site)
+        if ledger is None:
+            ledger = await _open_ledger(settings.database_url)
+            stack.push_async_callback(ledger.close)
+        app = create_app(settings, ledger=ledger, site=site)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            lifespan="on",
+            log_config=None,  # keep the process's logging setup
+            access_log=False,  # per-request lines cost throughput; /metrics counts requests
+            timeout_graceful_shutdown=settings.shutdown_grace_s,
+        )
+        server = _Server(config)
+        serving = asyncio.create_task(server.serve(), name="api-uvicorn")
+        try:
+            while not server.started:
+                if serving.done():
+                    break
+                await asyncio.sleep(0.01)
+            if serving.done():
+                await serving  # startup failed: raise its error
+                raise RuntimeError("the API server stopped during startup")
+            url = _base_url(server, settings)
+            log.info("API listening on %s", url)
+            if on_started is not None:
+                on_started(url)
+            await asyncio.shield(serving)
+        except asyncio.CancelledError:
+            server.should_exit = True
+            await asyncio.shield(serving)
+            raise
+
+
+def _base_url(server: uvicorn.Server, settings: ApiSettings) -> str:
+    host, port = settings.host, settings.port
+    for s in server.servers:
+        for sock in s.sockets:
+            addr = sock.getsockname()
+            port = addr[1]
+            break
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - a display address only
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"

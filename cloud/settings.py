@@ -1,0 +1,43 @@
+"""Settings of the API server.
+
+Built once in the CLI's ``main()`` (or by the demo) and handed down; never read at
+import time.  Every field is also an environment variable ``TAGLEDGER_API_<FIELD>``
+(e.g. ``TAGLEDGER_API_PORT``); lists and mappings take JSON
+(``TAGLEDGER_API_CORS_ORIGINS='["https://shop.example"]'``).  The ``tagledger api``
+command also maps the variables every role shares (``TAGLEDGER_SITE``,
+``TAGLEDGER_DATABASE_URL``) onto ``site`` and ``database_url``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tagledger.site import EXAMPLE_SITE
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TAGLEDGER_API_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default="sqlite:///tagledger.sqlite",
+        description="Where the stock ledger lives: sqlite:///path/to/file.db or postgresql://user@host/db.",
+    )
+    site: Path = Field(default=EXAMPLE_SITE, description="The site file (stores, zones, readers, products) in YAML.")
+    host: str = Field(default="127.0.0.1", description="Address to listen on (0.0.0.0 for every interface).")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port to listen on (0 picks a free one).")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Browser origins allowed to call the API (CORS); empty allows none."
+    )
+    default_safety_stock: int = Field(
+        default=0, ge=0, description="Units held back from online sale per store x GTIN, unless its category says."
+    )
+    safety_stock_by_category: dict[str, int] = Field(
+        default_factory=dict,
+        description='Safety stock per product category of the site file, e.g. {"shoes": 1, "outerwear": 2}.',
+    )
+    shutdown_grace_s: int = Field(
+        default=10, ge=0, description="On SIGTERM, how long in-flight requests get before they are cut."
+    )

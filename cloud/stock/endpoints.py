@@ -1,0 +1,45 @@
+"""A store's stock by GTIN x zone, current or as of a past moment (for auditors)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from cloud.errors import ERROR_RESPONSES
+from cloud.params import parse_as_of, parse_gtins
+from cloud.state import ClockDep, LedgerDep, SiteDep
+from cloud.stock import service
+from cloud.stock.schemas import StockOut
+from cloud.stores.service import get_store
+
+router = APIRouter(prefix="/v1", tags=["stock"], responses=ERROR_RESPONSES)
+
+MAX_STOCK_GTINS = 100
+
+
+@router.get("/stores/{store_id}/stock", response_model=StockOut, summary="Stock of a store, now or in the past")
+async def get_stock(
+    store_id: str,
+    ledger: LedgerDep,
+    site: SiteDep,
+    clock: ClockDep,
+    as_of: Annotated[
+        datetime | None,
+        Query(description="RFC 3339 time with an offset (e.g. 2026-01-01T12:00:00Z); omit for current stock."),
+    ] = None,
+    gtin: Annotated[
+        list[str] | None,
+        Query(max_length=MAX_STOCK_GTINS, description="Restrict to these GTINs (repeat the parameter; at most 100)."),
+    ] = None,
+) -> StockOut:
+    """Item counts of one store by GTIN x zone (and by state), rebuilt from the ledger's events when
+    ``as_of`` names a past moment.  A time without an offset is refused (422 ``naive_datetime``), as
+    is one in the future (422 ``as_of_in_future``).
+    """
+    get_store(site, store_id)
+    now_us = clock.now_us()
+    as_of_us = None if as_of is None else parse_as_of(as_of, now_us=now_us)
+    gtins = None if gtin is None else parse_gtins(gtin, field="gtin")
+    return await service.store_stock(ledger, store_id, gtins=gtins, as_of_us=as_of_us, now_us=now_us)

@@ -1,0 +1,32 @@
+"""Stores, their zones and readers, as the site file describes them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from cloud.errors import ERROR_RESPONSES
+from cloud.state import LedgerDep, SiteDep
+from cloud.stores import service
+from cloud.stores.schemas import ReaderStatusList, StoreList, StoreOut
+
+router = APIRouter(prefix="/v1/stores", tags=["stores"], responses=ERROR_RESPONSES)
+
+
+@router.get("", response_model=StoreList, summary="List stores")
+async def list_stores(site: SiteDep) -> StoreList:
+    """Every store of the site file, with its coordinates, zones (and their roles) and readers."""
+    return StoreList(stores=[service.store_out(s) for s in site.stores])
+
+
+@router.get("/{store_id}", response_model=StoreOut, summary="Get one store")
+async def get_store(store_id: str, site: SiteDep) -> StoreOut:
+    """One store: coordinates, time zone, GLN, zones with their roles, readers with their antennas."""
+    return service.store_out(service.get_store(site, store_id))
+
+
+@router.get("/{store_id}/readers", response_model=ReaderStatusList, summary="Readers of a store")
+async def list_readers(store_id: str, site: SiteDep, ledger: LedgerDep) -> ReaderStatusList:
+    """The store's readers (address, model, profile, antenna-to-zone mapping) with the last status each
+    reader's agent reported to the ledger: which reader is down, since when.  ``unknown`` when none.
+    """
+    return await service.reader_statuses(ledger, service.get_store(site, store_id))

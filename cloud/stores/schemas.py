@@ -1,0 +1,64 @@
+"""Response models of the stores domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from tagledger.site import Mobility, ZoneRole
+
+
+class ZoneOut(BaseModel):
+    id: str
+    name: str
+    role: ZoneRole
+    mobility: Mobility = Field(description="How readily items move in this zone (sets zone stickiness).")
+
+
+class AntennaOut(BaseModel):
+    port: int
+    zone: str
+
+
+class ReaderOut(BaseModel):
+    id: str
+    model: str
+    format: str = Field(description="llrp (read by an edge agent), impinj_iot or zebra_iot (publishes MQTT).")
+    profile: str
+    antennas: list[AntennaOut]
+
+
+class StoreOut(BaseModel):
+    id: str
+    name: str
+    latitude: float
+    longitude: float
+    timezone: str
+    gln: str | None = Field(description="GS1 Global Location Number, when the site file gives one.")
+    zones: list[ZoneOut]
+    readers: list[ReaderOut]
+
+
+class StoreList(BaseModel):
+    stores: list[StoreOut]
+
+
+class ReaderStatusOut(BaseModel):
+    id: str
+    model: str
+    format: str
+    host: str
+    port: int
+    profile: str
+    antennas: list[AntennaOut]
+    status: str = Field(
+        description="Last status the reader's agent reported (online, offline, degraded, ...); 'unknown' if none."
+    )
+    status_at: datetime | None = Field(description="When that status was observed; null if never.")
+    status_detail: str = Field(description="The agent's explanation, if any.")
+
+
+class ReaderStatusList(BaseModel):
+    store_id: str
+    readers: list[ReaderStatusOut]

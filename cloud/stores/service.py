@@ -1,0 +1,73 @@
+"""Stores come from the site file: the ledger knows items, the site knows places."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cloud.errors import StoreNotFound
+from cloud.stores.schemas import AntennaOut, ReaderOut, ReaderStatusList, ReaderStatusOut, StoreOut, ZoneOut
+from tagledger.clock import us_to_datetime
+from tagledger.ledger.repository import Ledger
+from tagledger.site import Reader, Site, Store
+
+
+def get_store(site: Site, store_id: str) -> Store:
+    try:
+        return site.store(store_id)
+    except KeyError:
+        raise StoreNotFound([store_id]) from None
+
+
+def require_stores(site: Site, store_ids: Sequence[str]) -> None:
+    """Refuse the request, naming every unknown store at once."""
+    known = {s.id for s in site.stores}
+    unknown = [s for s in store_ids if s not in known]
+    if unknown:
+        raise StoreNotFound(unknown)
+
+
+def _antennas(reader: Reader) -> list[AntennaOut]:
+    return [AntennaOut(port=a.port, zone=a.zone) for a in reader.antennas]
+
+
+def store_out(store: Store) -> StoreOut:
+    return StoreOut(
+        id=store.id,
+        name=store.name,
+        latitude=store.latitude,
+        longitude=store.longitude,
+        timezone=store.timezone,
+        gln=store.gln,
+        zones=[ZoneOut(id=z.id, name=z.name, role=z.role, mobility=z.effective_mobility) for z in store.zones],
+        readers=[
+            ReaderOut(id=r.id, model=r.model, format=r.format, profile=r.profile, antennas=_antennas(r))
+            for r in store.readers
+        ],
+    )
+
+
+async def reader_statuses(ledger: Ledger, store: Store) -> ReaderStatusList:
+    """The site's readers (the list of record) with the last status the ledger holds for each.
+
+    A status for a reader the site file no longer lists is left out: the site file
+    says which readers a store has.
+    """
+    known = {s.reader_id: s for s in await ledger.reader_statuses(store.id)}
+    out: list[ReaderStatusOut] = []
+    for r in store.readers:
+        status = known.get(r.id)
+        out.append(
+            ReaderStatusOut(
+                id=r.id,
+                model=r.model,
+                format=r.format,
+                host=r.host,
+                port=r.port,
+                profile=r.profile,
+                antennas=_antennas(r),
+                status=status.state if status else "unknown",
+                status_at=us_to_datetime(status.at_us) if status else None,
+                status_detail=status.detail if status else "",
+            )
+        )
+    return ReaderStatusList(store_id=store.id, readers=out)
