@@ -1,0 +1,75 @@
+"""Bring a ledger database to the newest schema (Alembic, configured in code).
+
+``tagledger migrate`` calls :func:`migrate`; the gateway and the demo call it at
+start when asked.  Running it again is harmless (already at head: nothing to do).
+
+Several gateway replicas may start at once against one PostgreSQL database, so
+the upgrade runs in one transaction holding a transaction-scoped advisory lock:
+the first migrates, the others wait, then find the schema at head.  SQLite
+serialises writers itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from tagledger.ledger.urls import parse
+
+SCRIPT_LOCATION = "tagledger.ledger:migrations"
+#: Key of the advisory lock migrations hold on PostgreSQL ("tagl" in ASCII).
+MIGRATION_LOCK_KEY = 0x7461676C
+
+
+def _config(conn: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", SCRIPT_LOCATION)
+    if conn is not None:
+        cfg.attributes["connection"] = conn
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package ships revisions
+        raise RuntimeError("no ledger migrations found")
+    return head
+
+
+def current_revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+async def migrate(url: str, revision: str = "head") -> None:
+    """Upgrade the ledger at ``url`` to ``revision`` (default: the newest)."""
+    await _run(url, lambda conn: command.upgrade(_config(conn), revision))
+
+
+async def downgrade(url: str, revision: str) -> None:
+    """Downgrade (for tests and emergencies; ``"base"`` drops every ledger table)."""
+    await _run(url, lambda conn: command.downgrade(_config(conn), revision))
+
+
+def migrate_sync(url: str, revision: str = "head") -> None:
+    """:func:`migrate` for callers without an event loop (the CLI)."""
+    asyncio.run(migrate(url, revision))
+
+
+async def _run(url: str, step: Callable[[Connection], None]) -> None:
+    parsed = parse(url)
+    engine = create_async_engine(parsed.sqlalchemy_url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            if parsed.backend == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            await conn.run_sync(step)
+    finally:
+        await engine.dispose()

@@ -1,0 +1,340 @@
+# ruff: noqa: S608  -- SQL text is assembled only from this package's constants; values are always bound.
+"""The production ledger on PostgreSQL (TimescaleDB when present), through an asyncpg pool.
+
+SQLAlchemy creates and migrates the schema (``migrate.py``); the hot path speaks
+SQL to asyncpg directly, which is several times faster per statement than going
+through an ORM or Core compilation layer.
+
+One batch, one statement
+    ``commit_batch`` sends ONE statement, a chain of data-modifying CTEs: insert
+    the batch key (``ON CONFLICT DO NOTHING``), and only if that inserted a row,
+    append the events, upsert the items and apply the stock deltas.  A single
+    statement is a single implicit transaction and a single round trip, so the
+    batch key and its effects commit together or not at all.  Two sessions
+    committing the same key at once: the second blocks on the key's unique index
+    until the first commits, then inserts nothing, so its other CTEs (gated on
+    the key's insert) write nothing, and it reports ``DUPLICATE``.  A batch
+    without transitions (the usual case: most reads change nothing) is a lone
+    ``INSERT ... ON CONFLICT DO NOTHING``.
+
+    Transitions travel as one array per column and are unnested server-side
+    (one bind per column, not per row).  Each item's row comes from its last
+    transition in the batch (``DISTINCT ON``, so no row is updated twice in
+    the statement) and the stock deltas are summed per key in Python first
+    (``deltas.py``) for the same reason.
+
+Times
+    The pool's connections exchange ``timestamptz`` as integer µs since the Unix
+    epoch (an asyncpg tuple codec): exact, and no ``datetime`` objects on the hot
+    path.  ``now()`` — the transaction's start — stamps ``recorded_at`` and
+    ``committed_at``.
+
+Errors
+    Classified by SQLSTATE class: connection (08), transaction rollback such as
+    serialization failures and deadlocks (40), insufficient resources (53),
+    operator intervention such as a server shutting down (57), system errors
+    (58) and lock timeouts (55P03) are :class:`LedgerUnavailable` — retry;
+    anything else (constraints, data, missing tables) is :class:`LedgerCorrupt`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+import asyncpg
+
+from tagledger.ledger import queries, rows
+from tagledger.ledger.deltas import stock_deltas
+from tagledger.ledger.model import (
+    MAX_REJECT_BYTES,
+    BatchKey,
+    BatchRecord,
+    EventRecord,
+    ItemRecord,
+    ReaderStatusRecord,
+    Reject,
+    StockRow,
+    Transition,
+)
+from tagledger.ledger.repository import CommitResult, LedgerCorrupt, LedgerError, LedgerUnavailable
+
+#: Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
+_PG_EPOCH_US = 946_684_800_000_000
+_RETRYABLE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+_RETRYABLE_STATES = frozenset({"55P03"})
+
+# Event columns after id, in rows.event_params order, with their array types.
+_EVENT_ARRAYS = (
+    ("at", "timestamptz"),
+    ("store_id", "text"),
+    ("epc", "text"),
+    ("gtin", "text"),
+    ("serial", "text"),
+    ("scheme", "text"),
+    ("from_state", "text"),
+    ("to_state", "text"),
+    ("from_zone", "text"),
+    ("to_zone", "text"),
+    ("from_store_id", "text"),
+    ("confidence", "float8"),
+    ("reason", "text"),
+    ("reader_id", "text"),
+    ("antenna", "int4"),
+    ("batch_reader_id", "text"),
+    ("batch_boot_id", "text"),
+    ("batch_seq", "int8"),
+)
+_STOCK_ARRAYS = (("store_id", "text"), ("gtin", "text"), ("zone", "text"), ("state", "text"), ("count", "int8"))
+
+_INSERT_BATCH = """INSERT INTO batches (reader_id, boot_id, seq, store_id, observations, gaps, sent_at, received_at,
+  committed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) ON CONFLICT DO NOTHING"""
+
+
+def _apply_sql(*, gated: bool) -> str:
+    """The statement that applies transitions; ``gated``: only if the batch key (params $1..$8) is new."""
+    first = 9 if gated else 1
+    event_cols = ", ".join(name for name, _ in _EVENT_ARRAYS)
+    unnest_events = ", ".join(f"${first + i}::{typ}[]" for i, (_, typ) in enumerate(_EVENT_ARRAYS))
+    first_stock = first + len(_EVENT_ARRAYS)
+    unnest_stock = ", ".join(f"${first_stock + i}::{typ}[]" for i, (_, typ) in enumerate(_STOCK_ARRAYS))
+    gate = " WHERE EXISTS (SELECT 1 FROM b)" if gated else ""
+    head = f"WITH b AS ({_INSERT_BATCH} RETURNING 1),\n" if gated else "WITH "
+    tail = "SELECT count(*) FROM b" if gated else "SELECT 1"
+    return f"""{head}t AS (
+  SELECT * FROM unnest({unnest_events}) WITH ORDINALITY AS u({event_cols}, ord){gate}
+), e AS (
+  INSERT INTO events ({event_cols}, recorded_at) SELECT {event_cols}, now() FROM t ORDER BY ord
+), i AS (
+  INSERT INTO items ({rows.ITEM_COLUMNS}, updated_at)
+  SELECT DISTINCT ON (epc) epc, store_id, gtin, serial, scheme, to_state, to_zone, at, confidence, now()
+  FROM t ORDER BY epc, ord DESC
+  ON CONFLICT (epc) DO UPDATE SET store_id = excluded.store_id, gtin = excluded.gtin, serial = excluded.serial,
+    scheme = excluded.scheme, state = excluded.state, zone = excluded.zone, since = excluded.since,
+    confidence = excluded.confidence, updated_at = excluded.updated_at
+), s AS (
+  INSERT INTO stock (store_id, gtin, zone, state, count)
+  SELECT * FROM unnest({unnest_stock}){gate}
+  ON CONFLICT (store_id, gtin, zone, state) DO UPDATE SET count = stock.count + excluded.count
+)
+{tail}"""
+
+
+_COMMIT_BATCH = _apply_sql(gated=True)
+_COMMIT_TRANSITIONS = _apply_sql(gated=False)
+
+
+def _columns(transitions: Sequence[Transition]) -> list[list[Any]]:
+    """Transitions as one list per event column (+ stock delta columns)."""
+    event_columns: list[list[Any]] = [
+        list(col) for col in zip(*(rows.event_params(t) for t in transitions), strict=True)
+    ]
+    deltas = stock_deltas(transitions)
+    stock_columns: list[list[Any]] = [[], [], [], [], []]
+    for (store_id, gtin, zone, state), n in deltas.items():
+        for column, value in zip(stock_columns, (store_id, gtin, zone, state, n), strict=True):
+            column.append(value)
+    return event_columns + stock_columns
+
+
+def _classify(exc: BaseException) -> LedgerError:
+    if isinstance(exc, asyncpg.PostgresError):
+        state = exc.sqlstate or ""
+        if state[:2] in _RETRYABLE_CLASSES or state in _RETRYABLE_STATES:
+            return LedgerUnavailable(f"PostgreSQL ledger: {exc} (SQLSTATE {state})")
+        return LedgerCorrupt(f"PostgreSQL ledger: {exc} (SQLSTATE {state})")
+    return LedgerUnavailable(f"PostgreSQL ledger: {type(exc).__name__}: {exc}")
+
+
+async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
+    await conn.set_type_codec(
+        "timestamptz",
+        schema="pg_catalog",
+        encoder=lambda us: (us - _PG_EPOCH_US,),
+        decoder=lambda value: value[0] + _PG_EPOCH_US,
+        format="tuple",
+    )
+    await conn.set_type_codec("jsonb", schema="pg_catalog", encoder=json.dumps, decoder=json.loads)
+
+
+class PostgresLedger:
+    """:class:`~tagledger.ledger.repository.Ledger` on PostgreSQL.  Use :meth:`open`."""
+
+    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> PostgresLedger:
+        """Connect a pool to a migrated database; :class:`LedgerCorrupt` if its schema is not the code's."""
+        try:
+            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise _classify(exc) from exc
+        ledger = cls(pool)
+        try:
+            await ledger._check_schema()
+        except BaseException:
+            await pool.close()
+            raise
+        return ledger
+
+    async def _check_schema(self) -> None:
+        from tagledger.ledger.migrate import head_revision  # noqa: PLC0415  (Alembic: loaded at open only)
+
+        try:
+            async with self._errors():
+                found = await self._pool.fetchval("SELECT version_num FROM alembic_version")
+        except LedgerCorrupt:  # no alembic_version table
+            found = None
+        expected = head_revision()
+        if found != expected:
+            what = "no ledger schema" if found is None else f"schema revision {found}"
+            raise LedgerCorrupt(
+                f"PostgreSQL ledger: {what}, this tagledger expects {expected}; run `tagledger migrate`"
+            )
+
+    @asynccontextmanager
+    async def _errors(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise _classify(exc) from exc
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    # -- write side -------------------------------------------------------------
+
+    async def commit_batch(self, batch: BatchRecord, transitions: Sequence[Transition]) -> CommitResult:
+        key = batch.key
+        head = (
+            key.reader_id,
+            key.boot_id,
+            key.seq,
+            batch.store_id,
+            batch.observations,
+            batch.gaps,
+            batch.sent_at_us,
+            batch.received_at_us,
+        )
+        async with self._errors():
+            if not transitions:
+                status = await self._pool.execute(_INSERT_BATCH, *head)
+                inserted = status.endswith(" 1")  # "INSERT 0 1" / "INSERT 0 0"
+            else:
+                stamped = [t if t.batch is not None else replace(t, batch=key) for t in transitions]
+                inserted = await self._pool.fetchval(_COMMIT_BATCH, *head, *_columns(stamped)) == 1
+        return CommitResult.COMMITTED if inserted else CommitResult.DUPLICATE
+
+    async def commit_transitions(self, transitions: Sequence[Transition]) -> None:
+        if not transitions:
+            return
+        async with self._errors():
+            await self._pool.fetchval(_COMMIT_TRANSITIONS, *_columns(transitions))
+
+    async def has_batch(self, key: BatchKey) -> bool:
+        async with self._errors():
+            found = await self._pool.fetchval(
+                "SELECT 1 FROM batches WHERE reader_id = $1 AND boot_id = $2 AND seq = $3",
+                key.reader_id,
+                key.boot_id,
+                key.seq,
+            )
+        return found is not None
+
+    async def record_reject(self, reject: Reject) -> None:
+        async with self._errors():
+            await self._pool.execute(
+                f"INSERT INTO rejects ({rows.REJECT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                reject.received_at_us,
+                reject.source,
+                reject.topic,
+                reject.reason,
+                reject.detail,
+                reject.payload[:MAX_REJECT_BYTES],
+                reject.meta,
+            )
+
+    async def record_reader_status(self, status: ReaderStatusRecord) -> None:
+        async with self._errors():
+            await self._pool.execute(
+                f"INSERT INTO reader_status ({rows.READER_STATUS_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
+                " ON CONFLICT (reader_id) DO UPDATE SET store_id = excluded.store_id, state = excluded.state,"
+                " at = excluded.at, detail = excluded.detail WHERE excluded.at >= reader_status.at",
+                status.reader_id,
+                status.store_id,
+                status.state,
+                status.at_us,
+                status.detail,
+            )
+
+    # -- read side --------------------------------------------------------------
+
+    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with self._errors():
+            return await self._pool.fetch(sql, *args)
+
+    async def load_items(self, store_id: str | None = None) -> list[ItemRecord]:
+        if store_id is None:
+            found = await self._fetch(f"SELECT {rows.ITEM_COLUMNS} FROM items ORDER BY epc")
+        else:
+            found = await self._fetch(
+                f"SELECT {rows.ITEM_COLUMNS} FROM items WHERE store_id = $1 ORDER BY epc", store_id
+            )
+        return [rows.item(r) for r in found]
+
+    async def stock(
+        self,
+        store_id: str,
+        *,
+        gtins: Sequence[str] | None = None,
+        as_of_us: int | None = None,
+    ) -> list[StockRow]:
+        args: list[Any] = [store_id]
+        gtin_filter = ""
+        if gtins is not None:
+            gtin_filter = f" AND gtin = ANY(${2 if as_of_us is None else 3}::text[])"
+        if as_of_us is None:
+            sql = (
+                f"SELECT gtin, zone, state, count FROM stock WHERE store_id = $1 AND count <> 0{gtin_filter}"
+                " ORDER BY gtin, zone, state"
+            )
+        else:
+            sql = queries.as_of_stock("$1", "$2", gtin_filter)
+            args.append(as_of_us)
+        if gtins is not None:
+            args.append(list(gtins))
+        return [rows.stock_row(store_id, r) for r in await self._fetch(sql, *args)]
+
+    async def item(self, epc: str) -> ItemRecord | None:
+        found = await self._fetch(f"SELECT {rows.ITEM_COLUMNS} FROM items WHERE epc = $1", epc)
+        return rows.item(found[0]) if found else None
+
+    async def item_history(self, epc: str, *, limit: int = 100, before_id: int | None = None) -> list[EventRecord]:
+        found = await self._fetch(
+            f"SELECT {rows.EVENT_COLUMNS} FROM events WHERE epc = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+            epc,
+            before_id if before_id is not None else 2**63 - 1,
+            limit,
+        )
+        return [rows.event(r) for r in found]
+
+    async def rejects(self, *, limit: int = 100) -> list[Reject]:
+        found = await self._fetch(f"SELECT {rows.REJECT_COLUMNS} FROM rejects ORDER BY id DESC LIMIT $1", limit)
+        return [rows.reject(r) for r in found]
+
+    async def batch_count(self) -> int:
+        async with self._errors():
+            n = await self._pool.fetchval("SELECT count(*) FROM batches")
+        return int(n)
+
+    async def reader_statuses(self, store_id: str | None = None) -> list[ReaderStatusRecord]:
+        sql = f"SELECT {rows.READER_STATUS_COLUMNS} FROM reader_status"
+        if store_id is None:
+            found = await self._fetch(sql + " ORDER BY reader_id")
+        else:
+            found = await self._fetch(sql + " WHERE store_id = $1 ORDER BY reader_id", store_id)
+        return [rows.reader_status(r) for r in found]

@@ -1,0 +1,142 @@
+"""The ledger's tables: one SQLAlchemy Core definition for PostgreSQL and SQLite.
+
+This module is the reference the migrations are checked against
+(``tests/ledger/test_migrations.py`` compares a migrated database with this
+``metadata``); the hot write paths in ``postgres.py`` / ``sqlite.py`` use
+hand-written SQL against the same names.
+
+Time
+    Every timestamp is UTC.  PostgreSQL stores ``timestamptz``; SQLite has no
+    time type, so it stores **integer microseconds since the Unix epoch** — the
+    unit the whole system speaks (``tagledger.clock``), exact, compact, and
+    ordered the same way numerically as in time, so the ``(store_id, at)`` index
+    serves as-of queries on both backends.  ``TIMESTAMP`` below is that variant.
+
+Events and the hypertable
+    ``events`` is append-only.  Its primary key is ``(id, at)`` rather than
+    ``id`` alone because a TimescaleDB hypertable requires its time column in
+    every unique index.  ``id`` is an identity on PostgreSQL; SQLite has no
+    identity on a composite key, so its backend hands out ids itself inside the
+    write transaction (``max(id) + 1`` under ``BEGIN IMMEDIATE``: one writer).
+
+Stock
+    ``stock`` mirrors ``items`` grouped by (store_id, gtin, zone, state) for
+    items that have a GTIN, every state included (sold and departed counts are
+    useful shrink figures; "on hand" is the API's choice of states).  An item
+    without a zone is counted under zone ``""`` because a key column cannot be
+    NULL.  It is maintained by delta upserts in the same transaction as the
+    events, never recomputed.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+#: timestamptz on PostgreSQL, integer µs since the epoch on SQLite.
+TIMESTAMP = sa.DateTime(timezone=True).with_variant(sa.BigInteger(), "sqlite")
+#: A bigint id that SQLite makes its rowid alias (only as a lone primary key).
+BIGID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+JSON = sa.JSON().with_variant(JSONB(), "postgresql")
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("reader_id", sa.Text, primary_key=True),
+    sa.Column("boot_id", sa.Text, primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("store_id", sa.Text, nullable=False),
+    sa.Column("observations", sa.Integer, nullable=False),
+    sa.Column("gaps", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("sent_at", TIMESTAMP, nullable=False),
+    sa.Column("received_at", TIMESTAMP, nullable=False),
+    sa.Column("committed_at", TIMESTAMP, nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("at", TIMESTAMP, primary_key=True),
+    sa.Column("store_id", sa.Text, nullable=False),
+    sa.Column("epc", sa.Text, nullable=False),
+    sa.Column("gtin", sa.Text),
+    sa.Column("serial", sa.Text),
+    sa.Column("scheme", sa.Text, nullable=False),
+    sa.Column("from_state", sa.Text),
+    sa.Column("to_state", sa.Text, nullable=False),
+    sa.Column("from_zone", sa.Text),
+    sa.Column("to_zone", sa.Text),
+    sa.Column("from_store_id", sa.Text),
+    sa.Column("confidence", sa.Double, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("reader_id", sa.Text),
+    sa.Column("antenna", sa.Integer),
+    sa.Column("batch_reader_id", sa.Text),
+    sa.Column("batch_boot_id", sa.Text),
+    sa.Column("batch_seq", sa.BigInteger),
+    sa.Column("recorded_at", TIMESTAMP, nullable=False),
+    # An item's history, newest first, paged by id.
+    sa.Index("events_epc_id", "epc", "id"),
+    # As-of stock: the events of one store up to a time.
+    sa.Index("events_store_at", "store_id", "at"),
+    # As-of stock of the store an item was transferred out of; few rows have it.
+    sa.Index(
+        "events_from_store_at",
+        "from_store_id",
+        "at",
+        postgresql_where=sa.text("from_store_id IS NOT NULL"),
+        sqlite_where=sa.text("from_store_id IS NOT NULL"),
+    ),
+)
+
+items = sa.Table(
+    "items",
+    metadata,
+    sa.Column("epc", sa.Text, primary_key=True),
+    sa.Column("store_id", sa.Text, nullable=False),
+    sa.Column("gtin", sa.Text),
+    sa.Column("serial", sa.Text),
+    sa.Column("scheme", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("zone", sa.Text),
+    sa.Column("since", TIMESTAMP, nullable=False),
+    sa.Column("confidence", sa.Double, nullable=False),
+    sa.Column("updated_at", TIMESTAMP, nullable=False),
+    sa.Index("items_store", "store_id"),
+)
+
+stock = sa.Table(
+    "stock",
+    metadata,
+    sa.Column("store_id", sa.Text, primary_key=True),
+    sa.Column("gtin", sa.Text, primary_key=True),
+    sa.Column("zone", sa.Text, primary_key=True),
+    sa.Column("state", sa.Text, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
+
+rejects = sa.Table(
+    "rejects",
+    metadata,
+    sa.Column("id", BIGID, sa.Identity(), primary_key=True),
+    sa.Column("received_at", TIMESTAMP, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),  # at most MAX_REJECT_BYTES
+    sa.Column("meta", JSON, nullable=False),
+)
+
+reader_status = sa.Table(
+    "reader_status",
+    metadata,
+    sa.Column("reader_id", sa.Text, primary_key=True),
+    sa.Column("store_id", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("at", TIMESTAMP, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+)

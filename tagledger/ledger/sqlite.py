@@ -1,0 +1,351 @@
+# ruff: noqa: S608  -- SQL text is assembled only from this package's constants; values are always bound.
+"""The embedded ledger: one SQLite file, for the demo and single-store installs.
+
+Threads and connections
+    sqlite3 blocks, so every call runs in a thread.  There is one *writer*
+    thread with one connection (SQLite has one writer at a time anyway, and a
+    single thread makes the order of writes the order of calls) and one *reader*
+    thread with a second, query-only connection; WAL mode lets the reader see
+    the last committed state while the writer writes.  Each public method is a
+    single hop into its thread: a whole batch is applied by one function call,
+    not statement by statement across the event loop.
+
+Durability
+    ``synchronous=FULL``: the gateway acknowledges a batch to its agent, which
+    then forgets it, once ``commit_batch`` returns — so a commit must survive a
+    power cut, not only a process crash (``NORMAL`` in WAL mode only promises
+    the latter).
+
+Event ids
+    ``events`` has the composite key ``(id, at)`` (see ``schema.py``), which SQLite
+    will not auto-number, so the writer takes ``max(id) + 1`` inside its
+    ``BEGIN IMMEDIATE`` transaction: that lock excludes every other writer, also
+    in other processes, and ``max`` over the key's leading column is an index
+    lookup.
+
+Times are integer µs in the file (see ``schema.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from tagledger.ledger import queries, rows
+from tagledger.ledger.deltas import last_per_item, stock_deltas
+from tagledger.ledger.model import (
+    MAX_REJECT_BYTES,
+    BatchKey,
+    BatchRecord,
+    EventRecord,
+    ItemRecord,
+    ReaderStatusRecord,
+    Reject,
+    StockRow,
+    Transition,
+)
+from tagledger.ledger.repository import CommitResult, LedgerCorrupt, LedgerError, LedgerUnavailable
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 5_000
+
+_INSERT_EVENT = (
+    f"INSERT INTO events ({rows.EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_ITEM = f"""INSERT INTO items ({rows.ITEM_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (epc) DO UPDATE SET store_id = excluded.store_id, gtin = excluded.gtin, serial = excluded.serial,
+  scheme = excluded.scheme, state = excluded.state, zone = excluded.zone, since = excluded.since,
+  confidence = excluded.confidence, updated_at = excluded.updated_at"""
+_UPSERT_STOCK = """INSERT INTO stock (store_id, gtin, zone, state, count) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (store_id, gtin, zone, state) DO UPDATE SET count = stock.count + excluded.count"""
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _classify(exc: sqlite3.Error) -> LedgerError:
+    """Busy/locked/I/O problems pass; anything else is the data or the schema."""
+    message = str(exc).lower()
+    if isinstance(exc, sqlite3.OperationalError) and any(
+        word in message for word in ("locked", "busy", "disk i/o", "unable to open")
+    ):
+        return LedgerUnavailable(f"SQLite ledger: {exc}")
+    return LedgerCorrupt(f"SQLite ledger: {exc}")
+
+
+class SqliteLedger:
+    """:class:`~tagledger.ledger.repository.Ledger` on one SQLite file.  Use :meth:`open`."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="ledger-sqlite-writer")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="ledger-sqlite-reader")
+        self._wconn: sqlite3.Connection | None = None
+        self._rconn: sqlite3.Connection | None = None
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: str) -> SqliteLedger:
+        """Open a migrated ledger file; :class:`LedgerCorrupt` if its schema is not the code's."""
+        ledger = cls(path)
+        try:
+            await ledger._in(ledger._writer, ledger._open_writer)
+            await ledger._in(ledger._reader, ledger._open_reader)
+            await ledger._in(ledger._reader, ledger._check_schema)
+        except BaseException:
+            await ledger.close()
+            raise
+        return ledger
+
+    # -- plumbing ---------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: no implicit transactions; we issue BEGIN IMMEDIATE
+        # ourselves so the write lock is taken up front, not on the first write.
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return conn
+
+    def _open_writer(self) -> None:
+        conn = self._connect()
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        self._wconn = conn
+
+    def _open_reader(self) -> None:
+        conn = self._connect()
+        conn.execute("PRAGMA query_only = 1")
+        self._rconn = conn
+
+    def _check_schema(self) -> None:
+        from tagledger.ledger.migrate import head_revision  # noqa: PLC0415  (Alembic: loaded at open only)
+
+        conn = self._r()
+        try:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.OperationalError:
+            row = None
+        expected = head_revision()
+        if row is None or row[0] != expected:
+            found = "no ledger schema" if row is None else f"schema revision {row[0]}"
+            raise LedgerCorrupt(
+                f"{self._path}: {found}, this tagledger expects {expected}; run `tagledger migrate` first"
+            )
+
+    def _w(self) -> sqlite3.Connection:
+        if self._wconn is None:
+            raise LedgerUnavailable("the SQLite ledger is closed")
+        return self._wconn
+
+    def _r(self) -> sqlite3.Connection:
+        if self._rconn is None:
+            raise LedgerUnavailable("the SQLite ledger is closed")
+        return self._rconn
+
+    async def _in(self, executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        if self._closed:
+            raise LedgerUnavailable("the SQLite ledger is closed")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+        except sqlite3.Error as exc:
+            raise _classify(exc) from exc
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        for executor, attr in ((self._writer, "_wconn"), (self._reader, "_rconn")):
+            await loop.run_in_executor(executor, self._close_conn, attr)
+            executor.shutdown(wait=True)
+
+    def _close_conn(self, attr: str) -> None:
+        conn: sqlite3.Connection | None = getattr(self, attr)
+        if conn is not None:
+            conn.close()
+            setattr(self, attr, None)
+
+    # -- write side -------------------------------------------------------------
+
+    async def commit_batch(self, batch: BatchRecord, transitions: Sequence[Transition]) -> CommitResult:
+        # Events carry the batch they came from (their evidence).
+        stamped = [t if t.batch is not None else replace(t, batch=batch.key) for t in transitions]
+        return await self._in(self._writer, self._commit_batch, batch, stamped)
+
+    def _commit_batch(self, batch: BatchRecord, transitions: list[Transition]) -> CommitResult:
+        conn = self._w()
+        now = _now_us()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            cur = conn.execute(
+                "INSERT INTO batches (reader_id, boot_id, seq, store_id, observations, gaps, sent_at, received_at,"
+                " committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    batch.key.reader_id,
+                    batch.key.boot_id,
+                    batch.key.seq,
+                    batch.store_id,
+                    batch.observations,
+                    batch.gaps,
+                    batch.sent_at_us,
+                    batch.received_at_us,
+                    now,
+                ),
+            )
+            if cur.rowcount == 0:
+                conn.execute("ROLLBACK")
+                return CommitResult.DUPLICATE
+            self._apply(conn, transitions, now)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return CommitResult.COMMITTED
+
+    async def commit_transitions(self, transitions: Sequence[Transition]) -> None:
+        if transitions:
+            await self._in(self._writer, self._commit_transitions, list(transitions))
+
+    def _commit_transitions(self, transitions: list[Transition]) -> None:
+        conn = self._w()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._apply(conn, transitions, _now_us())
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _apply(conn: sqlite3.Connection, transitions: list[Transition], now: int) -> None:
+        if not transitions:
+            return
+        (last_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
+        conn.executemany(
+            _INSERT_EVENT,
+            [(last_id + i, *rows.event_params(t), now) for i, t in enumerate(transitions, start=1)],
+        )
+        conn.executemany(_UPSERT_ITEM, [(*rows.item_params(t), now) for t in last_per_item(transitions)])
+        conn.executemany(_UPSERT_STOCK, [(*key, n) for key, n in stock_deltas(transitions).items()])
+
+    async def has_batch(self, key: BatchKey) -> bool:
+        return await self._in(self._reader, self._has_batch, key)
+
+    def _has_batch(self, key: BatchKey) -> bool:
+        row = (
+            self._r()
+            .execute(
+                "SELECT 1 FROM batches WHERE reader_id = ? AND boot_id = ? AND seq = ?",
+                (key.reader_id, key.boot_id, key.seq),
+            )
+            .fetchone()
+        )
+        return row is not None
+
+    async def record_reject(self, reject: Reject) -> None:
+        await self._in(self._writer, self._record_reject, reject)
+
+    def _record_reject(self, reject: Reject) -> None:
+        self._w().execute(
+            f"INSERT INTO rejects ({rows.REJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                reject.received_at_us,
+                reject.source,
+                reject.topic,
+                reject.reason,
+                reject.detail,
+                reject.payload[:MAX_REJECT_BYTES],
+                json.dumps(reject.meta),
+            ),
+        )
+
+    async def record_reader_status(self, status: ReaderStatusRecord) -> None:
+        await self._in(self._writer, self._record_reader_status, status)
+
+    def _record_reader_status(self, s: ReaderStatusRecord) -> None:
+        self._w().execute(
+            f"INSERT INTO reader_status ({rows.READER_STATUS_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (reader_id) DO UPDATE SET store_id = excluded.store_id, state = excluded.state,"
+            " at = excluded.at, detail = excluded.detail WHERE excluded.at >= reader_status.at",
+            (s.reader_id, s.store_id, s.state, s.at_us, s.detail),
+        )
+
+    # -- read side --------------------------------------------------------------
+
+    async def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return await self._in(self._reader, self._fetchall, sql, params)
+
+    def _fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return self._r().execute(sql, params).fetchall()
+
+    async def load_items(self, store_id: str | None = None) -> list[ItemRecord]:
+        if store_id is None:
+            found = await self._query(f"SELECT {rows.ITEM_COLUMNS} FROM items ORDER BY epc")
+        else:
+            found = await self._query(
+                f"SELECT {rows.ITEM_COLUMNS} FROM items WHERE store_id = ? ORDER BY epc", (store_id,)
+            )
+        return [rows.item(r) for r in found]
+
+    async def stock(
+        self,
+        store_id: str,
+        *,
+        gtins: Sequence[str] | None = None,
+        as_of_us: int | None = None,
+    ) -> list[StockRow]:
+        gtin_filter = ""
+        gtin_params: tuple[str, ...] = ()
+        if gtins is not None:
+            if not gtins:
+                return []
+            gtin_filter = f" AND gtin IN ({', '.join('?' * len(gtins))})"
+            gtin_params = tuple(gtins)
+        if as_of_us is None:
+            sql = (
+                f"SELECT gtin, zone, state, count FROM stock WHERE store_id = ? AND count <> 0{gtin_filter}"
+                " ORDER BY gtin, zone, state"
+            )
+            params: tuple[Any, ...] = (store_id, *gtin_params)
+        else:
+            sql = queries.as_of_stock("?", "?", gtin_filter)
+            params = (store_id, as_of_us, *gtin_params) * 3  # ? is positional: once per branch
+        return [rows.stock_row(store_id, r) for r in await self._query(sql, params)]
+
+    async def item(self, epc: str) -> ItemRecord | None:
+        found = await self._query(f"SELECT {rows.ITEM_COLUMNS} FROM items WHERE epc = ?", (epc,))
+        return rows.item(found[0]) if found else None
+
+    async def item_history(self, epc: str, *, limit: int = 100, before_id: int | None = None) -> list[EventRecord]:
+        found = await self._query(
+            f"SELECT {rows.EVENT_COLUMNS} FROM events WHERE epc = ? AND id < ? ORDER BY id DESC LIMIT ?",
+            (epc, before_id if before_id is not None else 2**63 - 1, limit),
+        )
+        return [rows.event(r) for r in found]
+
+    async def rejects(self, *, limit: int = 100) -> list[Reject]:
+        found = await self._query(f"SELECT {rows.REJECT_COLUMNS} FROM rejects ORDER BY id DESC LIMIT ?", (limit,))
+        return [rows.reject(r) for r in found]
+
+    async def batch_count(self) -> int:
+        found = await self._query("SELECT count(*) FROM batches")
+        return int(found[0][0])
+
+    async def reader_statuses(self, store_id: str | None = None) -> list[ReaderStatusRecord]:
+        sql = f"SELECT {rows.READER_STATUS_COLUMNS} FROM reader_status"
+        found = await (
+            self._query(sql + " ORDER BY reader_id")
+            if store_id is None
+            else self._query(sql + " WHERE store_id = ? ORDER BY reader_id", (store_id,))
+        )
+        return [rows.reader_status(r) for r in found]
