@@ -1,0 +1,124 @@
+"""Zone arbitration: per-zone RSSI evidence and the rule that decides a move.
+
+Pure arithmetic, no state machine: :mod:`gateway.state` keeps one
+:class:`ZoneEvidence` per (item, zone) it has heard and asks :func:`challenger_wins`
+when a zone other than the item's current one reads it.
+
+Why an exponential window: a sliding window of the last N seconds needs a buffer
+of reads per item and zone; an exponentially decayed sum needs two floats and a
+timestamp, costs O(1) per read, and handles out-of-order reads naturally (a late
+read is added with the weight it would have had).  Power is averaged in
+milliwatts, weighted by read count, because averaging dBm under-weights the
+strong reads that say where a tag really is.
+"""
+
+from __future__ import annotations
+
+import math
+
+from gateway.policy import Hysteresis
+
+
+def dbm_to_mw(dbm: float) -> float:
+    return math.pow(10.0, dbm / 10.0)
+
+
+def mw_to_dbm(mw: float) -> float:
+    return 10.0 * math.log10(mw) if mw > 0 else -math.inf
+
+
+class ZoneEvidence:
+    """Decayed read count and power of one item in one zone.
+
+    ``reads`` and ``mw`` are referenced to ``ref_us`` (the newest read time seen);
+    ``mean_dbm`` is their ratio, which decay does not change.
+    """
+
+    __slots__ = ("last_us", "mw", "reads", "ref_us")
+
+    def __init__(self) -> None:
+        self.reads = 0.0
+        self.mw = 0.0
+        self.ref_us = 0
+        self.last_us = 0
+
+    def add(self, at_us: int, count: int, mean_dbm: float, half_life_us: int) -> None:
+        power = count * math.pow(10.0, mean_dbm / 10.0)
+        if at_us >= self.ref_us:
+            if self.reads:
+                f = math.exp2((self.ref_us - at_us) / half_life_us)
+                self.reads = self.reads * f + count
+                self.mw = self.mw * f + power
+            else:
+                self.reads = float(count)
+                self.mw = power
+            self.ref_us = at_us
+            self.last_us = at_us
+        else:
+            # A late read: add it with the weight it has at the reference time.
+            f = math.exp2((at_us - self.ref_us) / half_life_us)
+            self.reads += count * f
+            self.mw += power * f
+
+    def reads_at(self, at_us: int, half_life_us: int) -> float:
+        if at_us <= self.ref_us:
+            return self.reads
+        return self.reads * math.exp2((self.ref_us - at_us) / half_life_us)
+
+    def power_at(self, at_us: int, half_life_us: int) -> float:
+        if at_us <= self.ref_us:
+            return self.mw
+        return self.mw * math.exp2((self.ref_us - at_us) / half_life_us)
+
+    def mean_dbm(self) -> float:
+        return mw_to_dbm(self.mw / self.reads) if self.reads else -math.inf
+
+
+def margin_db(h: Hysteresis, home_silence_us: int) -> float:
+    """The advantage a challenger needs after the home has been silent this long."""
+    if home_silence_us <= 0:
+        return h.margin_db
+    if home_silence_us >= h.decay_us:
+        return h.floor_db
+    return h.margin_db + (h.floor_db - h.margin_db) * (home_silence_us / h.decay_us)
+
+
+def challenger_wins(
+    home: ZoneEvidence | None,
+    challenger: ZoneEvidence,
+    at_us: int,
+    home_silence_us: int,
+    h: Hysteresis,
+    min_reads: float,
+    half_life_us: int,
+) -> bool:
+    """Does the challenger zone take the item from its home zone at ``at_us``?
+
+    ``home_silence_us`` is how long the home zone has not read the item, with time
+    during which the home zone's readers were down not counted (see state).
+    """
+    if challenger.reads_at(at_us, half_life_us) < min_reads:
+        return False
+    if home_silence_us >= h.give_up_us:
+        return True
+    if home is None or not home.reads:
+        # No RSSI to compare with (e.g. just loaded from the ledger): wait until
+        # the margin would have decayed fully.
+        return home_silence_us >= h.decay_us
+    return challenger.mean_dbm() > home.mean_dbm() + margin_db(h, home_silence_us)
+
+
+def share(evidence: dict[str, ZoneEvidence], zone: str, at_us: int, half_life_us: int) -> float:
+    """The zone's fraction of the item's recent received power: a confidence in [0, 1].
+
+    1.0 when only this zone hears the item; 0.8 when a neighbour cross-reads it
+    6 dB weaker as often.
+    """
+    total = 0.0
+    mine = 0.0
+    for z, ev in evidence.items():
+        p = ev.power_at(at_us, half_life_us)
+        total += p
+        if z == zone:
+            mine = p
+    return mine / total if total > 0 else 1.0

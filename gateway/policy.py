@@ -1,0 +1,96 @@
+"""The knobs of the item state machine, with the reasoning behind each default.
+
+A :class:`Policy` is a frozen value handed to :class:`gateway.state.StoreTracker`;
+tests build their own, production uses the defaults.  All durations are µs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from tagledger.clock import US_PER_S
+from tagledger.site import Mobility
+
+
+@dataclass(frozen=True, slots=True)
+class Hysteresis:
+    """How sticky an item's current zone is, by that zone's mobility.
+
+    While the current ("home") zone keeps reading the item, a challenger zone must
+    beat the home's mean RSSI by ``margin_db``.  As the home stays silent the
+    margin falls linearly to ``floor_db`` over ``decay_us``: a real move (the home
+    stops reading, the new zone reads about as strongly) is followed within
+    ``decay_us``.  A floor below zero lets a new zone win with somewhat weaker
+    antennas; a cross-read from the shelf next door, typically 6 dB or more
+    below the home, still cannot win.  After ``give_up_us`` of home silence any
+    challenger with enough reads wins, so every move is followed within a bound.
+    """
+
+    margin_db: float
+    floor_db: float
+    decay_us: int
+    give_up_us: int
+
+
+_DEFAULT_HYSTERESIS: dict[Mobility, Hysteresis] = {
+    # Shelf and backroom stock: a tag behind metal can go unread for minutes while
+    # a neighbour antenna sees it weakly; moving it on that evidence is the
+    # flapping the product must not do.
+    Mobility.STATIONARY: Hysteresis(margin_db=8.0, floor_db=-3.0, decay_us=30 * US_PER_S, give_up_us=600 * US_PER_S),
+    Mobility.NORMAL: Hysteresis(margin_db=5.0, floor_db=-3.0, decay_us=10 * US_PER_S, give_up_us=120 * US_PER_S),
+    # POS, exit, fitting rooms: items pass through in seconds and must be followed
+    # out again even to a zone whose antennas hear them 10 dB weaker.
+    Mobility.TRANSIT: Hysteresis(margin_db=2.0, floor_db=-10.0, decay_us=2 * US_PER_S, give_up_us=10 * US_PER_S),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    # --- glimpsed -> observed gate ------------------------------------------
+    #: A tag becomes an item after this many reads ...
+    admit_min_reads: int = 2
+    #: ... spanning at least this long (two reads 200 ms apart are two inventory
+    #: rounds; a stray reflection or a tag passing outside the store is one) ...
+    admit_min_span_us: int = 200_000
+    #: ... or after one read at least this strong (a tag held at the antenna).
+    admit_strong_dbm: float = -40.0
+    #: A glimpse not admitted within this time is forgotten.
+    glimpse_ttl_us: int = 60 * US_PER_S
+
+    # --- zone arbitration ------------------------------------------------------
+    #: RSSI is averaged per zone in milliwatts, weighted by read count, over an
+    #: exponential window with this half-life (O(1) per read, no buffers).  5 s
+    #: spans several inventory rounds of a busy reader.
+    window_half_life_us: int = 5 * US_PER_S
+    #: Reads (decayed) a challenger zone needs in the window before it may win.
+    move_min_reads: float = 2.0
+    hysteresis: Mapping[Mobility, Hysteresis] = field(default_factory=lambda: dict(_DEFAULT_HYSTERESIS))
+
+    # --- silence -----------------------------------------------------------------
+    #: present -> unobserved after this long without any read (still counted).
+    unobserved_after_us: int = 300 * US_PER_S
+    #: Confidence of an unobserved item halves every this long since its last read.
+    confidence_half_life_us: int = 3600 * US_PER_S
+    #: While an item's zone has a reader or antenna down, its silence timer is
+    #: re-checked this often instead of running.
+    health_recheck_us: int = 60 * US_PER_S
+
+    # --- zone roles --------------------------------------------------------------
+    #: exiting -> departed_exit after this long without a read anywhere.
+    exit_silence_us: int = 20 * US_PER_S
+    #: A sold item read inside the store this soon after its sale is the customer
+    #: walking out, not a return.
+    return_grace_us: int = 120 * US_PER_S
+    #: returned -> present on the first read at least this long after the return.
+    return_settle_us: int = 10 * US_PER_S
+    #: Confidence of a sale inferred from a POS read (a transaction gives 1.0).
+    pos_read_confidence: float = 0.8
+    #: Confidence of departed_exit (unsold, won the exit zone, fell silent).
+    departed_confidence: float = 0.9
+
+    def hysteresis_for(self, mobility: Mobility) -> Hysteresis:
+        return self.hysteresis[mobility]
+
+
+DEFAULT_POLICY = Policy()

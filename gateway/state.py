@@ -1,0 +1,550 @@
+"""The item state machine of one store: noisy sightings in, ledger transitions out.
+
+Pure: no I/O, time from an injected :class:`tagledger.clock.Clock`.  The gateway
+runtime owns one :class:`StoreTracker` per store and calls it under its write lock::
+
+    tracker = StoreTracker(store, clock, policy=DEFAULT_POLICY)
+    tracker.load(items: Iterable[ItemRecord])                        # at start, from the ledger
+    tracker.observe(sightings, batch: BatchKey | None) -> list[Transition]
+    tracker.tick() -> list[Transition]                               # ~every second
+    tracker.reader_down(reader_id, at_us) / reader_up(reader_id, at_us)
+    tracker.antenna_down(reader_id, port, at_us) / antenna_up(reader_id, port, at_us)
+    tracker.pos_transaction(tx: PosTransaction) -> list[Transition]
+    tracker.items_by_zone() -> dict[str, int]    # counted items per zone
+    tracker.item(epc) -> ItemRecord | None
+    len(tracker)                                  # items known (glimpses excluded)
+    tracker.stats                                 # counters for metrics
+
+Rules (the why of each number is in :mod:`gateway.policy`):
+
+Glimpse gate
+    An unknown EPC is a *glimpse* until it has ``admit_min_reads`` reads spanning
+    ``admit_min_span_us`` (or one read at ``admit_strong_dbm``); glimpses not
+    admitted within ``glimpse_ttl_us`` are forgotten.  A stray read never
+    becomes stock.
+Zone arbitration
+    See :mod:`gateway.arbitration`: mW-averaged RSSI per zone over an exponential
+    window; a challenger must beat the current zone by a margin set by the
+    current zone's mobility, which decays while the current zone is silent.
+Silence
+    present (or returned) -> unobserved after ``unobserved_after_us`` without a
+    read anywhere; unobserved items stay counted, their confidence decays
+    (``item()`` reports it).  Silence alone never departs an item.  While any
+    antenna covering an item's zone is down, the item's silence clock stops: it
+    restarts from the moment the zone is whole again.
+Zone roles (applied when a zone *wins* arbitration, never on a lone cross-read)
+    * pos: an unsold item that wins the POS zone is ``sold`` (reason
+      ``pos_read``, confidence 0.8 x zone share).  A POS transaction is
+      authoritative: it sells any item (confidence 1.0), confirms a read-based
+      sale, and a ``return`` line makes a sold/departed item ``returned``.  A
+      transaction older than the item's last transition is ignored (counted in
+      ``stats``), like any late evidence.  Lines without an EPC are not item-level
+      and are left to the availability layer.
+    * exit: an unsold item that wins the exit zone is ``exiting``; silent for
+      ``exit_silence_us`` it is ``departed_exit``; read again in another zone that
+      wins, it is ``present`` again.
+    * receiving: a new item admitted there is ``present`` with reason
+      ``received``.
+    * A sold or departed item read again in a zone other than POS / exit, passing
+      the glimpse gate, and (for sales) at least ``return_grace_us`` after the sale,
+      is ``returned``; it becomes ``present`` on a read ``return_settle_us`` later.
+Event time
+    All decisions use the readers' event time.  Evidence older than an item's
+    last transition is ignored for that item, so an agent flushing an hour of
+    spool cannot overwrite newer state; transitions of one item never go back
+    in time.
+
+Cost: ``observe`` does O(1) dict work per sighting.  ``tick`` pops due deadlines
+from a heap that holds at most one entry per live item (re-pushed lazily when a
+read moved the deadline), so it never scans the inventory.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from gateway.arbitration import ZoneEvidence, challenger_wins, share
+from gateway.epc import decode_epc
+from gateway.formats import Sighting
+from gateway.policy import DEFAULT_POLICY, Hysteresis, Policy
+from tagledger.clock import Clock
+from tagledger.ledger.model import COUNTED_STATES, BatchKey, ItemRecord, ItemState, Transition
+from tagledger.site import Store, ZoneRole
+from tagledger.wire import PosTransaction
+
+PRESENT = ItemState.PRESENT
+UNOBSERVED = ItemState.UNOBSERVED
+EXITING = ItemState.EXITING
+DEPARTED = ItemState.DEPARTED_EXIT
+SOLD = ItemState.SOLD
+RETURNED = ItemState.RETURNED
+
+_GONE = frozenset({SOLD, DEPARTED})
+_TIMED = frozenset({PRESENT, RETURNED, EXITING})
+
+
+@dataclass(frozen=True, slots=True)
+class _ZoneInfo:
+    id: str
+    role: ZoneRole
+    hysteresis: Hysteresis
+
+
+class _Item:
+    """One EPC: a glimpse (``state`` None) or an item the ledger knows."""
+
+    __slots__ = (
+        "confidence",
+        "due_us",
+        "epc",
+        "evidence",
+        "g_first",
+        "g_last",
+        "g_peak",
+        "g_reads",
+        "gtin",
+        "home_ref_us",
+        "last_seen_us",
+        "scheme",
+        "serial",
+        "since_us",
+        "sold_by_tx",
+        "state",
+        "zone",
+    )
+
+    def __init__(self, epc: str) -> None:
+        self.epc = epc
+        self.state: ItemState | None = None
+        self.zone: str | None = None
+        self.since_us = 0
+        self.confidence = 0.0
+        self.last_seen_us = 0
+        self.home_ref_us = 0  # when the home zone last counted as "heard", if it has no evidence
+        self.evidence: dict[str, ZoneEvidence] = {}
+        self.gtin: str | None = None
+        self.serial: str | None = None
+        self.scheme = "unknown"
+        self.sold_by_tx = False
+        self.due_us = 0  # due time of the earliest deadline queued for it (0: none)
+        # Glimpse gate (new items, and sold/departed items seen again).
+        self.g_first = 0
+        self.g_last = 0
+        self.g_reads = 0
+        self.g_peak = -200.0
+
+
+class StoreTracker:
+    def __init__(self, store: Store, clock: Clock, policy: Policy | None = None) -> None:
+        self.store_id = store.id
+        self.clock = clock
+        self.policy = policy or DEFAULT_POLICY
+        self._zones = {
+            z.id: _ZoneInfo(z.id, z.role, self.policy.hysteresis_for(z.effective_mobility)) for z in store.zones
+        }
+        self._reader_ports: dict[str, list[tuple[int, str]]] = {
+            r.id: [(a.port, a.zone) for a in r.antennas] for r in store.readers
+        }
+        self._items: dict[str, _Item] = {}
+        self._n_items = 0
+        self._counts: dict[str, int] = {}
+        self._deadlines: list[tuple[int, int, str]] = []  # (due_us, tie, epc), one entry per timed item
+        self._glimpse_expiry: list[tuple[int, int, str]] = []
+        self._tie = itertools.count()
+        self._down: set[tuple[str, int]] = set()
+        self._zone_down: dict[str, int] = {}
+        self._zone_up_since: dict[str, int] = {}
+        self.stats: dict[str, int] = {
+            "late_ignored": 0,
+            "unknown_zone": 0,
+            "glimpses_expired": 0,
+            "pos_lines_without_epc": 0,
+            "pos_late_ignored": 0,
+        }
+
+    def __len__(self) -> int:
+        return self._n_items
+
+    # ------------------------------------------------------------------ #
+    # Start-up
+
+    def load(self, items: Iterable[ItemRecord]) -> None:
+        """Rebuild from the ledger's current item states.
+
+        The ledger does not keep each item's last read, so the silence clock of
+        every loaded item restarts at load time: a gateway restart never ages
+        stock by the length of its own downtime.
+        """
+        now = self.clock.now_us()
+        for rec in items:
+            if rec.store_id != self.store_id:
+                continue
+            item = self._items.get(rec.epc)
+            if item is None:
+                item = self._items[rec.epc] = _Item(rec.epc)
+            if item.state is not None:
+                self._uncount(item)
+                self._n_items -= 1
+            item.state = rec.state
+            item.zone = rec.zone
+            item.since_us = rec.since_us
+            item.confidence = rec.confidence
+            item.gtin, item.serial, item.scheme = rec.gtin, rec.serial, rec.scheme
+            item.last_seen_us = item.home_ref_us = max(rec.since_us, now)
+            item.sold_by_tx = rec.state is SOLD and rec.confidence >= 1.0
+            self._n_items += 1
+            self._count(item)
+            self._schedule(item)
+
+    # ------------------------------------------------------------------ #
+    # Reads
+
+    def observe(self, sightings: Sequence[Sighting], batch: BatchKey | None = None) -> list[Transition]:
+        out: list[Transition] = []
+        items = self._items
+        zones = self._zones
+        half_life = self.policy.window_half_life_us
+        for s in sightings:
+            zone = zones.get(s.zone)
+            if zone is None or s.store_id != self.store_id:
+                self.stats["unknown_zone"] += 1
+                continue
+            item = items.get(s.epc)
+            if item is None:
+                item = items[s.epc] = _Item(s.epc)
+                heapq.heappush(
+                    self._glimpse_expiry, (s.first_seen_us + self.policy.glimpse_ttl_us, next(self._tie), s.epc)
+                )
+            t = s.last_seen_us
+            if t < item.since_us:
+                self.stats["late_ignored"] += 1
+                continue
+            state = item.state
+            if state is None:
+                self._glimpse(item, zone, s, batch, out)
+                continue
+            if state in _GONE:
+                self._seen_after_gone(item, zone, s, batch, out)
+                continue
+            ev = item.evidence.get(s.zone)
+            if ev is None:
+                ev = item.evidence[s.zone] = ZoneEvidence()
+            ev.add(t, s.count, s.mean_rssi, half_life)
+            item.last_seen_us = max(item.last_seen_us, t)
+            if s.zone == item.zone:
+                if state is UNOBSERVED:
+                    self._to(item, PRESENT, item.zone, t, "seen_again", self._share(item, s.zone, t), s, batch, out)
+                elif state is RETURNED and t - item.since_us >= self.policy.return_settle_us:
+                    self._to(item, PRESENT, item.zone, t, "settled", self._share(item, s.zone, t), s, batch, out)
+                continue
+            home = self._zones.get(item.zone) if item.zone is not None else None
+            if home is None:
+                self._enter(item, zone, s, batch, out)
+                continue
+            home_ev = item.evidence.get(home.id)
+            home_last = home_ev.last_us if home_ev is not None else item.home_ref_us
+            silence = self._silence(home.id, home_last, t)
+            if challenger_wins(home_ev, ev, t, silence, home.hysteresis, self.policy.move_min_reads, half_life):
+                self._enter(item, zone, s, batch, out)
+        return out
+
+    def _glimpse(
+        self, item: _Item, zone: _ZoneInfo, s: Sighting, batch: BatchKey | None, out: list[Transition]
+    ) -> None:
+        ev = item.evidence.get(zone.id)
+        if ev is None:
+            ev = item.evidence[zone.id] = ZoneEvidence()
+        ev.add(s.last_seen_us, s.count, s.mean_rssi, self.policy.window_half_life_us)
+        if not self._gate(item, s):
+            return
+        # Admitted: place it where its evidence is strongest.
+        t = item.g_last
+        half_life = self.policy.window_half_life_us
+        best = max(item.evidence, key=lambda z: item.evidence[z].power_at(t, half_life))
+        item.last_seen_us = t
+        d = decode_epc(item.epc)
+        item.gtin, item.serial, item.scheme = d.gtin, d.serial, d.scheme
+        self._n_items += 1
+        self._enter(item, self._zones[best], s, batch, out)
+
+    def _gate(self, item: _Item, s: Sighting) -> bool:
+        """Accumulate glimpse evidence; True when it is enough to believe the tag is here."""
+        p = self.policy
+        if item.g_reads == 0 or s.last_seen_us - item.g_first > p.glimpse_ttl_us:
+            item.g_first, item.g_last, item.g_reads, item.g_peak = s.first_seen_us, s.last_seen_us, 0, -200.0
+        item.g_first = min(item.g_first, s.first_seen_us)
+        item.g_last = max(item.g_last, s.last_seen_us)
+        item.g_reads += s.count
+        item.g_peak = max(item.g_peak, s.peak_rssi)
+        admitted = item.g_peak >= p.admit_strong_dbm or (
+            item.g_reads >= p.admit_min_reads and item.g_last - item.g_first >= p.admit_min_span_us
+        )
+        if admitted:
+            item.g_reads = 0
+        return admitted
+
+    def _seen_after_gone(
+        self, item: _Item, zone: _ZoneInfo, s: Sighting, batch: BatchKey | None, out: list[Transition]
+    ) -> None:
+        # A sold item at the till or the door is the customer leaving; a departed
+        # item at the door may be outside, still in range.  Neither is a return.
+        if zone.role in (ZoneRole.POS, ZoneRole.EXIT):
+            return
+        if item.state is SOLD and s.last_seen_us - item.since_us < self.policy.return_grace_us:
+            return
+        if not self._gate(item, s):
+            return
+        t = max(item.g_last, item.since_us)
+        item.evidence = {zone.id: ZoneEvidence()}
+        item.evidence[zone.id].add(s.last_seen_us, s.count, s.mean_rssi, self.policy.window_half_life_us)
+        item.last_seen_us = max(item.last_seen_us, t)
+        reason = "seen_after_sale" if item.state is SOLD else "seen_after_exit"
+        item.sold_by_tx = False
+        self._to(item, RETURNED, zone.id, t, reason, 1.0, s, batch, out)
+
+    def _enter(self, item: _Item, zone: _ZoneInfo, s: Sighting, batch: BatchKey | None, out: list[Transition]) -> None:
+        """The item won ``zone`` (or was just admitted there): apply the zone's role."""
+        t = max(item.g_last if item.state is None else s.last_seen_us, item.since_us)
+        conf = self._share(item, zone.id, t)
+        new = item.state is None
+        if zone.role is ZoneRole.POS:
+            self._to(item, SOLD, zone.id, t, "pos_read", self.policy.pos_read_confidence * conf, s, batch, out)
+        elif zone.role is ZoneRole.EXIT:
+            self._to(item, EXITING, zone.id, t, "exit", conf, s, batch, out)
+        elif new:
+            reason = "received" if zone.role is ZoneRole.RECEIVING else "observed"
+            self._to(item, PRESENT, zone.id, t, reason, conf, s, batch, out)
+        else:
+            self._to(item, PRESENT, zone.id, t, "zone_change", conf, s, batch, out)
+
+    # ------------------------------------------------------------------ #
+    # Time
+
+    def tick(self) -> list[Transition]:
+        """Apply silence rules whose time has come; cheap when nothing is due."""
+        now = self.clock.now_us()
+        out: list[Transition] = []
+        heap = self._deadlines
+        while heap and heap[0][0] <= now:
+            queued, _, epc = heapq.heappop(heap)
+            item = self._items.get(epc)
+            if item is None or queued != item.due_us:
+                continue  # superseded by an earlier deadline pushed later
+            item.due_us = 0
+            due = self._due(item, now)
+            if due is None:
+                continue
+            if due > now:
+                self._push(item, due)
+                continue
+            at = max(due, item.since_us)
+            if item.state is EXITING:
+                self._to(
+                    item, DEPARTED, item.zone, at, "exit_silence", self.policy.departed_confidence, None, None, out
+                )
+            else:
+                conf = self._decayed(item.confidence, at - item.last_seen_us)
+                self._to(item, UNOBSERVED, item.zone, at, "silence", conf, None, None, out)
+        expiry = self._glimpse_expiry
+        while expiry and expiry[0][0] <= now:
+            _, _, epc = heapq.heappop(expiry)
+            item = self._items.get(epc)
+            if item is not None and item.state is None:
+                if item.g_reads == 0 or item.g_first + self.policy.glimpse_ttl_us <= now:
+                    del self._items[epc]
+                    self.stats["glimpses_expired"] += 1
+                else:
+                    heapq.heappush(expiry, (item.g_first + self.policy.glimpse_ttl_us, next(self._tie), epc))
+        return out
+
+    def _due(self, item: _Item, now: int) -> int | None:
+        """When the item's next time-driven transition is due (None: never)."""
+        if item.state not in _TIMED or item.zone is None:
+            return None
+        if self._zone_down.get(item.zone):
+            return now + self.policy.health_recheck_us
+        start = max(item.last_seen_us, self._zone_up_since.get(item.zone, 0))
+        if item.state is EXITING:
+            return start + self.policy.exit_silence_us
+        return start + self.policy.unobserved_after_us
+
+    def _schedule(self, item: _Item) -> None:
+        """Queue the item's deadline unless an earlier one is queued already.
+
+        Reads only ever push a deadline later, so they queue nothing: the entry
+        is re-checked when it falls due (lazy).  Only a transition that brings
+        the deadline forward (present -> exiting) queues a second entry, and the
+        superseded one is skipped when popped.
+        """
+        if item.state not in _TIMED:
+            return
+        due = self._due(item, self.clock.now_us())
+        if due is not None and not (item.due_us and item.due_us <= due):
+            self._push(item, due)
+
+    def _push(self, item: _Item, due: int) -> None:
+        item.due_us = due
+        heapq.heappush(self._deadlines, (due, next(self._tie), item.epc))
+
+    def _silence(self, zone_id: str, last_us: int, at_us: int) -> int:
+        """Home-zone silence with time while the zone was impaired not counted."""
+        if self._zone_down.get(zone_id):
+            return 0
+        return at_us - max(last_us, self._zone_up_since.get(zone_id, 0))
+
+    def _decayed(self, confidence: float, silence_us: int) -> float:
+        return confidence * math.exp2(-max(0, silence_us) / self.policy.confidence_half_life_us)
+
+    # ------------------------------------------------------------------ #
+    # Health
+
+    def reader_down(self, reader_id: str, at_us: int) -> None:
+        for port, _ in self._reader_ports.get(reader_id, ()):
+            self.antenna_down(reader_id, port, at_us)
+
+    def reader_up(self, reader_id: str, at_us: int) -> None:
+        for port, _ in self._reader_ports.get(reader_id, ()):
+            self.antenna_up(reader_id, port, at_us)
+
+    def antenna_down(self, reader_id: str, port: int, at_us: int) -> None:
+        zone = self._antenna_zone(reader_id, port)
+        if zone is None or (reader_id, port) in self._down:
+            return
+        self._down.add((reader_id, port))
+        self._zone_down[zone] = self._zone_down.get(zone, 0) + 1
+
+    def antenna_up(self, reader_id: str, port: int, at_us: int) -> None:
+        zone = self._antenna_zone(reader_id, port)
+        if zone is None or (reader_id, port) not in self._down:
+            return
+        self._down.discard((reader_id, port))
+        self._zone_down[zone] -= 1
+        if not self._zone_down[zone]:
+            self._zone_up_since[zone] = max(at_us, self._zone_up_since.get(zone, 0))
+
+    def zones_down(self) -> set[str]:
+        return {z for z, n in self._zone_down.items() if n}
+
+    def _antenna_zone(self, reader_id: str, port: int) -> str | None:
+        for p, zone in self._reader_ports.get(reader_id, ()):
+            if p == port:
+                return zone
+        return None
+
+    # ------------------------------------------------------------------ #
+    # Point of sale
+
+    def pos_transaction(self, tx: PosTransaction) -> list[Transition]:
+        out: list[Transition] = []
+        if tx.store_id != self.store_id:
+            return out
+        for line in tx.lines:
+            if line.epc is None:
+                self.stats["pos_lines_without_epc"] += 1
+                continue
+            item = self._items.get(line.epc)
+            if item is None:
+                item = self._items[line.epc] = _Item(line.epc)
+            if item.state is None:
+                d = decode_epc(item.epc)
+                item.gtin, item.serial, item.scheme = d.gtin, d.serial, d.scheme
+                item.g_reads = 0
+                self._n_items += 1
+            elif tx.at_us < item.since_us and not (line.kind == "sale" and item.state is SOLD):
+                self.stats["pos_late_ignored"] += 1
+                continue
+            at = max(tx.at_us, item.since_us)
+            if line.kind == "sale":
+                if item.state is SOLD and item.sold_by_tx:
+                    continue  # redelivered transaction
+                item.sold_by_tx = True
+                self._to(item, SOLD, item.zone, at, "pos_transaction", 1.0, None, None, out)
+            elif item.state is None or item.state in _GONE:
+                item.sold_by_tx = False
+                self._to(item, RETURNED, item.zone, at, "pos_return", 1.0, None, None, out)
+        return out
+
+    # ------------------------------------------------------------------ #
+    # Inspection
+
+    def items_by_zone(self) -> dict[str, int]:
+        return {z: n for z, n in self._counts.items() if n}
+
+    def item(self, epc: str) -> ItemRecord | None:
+        item = self._items.get(epc)
+        if item is None or item.state is None:
+            return None
+        conf = item.confidence
+        if item.state is UNOBSERVED:
+            conf = self._decayed(conf, self.clock.now_us() - item.since_us)
+        return ItemRecord(
+            epc=item.epc,
+            store_id=self.store_id,
+            gtin=item.gtin,
+            serial=item.serial,
+            scheme=item.scheme,
+            state=item.state,
+            zone=item.zone,
+            since_us=item.since_us,
+            confidence=conf,
+        )
+
+    # ------------------------------------------------------------------ #
+    # The one place state changes
+
+    def _to(
+        self,
+        item: _Item,
+        state: ItemState,
+        zone: str | None,
+        at_us: int,
+        reason: str,
+        confidence: float,
+        s: Sighting | None,
+        batch: BatchKey | None,
+        out: list[Transition],
+    ) -> None:
+        at_us = max(at_us, item.since_us)
+        out.append(
+            Transition(
+                store_id=self.store_id,
+                epc=item.epc,
+                gtin=item.gtin,
+                serial=item.serial,
+                scheme=item.scheme,
+                at_us=at_us,
+                from_state=item.state,
+                to_state=state,
+                from_zone=item.zone,
+                to_zone=zone,
+                confidence=round(confidence, 4),
+                reason=reason,
+                reader_id=s.reader_id if s is not None else None,
+                antenna=s.antenna if s is not None else None,
+                batch=batch,
+            )
+        )
+        if item.state is not None:
+            self._uncount(item)
+        item.state = state
+        item.zone = zone
+        item.since_us = at_us
+        item.confidence = confidence
+        item.home_ref_us = max(at_us, item.last_seen_us)
+        self._count(item)
+        self._schedule(item)
+
+    def _share(self, item: _Item, zone: str, at_us: int) -> float:
+        return share(item.evidence, zone, at_us, self.policy.window_half_life_us)
+
+    def _count(self, item: _Item) -> None:
+        if item.state in COUNTED_STATES and item.zone is not None:
+            self._counts[item.zone] = self._counts.get(item.zone, 0) + 1
+
+    def _uncount(self, item: _Item) -> None:
+        if item.state in COUNTED_STATES and item.zone is not None:
+            self._counts[item.zone] -= 1
