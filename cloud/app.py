@@ -89,7 +89,7 @@ def create_app(
 
 async def _open_ledger(url: str) -> Ledger:
     # Imported here: the backends pull database drivers the rest of the module does not need.
-    from tagledger.ledger import open_ledger  # type: ignore[attr-defined]  # noqa: PLC0415
+    from tagledger.ledger import open_ledger  # noqa: PLC0415
 
     ledger: Ledger = await open_ledger(url)
     return ledger

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from cloud.errors import ServiceUnavailable
 from tagledger.ledger.model import BatchKey
-from tagledger.ledger.repository import Ledger, LedgerError
+from tagledger.ledger.repository import Ledger
+
+log = logging.getLogger(__name__)
 
 #: A readiness probe that hangs is worse than one that fails: the orchestrator
 #: must be able to take the instance out of rotation quickly.
@@ -21,7 +24,10 @@ async def check_ledger(ledger: Ledger) -> None:
     try:
         async with asyncio.timeout(READY_TIMEOUT_S):
             await ledger.has_batch(_PROBE_KEY)
-    except (LedgerError, OSError, TimeoutError) as exc:
+    except Exception as exc:
+        # Any failure means "not ready": a driver error the backend did not classify
+        # (a closed pool, say) must take the instance out of rotation, not give a 500.
+        log.warning("readiness: the ledger did not answer: %r", exc)
         raise ServiceUnavailable(
             f"the ledger is not reachable: {type(exc).__name__}", details={"reason": type(exc).__name__}
         ) from None

@@ -1,0 +1,40 @@
+"""run(): the API served over real TCP by uvicorn, stopped gracefully by cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from cloud.server import run
+from cloud.settings import ApiSettings
+from tagledger.ledger.repository import Ledger
+from tests.cloud.ledger_data import SHIRT, populate
+
+
+async def test_run_serves_over_tcp_and_stops_when_cancelled(ledger_url: str, ledger: Ledger) -> None:
+    await populate(ledger)
+    started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    settings = ApiSettings(database_url=ledger_url, port=0)  # the example site; any free port
+    server = asyncio.create_task(run(settings, on_started=started.set_result), name="api-under-test")
+    try:
+        url = await asyncio.wait_for(started, 10)
+        assert url.startswith("http://127.0.0.1:")
+        async with httpx.AsyncClient(base_url=url) as http:
+            assert (await http.get("/readyz")).status_code == 200
+            r = await http.get(f"/v1/stores/paris-01/availability/{SHIRT}")
+            assert r.status_code == 200
+            assert r.json()["on_hand"] == 4
+    finally:
+        server.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await server
+    with pytest.raises(httpx.ConnectError):  # the socket is closed
+        async with httpx.AsyncClient(base_url=url) as http:
+            await http.get("/healthz")
+
+
+async def test_run_fails_fast_on_a_bad_ledger_url() -> None:
+    with pytest.raises(ValueError, match="unsupported ledger URL"):
+        await run(ApiSettings(database_url="mysql://nowhere/db", port=0))
