@@ -120,7 +120,9 @@ class LlrpEndpoint:
         self._capture = capture  # ("in"/"out", frame bytes) of every message, for golden files
         self._server: asyncio.Server | None = None
         self._session: _Session | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
+        # Connection handler tasks and their writers.  They are ended by aborting the
+        # socket, never by cancelling: asyncio's stream server logs a cancelled handler.
+        self._handlers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._fault_task: asyncio.Task[None] | None = None
         self._silent = False
         self._next_id = 0
@@ -154,10 +156,10 @@ class LlrpEndpoint:
             self._fault_task = None
         await self._close_server()
         await self._end_session()
-        for t in list(self._handlers):
-            t.cancel()
+        for writer in self._handlers.values():
+            writer.transport.abort()
         if self._handlers:
-            await asyncio.gather(*self._handlers, return_exceptions=True)
+            await asyncio.wait(list(self._handlers), timeout=2.0)
 
     async def _close_server(self) -> None:
         if self._server is not None:
@@ -220,7 +222,7 @@ class LlrpEndpoint:
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._handlers.add(task)
+        self._handlers[task] = writer
         try:
             if self._session is not None:
                 # Replace the previous client (see the module docstring).
@@ -238,7 +240,7 @@ class LlrpEndpoint:
                 await self._end_session()
             else:
                 writer.transport.abort()
-            self._handlers.discard(task)
+            self._handlers.pop(task, None)
 
     async def _end_session(self) -> None:
         s, self._session = self._session, None
