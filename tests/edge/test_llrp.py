@@ -211,3 +211,15 @@ def test_sllurp_decodes_every_golden_reader_message(path: Path) -> None:
         assert 1002 in {m["ModeIdentifier"] for m in modes["UHFC1G2RFModeTableEntry"]}
     if path.stem == "reader_connection_attempt_event":
         assert msg.isSuccess()
+
+
+async def test_clock_offset_follows_a_reader_clock_that_runs_ahead() -> None:
+    settings = SimSettings(
+        seed=3, items=100, events_per_minute=0, any_port=True, listen_host="127.0.0.1", clock_offset_ms=2500
+    )
+    async with Simulation(settings) as sim, _reader(sim, "paris-01-r1") as reader:
+        await _collect(reader, 50)
+        offset = reader.clock_offset_us
+    assert offset is not None
+    # Reader clock = host clock + 2.5 s; the estimate is the offset minus the report delay.
+    assert 2_500_000 - 1_000_000 < offset <= 2_500_000
