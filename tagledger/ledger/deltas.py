@@ -15,8 +15,9 @@ state, is responsible for those fields being true.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
-from tagledger.ledger.model import Transition
+from tagledger.ledger.model import BatchRecord, Transition
 
 StockKey = tuple[str, str, str, str]  # store_id, gtin, zone ("" for none), state
 
@@ -24,7 +25,7 @@ NO_ZONE = ""
 
 
 def stock_deltas(transitions: Iterable[Transition]) -> dict[StockKey, int]:
-    """Net count change per stock key; keys whose changes cancel out are left out."""
+    """Net count change per stock key, in key order; keys whose changes cancel out are left out."""
     deltas: dict[StockKey, int] = {}
     for t in transitions:
         if t.gtin is None:  # only items with a GTIN are counted
@@ -34,7 +35,14 @@ def stock_deltas(transitions: Iterable[Transition]) -> dict[StockKey, int]:
             deltas[source] = deltas.get(source, 0) - 1
         target = (t.store_id, t.gtin, t.to_zone or NO_ZONE, str(t.to_state))
         deltas[target] = deltas.get(target, 0) + 1
-    return {key: n for key, n in deltas.items() if n != 0}
+    # Sorted: concurrent batches then lock the stock rows they share in one
+    # order, so two PostgreSQL transactions cannot deadlock on hot keys.
+    return {key: n for key, n in sorted(deltas.items()) if n != 0}
+
+
+def stamped(batch: BatchRecord, transitions: Sequence[Transition]) -> list[Transition]:
+    """The transitions with their batch as evidence (those without one get ``batch.key``)."""
+    return [t if t.batch is not None else replace(t, batch=batch.key) for t in transitions]
 
 
 def last_per_item(transitions: Sequence[Transition]) -> list[Transition]:

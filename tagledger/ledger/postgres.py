@@ -21,7 +21,9 @@ One batch, one statement
     (one bind per column, not per row).  Each item's row comes from its last
     transition in the batch (``DISTINCT ON``, so no row is updated twice in
     the statement) and the stock deltas are summed per key in Python first
-    (``deltas.py``) for the same reason.
+    (``deltas.py``) for the same reason.  Both come in key order (``ORDER BY
+    epc``; sorted deltas), so concurrent batches that share items or hot stock
+    keys take their row locks in the same order and cannot deadlock.
 
 Times
     The pool's connections exchange ``timestamptz`` as integer µs since the Unix
@@ -42,13 +44,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from typing import Any
 
 import asyncpg
 
 from tagledger.ledger import queries, rows
-from tagledger.ledger.deltas import stock_deltas
+from tagledger.ledger.deltas import stamped, stock_deltas
 from tagledger.ledger.model import (
     MAX_REJECT_BYTES,
     BatchKey,
@@ -92,6 +93,12 @@ _STOCK_ARRAYS = (("store_id", "text"), ("gtin", "text"), ("zone", "text"), ("sta
 
 _INSERT_BATCH = """INSERT INTO batches (reader_id, boot_id, seq, store_id, observations, gaps, sent_at, received_at,
   committed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) ON CONFLICT DO NOTHING"""
+
+_INSERT_BATCHES = """INSERT INTO batches (reader_id, boot_id, seq, store_id, observations, gaps, sent_at, received_at,
+  committed_at)
+SELECT *, now() FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int4[], $6::int4[],
+  $7::timestamptz[], $8::timestamptz[])
+ON CONFLICT DO NOTHING RETURNING reader_id, boot_id, seq"""
 
 
 def _apply_sql(*, gated: bool) -> str:
@@ -225,9 +232,47 @@ class PostgresLedger:
                 status = await self._pool.execute(_INSERT_BATCH, *head)
                 inserted = status.endswith(" 1")  # "INSERT 0 1" / "INSERT 0 0"
             else:
-                stamped = [t if t.batch is not None else replace(t, batch=key) for t in transitions]
-                inserted = await self._pool.fetchval(_COMMIT_BATCH, *head, *_columns(stamped)) == 1
+                args = _columns(stamped(batch, transitions))
+                inserted = await self._pool.fetchval(_COMMIT_BATCH, *head, *args) == 1
         return CommitResult.COMMITTED if inserted else CommitResult.DUPLICATE
+
+    async def commit_batches(self, batches: Sequence[tuple[BatchRecord, Sequence[Transition]]]) -> list[CommitResult]:
+        """Many batches, one transaction: BEGIN, one insert of all keys, one apply, COMMIT.
+
+        Grouping the batches that arrived in the last few milliseconds shares one
+        WAL flush among them, which is what bounds the commit rate of single
+        batches.  Keys repeated within the call are settled here (the first
+        wins) because ``ON CONFLICT DO NOTHING`` would silently skip the repeat
+        yet the repeat must also not have its transitions applied.
+        """
+        if not batches:
+            return []
+        seen: set[BatchKey] = set()
+        candidates: list[tuple[BatchRecord, Sequence[Transition]]] = []
+        for batch, transitions in batches:
+            if batch.key not in seen:
+                seen.add(batch.key)
+                candidates.append((batch, transitions))
+        columns: list[list[Any]] = [[] for _ in range(8)]
+        for batch, _ in candidates:
+            key = batch.key
+            values = (key.reader_id, key.boot_id, key.seq, batch.store_id, batch.observations, batch.gaps)
+            for column, value in zip(columns, (*values, batch.sent_at_us, batch.received_at_us), strict=True):
+                column.append(value)
+        async with self._errors(), self._pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetch(_INSERT_BATCHES, *columns)
+            new = {BatchKey(r["reader_id"], r["boot_id"], r["seq"]) for r in inserted}
+            applied = [t for batch, ts in candidates if batch.key in new for t in stamped(batch, ts)]
+            if applied:
+                await conn.fetchval(_COMMIT_TRANSITIONS, *_columns(applied))
+        results = []
+        for batch, _ in batches:
+            if batch.key in new:
+                new.discard(batch.key)  # a repeat later in the call is a duplicate
+                results.append(CommitResult.COMMITTED)
+            else:
+                results.append(CommitResult.DUPLICATE)
+        return results
 
     async def commit_transitions(self, transitions: Sequence[Transition]) -> None:
         if not transitions:

@@ -56,6 +56,14 @@ class Ledger(Protocol):
     # Write side ------------------------------------------------------------
     async def commit_batch(self, batch: BatchRecord, transitions: Sequence[Transition]) -> CommitResult: ...
 
+    async def commit_batches(self, batches: Sequence[tuple[BatchRecord, Sequence[Transition]]]) -> list[CommitResult]:
+        """Several batches in ONE transaction (one durable flush for all); a result per batch, in order.
+
+        Each batch is exactly-once on its own: a key already committed, or repeated
+        earlier in the same call, is ``DUPLICATE`` and contributes nothing.
+        """
+        ...
+
     async def commit_transitions(self, transitions: Sequence[Transition]) -> None:
         """Transitions not caused by a batch (silence timers, POS transactions)."""
         ...

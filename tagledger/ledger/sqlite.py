@@ -34,11 +34,10 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from tagledger.ledger import queries, rows
-from tagledger.ledger.deltas import last_per_item, stock_deltas
+from tagledger.ledger.deltas import last_per_item, stamped, stock_deltas
 from tagledger.ledger.model import (
     MAX_REJECT_BYTES,
     BatchKey,
@@ -63,12 +62,27 @@ _UPSERT_ITEM = f"""INSERT INTO items ({rows.ITEM_COLUMNS}, updated_at) VALUES (?
 ON CONFLICT (epc) DO UPDATE SET store_id = excluded.store_id, gtin = excluded.gtin, serial = excluded.serial,
   scheme = excluded.scheme, state = excluded.state, zone = excluded.zone, since = excluded.since,
   confidence = excluded.confidence, updated_at = excluded.updated_at"""
+_INSERT_BATCH = """INSERT INTO batches (reader_id, boot_id, seq, store_id, observations, gaps, sent_at, received_at,
+  committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"""
 _UPSERT_STOCK = """INSERT INTO stock (store_id, gtin, zone, state, count) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (store_id, gtin, zone, state) DO UPDATE SET count = stock.count + excluded.count"""
 
 
 def _now_us() -> int:
     return time.time_ns() // 1000
+
+
+def _batch_params(b: BatchRecord) -> tuple[Any, ...]:
+    return (
+        b.key.reader_id,
+        b.key.boot_id,
+        b.key.seq,
+        b.store_id,
+        b.observations,
+        b.gaps,
+        b.sent_at_us,
+        b.received_at_us,
+    )
 
 
 def _classify(exc: sqlite3.Error) -> LedgerError:
@@ -177,39 +191,41 @@ class SqliteLedger:
 
     async def commit_batch(self, batch: BatchRecord, transitions: Sequence[Transition]) -> CommitResult:
         # Events carry the batch they came from (their evidence).
-        stamped = [t if t.batch is not None else replace(t, batch=batch.key) for t in transitions]
-        return await self._in(self._writer, self._commit_batch, batch, stamped)
+        return await self._in(self._writer, self._commit_batch, batch, stamped(batch, transitions))
 
     def _commit_batch(self, batch: BatchRecord, transitions: list[Transition]) -> CommitResult:
+        (result,) = self._commit_batches([(batch, transitions)])
+        return result
+
+    async def commit_batches(self, batches: Sequence[tuple[BatchRecord, Sequence[Transition]]]) -> list[CommitResult]:
+        if not batches:
+            return []
+        work = [(batch, stamped(batch, transitions)) for batch, transitions in batches]
+        return await self._in(self._writer, self._commit_batches, work)
+
+    def _commit_batches(self, batches: list[tuple[BatchRecord, list[Transition]]]) -> list[CommitResult]:
         conn = self._w()
         now = _now_us()
+        results: list[CommitResult] = []
+        applied: list[Transition] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            cur = conn.execute(
-                "INSERT INTO batches (reader_id, boot_id, seq, store_id, observations, gaps, sent_at, received_at,"
-                " committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (
-                    batch.key.reader_id,
-                    batch.key.boot_id,
-                    batch.key.seq,
-                    batch.store_id,
-                    batch.observations,
-                    batch.gaps,
-                    batch.sent_at_us,
-                    batch.received_at_us,
-                    now,
-                ),
-            )
-            if cur.rowcount == 0:
-                conn.execute("ROLLBACK")
-                return CommitResult.DUPLICATE
-            self._apply(conn, transitions, now)
+            for batch, transitions in batches:
+                # A key already in the table (or earlier in this call) inserts nothing.
+                cur = conn.execute(_INSERT_BATCH, (*_batch_params(batch), now))
+                if cur.rowcount == 0:
+                    results.append(CommitResult.DUPLICATE)
+                else:
+                    results.append(CommitResult.COMMITTED)
+                    applied.extend(transitions)
+            if applied:
+                self._apply(conn, applied, now)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return CommitResult.COMMITTED
+        return results
 
     async def commit_transitions(self, transitions: Sequence[Transition]) -> None:
         if transitions:

@@ -350,3 +350,29 @@ async def test_a_closed_ledger_refuses_work(ledger: Ledger) -> None:
     await ledger.close()
     with pytest.raises(LedgerUnavailable):
         await ledger.commit_batch(batch(1), [])
+
+
+async def test_commit_batches_settles_each_key_once_in_one_transaction(ledger: Ledger) -> None:
+    await ledger.commit_batch(batch(1), [tr("e1", T0, P, "floor")])
+    results = await ledger.commit_batches(
+        [
+            (batch(2), [tr("e2", T0 + 1, P, "floor")]),
+            (batch(1), [tr("e1", T0 + 2, P, "backroom", from_state=P, from_zone="floor")]),  # committed before
+            (
+                batch(3),
+                [tr("e2", T0 + 3, P, "backroom", from_state=P, from_zone="floor"), tr("e3", T0 + 3, P, "floor")],
+            ),
+            (batch(2), [tr("e9", T0 + 4, P, "floor")]),  # repeated within the call
+            (batch(4), []),
+        ]
+    )
+    C, D = CommitResult.COMMITTED, CommitResult.DUPLICATE
+    assert results == [C, D, C, D, C]
+    assert counts(await ledger.stock("s1")) == {(GTIN_A, "floor", P): 2, (GTIN_A, "backroom", P): 1}
+    assert await ledger.item("e9") is None
+    assert [e.transition.batch for e in await ledger.item_history("e2")] == [
+        BatchKey("r1", "boot-a", 3),
+        BatchKey("r1", "boot-a", 2),
+    ]
+    assert await ledger.batch_count() == 4
+    assert await ledger.commit_batches([]) == []
