@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, NonNegativeInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tagledger.site import EXAMPLE_SITE
@@ -34,7 +34,7 @@ class ApiSettings(BaseSettings):
     default_safety_stock: int = Field(
         default=0, ge=0, description="Units held back from online sale per store x GTIN, unless its category says."
     )
-    safety_stock_by_category: dict[str, int] = Field(
+    safety_stock_by_category: dict[str, NonNegativeInt] = Field(
         default_factory=dict,
         description='Safety stock per product category of the site file, e.g. {"shoes": 1, "outerwear": 2}.',
     )

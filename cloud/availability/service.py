@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from cloud.availability import rules
 from cloud.availability.schemas import AvailabilityBatch, AvailabilityOut
 from cloud.settings import ApiSettings
-from tagledger.clock import Clock, us_to_datetime
+from cloud.state import State
+from tagledger.clock import us_to_datetime
 from tagledger.ledger.model import StockRow
 from tagledger.ledger.repository import Ledger
 from tagledger.site import Site
@@ -51,21 +52,13 @@ def _safety_stock(gtin: str, site: Site, settings: ApiSettings) -> int:
     )
 
 
-async def availability_batch(
-    *,
-    ledger: Ledger,
-    site: Site,
-    settings: ApiSettings,
-    clock: Clock,
-    store_ids: Sequence[str],
-    gtins: Sequence[str],
-) -> AvailabilityBatch:
+async def availability_batch(state: State, *, store_ids: Sequence[str], gtins: Sequence[str]) -> AvailabilityBatch:
     """Availability of every store x GTIN (ids already validated and de-duplicated)."""
     # ``as_of`` is taken before the query: the answer reflects at least every
     # commit up to that moment.
-    as_of_us = clock.now_us()
-    groups = rules.group_rows(await stock_rows(ledger, store_ids, gtins))
-    safety = {g: _safety_stock(g, site, settings) for g in gtins}
+    as_of_us = state["clock"].now_us()
+    groups = rules.group_rows(await stock_rows(state["ledger"], store_ids, gtins))
+    safety = {g: _safety_stock(g, state["site"], state["settings"]) for g in gtins}
     results = [
         _out(rules.availability(s, g, groups.get((s, g), ()), reserved=0, safety_stock=safety[g]), as_of_us)
         for s in store_ids
@@ -74,10 +67,6 @@ async def availability_batch(
     return AvailabilityBatch(as_of=us_to_datetime(as_of_us), results=results)
 
 
-async def availability_one(
-    *, ledger: Ledger, site: Site, settings: ApiSettings, clock: Clock, store_id: str, gtin: str
-) -> AvailabilityOut:
-    batch = await availability_batch(
-        ledger=ledger, site=site, settings=settings, clock=clock, store_ids=[store_id], gtins=[gtin]
-    )
+async def availability_one(state: State, *, store_id: str, gtin: str) -> AvailabilityOut:
+    batch = await availability_batch(state, store_ids=[store_id], gtins=[gtin])
     return batch.results[0]

@@ -8,7 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from cloud.errors import ERROR_RESPONSES
 from cloud.health import service
 from cloud.health.schemas import Health
-from cloud.state import LedgerDep, MetricsDep
+from cloud.state import AppState
 
 router = APIRouter(tags=["operations"])
 
@@ -20,9 +20,9 @@ async def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Health, summary="Readiness", responses={503: ERROR_RESPONSES[503]})
-async def readyz(ledger: LedgerDep) -> Health:
+async def readyz(state: AppState) -> Health:
     """The ledger answers a query within 2 seconds; 503 ``ledger_unavailable`` otherwise."""
-    await service.check_ledger(ledger)
+    await service.check_ledger(state["ledger"])
     return Health(status="ok")
 
 
@@ -32,6 +32,6 @@ async def readyz(ledger: LedgerDep) -> Health:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text exposition."}},
 )
-async def metrics(metrics: MetricsDep) -> Response:
+async def metrics(state: AppState) -> Response:
     """Request counts and latency histograms by route template, in Prometheus text format."""
-    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+    return Response(state["metrics"].exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -10,7 +10,7 @@ from cloud.errors import ERROR_RESPONSES
 from cloud.items import service
 from cloud.items.schemas import ItemHistory, ItemOut
 from cloud.params import decode_cursor
-from cloud.state import LedgerDep, SiteDep
+from cloud.state import AppState
 
 router = APIRouter(prefix="/v1/items", tags=["items"], responses=ERROR_RESPONSES)
 
@@ -18,17 +18,17 @@ MAX_HISTORY_PAGE = 500
 
 
 @router.get("/{epc}", response_model=ItemOut, summary="An item's current state")
-async def get_item(epc: str, ledger: LedgerDep, site: SiteDep) -> ItemOut:
+async def get_item(epc: str, state: AppState) -> ItemOut:
     """Current state, zone and confidence of one item, with the GTIN and serial decoded from its EPC
     (hex, either case) and the product master's name and category.
     """
-    return await service.get_item(ledger, site, service.parse_epc(epc))
+    return await service.get_item(state["ledger"], state["site"], service.parse_epc(epc))
 
 
 @router.get("/{epc}/history", response_model=ItemHistory, summary="An item's history")
 async def get_item_history(
     epc: str,
-    ledger: LedgerDep,
+    state: AppState,
     limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_PAGE, description="Events per page (1-500).")] = 50,
     cursor: Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page.")] = None,
 ) -> ItemHistory:
@@ -37,4 +37,4 @@ async def get_item_history(
     Pages backwards: pass the response's ``next_cursor`` as ``cursor`` until it is null.
     """
     before_id = None if cursor is None else decode_cursor(cursor)
-    return await service.get_history(ledger, service.parse_epc(epc), limit=limit, before_id=before_id)
+    return await service.get_history(state["ledger"], service.parse_epc(epc), limit=limit, before_id=before_id)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from cloud.errors import ERROR_RESPONSES
 from cloud.params import parse_as_of, parse_gtins
-from cloud.state import ClockDep, LedgerDep, SiteDep
+from cloud.state import AppState
 from cloud.stock import service
 from cloud.stock.schemas import StockOut
 from cloud.stores.service import get_store
@@ -22,9 +22,7 @@ MAX_STOCK_GTINS = 100
 @router.get("/stores/{store_id}/stock", response_model=StockOut, summary="Stock of a store, now or in the past")
 async def get_stock(
     store_id: str,
-    ledger: LedgerDep,
-    site: SiteDep,
-    clock: ClockDep,
+    state: AppState,
     as_of: Annotated[
         datetime | None,
         Query(description="RFC 3339 time with an offset (e.g. 2026-01-01T12:00:00Z); omit for current stock."),
@@ -38,8 +36,8 @@ async def get_stock(
     ``as_of`` names a past moment.  A time without an offset is refused (422 ``naive_datetime``), as
     is one in the future (422 ``as_of_in_future``).
     """
-    get_store(site, store_id)
-    now_us = clock.now_us()
+    get_store(state["site"], store_id)
+    now_us = state["clock"].now_us()
     as_of_us = None if as_of is None else parse_as_of(as_of, now_us=now_us)
     gtins = None if gtin is None else parse_gtins(gtin, field="gtin")
-    return await service.store_stock(ledger, store_id, gtins=gtins, as_of_us=as_of_us, now_us=now_us)
+    return await service.store_stock(state["ledger"], store_id, gtins=gtins, as_of_us=as_of_us, now_us=now_us)
