@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable, Generator
 from contextlib import AsyncExitStack, contextmanager
 
@@ -56,8 +57,12 @@ async def run(
             access_log=False,  # per-request lines cost throughput; /metrics counts requests
             timeout_graceful_shutdown=settings.shutdown_grace_s,
         )
+        # Bound here, not by uvicorn: a port already in use is then an OSError from
+        # run() that the caller can report, instead of uvicorn's sys.exit(1).
+        sock = _bind(settings.host, settings.port)
+        stack.callback(sock.close)
         server = _Server(config)
-        serving = asyncio.create_task(server.serve(), name="api-uvicorn")
+        serving = asyncio.create_task(server.serve(sockets=[sock]), name="api-uvicorn")
         try:
             while not server.started:
                 if serving.done():
@@ -66,7 +71,7 @@ async def run(
             if serving.done():
                 await serving  # startup failed: raise its error
                 raise RuntimeError("the API server stopped during startup")
-            url = _base_url(server, settings)
+            url = _base_url(sock)
             log.info("API listening on %s", url)
             if on_started is not None:
                 on_started(url)
@@ -77,14 +82,24 @@ async def run(
             raise
 
 
-def _base_url(server: uvicorn.Server, settings: ApiSettings) -> str:
-    host, port = settings.host, settings.port
-    for s in server.servers:
-        for sock in s.sockets:
-            addr = sock.getsockname()
-            port = addr[1]
-            break
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - a display address only
+def _bind(host: str, port: int) -> socket.socket:
+    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        # Restarting right after a stop must not wait out TIME_WAIT on the port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _base_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    # A wildcard address is where we listen, not where a client connects.
+    shown = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104 - display only
     if ":" in shown:
         shown = f"[{shown}]"
     return f"http://{shown}:{port}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import httpx
 import pytest
@@ -38,3 +39,12 @@ async def test_run_serves_over_tcp_and_stops_when_cancelled(ledger_url: str, led
 async def test_run_fails_fast_on_a_bad_ledger_url() -> None:
     with pytest.raises(ValueError, match="unsupported ledger URL"):
         await run(ApiSettings(database_url="mysql://nowhere/db", port=0))
+
+
+async def test_a_port_in_use_is_an_os_error_not_an_exit(ledger_url: str, ledger: Ledger) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match="in use"):
+            await run(ApiSettings(database_url=ledger_url, port=port), ledger=ledger)
