@@ -96,8 +96,13 @@ def challenger_wins(
 
     ``home_silence_us`` is how long the home zone has not read the item, with time
     during which the home zone's readers were down not counted (see state).
+    The comparison ``mean_dbm(challenger) > mean_dbm(home) + margin`` is done in
+    milliwatts (no logarithms on the hot path).
     """
-    if challenger.reads_at(at_us, half_life_us) < min_reads:
+    reads = challenger.reads
+    if at_us > challenger.ref_us:
+        reads *= math.exp2((challenger.ref_us - at_us) / half_life_us)
+    if reads < min_reads:
         return False
     if home_silence_us >= h.give_up_us:
         return True
@@ -105,7 +110,8 @@ def challenger_wins(
         # No RSSI to compare with (e.g. just loaded from the ledger): wait until
         # the margin would have decayed fully.
         return home_silence_us >= h.decay_us
-    return challenger.mean_dbm() > home.mean_dbm() + margin_db(h, home_silence_us)
+    margin = margin_db(h, home_silence_us)
+    return challenger.mw * home.reads > home.mw * challenger.reads * math.pow(10.0, margin / 10.0)
 
 
 def share(evidence: dict[str, ZoneEvidence], zone: str, at_us: int, half_life_us: int) -> float:

@@ -13,7 +13,9 @@ Interface::
 
 Decoding is done by epcpy (a maintained TDS implementation), which costs ~30-50 µs
 per EPC: far too much to pay per read at 200k reads/s, but each EPC is decoded
-once when it becomes an item and then hits the cache.  The cache is a bounded
+once when it becomes an item and then hits the cache.  SGTIN-96, by far the most
+common retail tag, has a bit-arithmetic fast path (~2 µs) that is tested to agree
+with epcpy and defers to it for anything unusual.  The cache is a bounded
 LRU of 2**20 entries (~35 k items per store, a gateway serving a few dozen
 stores stays inside it; beyond that, old EPCs are simply decoded again).
 
@@ -62,10 +64,56 @@ def decode_epc(epc_hex: str) -> DecodedEpc:
     return _decode_cached(epc_hex.upper())
 
 
+# SGTIN-96 partition table (TDS 14.5.1): partition -> (company prefix bits,
+# digits, item reference bits, digits).  Digits always sum to 13.
+_SGTIN_PARTITIONS = (
+    (40, 12, 4, 1),
+    (37, 11, 7, 2),
+    (34, 10, 10, 3),
+    (30, 9, 14, 4),
+    (27, 8, 17, 5),
+    (24, 7, 20, 6),
+    (20, 6, 24, 7),
+)
+
+
+def _check_digit(digits13: str) -> int:
+    # GS1 mod-10: weights 3,1,3,... from the rightmost digit; with 13 digits the
+    # weight-3 digits are those at even positions from the left.
+    total = 3 * sum(map(int, digits13[0::2])) + sum(map(int, digits13[1::2]))
+    return (10 - total % 10) % 10
+
+
+def _fast_sgtin96(epc: str) -> DecodedEpc | None:
+    """SGTIN-96 by bit arithmetic (~20x faster than epcpy); None: let epcpy decide.
+
+    Only well-formed values are answered here; anything unusual falls through to
+    epcpy, so behaviour is epcpy's.  tests/gateway/test_epc.py checks both agree.
+    """
+    value = int(epc, 16)
+    partition = (value >> 82) & 0b111
+    if partition > 6:
+        return None
+    cp_bits, cp_digits, ir_bits, ir_digits = _SGTIN_PARTITIONS[partition]
+    serial = value & ((1 << 38) - 1)
+    item_ref = (value >> 38) & ((1 << ir_bits) - 1)
+    company = (value >> (38 + ir_bits)) & ((1 << cp_bits) - 1)
+    if company >= 10**cp_digits or item_ref >= 10**ir_digits:
+        return None
+    cp = f"{company:0{cp_digits}d}"
+    ir = f"{item_ref:0{ir_digits}d}"
+    body = ir[0] + cp + ir[1:]
+    return DecodedEpc(epc, "sgtin-96", body + str(_check_digit(body)), str(serial))
+
+
 @lru_cache(maxsize=CACHE_SIZE)
 def _decode_cached(epc: str) -> DecodedEpc:
     if len(epc) < 2 or not _HEX.issuperset(epc):
         return DecodedEpc(epc, UNKNOWN_SCHEME, None, None)
+    if len(epc) == 24 and epc[:2] == "30":
+        fast = _fast_sgtin96(epc)
+        if fast is not None:
+            return fast
     header = f"{int(epc[:2], 16):08b}"
     scheme = _SCHEME_BY_HEADER.get(header)
     if scheme is None:

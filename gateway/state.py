@@ -84,7 +84,6 @@ SOLD = ItemState.SOLD
 RETURNED = ItemState.RETURNED
 
 _GONE = frozenset({SOLD, DEPARTED})
-_TIMED = frozenset({PRESENT, RETURNED, EXITING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,13 +203,20 @@ class StoreTracker:
     # Reads
 
     def observe(self, sightings: Sequence[Sighting], batch: BatchKey | None = None) -> list[Transition]:
+        # The hot path (a known item read again in its home zone) is written out
+        # inline: attribute look-ups hoisted, no enum hashing (Enum.__hash__ is
+        # Python code), evidence decay computed here rather than in a method call.
         out: list[Transition] = []
         items = self._items
         zones = self._zones
+        store_id = self.store_id
         half_life = self.policy.window_half_life_us
+        exp2 = math.exp2
+        pow_ = math.pow
         for s in sightings:
-            zone = zones.get(s.zone)
-            if zone is None or s.store_id != self.store_id:
+            zone_id = s.zone
+            zone = zones.get(zone_id)
+            if zone is None or s.store_id != store_id:
                 self.stats["unknown_zone"] += 1
                 continue
             item = items.get(s.epc)
@@ -227,30 +233,67 @@ class StoreTracker:
             if state is None:
                 self._glimpse(item, zone, s, batch, out)
                 continue
-            if state in _GONE:
+            if state is SOLD or state is DEPARTED:
                 self._seen_after_gone(item, zone, s, batch, out)
                 continue
-            ev = item.evidence.get(s.zone)
+            ev = item.evidence.get(zone_id)
             if ev is None:
-                ev = item.evidence[s.zone] = ZoneEvidence()
-            ev.add(t, s.count, s.mean_rssi, half_life)
+                ev = item.evidence[zone_id] = ZoneEvidence()
+            # ZoneEvidence.add, inlined.
+            count = s.count
+            power = count * pow_(10.0, s.mean_rssi / 10.0)
+            ref = ev.ref_us
+            if t >= ref:
+                if ev.reads:
+                    f = exp2((ref - t) / half_life)
+                    ev.reads = ev.reads * f + count
+                    ev.mw = ev.mw * f + power
+                else:
+                    ev.reads = float(count)
+                    ev.mw = power
+                ev.ref_us = ev.last_us = t
+            else:
+                f = exp2((t - ref) / half_life)
+                ev.reads += count * f
+                ev.mw += power * f
             item.last_seen_us = max(item.last_seen_us, t)
-            if s.zone == item.zone:
+            if zone_id == item.zone:
+                if state is PRESENT or state is EXITING:
+                    continue
                 if state is UNOBSERVED:
-                    self._to(item, PRESENT, item.zone, t, "seen_again", self._share(item, s.zone, t), s, batch, out)
+                    self._to(item, PRESENT, zone_id, t, "seen_again", self._share(item, zone_id, t), s, batch, out)
                 elif state is RETURNED and t - item.since_us >= self.policy.return_settle_us:
-                    self._to(item, PRESENT, item.zone, t, "settled", self._share(item, s.zone, t), s, batch, out)
+                    self._to(item, PRESENT, zone_id, t, "settled", self._share(item, zone_id, t), s, batch, out)
                 continue
-            home = self._zones.get(item.zone) if item.zone is not None else None
-            if home is None:
-                self._enter(item, zone, s, batch, out)
-                continue
-            home_ev = item.evidence.get(home.id)
-            home_last = home_ev.last_us if home_ev is not None else item.home_ref_us
-            silence = self._silence(home.id, home_last, t)
-            if challenger_wins(home_ev, ev, t, silence, home.hysteresis, self.policy.move_min_reads, half_life):
-                self._enter(item, zone, s, batch, out)
+            self._challenge(item, zone, ev, s, batch, out)
         return out
+
+    def _challenge(
+        self,
+        item: _Item,
+        zone: _ZoneInfo,
+        ev: ZoneEvidence,
+        s: Sighting,
+        batch: BatchKey | None,
+        out: list[Transition],
+    ) -> None:
+        """A zone other than the item's home read it: does it take the item?"""
+        home = self._zones.get(item.zone) if item.zone is not None else None
+        if home is None:
+            self._enter(item, zone, s, batch, out)
+            return
+        t = s.last_seen_us
+        home_ev = item.evidence.get(home.id)
+        home_last = home_ev.last_us if home_ev is not None else item.home_ref_us
+        # Home-zone silence, not counting time while the home zone was impaired.
+        if self._zone_down.get(home.id):
+            silence = 0
+        else:
+            up_since = self._zone_up_since.get(home.id, 0)
+            silence = t - (home_last if home_last > up_since else up_since)
+        p = self.policy
+        if challenger_wins(home_ev, ev, t, silence, home.hysteresis, p.move_min_reads, p.window_half_life_us):
+            self._enter(item, zone, s, batch, out)
 
     def _glimpse(
         self, item: _Item, zone: _ZoneInfo, s: Sighting, batch: BatchKey | None, out: list[Transition]
@@ -363,7 +406,8 @@ class StoreTracker:
 
     def _due(self, item: _Item, now: int) -> int | None:
         """When the item's next time-driven transition is due (None: never)."""
-        if item.state not in _TIMED or item.zone is None:
+        state = item.state
+        if not (state is PRESENT or state is RETURNED or state is EXITING) or item.zone is None:
             return None
         if self._zone_down.get(item.zone):
             return now + self.policy.health_recheck_us
@@ -380,7 +424,8 @@ class StoreTracker:
         the deadline forward (present -> exiting) queues a second entry, and the
         superseded one is skipped when popped.
         """
-        if item.state not in _TIMED:
+        state = item.state
+        if not (state is PRESENT or state is RETURNED or state is EXITING):
             return
         due = self._due(item, self.clock.now_us())
         if due is not None and not (item.due_us and item.due_us <= due):
