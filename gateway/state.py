@@ -6,9 +6,10 @@ runtime owns one :class:`StoreTracker` per store and calls it under its write lo
     tracker = StoreTracker(store, clock, policy=DEFAULT_POLICY)
     tracker.load(items: Iterable[ItemRecord])                        # at start, from the ledger
     tracker.observe(sightings, batch: BatchKey | None) -> list[Transition]
-    tracker.tick() -> list[Transition]                               # ~every second
+    tracker.tick(max_transitions=10_000) -> list[Transition]         # ~every second
     tracker.reader_down(reader_id, at_us) / reader_up(reader_id, at_us)
     tracker.antenna_down(reader_id, port, at_us) / antenna_up(reader_id, port, at_us)
+    tracker.health(event: HealthEvent)            # Impinj antenna (dis)connected events
     tracker.pos_transaction(tx: PosTransaction) -> list[Transition]
     tracker.items_by_zone() -> dict[str, int]    # counted items per zone
     tracker.item(epc) -> ItemRecord | None
@@ -69,7 +70,7 @@ from dataclasses import dataclass
 
 from gateway.arbitration import ZoneEvidence, challenger_wins, share
 from gateway.epc import decode_epc
-from gateway.formats import Sighting
+from gateway.formats import HealthEvent, Sighting
 from gateway.policy import DEFAULT_POLICY, Hysteresis, Policy
 from tagledger.clock import Clock
 from tagledger.ledger.model import COUNTED_STATES, BatchKey, ItemRecord, ItemState, Transition
@@ -367,12 +368,20 @@ class StoreTracker:
     # ------------------------------------------------------------------ #
     # Time
 
-    def tick(self) -> list[Transition]:
-        """Apply silence rules whose time has come; cheap when nothing is due."""
+    def tick(self, max_transitions: int | None = 10_000) -> list[Transition]:
+        """Apply silence rules whose time has come; cheap when nothing is due.
+
+        At most ``max_transitions`` are returned per call so that one tick never
+        holds the runtime's write lock for long (a whole store falling silent at
+        once is ~15 µs per item); the rest stay due and come with the next ticks,
+        with their exact event times.
+        """
         now = self.clock.now_us()
         out: list[Transition] = []
         heap = self._deadlines
         while heap and heap[0][0] <= now:
+            if max_transitions is not None and len(out) >= max_transitions:
+                break
             queued, _, epc = heapq.heappop(heap)
             item = self._items.get(epc)
             if item is None or queued != item.due_us:
@@ -446,6 +455,17 @@ class StoreTracker:
 
     # ------------------------------------------------------------------ #
     # Health
+
+    def health(self, event: HealthEvent) -> None:
+        """Apply a reader-published health event (``gateway.formats.HealthEvent``)."""
+        if event.store_id != self.store_id:
+            return
+        if event.antenna is None:
+            (self.reader_up if event.up else self.reader_down)(event.reader_id, event.at_us)
+        elif event.up:
+            self.antenna_up(event.reader_id, event.antenna, event.at_us)
+        else:
+            self.antenna_down(event.reader_id, event.antenna, event.at_us)
 
     def reader_down(self, reader_id: str, at_us: int) -> None:
         for port, _ in self._reader_ports.get(reader_id, ()):

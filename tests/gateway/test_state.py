@@ -239,3 +239,30 @@ def test_load_twice_replaces_rather_than_doubles() -> None:
     tracker.load([rec])
     assert len(tracker) == 1
     assert tracker.items_by_zone() == {"floor": 1}
+
+
+def test_tick_is_bounded_and_the_rest_follows_with_exact_times() -> None:
+    sim = Sim()
+    epcs = [f"3074257BF7194E40000{i:05X}" for i in range(30)]
+    for e in epcs:
+        sim.place(e, "floor")
+    placed = sim.now
+    sim.clock.advance(400)
+    first = sim.tracker.tick(max_transitions=20)
+    rest = sim.tracker.tick(max_transitions=20)
+    assert (len(first), len(rest)) == (20, 10)
+    assert {t.epc for t in first + rest} == set(epcs)
+    assert {t.at_us for t in first + rest} == {placed + 300 * S}
+    assert sim.tracker.tick() == []
+
+
+def test_reader_published_antenna_events_gate_silence() -> None:
+    from gateway.formats import HealthEvent
+
+    sim = Sim()
+    sim.place(EPC_A, "floor")
+    sim.tracker.health(HealthEvent("s1", "r1", 1, False, sim.now, "antennaDisconnectedEvent"))
+    sim.tracker.health(HealthEvent("other-store", "r1", 1, True, sim.now))  # not ours: ignored
+    assert sim.advance(1800, tick_every=10) == []
+    sim.tracker.health(HealthEvent("s1", "r1", 1, True, sim.now, "antennaConnectedEvent"))
+    assert [t.to_state for t in sim.advance(301, tick_every=10)] == [ItemState.UNOBSERVED]
