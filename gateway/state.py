@@ -32,7 +32,7 @@ Silence
     read anywhere; unobserved items stay counted, their confidence decays
     (``item()`` reports it).  Silence alone never departs an item.  While any
     antenna covering an item's zone is down, the item's silence clock stops: it
-    restarts from the moment the zone is whole again.
+    restarts from the moment the zone is whole again (:mod:`gateway.zone_health`).
 Zone roles (applied when a zone *wins* arbitration, never on a lone cross-read)
     * pos: an unsold item that wins the POS zone is ``sold`` (reason
       ``pos_read``, confidence 0.8 x zone share).  A POS transaction is
@@ -72,6 +72,7 @@ from gateway.arbitration import ZoneEvidence, challenger_wins, share
 from gateway.epc import decode_epc
 from gateway.formats import HealthEvent, Sighting
 from gateway.policy import DEFAULT_POLICY, Hysteresis, Policy
+from gateway.zone_health import ZoneHealth
 from tagledger.clock import Clock
 from tagledger.ledger.model import COUNTED_STATES, BatchKey, ItemRecord, ItemState, Transition
 from tagledger.site import Store, ZoneRole
@@ -146,18 +147,13 @@ class StoreTracker:
         self._zones = {
             z.id: _ZoneInfo(z.id, z.role, self.policy.hysteresis_for(z.effective_mobility)) for z in store.zones
         }
-        self._reader_ports: dict[str, list[tuple[int, str]]] = {
-            r.id: [(a.port, a.zone) for a in r.antennas] for r in store.readers
-        }
         self._items: dict[str, _Item] = {}
         self._n_items = 0
         self._counts: dict[str, int] = {}
         self._deadlines: list[tuple[int, int, str]] = []  # (due_us, tie, epc), one entry per timed item
         self._glimpse_expiry: list[tuple[int, int, str]] = []
         self._tie = itertools.count()
-        self._down: set[tuple[str, int]] = set()
-        self._zone_down: dict[str, int] = {}
-        self._zone_up_since: dict[str, int] = {}
+        self.zone_health = ZoneHealth(store)
         self.stats: dict[str, int] = {
             "late_ignored": 0,
             "unknown_zone": 0,
@@ -287,11 +283,7 @@ class StoreTracker:
         home_ev = item.evidence.get(home.id)
         home_last = home_ev.last_us if home_ev is not None else item.home_ref_us
         # Home-zone silence, not counting time while the home zone was impaired.
-        if self._zone_down.get(home.id):
-            silence = 0
-        else:
-            up_since = self._zone_up_since.get(home.id, 0)
-            silence = t - (home_last if home_last > up_since else up_since)
+        silence = self.zone_health.silence_us(home.id, home_last, t)
         p = self.policy
         if challenger_wins(home_ev, ev, t, silence, home.hysteresis, p.move_min_reads, p.window_half_life_us):
             self._enter(item, zone, s, batch, out)
@@ -418,9 +410,10 @@ class StoreTracker:
         state = item.state
         if not (state is PRESENT or state is RETURNED or state is EXITING) or item.zone is None:
             return None
-        if self._zone_down.get(item.zone):
+        health = self.zone_health
+        if health.down_count.get(item.zone):
             return now + self.policy.health_recheck_us
-        start = max(item.last_seen_us, self._zone_up_since.get(item.zone, 0))
+        start = max(item.last_seen_us, health.up_since_us.get(item.zone, 0))
         if item.state is EXITING:
             return start + self.policy.exit_silence_us
         return start + self.policy.unobserved_after_us
@@ -444,12 +437,6 @@ class StoreTracker:
         item.due_us = due
         heapq.heappush(self._deadlines, (due, next(self._tie), item.epc))
 
-    def _silence(self, zone_id: str, last_us: int, at_us: int) -> int:
-        """Home-zone silence with time while the zone was impaired not counted."""
-        if self._zone_down.get(zone_id):
-            return 0
-        return at_us - max(last_us, self._zone_up_since.get(zone_id, 0))
-
     def _decayed(self, confidence: float, silence_us: int) -> float:
         return confidence * math.exp2(-max(0, silence_us) / self.policy.confidence_half_life_us)
 
@@ -468,37 +455,19 @@ class StoreTracker:
             self.antenna_down(event.reader_id, event.antenna, event.at_us)
 
     def reader_down(self, reader_id: str, at_us: int) -> None:
-        for port, _ in self._reader_ports.get(reader_id, ()):
-            self.antenna_down(reader_id, port, at_us)
+        self.zone_health.reader_down(reader_id, at_us)
 
     def reader_up(self, reader_id: str, at_us: int) -> None:
-        for port, _ in self._reader_ports.get(reader_id, ()):
-            self.antenna_up(reader_id, port, at_us)
+        self.zone_health.reader_up(reader_id, at_us)
 
     def antenna_down(self, reader_id: str, port: int, at_us: int) -> None:
-        zone = self._antenna_zone(reader_id, port)
-        if zone is None or (reader_id, port) in self._down:
-            return
-        self._down.add((reader_id, port))
-        self._zone_down[zone] = self._zone_down.get(zone, 0) + 1
+        self.zone_health.antenna_down(reader_id, port, at_us)
 
     def antenna_up(self, reader_id: str, port: int, at_us: int) -> None:
-        zone = self._antenna_zone(reader_id, port)
-        if zone is None or (reader_id, port) not in self._down:
-            return
-        self._down.discard((reader_id, port))
-        self._zone_down[zone] -= 1
-        if not self._zone_down[zone]:
-            self._zone_up_since[zone] = max(at_us, self._zone_up_since.get(zone, 0))
+        self.zone_health.antenna_up(reader_id, port, at_us)
 
     def zones_down(self) -> set[str]:
-        return {z for z, n in self._zone_down.items() if n}
-
-    def _antenna_zone(self, reader_id: str, port: int) -> str | None:
-        for p, zone in self._reader_ports.get(reader_id, ()):
-            if p == port:
-                return zone
-        return None
+        return self.zone_health.zones_down()
 
     # ------------------------------------------------------------------ #
     # Point of sale

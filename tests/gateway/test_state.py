@@ -266,3 +266,22 @@ def test_reader_published_antenna_events_gate_silence() -> None:
     assert sim.advance(1800, tick_every=10) == []
     sim.tracker.health(HealthEvent("s1", "r1", 1, True, sim.now, "antennaConnectedEvent"))
     assert [t.to_state for t in sim.advance(301, tick_every=10)] == [ItemState.UNOBSERVED]
+
+
+def test_zone_health_counts_silence_only_while_the_zone_is_whole() -> None:
+    from gateway.zone_health import ZoneHealth
+
+    h = ZoneHealth(store())
+    h.antenna_down("r1", 1, 100)
+    h.antenna_down("r1", 1, 150)  # repeated: still one antenna down
+    h.antenna_down("r9", 1, 150)  # unknown reader: ignored
+    assert h.zones_down() == {"floor"}
+    assert h.silence_us("floor", 0, 1_000) == 0
+    assert h.silence_us("backroom", 0, 1_000) == 1_000
+    h.reader_down("r1", 200)
+    h.antenna_up("r1", 1, 300)  # floor whole again; backroom and floor2 still down
+    assert h.zones_down() == {"backroom", "floor2"}
+    assert h.silence_us("floor", 0, 1_000) == 700  # from 300, not from the last read at 0
+    assert h.silence_us("floor", 500, 1_000) == 500
+    h.reader_up("r1", 400)
+    assert h.zones_down() == set()

@@ -1,0 +1,63 @@
+"""Which zones of a store are impaired, and since when they are whole again.
+
+A zone is *impaired* while any antenna covering it is down (a reader offline, an
+antenna disconnected): some of its items cannot be read, so their silence means
+nothing.  The state machine stops their silence clocks meanwhile and, once the
+zone is whole again, counts silence from that moment (``up_since_us``), never
+from before the outage.  Counting "any antenna" rather than "all antennas" is the
+conservative choice: an outage can only delay ageing, never cause it.
+
+Pure bookkeeping, O(antennas of one reader) per event.
+"""
+
+from __future__ import annotations
+
+from tagledger.site import Store
+
+
+class ZoneHealth:
+    def __init__(self, store: Store) -> None:
+        self._reader_ports: dict[str, dict[int, str]] = {
+            r.id: {a.port: a.zone for a in r.antennas} for r in store.readers
+        }
+        self._down: set[tuple[str, int]] = set()
+        #: zone -> number of its antennas down (read directly on the hot path).
+        self.down_count: dict[str, int] = {}
+        #: zone -> event time it last became whole again.
+        self.up_since_us: dict[str, int] = {}
+
+    def reader_down(self, reader_id: str, at_us: int) -> None:
+        for port in self._reader_ports.get(reader_id, {}):
+            self.antenna_down(reader_id, port, at_us)
+
+    def reader_up(self, reader_id: str, at_us: int) -> None:
+        for port in self._reader_ports.get(reader_id, {}):
+            self.antenna_up(reader_id, port, at_us)
+
+    def antenna_down(self, reader_id: str, port: int, at_us: int) -> None:
+        zone = self._reader_ports.get(reader_id, {}).get(port)
+        if zone is None or (reader_id, port) in self._down:
+            return
+        self._down.add((reader_id, port))
+        self.down_count[zone] = self.down_count.get(zone, 0) + 1
+
+    def antenna_up(self, reader_id: str, port: int, at_us: int) -> None:
+        zone = self._reader_ports.get(reader_id, {}).get(port)
+        if zone is None or (reader_id, port) not in self._down:
+            return
+        self._down.discard((reader_id, port))
+        self.down_count[zone] -= 1
+        if not self.down_count[zone]:
+            self.up_since_us[zone] = max(at_us, self.up_since_us.get(zone, 0))
+
+    def is_down(self, zone: str) -> bool:
+        return bool(self.down_count.get(zone))
+
+    def zones_down(self) -> set[str]:
+        return {z for z, n in self.down_count.items() if n}
+
+    def silence_us(self, zone: str, last_read_us: int, at_us: int) -> int:
+        """Silence of an item last read at ``last_read_us``, not counting impaired time."""
+        if self.down_count.get(zone):
+            return 0
+        return at_us - max(last_read_us, self.up_since_us.get(zone, 0))
