@@ -221,8 +221,202 @@ def migrate(database_url: DatabaseOpt = "sqlite:///tagledger.sqlite", log_level:
     """Create or upgrade the ledger's tables (safe to run again)."""
     _setup_logging(log_level)
     mod = _role("tagledger.ledger.migrate", "gateway")
-    _run(mod.migrate(database_url))
-    typer.echo(f"ledger at {mod.redact(database_url)} is up to date")
+    try:
+        _run(mod.migrate(database_url))
+    except ValueError as exc:  # a URL the ledger does not understand
+        _fail(str(exc))
+    typer.echo(f"ledger at {_redact(database_url)} is up to date")
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, sep, rest = url.partition("://")
+    if sep and "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """Only the options that were set, so a settings class keeps its own defaults for the rest."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _e(name: str) -> str:
+    return f"TAGLEDGER_EDGE_{name}"
+
+
+@app.command()
+def edge(
+    reader_id: Annotated[
+        str | None, typer.Option(envvar=_e("READER_ID"), help="Id of the reader this agent drives (site file).")
+    ] = None,
+    site: Annotated[
+        Path | None, typer.Option(envvar=_e("SITE"), help="Site file naming the store, the reader and its antennas.")
+    ] = None,
+    mqtt_url: Annotated[
+        str | None, typer.Option(envvar=_e("MQTT_URL"), help="Broker: mqtt://host[:port], or mqtts:// for TLS.")
+    ] = None,
+    username: Annotated[str | None, typer.Option(envvar=_e("USERNAME"), help="MQTT user name.")] = None,
+    password: Annotated[str | None, typer.Option(envvar=_e("PASSWORD"), help="MQTT password.")] = None,
+    tls_ca_file: Annotated[
+        Path | None, typer.Option(envvar=_e("TLS_CA_FILE"), help="CA certificate to check the broker with.")
+    ] = None,
+    tls_cert_file: Annotated[
+        Path | None, typer.Option(envvar=_e("TLS_CERT_FILE"), help="Client certificate (mutual TLS).")
+    ] = None,
+    tls_key_file: Annotated[Path | None, typer.Option(envvar=_e("TLS_KEY_FILE"), help="Client key.")] = None,
+    client_id: Annotated[
+        str | None, typer.Option(envvar=_e("CLIENT_ID"), help="MQTT client id (default tagledger-edge-<reader>).")
+    ] = None,
+    topic_root: Annotated[str | None, typer.Option(envvar=_e("TOPIC_ROOT"), help="First topic level.")] = None,
+    spool_path: Annotated[
+        Path | None,
+        typer.Option(envvar=_e("SPOOL_PATH"), help="On-disk buffer for batches not yet confirmed by the gateway."),
+    ] = None,
+    spool_max_bytes: Annotated[
+        int | None, typer.Option(envvar=_e("SPOOL_MAX_BYTES"), help="Spool size limit; oldest batches go first.")
+    ] = None,
+    profile_dir: Annotated[
+        Path | None, typer.Option(envvar=_e("PROFILE_DIR"), help="Directory of reader profiles (default: built in).")
+    ] = None,
+    heartbeat_interval_s: Annotated[
+        float | None, typer.Option(envvar=_e("HEARTBEAT_INTERVAL_S"), help="Seconds between health reports.")
+    ] = None,
+    mqtt_protocol: Annotated[
+        str | None, typer.Option(envvar=_e("MQTT_PROTOCOL"), help="MQTT version: 3.1.1 (default) or 5.")
+    ] = None,
+    log_level: LogLevelOpt = "info",
+) -> None:
+    """Read one RFID reader over LLRP and send its reads to the broker.
+
+    Configures the reader from its profile, keeps reading through reader and network drops, and keeps
+    every batch in an on-disk spool until the gateway confirms it is in the ledger. Environment variables
+    are TAGLEDGER_EDGE_<OPTION>, as in deploy/systemd/edge.env.example.
+    """
+    _setup_logging(log_level)
+    mod = _role("edge.agent", "edge")
+    from pydantic import ValidationError
+
+    from edge.settings import EdgeSettings
+
+    try:
+        settings = EdgeSettings(
+            **_given(
+                reader_id=reader_id,
+                site=site,
+                mqtt_url=mqtt_url,
+                username=username,
+                password=password,
+                tls_ca_file=tls_ca_file,
+                tls_cert_file=tls_cert_file,
+                tls_key_file=tls_key_file,
+                client_id=client_id,
+                topic_root=topic_root,
+                spool_path=spool_path,
+                spool_max_bytes=spool_max_bytes,
+                profile_dir=profile_dir,
+                heartbeat_interval_s=heartbeat_interval_s,
+                mqtt_protocol=mqtt_protocol,
+            )
+        )
+    except ValidationError as exc:
+        _fail(_settings_problems(exc, "TAGLEDGER_EDGE_"))
+    _check_site(settings.site)
+    _run(mod.run(settings))
+
+
+@app.command()
+def api(
+    site: SiteOpt = EXAMPLE_SITE,
+    database_url: DatabaseOpt = "sqlite:///tagledger.sqlite",
+    host: Annotated[
+        str, typer.Option(envvar="TAGLEDGER_API_HOST", help="Address to listen on (0.0.0.0: every interface).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="TAGLEDGER_API_PORT", help="TCP port to listen on.")] = 8080,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(envvar="TAGLEDGER_API_CORS_ORIGINS", help="Browser origin allowed to call the API (repeat)."),
+    ] = None,
+    default_safety_stock: Annotated[
+        int, typer.Option(envvar="TAGLEDGER_API_DEFAULT_SAFETY_STOCK", help="Units held back from online sale.")
+    ] = 0,
+    log_level: LogLevelOpt = "info",
+) -> None:
+    """Serve the HTTP API: availability, stock now and in the past, items and their history.
+
+    OpenAPI documentation is served at /docs; health at /healthz and /readyz; metrics at /metrics.
+    """
+    _setup_logging(log_level)
+    _check_site(site)
+    mod = _role("cloud.server", "cloud")
+    from cloud.settings import ApiSettings
+
+    settings = ApiSettings(
+        site=site,
+        database_url=database_url,
+        host=host,
+        port=port,
+        cors_origins=cors_origin or [],
+        default_safety_stock=default_safety_stock,
+    )
+    _run(mod.run(settings, on_started=lambda url: typer.echo(f"tagledger api: listening on {url}", err=True)))
+
+
+@app.command()
+def simulate(
+    site: SiteOpt = EXAMPLE_SITE,
+    store: Annotated[
+        str | None, typer.Option(envvar="TAGLEDGER_SIM_STORE", help="Store to simulate (default: the first).")
+    ] = None,
+    seed: Annotated[int, typer.Option(envvar="TAGLEDGER_SIM_SEED", help="Same seed, same store and events.")] = 1,
+    items: Annotated[int, typer.Option(envvar="TAGLEDGER_SIM_ITEMS", help="Tagged items at the start.")] = 300,
+    events_per_minute: Annotated[
+        float, typer.Option(envvar="TAGLEDGER_SIM_EVENTS_PER_MINUTE", help="Moves, sales, thefts, deliveries.")
+    ] = 6.0,
+    reads_per_s: Annotated[
+        float, typer.Option(envvar="TAGLEDGER_SIM_READS_PER_S", help="Combined read capacity of the readers.")
+    ] = 500.0,
+    truth_file: Annotated[
+        Path | None, typer.Option(envvar="TAGLEDGER_SIM_TRUTH_FILE", help="Write the ground truth here (JSON lines).")
+    ] = None,
+    listen_host: Annotated[
+        str | None, typer.Option(envvar="TAGLEDGER_SIM_LISTEN_HOST", help="Listen here instead of each reader's host.")
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(envvar="TAGLEDGER_SIM_DURATION", help="Stop after this many seconds.")
+    ] = None,
+    log_level: LogLevelOpt = "info",
+) -> None:
+    """Simulate a store: one LLRP reader endpoint per reader of the site file, with ground truth.
+
+    Point edge agents (or any LLRP client) at the readers' host:port. Items, their moves, sales at POS,
+    thefts through the exit and deliveries are deterministic for a seed.
+    """
+    _setup_logging(log_level)
+    _check_site(site)
+    mod = _role("tagledger.sim.runner", "demo")
+    settings = mod.SimSettings(
+        site=site,
+        store=store,
+        seed=seed,
+        items=items,
+        events_per_minute=events_per_minute,
+        reads_per_s=reads_per_s,
+        truth_file=truth_file,
+        listen_host=listen_host,
+        duration_s=duration,
+    )
+    _run(mod.run(settings))
+
+
+def _settings_problems(exc: Any, env_prefix: str) -> str:
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"])
+        lines.append(f"{field} (--{field.replace('_', '-')} / {env_prefix}{field.upper()}): {err['msg']}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
 
 
 @wire_app.command("schema")

@@ -1,0 +1,37 @@
+"""Gateway settings: every field is also an environment variable (``TAGLEDGER_<FIELD>``)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tagledger.site import EXAMPLE_SITE
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TAGLEDGER_", extra="ignore", frozen=True)
+
+    site: Path = Field(default=EXAMPLE_SITE, description="Site file (stores, zones, readers).")
+    database_url: str = Field(
+        default="sqlite:///tagledger.sqlite",
+        description="Ledger: postgresql://user@host/db for production, sqlite:///file for one store.",
+    )
+    mqtt_url: str = Field(default="mqtt://127.0.0.1:1883", description="Broker: mqtt://[user:pass@]host[:port].")
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_ca_file: str | None = None
+    mqtt_cert_file: str | None = None
+    mqtt_key_file: str | None = None
+    mqtt_protocol: str = Field(default="3.1.1", description="'3.1.1' or '5'.")
+    topic_root: str = Field(default="tagledger", description="First level of every tagledger topic.")
+    client_id: str = Field(default_factory=lambda: f"tagledger-gateway-{socket.gethostname()}")
+    stores: list[str] | None = Field(default=None, description="Only ingest these stores (default: all).")
+    tick_interval_s: float = Field(default=1.0, gt=0, le=60, description="How often silence timers run.")
+    health_host: str = "127.0.0.1"
+    health_port: int | None = Field(
+        default=9108, description="Port for /healthz, /readyz and /metrics (None or 0: off)."
+    )
+    migrate: bool = Field(default=True, description="Apply ledger migrations at start.")

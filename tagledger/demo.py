@@ -1,0 +1,122 @@
+"""``tagledger demo``: the embedded default, a whole store with nothing installed.
+
+An in-process MQTT broker (amqtt) and a SQLite ledger stand in for Mosquitto and
+PostgreSQL; everything else is the production code path (see
+:mod:`tagledger.stack`).  amqtt is for the demo only: it showed PUBACK timeouts
+under heavy load and has no MQTT 5 shared subscriptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from amqtt.broker import Broker
+from pydantic import BaseModel, ConfigDict, Field
+
+from tagledger.site import EXAMPLE_SITE
+from tagledger.stack import StackSettings, StoreStack
+
+log = logging.getLogger(__name__)
+
+
+class DemoSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    site: Path = EXAMPLE_SITE
+    duration: float | None = Field(default=None, gt=0)
+    api_port: int = Field(default=8080, ge=0, le=65535)
+    items: int = Field(default=400, ge=1, le=100_000)
+    seed: int = 7
+    data_dir: Path | None = None
+    json_summary: bool = False
+    events_per_minute: float = 4.0
+    reads_per_s: float = 600.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@asynccontextmanager
+async def embedded_broker() -> AsyncIterator[str]:
+    """An in-process MQTT 3.1.1 broker on a free loopback port; yields its URL."""
+    port = _free_port()
+    broker = Broker(
+        {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        }
+    )
+    await broker.start()
+    try:
+        yield f"mqtt://127.0.0.1:{port}"
+    finally:
+        await broker.shutdown()
+
+
+def _say(message: str) -> None:
+    # Human messages go to stderr so that with --json the last stdout line is the summary.
+    print(f"tagledger demo: {message}", file=sys.stderr, flush=True)
+
+
+async def run_demo(settings: DemoSettings) -> dict[str, Any] | None:
+    with tempfile.TemporaryDirectory(prefix="tagledger-demo-") as tmp:
+        data_dir = settings.data_dir or Path(tmp)
+        async with embedded_broker() as mqtt_url:
+            stack_settings = StackSettings(
+                site=settings.site,
+                mqtt_url=mqtt_url,
+                database_url=f"sqlite:///{data_dir / 'ledger.sqlite'}",
+                data_dir=data_dir,
+                api_port=settings.api_port,
+                seed=settings.seed,
+                items=settings.items,
+                events_per_minute=settings.events_per_minute,
+                reads_per_s=settings.reads_per_s,
+            )
+            async with StoreStack(stack_settings) as stack:
+                assert stack.simulation is not None
+                store_id = stack.simulation.store.id
+                _say(f"API at {stack.api_url}/v1 (OpenAPI docs at {stack.api_url}/docs)")
+                _say(f"try: curl {stack.api_url}/v1/stores/{store_id}/stock")
+                _say(f"ledger: {data_dir / 'ledger.sqlite'}; MQTT broker: {mqtt_url}")
+                if settings.duration is None:
+                    _say("running until Ctrl-C")
+                    await asyncio.Event().wait()
+                    return None
+                await asyncio.sleep(settings.duration)
+                return await summarise(stack)
+
+
+async def summarise(stack: StoreStack) -> dict[str, Any]:
+    """What the ledger says next to what the simulator placed, plus an availability sample."""
+    sim = stack.simulation
+    gateway = stack.gateway
+    assert sim is not None
+    assert gateway is not None
+    store_id = sim.store.id
+    truth_by_gtin = sim.truth_by_gtin()
+    sample = sorted(truth_by_gtin, key=lambda g: (-truth_by_gtin[g], g))[:3]
+    availability = [await stack.get(f"/v1/stores/{store_id}/availability/{gtin}") for gtin in sample]
+    reads = sum(ep.stats.tags_sent for ep in sim.endpoints.values())
+    observations = gateway.metrics.observations._value.get()
+    return {
+        "store_id": store_id,
+        "api_url": stack.api_url,
+        "reads": reads,
+        "observations": int(observations),
+        "items_by_zone": await stack.items_by_zone(),
+        "truth_items_by_zone": sim.truth_items_by_zone(),
+        "truth_by_gtin": {g: truth_by_gtin[g] for g in sample},
+        "availability": availability,
+    }

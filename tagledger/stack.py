@@ -1,0 +1,210 @@
+"""One store's whole pipeline in one process: simulator, agents, gateway, API.
+
+``tagledger demo`` runs it on an embedded broker and a SQLite ledger; the
+end-to-end tests run the very same composition on Mosquitto and PostgreSQL.
+Nothing here is a shortcut around the real path: readers speak LLRP over TCP to
+sllurp in each edge agent, agents publish to a real MQTT broker, the gateway
+commits to a real database and the API serves HTTP on a real socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiomqtt
+import httpx
+import yaml
+
+from cloud.server import run as run_api
+from cloud.settings import ApiSettings
+from edge.agent import run as run_agent
+from edge.settings import EdgeSettings
+from gateway.service import Gateway
+from gateway.settings import GatewaySettings
+from tagledger.ledger.migrate import migrate
+from tagledger.mqtt import BrokerAddress
+from tagledger.sim.runner import SimSettings, Simulation
+from tagledger.site import Site, load_site
+from tagledger.wire import PosTransaction, Topics, encode
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class StackSettings:
+    site: Path
+    mqtt_url: str
+    database_url: str
+    data_dir: Path
+    topic_root: str = "tagledger"
+    api_port: int = 0
+    seed: int = 7
+    items: int = 400
+    events_per_minute: float = 4.0
+    reads_per_s: float = 600.0
+    store: str | None = None
+    heartbeat_interval_s: float = 5.0
+    gateway_client_id: str = "tagledger-gateway-1"
+
+
+@dataclass
+class StoreStack:
+    """``async with StoreStack(settings) as stack``: everything runs until the block ends."""
+
+    settings: StackSettings
+    api_url: str = ""
+    site: Site | None = None
+    simulation: Simulation | None = None
+    gateway: Gateway | None = None
+    _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _pos: asyncio.Queue[PosTransaction] = field(default_factory=asyncio.Queue)
+
+    async def __aenter__(self) -> StoreStack:
+        s = self.settings
+        try:
+            await self._start(s)
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
+        return self
+
+    async def _start(self, s: StackSettings) -> None:
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        original = load_site(s.site)
+        await migrate(s.database_url)
+        sim = Simulation(
+            SimSettings(
+                site=s.site,
+                store=s.store,
+                seed=s.seed,
+                items=s.items,
+                events_per_minute=s.events_per_minute,
+                reads_per_s=s.reads_per_s,
+                truth_file=s.data_dir / "truth.jsonl",
+                listen_host="127.0.0.1",
+                any_port=True,
+            ),
+            site=original,
+            on_pos=self._pos.put_nowait,
+        )
+        self.simulation = await self._stack.enter_async_context(sim)
+        # The simulated readers listen on ports the system picked: give the other
+        # roles a copy of the site file that points at them.
+        site_file = s.data_dir / "site.yaml"
+        site_file.write_text(yaml.safe_dump(self._site_with_sim_ports(original, sim), sort_keys=False))
+        self.site = load_site(site_file)
+        store = self.site.store(sim.store.id)
+
+        gateway = Gateway(
+            GatewaySettings(
+                site=site_file,
+                database_url=s.database_url,
+                mqtt_url=s.mqtt_url,
+                topic_root=s.topic_root,
+                client_id=s.gateway_client_id,
+                health_port=None,
+                migrate=False,
+            )
+        )
+        self.gateway = gateway
+        self._spawn(gateway.run(), "stack-gateway")
+        await self._wait(gateway.ready.wait(), "the gateway to subscribe")
+
+        api_started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        api = ApiSettings(database_url=s.database_url, site=site_file, port=s.api_port)
+        self._spawn(run_api(api, on_started=api_started.set_result), "stack-api")
+        self.api_url = await self._wait(api_started, "the API to listen")
+
+        for reader in store.readers:
+            if reader.format != "llrp":
+                continue
+            edge = EdgeSettings(
+                site=site_file,
+                reader_id=reader.id,
+                mqtt_url=s.mqtt_url,
+                topic_root=s.topic_root,
+                spool_path=s.data_dir / "spool" / f"{reader.id}.sqlite",
+                heartbeat_interval_s=s.heartbeat_interval_s,
+            )
+            self._spawn(run_agent(edge), f"stack-edge-{reader.id}")
+        self._spawn(self._publish_pos(), "stack-pos")
+
+    @staticmethod
+    def _site_with_sim_ports(site: Site, sim: Simulation) -> dict[str, Any]:
+        data = site.model_dump(mode="json", exclude_none=True)
+        for store in data["stores"]:
+            for reader in store.get("readers", []):
+                if reader["id"] in sim.endpoints:
+                    reader["host"], reader["port"] = sim.address(reader["id"])
+        return data
+
+    def _spawn(self, coro: Awaitable[Any], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        task.add_done_callback(self._on_done)
+        self._tasks.append(task)
+
+    @staticmethod
+    def _on_done(task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s stopped: %r", task.get_name(), task.exception())
+
+    async def _wait(self, aw: Awaitable[T], what: str, timeout_s: float = 30) -> T:
+        """Wait for a start-up step, failing fast if a role died instead."""
+        step = asyncio.ensure_future(aw)
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while not step.done():
+            for task in self._tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    step.cancel()
+                    raise RuntimeError(f"{task.get_name()} failed while waiting for {what}") from task.exception()
+            if asyncio.get_running_loop().time() > deadline:
+                step.cancel()
+                raise TimeoutError(f"timed out waiting for {what}")
+            await asyncio.wait({step}, timeout=0.05)
+        return step.result()
+
+    async def _publish_pos(self) -> None:
+        """Send the simulator's checkout transactions to the gateway, as a POS system would."""
+        s = self.settings
+        topics = Topics(s.topic_root)
+        address = BrokerAddress.parse(s.mqtt_url)
+        async with aiomqtt.Client(**address.client_kwargs(), identifier=f"{s.gateway_client_id}-pos") as client:
+            while True:
+                tx = await self._pos.get()
+                await client.publish(topics.pos(tx.store_id), encode(tx), qos=1)
+
+    async def get(self, path: str, **params: Any) -> Any:
+        async with httpx.AsyncClient(base_url=self.api_url, timeout=10) as client:
+            response = await client.get(path, params=params)
+            response.raise_for_status()
+            return response.json()
+
+    async def items_by_zone(self) -> dict[str, int]:
+        """What the ledger says, asked through the API: items on hand per zone."""
+        assert self.simulation is not None
+        stock = await self.get(f"/v1/stores/{self.simulation.store.id}/stock")
+        zones: dict[str, int] = {}
+        for entry in stock["entries"]:
+            if entry["on_hand"]:
+                zones[entry["zone"]] = zones.get(entry["zone"], 0) + entry["on_hand"]
+        return zones
+
+    async def __aexit__(self, *exc: object) -> None:
+        # Agents first (they flush their last window to the spool), then the rest.
+        for task in reversed(self._tasks):
+            task.cancel()
+        for task in reversed(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self._stack.aclose()
