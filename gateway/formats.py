@@ -23,7 +23,7 @@ Interface::
 
     sightings_from_batch(batch, site) -> list[Sighting]               # raises FormatError
     parse_impinj(payload, site, *, store_id=None, reader_id=None) -> ParsedPayload
-    parse_zebra(payload, site, *, store_id, reader_id) -> ParsedPayload
+    parse_zebra(payload, site, *, reader_id, store_id=None) -> ParsedPayload
     parse_reader_payload(kind, payload, site, *, store_id, reader_id) -> ParsedPayload
 
 Errors: :class:`FormatError` with a machine-readable ``reason`` (``malformed``,
@@ -230,7 +230,7 @@ def _impinj_event(event: Any, store: Store, reader: Reader, zones: dict[int, str
 # Zebra IoT Connector
 
 
-def parse_zebra(payload: bytes, site: Site, *, store_id: str | None, reader_id: str) -> ParsedPayload:
+def parse_zebra(payload: bytes, site: Site, *, reader_id: str, store_id: str | None = None) -> ParsedPayload:
     """Parse Zebra IoT Connector tag data events: one event or a JSON array of them."""
     store, reader = _reader_by_id(site, reader_id, store_id)
     zones = _zone_by_port(reader)
