@@ -39,8 +39,10 @@ Zone roles (applied when a zone *wins* arbitration, never on a lone cross-read)
       authoritative: it sells any item (confidence 1.0), confirms a read-based
       sale, and a ``return`` line makes a sold/departed item ``returned``.  A
       transaction older than the item's last transition is ignored (counted in
-      ``stats``), like any late evidence.  Lines without an EPC are not item-level
-      and are left to the availability layer.
+      ``stats``), like any late evidence.  A line with only a GTIN (a barcode
+      till) confirms the newest unconfirmed POS-read sale of that GTIN; with no
+      such sale it is left to the availability layer (``stats``).  Redelivered
+      transactions are recognised by id (bounded memory, not across restarts).
     * exit: an unsold item that wins the exit zone is ``exiting``; silent for
       ``exit_silence_us`` it is ``departed_exit``; read again in another zone that
       wins, it is ``present`` again.
@@ -65,13 +67,14 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from gateway.arbitration import ZoneEvidence, challenger_wins, share
 from gateway.epc import decode_epc
 from gateway.formats import HealthEvent, Sighting
-from gateway.policy import DEFAULT_POLICY, Hysteresis, Policy
+from gateway.item import TrackedItem, ZoneInfo
+from gateway.policy import DEFAULT_POLICY, Policy
 from gateway.zone_health import ZoneHealth
 from tagledger.clock import Clock
 from tagledger.ledger.model import COUNTED_STATES, BatchKey, ItemRecord, ItemState, Transition
@@ -86,57 +89,10 @@ SOLD = ItemState.SOLD
 RETURNED = ItemState.RETURNED
 
 _GONE = frozenset({SOLD, DEPARTED})
-
-
-@dataclass(frozen=True, slots=True)
-class _ZoneInfo:
-    id: str
-    role: ZoneRole
-    hysteresis: Hysteresis
-
-
-class _Item:
-    """One EPC: a glimpse (``state`` None) or an item the ledger knows."""
-
-    __slots__ = (
-        "confidence",
-        "due_us",
-        "epc",
-        "evidence",
-        "g_first",
-        "g_last",
-        "g_peak",
-        "g_reads",
-        "gtin",
-        "home_ref_us",
-        "last_seen_us",
-        "scheme",
-        "serial",
-        "since_us",
-        "sold_by_tx",
-        "state",
-        "zone",
-    )
-
-    def __init__(self, epc: str) -> None:
-        self.epc = epc
-        self.state: ItemState | None = None
-        self.zone: str | None = None
-        self.since_us = 0
-        self.confidence = 0.0
-        self.last_seen_us = 0
-        self.home_ref_us = 0  # when the home zone last counted as "heard", if it has no evidence
-        self.evidence: dict[str, ZoneEvidence] = {}
-        self.gtin: str | None = None
-        self.serial: str | None = None
-        self.scheme = "unknown"
-        self.sold_by_tx = False
-        self.due_us = 0  # due time of the earliest deadline queued for it (0: none)
-        # Glimpse gate (new items, and sold/departed items seen again).
-        self.g_first = 0
-        self.g_last = 0
-        self.g_reads = 0
-        self.g_peak = -200.0
+#: Transaction ids remembered to drop redeliveries.
+_RECENT_TX = 100_000
+#: Unconfirmed POS-read sales kept per GTIN for barcode-only till lines.
+_PENDING_PER_GTIN = 1_000
 
 
 class StoreTracker:
@@ -145,15 +101,18 @@ class StoreTracker:
         self.clock = clock
         self.policy = policy or DEFAULT_POLICY
         self._zones = {
-            z.id: _ZoneInfo(z.id, z.role, self.policy.hysteresis_for(z.effective_mobility)) for z in store.zones
+            z.id: ZoneInfo(z.id, z.role, self.policy.hysteresis_for(z.effective_mobility)) for z in store.zones
         }
-        self._items: dict[str, _Item] = {}
+        self._items: dict[str, TrackedItem] = {}
         self._n_items = 0
         self._counts: dict[str, int] = {}
         self._deadlines: list[tuple[int, int, str]] = []  # (due_us, tie, epc), one entry per timed item
         self._glimpse_expiry: list[tuple[int, int, str]] = []
         self._tie = itertools.count()
         self.zone_health = ZoneHealth(store)
+        self._recent_tx: OrderedDict[str, None] = OrderedDict()
+        # GTIN -> EPCs sold by a POS read and not yet confirmed by a transaction.
+        self._pos_read_sales: dict[str, list[str]] = {}
         self.stats: dict[str, int] = {
             "late_ignored": 0,
             "unknown_zone": 0,
@@ -181,7 +140,7 @@ class StoreTracker:
                 continue
             item = self._items.get(rec.epc)
             if item is None:
-                item = self._items[rec.epc] = _Item(rec.epc)
+                item = self._items[rec.epc] = TrackedItem(rec.epc)
             if item.state is not None:
                 self._uncount(item)
                 self._n_items -= 1
@@ -218,7 +177,7 @@ class StoreTracker:
                 continue
             item = items.get(s.epc)
             if item is None:
-                item = items[s.epc] = _Item(s.epc)
+                item = items[s.epc] = TrackedItem(s.epc)
                 heapq.heappush(
                     self._glimpse_expiry, (s.first_seen_us + self.policy.glimpse_ttl_us, next(self._tie), s.epc)
                 )
@@ -267,8 +226,8 @@ class StoreTracker:
 
     def _challenge(
         self,
-        item: _Item,
-        zone: _ZoneInfo,
+        item: TrackedItem,
+        zone: ZoneInfo,
         ev: ZoneEvidence,
         s: Sighting,
         batch: BatchKey | None,
@@ -289,7 +248,7 @@ class StoreTracker:
             self._enter(item, zone, s, batch, out)
 
     def _glimpse(
-        self, item: _Item, zone: _ZoneInfo, s: Sighting, batch: BatchKey | None, out: list[Transition]
+        self, item: TrackedItem, zone: ZoneInfo, s: Sighting, batch: BatchKey | None, out: list[Transition]
     ) -> None:
         ev = item.evidence.get(zone.id)
         if ev is None:
@@ -307,7 +266,7 @@ class StoreTracker:
         self._n_items += 1
         self._enter(item, self._zones[best], s, batch, out)
 
-    def _gate(self, item: _Item, s: Sighting) -> bool:
+    def _gate(self, item: TrackedItem, s: Sighting) -> bool:
         """Accumulate glimpse evidence; True when it is enough to believe the tag is here."""
         p = self.policy
         if item.g_reads == 0 or s.last_seen_us - item.g_first > p.glimpse_ttl_us:
@@ -324,7 +283,7 @@ class StoreTracker:
         return admitted
 
     def _seen_after_gone(
-        self, item: _Item, zone: _ZoneInfo, s: Sighting, batch: BatchKey | None, out: list[Transition]
+        self, item: TrackedItem, zone: ZoneInfo, s: Sighting, batch: BatchKey | None, out: list[Transition]
     ) -> None:
         # A sold item at the till or the door is the customer leaving; a departed
         # item at the door may be outside, still in range.  Neither is a return.
@@ -342,13 +301,20 @@ class StoreTracker:
         item.sold_by_tx = False
         self._to(item, RETURNED, zone.id, t, reason, 1.0, s, batch, out)
 
-    def _enter(self, item: _Item, zone: _ZoneInfo, s: Sighting, batch: BatchKey | None, out: list[Transition]) -> None:
+    def _enter(
+        self, item: TrackedItem, zone: ZoneInfo, s: Sighting, batch: BatchKey | None, out: list[Transition]
+    ) -> None:
         """The item won ``zone`` (or was just admitted there): apply the zone's role."""
         t = max(item.g_last if item.state is None else s.last_seen_us, item.since_us)
         conf = self._share(item, zone.id, t)
         new = item.state is None
         if zone.role is ZoneRole.POS:
             self._to(item, SOLD, zone.id, t, "pos_read", self.policy.pos_read_confidence * conf, s, batch, out)
+            if item.gtin is not None:
+                pending = self._pos_read_sales.setdefault(item.gtin, [])
+                pending.append(item.epc)
+                if len(pending) > _PENDING_PER_GTIN:
+                    del pending[0]
         elif zone.role is ZoneRole.EXIT:
             self._to(item, EXITING, zone.id, t, "exit", conf, s, batch, out)
         elif new:
@@ -405,7 +371,7 @@ class StoreTracker:
                     heapq.heappush(expiry, (item.g_first + self.policy.glimpse_ttl_us, next(self._tie), epc))
         return out
 
-    def _due(self, item: _Item, now: int) -> int | None:
+    def _due(self, item: TrackedItem, now: int) -> int | None:
         """When the item's next time-driven transition is due (None: never)."""
         state = item.state
         if not (state is PRESENT or state is RETURNED or state is EXITING) or item.zone is None:
@@ -418,7 +384,7 @@ class StoreTracker:
             return start + self.policy.exit_silence_us
         return start + self.policy.unobserved_after_us
 
-    def _schedule(self, item: _Item) -> None:
+    def _schedule(self, item: TrackedItem) -> None:
         """Queue the item's deadline unless an earlier one is queued already.
 
         Reads only ever push a deadline later, so they queue nothing: the entry
@@ -433,7 +399,7 @@ class StoreTracker:
         if due is not None and not (item.due_us and item.due_us <= due):
             self._push(item, due)
 
-    def _push(self, item: _Item, due: int) -> None:
+    def _push(self, item: TrackedItem, due: int) -> None:
         item.due_us = due
         heapq.heappush(self._deadlines, (due, next(self._tie), item.epc))
 
@@ -476,13 +442,23 @@ class StoreTracker:
         out: list[Transition] = []
         if tx.store_id != self.store_id:
             return out
+        # Redelivered transactions (MQTT QoS 1) are dropped by id; the window is
+        # bounded, and EPC lines are idempotent anyway.
+        if tx.transaction_id in self._recent_tx:
+            return out
+        self._recent_tx[tx.transaction_id] = None
+        if len(self._recent_tx) > _RECENT_TX:
+            self._recent_tx.popitem(last=False)
         for line in tx.lines:
             if line.epc is None:
-                self.stats["pos_lines_without_epc"] += 1
+                if line.gtin is not None and line.kind == "sale":
+                    self._confirm_by_gtin(line.gtin.zfill(14), line.quantity, tx.at_us, out)
+                else:
+                    self.stats["pos_lines_without_epc"] += 1
                 continue
             item = self._items.get(line.epc)
             if item is None:
-                item = self._items[line.epc] = _Item(line.epc)
+                item = self._items[line.epc] = TrackedItem(line.epc)
             if item.state is None:
                 d = decode_epc(item.epc)
                 item.gtin, item.serial, item.scheme = d.gtin, d.serial, d.scheme
@@ -501,6 +477,24 @@ class StoreTracker:
                 item.sold_by_tx = False
                 self._to(item, RETURNED, item.zone, at, "pos_return", 1.0, None, None, out)
         return out
+
+    def _confirm_by_gtin(self, gtin: str, quantity: int, at_us: int, out: list[Transition]) -> None:
+        """A line without EPC confirms the newest unconfirmed POS-read sales of its GTIN.
+
+        Tills that scan barcodes know the product, not the item.  The items the
+        POS antenna just sold by reading them are the best candidates; a line
+        with no such candidate is left to the availability layer (counted).
+        """
+        candidates = self._pos_read_sales.get(gtin, [])
+        while quantity and candidates:
+            item = self._items.get(candidates.pop())
+            if item is None or item.state is not SOLD or item.sold_by_tx:
+                continue  # confirmed or returned since
+            item.sold_by_tx = True
+            self._to(item, SOLD, item.zone, max(at_us, item.since_us), "pos_transaction_gtin", 1.0, None, None, out)
+            quantity -= 1
+        if quantity:
+            self.stats["pos_lines_without_epc"] += 1
 
     # ------------------------------------------------------------------ #
     # Inspection
@@ -532,7 +526,7 @@ class StoreTracker:
 
     def _to(
         self,
-        item: _Item,
+        item: TrackedItem,
         state: ItemState,
         zone: str | None,
         at_us: int,
@@ -572,13 +566,13 @@ class StoreTracker:
         self._count(item)
         self._schedule(item)
 
-    def _share(self, item: _Item, zone: str, at_us: int) -> float:
+    def _share(self, item: TrackedItem, zone: str, at_us: int) -> float:
         return share(item.evidence, zone, at_us, self.policy.window_half_life_us)
 
-    def _count(self, item: _Item) -> None:
+    def _count(self, item: TrackedItem) -> None:
         if item.state in COUNTED_STATES and item.zone is not None:
             self._counts[item.zone] = self._counts.get(item.zone, 0) + 1
 
-    def _uncount(self, item: _Item) -> None:
+    def _uncount(self, item: TrackedItem) -> None:
         if item.state in COUNTED_STATES and item.zone is not None:
             self._counts[item.zone] -= 1

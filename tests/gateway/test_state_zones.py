@@ -278,3 +278,32 @@ def test_sold_item_leaving_through_the_exit_is_not_a_loss() -> None:
         sim.see(EPC_A, "exit", -40.0)
     assert sim.advance(120) == []
     assert sim.state(EPC_A) == ("sold", "floor")
+
+
+def test_barcode_only_till_line_confirms_the_pos_read_sale_of_its_gtin() -> None:
+    sim = Sim()
+    sim.place(EPC_A, "floor", -55.0)
+    sim.place(EPC_B, "floor", -55.0)
+    for _ in range(5):
+        sim.clock.advance(1)
+        sim.see(EPC_A, "pos", -42.0)
+    assert sim.state(EPC_A) == ("sold", "pos")
+    gtin_only = PosTransaction(
+        store_id="s1",
+        transaction_id="t-bar",
+        at_us=sim.now,
+        lines=[PosLine(gtin="80614141123458"), PosLine(gtin="00614141007349")],
+    )
+    (c,) = sim.tracker.pos_transaction(gtin_only)
+    assert (c.epc, c.from_state, c.to_state, c.reason, c.confidence) == (
+        EPC_A,
+        ItemState.SOLD,
+        ItemState.SOLD,
+        "pos_transaction_gtin",
+        1.0,
+    )
+    # EPC_B's GTIN had no POS-read sale to confirm: left to availability, item untouched.
+    assert sim.tracker.stats["pos_lines_without_epc"] == 1
+    assert sim.state(EPC_B) == ("present", "floor")
+    # Redelivered: nothing again.
+    assert sim.tracker.pos_transaction(gtin_only) == []

@@ -1,0 +1,68 @@
+"""What the state machine keeps per EPC and per zone (records only, no behaviour).
+
+``TrackedItem`` is a mutable slotted object rather than a dataclass: the state
+machine updates a few fields of it on every read, and one exists per live EPC
+(35,000 per store), so attribute access speed and memory both matter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.arbitration import ZoneEvidence
+from gateway.policy import Hysteresis
+from tagledger.ledger.model import ItemState
+from tagledger.site import ZoneRole
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneInfo:
+    """A zone as the state machine needs it: its role and its hysteresis."""
+
+    id: str
+    role: ZoneRole
+    hysteresis: Hysteresis
+
+
+class TrackedItem:
+    """One EPC: a glimpse (``state`` None) or an item the ledger knows."""
+
+    __slots__ = (
+        "confidence",
+        "due_us",
+        "epc",
+        "evidence",
+        "g_first",
+        "g_last",
+        "g_peak",
+        "g_reads",
+        "gtin",
+        "home_ref_us",
+        "last_seen_us",
+        "scheme",
+        "serial",
+        "since_us",
+        "sold_by_tx",
+        "state",
+        "zone",
+    )
+
+    def __init__(self, epc: str) -> None:
+        self.epc = epc
+        self.state: ItemState | None = None
+        self.zone: str | None = None
+        self.since_us = 0
+        self.confidence = 0.0
+        self.last_seen_us = 0
+        self.home_ref_us = 0  # when the home zone last counted as "heard", if it has no evidence
+        self.evidence: dict[str, ZoneEvidence] = {}
+        self.gtin: str | None = None
+        self.serial: str | None = None
+        self.scheme = "unknown"
+        self.sold_by_tx = False
+        self.due_us = 0  # due time of the earliest deadline queued for it (0: none)
+        # Glimpse gate (new items, and sold/departed items seen again).
+        self.g_first = 0
+        self.g_last = 0
+        self.g_reads = 0
+        self.g_peak = -200.0
