@@ -126,6 +126,7 @@ class _Agent:
         self.reader_down_since: int | None = None
         self.antennas_down: set[int] = set()
         self.gaps_recorded = 0
+        self.reads_in_queue = 0  # reads in self.windows, for the heartbeat
 
     async def run(self) -> None:
         rid = self.settings.reader_id
@@ -156,7 +157,7 @@ class _Agent:
                 # source never says "connected".
                 await self._reader_up(self.clock.now_us())
             for window in self.aggregator.add(chunk):
-                await self.windows.put(window)
+                await self._enqueue(window)
 
     async def _cut_loop(self) -> None:
         window_s = self.aggregator.window_ms / 1000
@@ -167,12 +168,17 @@ class _Agent:
             await asyncio.sleep(min(max(delay, 0.005), window_s))
             window = self.aggregator.poll()
             if window is not None:
-                await self.windows.put(window)
+                await self._enqueue(window)
+
+    async def _enqueue(self, window: Window) -> None:
+        await self.windows.put(window)
+        self.reads_in_queue += window.reads
 
     async def _spool_loop(self) -> None:
         while True:
             window = await self.windows.get()
             await self._store(window)
+            self.reads_in_queue -= window.reads
 
     async def _store(self, window: Window) -> None:
         if not window.observations and not window.gaps:
@@ -187,6 +193,11 @@ class _Agent:
         )
         self.publisher.wake()
 
+    def _reads_waiting(self) -> int:
+        """Reads received but not yet on disk: in the reader connection's queue and in cut windows."""
+        in_source = getattr(self.source, "queued_reads", 0)
+        return (in_source if isinstance(in_source, int) else 0) + self.reads_in_queue
+
     def _clock_offset_us(self) -> int:
         # A source that samples the offset where reports arrive (edge.llrp does,
         # on its socket thread) knows it better than we do after queueing.
@@ -196,11 +207,13 @@ class _Agent:
     async def _drain(self) -> None:
         stored = 0
         while not self.windows.empty():
-            await self._store(self.windows.get_nowait())
-            stored += 1
-        window = self.aggregator.flush()
-        if window is not None:
+            window = self.windows.get_nowait()
             await self._store(window)
+            self.reads_in_queue -= window.reads
+            stored += 1
+        last = self.aggregator.flush()
+        if last is not None:
+            await self._store(last)
             stored += 1
         if stored:
             log.info("flushed %d window(s) to the spool on shutdown", stored)
@@ -268,7 +281,7 @@ class _Agent:
                     at_us=self.clock.now_us(),
                     reader_connected=self.reader_connected,
                     reads_per_s=self.rates.snapshot(),
-                    queue_depth=self.windows.qsize(),
+                    queue_depth=self._reads_waiting(),
                     spool_batches=self.spool.depth,
                     spool_bytes=self.spool.bytes,
                     gaps_total=self.gaps_recorded + self.spool.drop_events,

@@ -269,12 +269,17 @@ class Publisher:
                 self.resent += 1
             room = self._settings.max_in_flight - len(in_flight)
             if room > 0:
-                for batch in await self._spool.pending(room, after_seq=last_sent):
+                batches = await self._spool.pending(room, after_seq=last_sent)
+                for batch in batches:
                     # Marked before sending: the gateway's ack may overtake our PUBACK.
                     in_flight[batch.seq] = time.monotonic()
                     last_sent = batch.seq
-                    await self._send(client, batch)
-                    self.sent += 1
+                # Sent together, not one PUBACK round trip each: a backlog after
+                # an outage drains at link speed, still never more than the bound.
+                async with asyncio.TaskGroup() as sends:
+                    for b in batches:
+                        sends.create_task(self._send(client, b), name=f"edge.mqtt.publish[{b.seq}]")
+                self.sent += len(batches)
             wait = min(in_flight.values()) + ack_timeout - time.monotonic() if in_flight else None
             if wait is None or wait > 0:
                 with contextlib.suppress(TimeoutError):

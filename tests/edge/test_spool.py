@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.spool import BatchDraft, Spool, SpoolError
+from edge.spool import BatchDraft, Spool, SpooledBatch, SpoolError
 from tagledger.wire import Gap, Observation, ReadBatch, decode_as
 
 T0 = 1_795_000_000_000_000
@@ -149,7 +149,7 @@ async def test_dropped_batches_pass_on_their_own_gaps(tmp_path: Path) -> None:
         assert gaps["spool_full"].since_us == T0 - 10  # the dropped batch covered its gap too
 
 
-async def _probe_size(tmp_path: Path) -> object:
+async def _probe_size(tmp_path: Path) -> SpooledBatch:
     async with spool(tmp_path / "probe.sqlite") as s:
         return await s.append(draft(obs(0, count=5)))
 
