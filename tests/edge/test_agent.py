@@ -24,8 +24,6 @@ from tagledger.wire import Heartbeat, ReaderState, ReaderStatus, Topics, decode_
 
 from .agent_support import READER, STORE, collect, edge_settings, eventually, forget_session
 
-pytestmark = pytest.mark.integration
-
 EPCS = ["3034257BF7194E4000001A85", "3034257BF7194E4000001A86", "3034257BF7194E4000001A87"]
 
 
@@ -102,6 +100,7 @@ def agent(tmp_path: Path, mqtt: tuple[str, int], topic_root: str) -> Any:
     return start
 
 
+@pytest.mark.integration
 async def test_reads_become_batches_that_leave_the_spool_on_ack(
     agent: Any, mqtt: tuple[str, int], topic_root: str
 ) -> None:
@@ -125,6 +124,7 @@ async def test_reads_become_batches_that_leave_the_spool_on_ack(
         assert status.state == ReaderState.ONLINE
 
 
+@pytest.mark.integration
 async def test_heartbeat_reports_rates_spool_and_clock_skew(agent: Any, mqtt: tuple[str, int], topic_root: str) -> None:
     async with collect(mqtt, f"{topic_root}/#") as sub, agent(heartbeat_interval_s=0.5) as a:
         # The reader's clock runs 5 s ahead of the host: beyond the 2 s threshold.
@@ -150,6 +150,7 @@ async def test_heartbeat_reports_rates_spool_and_clock_skew(agent: Any, mqtt: tu
         assert 4_500_000 < hb.clock_offset_us <= skew
 
 
+@pytest.mark.integration
 async def test_reader_events_set_status_and_leave_gaps(agent: Any, mqtt: tuple[str, int], topic_root: str) -> None:
     async with collect(mqtt, f"{topic_root}/#") as sub, agent() as a:
 
@@ -171,6 +172,7 @@ async def test_reader_events_set_status_and_leave_gaps(agent: Any, mqtt: tuple[s
         assert gaps["reader_down"].since_us < gaps["reader_down"].until_us
 
 
+@pytest.mark.integration
 async def test_shutdown_flushes_the_open_window_and_says_offline(
     agent: Any, mqtt: tuple[str, int], topic_root: str
 ) -> None:
@@ -192,6 +194,7 @@ async def test_shutdown_flushes_the_open_window_and_says_offline(
             assert (status.state, status.detail) == (ReaderState.OFFLINE, "agent stopped")
 
 
+@pytest.mark.integration
 async def test_restart_resends_what_the_gateway_never_confirmed(
     agent: Any, mqtt: tuple[str, int], topic_root: str
 ) -> None:
@@ -208,7 +211,36 @@ async def test_restart_resends_what_the_gateway_never_confirmed(
             await sub.wait_for(lambda: any(b.seq == first.seq + 1 for b in sub.batches(a.reads_topic)))
 
 
-async def test_unknown_reader_is_refused(tmp_path: Path, mqtt: tuple[str, int], topic_root: str) -> None:
-    settings = edge_settings(tmp_path, mqtt, topic_root, reader_id="nope")
+async def test_unknown_reader_is_refused(tmp_path: Path) -> None:
+    settings = edge_settings(tmp_path, ("127.0.0.1", 1), "unused", reader_id="nope")
     with pytest.raises(AgentError, match=r"reader 'nope' is not in .*site.yaml \(readers: paris-01-r1"):
         await run(settings, ScriptedSource())
+
+
+def test_settings_come_from_tagledger_edge_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TAGLEDGER_EDGE_SITE", str(tmp_path / "site.yaml"))
+    monkeypatch.setenv("TAGLEDGER_EDGE_READER_ID", "paris-01-r2")
+    monkeypatch.setenv("TAGLEDGER_EDGE_MQTT_URL", "mqtts://agent:s3cret@broker.example:8884")
+    monkeypatch.setenv("TAGLEDGER_EDGE_MQTT_PROTOCOL", "5")
+    monkeypatch.setenv("TAGLEDGER_EDGE_SPOOL_MAX_BYTES", str(64 << 20))
+    settings = EdgeSettings()  # type: ignore[call-arg]
+    broker = settings.broker()
+    assert (broker.host, broker.port, broker.tls, broker.username, broker.password) == (
+        "broker.example",
+        8884,
+        True,
+        "agent",
+        "s3cret",
+    )
+    assert settings.mqtt_protocol == "5"
+    assert settings.spool_max_bytes == 64 << 20
+    assert settings.effective_client_id() == "tagledger-edge-paris-01-r2"
+    assert settings.effective_spool_path() == Path("spool/paris-01-r2.sqlite")
+    assert settings.topic_root == "tagledger"
+
+
+def test_settings_refuse_an_unknown_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="mqtt_protocol"):
+        EdgeSettings(site=Path("s.yaml"), reader_id="r1", mqtt_protocol="3.1")  # type: ignore[arg-type]
