@@ -35,7 +35,14 @@ from gateway.formats import FormatError, sightings_from_batch
 from gateway.metrics import GatewayMetrics
 from gateway.state import StoreTracker
 from tagledger.clock import US_PER_S, Clock
-from tagledger.ledger.model import MAX_REJECT_BYTES, BatchKey, BatchRecord, Reject, Transition
+from tagledger.ledger.model import (
+    MAX_REJECT_BYTES,
+    BatchKey,
+    BatchRecord,
+    ReaderStatusRecord,
+    Reject,
+    Transition,
+)
 from tagledger.ledger.repository import CommitResult, Ledger, LedgerUnavailable
 from tagledger.mqtt import backoff_delays
 from tagledger.site import Site
@@ -176,6 +183,10 @@ class Ingestor:
             self._readers_down.add(reader_id)
             tracker.reader_down(reader_id, status.at_us)
         self.metrics.readers_down.set(len(self._readers_down))
+        record = ReaderStatusRecord(
+            reader_id=reader_id, store_id=store_id, state=status.state.value, at_us=status.at_us, detail=status.detail
+        )
+        await self._retrying(lambda: self.ledger.record_reader_status(record))
         return []
 
     async def _pos(self, topic: str, store_id: str, payload: bytes) -> list[Outgoing]:

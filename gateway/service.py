@@ -59,7 +59,7 @@ class Gateway:
             stack.push_async_callback(ledger.close)
             self.ingestor = Ingestor(site, ledger, self.topics, self.clock, self.metrics, s.stores)
             await self.ingestor.load()
-            if s.health_port is not None and s.health_port >= 0 and s.health_port != 0:
+            if s.health_port is not None:
                 health = await stack.enter_async_context(
                     HealthServer(s.health_host, s.health_port, ready=self._is_ready, metrics=self.metrics.render)
                 )

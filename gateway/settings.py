@@ -32,6 +32,6 @@ class GatewaySettings(BaseSettings):
     tick_interval_s: float = Field(default=1.0, gt=0, le=60, description="How often silence timers run.")
     health_host: str = "127.0.0.1"
     health_port: int | None = Field(
-        default=9108, description="Port for /healthz, /readyz and /metrics (None or 0: off)."
+        default=9108, description="Port for /healthz, /readyz and /metrics (None: off; 0: any free port)."
     )
     migrate: bool = Field(default=True, description="Apply ledger migrations at start.")

@@ -1,0 +1,38 @@
+"""`tagledger demo --duration N --json`, run as a user runs it: a subprocess, no services."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.test_end_to_end import close_enough
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_summary_matches_the_simulated_store() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tagledger.cli", "demo", "--duration", "25", "--json", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "API at http://127.0.0.1:" in done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["reads"] > summary["observations"] > 0
+    truth = {z: n for z, n in summary["truth_items_by_zone"].items() if n}
+    assert sum(truth.values()) >= 350
+    assert close_enough(summary["items_by_zone"], truth), (summary["items_by_zone"], truth)
+    # The availability sample, as the API returned it, agrees with the ledger's zones.
+    assert len(summary["availability"]) == 3
+    for a in summary["availability"]:
+        assert sum(a["on_hand_by_zone"].values()) == a["on_hand"]
+        assert a["available_to_sell"] <= a["on_hand"]
+        assert abs(a["on_hand"] - summary["truth_by_gtin"][a["gtin"]]) <= 2
+    # Ctrl-C-free shutdown left nothing behind on stderr that looks like a crash.
+    assert "Traceback" not in done.stderr

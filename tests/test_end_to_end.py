@@ -1,0 +1,69 @@
+"""Simulated readers -> edge agents (sllurp over TCP) -> Mosquitto -> gateway -> PostgreSQL -> API.
+
+The same composition as `tagledger demo`, on the production services.  The
+ledger, read back through the HTTP API, must agree with the simulator's ground
+truth, zone by zone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tagledger.site import EXAMPLE_SITE
+from tagledger.stack import StackSettings, StoreStack
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def close_enough(ledger: dict[str, int], truth: dict[str, int]) -> bool:
+    """Every zone within what RF noise allows: 2 items or 2 %, whichever is larger."""
+    zones = set(ledger) | set(truth)
+    return all(abs(ledger.get(z, 0) - truth.get(z, 0)) <= max(2, 0.02 * truth.get(z, 0)) for z in zones)
+
+
+async def test_ledger_read_through_the_api_matches_the_simulators_truth(
+    pg_url: str, mqtt: tuple[str, int], topic_root: str, tmp_path: Path
+) -> None:
+    host, port = mqtt
+    settings = StackSettings(
+        site=EXAMPLE_SITE,
+        mqtt_url=f"mqtt://{host}:{port}",
+        database_url=pg_url,
+        data_dir=tmp_path,
+        topic_root=topic_root,
+        items=300,
+        seed=11,
+        events_per_minute=6.0,
+        gateway_client_id=f"{topic_root}-gateway",
+    )
+    async with StoreStack(settings) as stack:
+        assert stack.simulation is not None
+        store_id = stack.simulation.store.id
+        ledger: dict[str, int] = {}
+        truth: dict[str, int] = {}
+        for _ in range(60):
+            await asyncio.sleep(1)
+            ledger = await stack.items_by_zone()
+            truth = {z: n for z, n in stack.simulation.truth_items_by_zone().items() if n}
+            if sum(ledger.values()) >= 0.95 * sum(truth.values()) and close_enough(ledger, truth):
+                break
+        assert close_enough(ledger, truth), f"ledger {ledger} vs truth {truth}"
+        assert sum(truth.values()) >= 250
+
+        # Availability as the API returns it agrees with the ledger's stock.
+        stock = await stack.get(f"/v1/stores/{store_id}/stock")
+        by_gtin: dict[str, int] = {}
+        for entry in stock["entries"]:
+            by_gtin[entry["gtin"]] = by_gtin.get(entry["gtin"], 0) + entry["on_hand"]
+        for gtin, on_hand in sorted(by_gtin.items())[:4]:
+            availability = await stack.get(f"/v1/stores/{store_id}/availability/{gtin}")
+            assert availability["on_hand"] == on_hand
+            assert sum(availability["on_hand_by_zone"].values()) == on_hand
+
+        # Readers reported themselves online to the gateway, which recorded it.
+        readers = await stack.get(f"/v1/stores/{store_id}/readers")
+        states = {r["id"]: r["status"] for r in readers["readers"]}
+        assert set(states.values()) == {"online"}, states
