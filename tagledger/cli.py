@@ -38,8 +38,12 @@ app = typer.Typer(
 )
 wire_app = typer.Typer(help="The MQTT wire contract (topics and JSON payloads).", no_args_is_help=True)
 site_app = typer.Typer(help="The site file (stores, zones, readers, antennas, products).", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Measure this installation; each benchmark prints one JSON line with --json.", no_args_is_help=True
+)
 app.add_typer(wire_app, name="wire")
 app.add_typer(site_app, name="site")
+app.add_typer(bench_app, name="bench")
 
 # Options several roles share; one name and one environment variable each.
 SiteOpt = Annotated[
@@ -417,6 +421,32 @@ def _settings_problems(exc: Any, env_prefix: str) -> str:
         field = ".".join(str(p) for p in err["loc"])
         lines.append(f"{field} (--{field.replace('_', '-')} / {env_prefix}{field.upper()}): {err['msg']}")
     return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+def _bench(name: str, extra: str, ctx: typer.Context) -> None:
+    mod = _role(f"tagledger.benchmarks.{name}", extra)
+    raise typer.Exit(mod.main(list(ctx.args)))
+
+
+@bench_app.command("edge", context_settings=_PASS_THROUGH)
+def bench_edge(ctx: typer.Context) -> None:
+    """Simulator + edge agent at a given read rate: CPU, memory, messages, spool growth (--help for options)."""
+    _bench("edge", "demo", ctx)
+
+
+@bench_app.command("ingest", context_settings=_PASS_THROUGH)
+def bench_ingest(ctx: typer.Context) -> None:
+    """Observations/s from MQTT into a PostgreSQL ledger against a raw COPY (--help for options)."""
+    _bench("ingest", "all", ctx)
+
+
+@bench_app.command("api", context_settings=_PASS_THROUGH)
+def bench_api(ctx: typer.Context) -> None:
+    """Availability lookups against a ledger of 1M+ items, next to a trivial endpoint (--help for options)."""
+    _bench("api", "all", ctx)
 
 
 @wire_app.command("schema")
