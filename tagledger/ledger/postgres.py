@@ -61,6 +61,7 @@ from tagledger.ledger.model import (
     StockRow,
     Transition,
 )
+from tagledger.ledger.pg_channel import PostgresChannel
 from tagledger.ledger.repository import CommitResult, LedgerCorrupt, LedgerError, LedgerUnavailable
 
 #: Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
@@ -167,7 +168,7 @@ async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
     await conn.set_type_codec("jsonb", schema="pg_catalog", encoder=json.dumps, decoder=json.loads)
 
 
-class PostgresLedger:
+class PostgresLedger(PostgresChannel):
     """:class:`~tagledger.ledger.repository.Ledger` on PostgreSQL.  Use :meth:`open`."""
 
     def __init__(self, pool: asyncpg.Pool[Any]) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Protocol
 
+from tagledger.ledger.channel import ChannelStore
 from tagledger.ledger.model import (
     BatchKey,
     BatchRecord,
@@ -49,7 +50,9 @@ class LedgerCorrupt(LedgerError):
     """The ledger refused the data for good (constraint, schema mismatch): do not retry."""
 
 
-class Ledger(Protocol):
+class Ledger(ChannelStore, Protocol):
+    """Stock ledger; the channel half (holds, API keys) is :class:`~tagledger.ledger.channel.ChannelStore`."""
+
     # Lifecycle -------------------------------------------------------------
     async def close(self) -> None: ...
 

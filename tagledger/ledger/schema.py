@@ -140,3 +140,53 @@ reader_status = sa.Table(
     sa.Column("at", TIMESTAMP, nullable=False),
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
 )
+
+# Channel tables (revision 0003): reservations and API keys; see ``tagledger.ledger.channel``.
+
+holds = sa.Table(
+    "holds",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("store_id", sa.Text, nullable=False),
+    sa.Column("gtin", sa.Text, nullable=False),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("picked", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("idempotency_key", sa.Text, nullable=False),
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+    sa.Column("expires_at", TIMESTAMP, nullable=False),
+    sa.Column("confirmed_at", TIMESTAMP),
+    sa.Column("updated_at", TIMESTAMP, nullable=False),
+    # A replayed create (same caller, same key) finds the hold it made.
+    sa.UniqueConstraint("owner", "idempotency_key", name="holds_owner_idempotency_key"),
+    # Only active holds count as reserved; the partial index keeps that sum small.
+    sa.Index(
+        "holds_active",
+        "store_id",
+        "gtin",
+        "expires_at",
+        postgresql_where=sa.text("state IN ('held', 'confirmed')"),
+        sqlite_where=sa.text("state IN ('held', 'confirmed')"),
+    ),
+)
+
+hold_cursors = sa.Table(
+    "hold_cursors",
+    metadata,
+    sa.Column("store_id", sa.Text, primary_key=True),
+    sa.Column("gtin", sa.Text, primary_key=True),
+    sa.Column("last_event_id", sa.BigInteger, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("secret_sha256", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("scopes", sa.Text, nullable=False),  # JSON list
+    sa.Column("stores", sa.Text),  # JSON list, NULL = every store
+    sa.Column("created_at", TIMESTAMP, nullable=False),
+    sa.Column("revoked_at", TIMESTAMP),
+)

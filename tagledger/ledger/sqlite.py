@@ -50,6 +50,7 @@ from tagledger.ledger.model import (
     Transition,
 )
 from tagledger.ledger.repository import CommitResult, LedgerCorrupt, LedgerError, LedgerUnavailable
+from tagledger.ledger.sqlite_channel import SqliteChannel
 
 T = TypeVar("T")
 
@@ -95,7 +96,7 @@ def _classify(exc: sqlite3.Error) -> LedgerError:
     return LedgerCorrupt(f"SQLite ledger: {exc}")
 
 
-class SqliteLedger:
+class SqliteLedger(SqliteChannel):
     """:class:`~tagledger.ledger.repository.Ledger` on one SQLite file.  Use :meth:`open`."""
 
     def __init__(self, path: str) -> None:

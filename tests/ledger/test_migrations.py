@@ -18,7 +18,11 @@ from tagledger.ledger.repository import LedgerCorrupt
 from tagledger.ledger.schema import metadata
 from tagledger.ledger.urls import parse
 
-TABLES = {"batches", "events", "items", "stock", "rejects", "reader_status", "alembic_version"}
+TABLES = {"batches", "events", "items", "stock", "rejects", "reader_status", "alembic_version"} | {
+    "holds",
+    "hold_cursors",
+    "api_keys",
+}
 
 
 async def _inspect(url: str, fn: Any) -> Any:

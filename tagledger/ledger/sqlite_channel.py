@@ -1,0 +1,276 @@
+# ruff: noqa: S608  -- SQL text is assembled only from this package's constants; values are always bound.
+"""Holds and API keys on SQLite (mixed into :class:`~tagledger.ledger.sqlite.SqliteLedger`).
+
+Locking
+    Every change runs on the ledger's writer thread inside ``BEGIN IMMEDIATE``,
+    which takes SQLite's one write lock before the first read: the stock and
+    holds a grant checks cannot change under it, in this process (one writer
+    thread) or in another process on the same file (which waits up to the
+    busy timeout).  Coarser than PostgreSQL's per-pair lock, and right for a
+    single store's file.  Sales matching is the same as on PostgreSQL; event
+    ids are handed out under the same write lock, so no sale is skipped here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from tagledger.ledger.channel import (
+    API_KEY_COLUMNS,
+    HOLD_COLUMNS,
+    ApiKeyRecord,
+    HoldNotActive,
+    HoldNotFound,
+    HoldRecord,
+    HoldState,
+    IdempotencyConflict,
+    InsufficientStock,
+    NewHold,
+    allocate_sales,
+    api_key_from_row,
+    api_key_params,
+    hold_from_row,
+    same_request,
+)
+
+T = TypeVar("T")
+
+_RESERVED_ONE = (
+    "SELECT coalesce(sum(quantity - picked), 0) FROM holds"
+    " WHERE store_id = ? AND gtin = ? AND state IN ('held', 'confirmed') AND expires_at > ?"
+)
+_INSERT_HOLD = f"INSERT INTO holds ({HOLD_COLUMNS}) VALUES (?, ?, ?, ?, 0, 'held', ?, ?, ?, ?, NULL, ?)"
+
+
+def _in_write_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _hold(conn: sqlite3.Connection, hold_id: str) -> HoldRecord | None:
+    row = conn.execute(f"SELECT {HOLD_COLUMNS} FROM holds WHERE id = ?", (hold_id,)).fetchone()
+    return None if row is None else hold_from_row(row)
+
+
+def _by_key(conn: sqlite3.Connection, owner: str, key: str) -> HoldRecord | None:
+    row = conn.execute(
+        f"SELECT {HOLD_COLUMNS} FROM holds WHERE owner = ? AND idempotency_key = ?", (owner, key)
+    ).fetchone()
+    return None if row is None else hold_from_row(row)
+
+
+def _settle(conn: sqlite3.Connection, store_id: str, gtin: str, now_us: int) -> int:
+    """Match sales since the pair's cursor to its confirmed holds (see ``pg_channel``)."""
+    confirmed = [
+        hold_from_row(r)
+        for r in conn.execute(
+            f"SELECT {HOLD_COLUMNS} FROM holds WHERE store_id = ? AND gtin = ? AND state = 'confirmed'"
+            " AND expires_at > ? ORDER BY confirmed_at, id",
+            (store_id, gtin, now_us),
+        ).fetchall()
+    ]
+    row = conn.execute(
+        "SELECT last_event_id FROM hold_cursors WHERE store_id = ? AND gtin = ?", (store_id, gtin)
+    ).fetchone()
+    if not confirmed or row is None:
+        conn.execute(
+            "INSERT INTO hold_cursors (store_id, gtin, last_event_id)"
+            " VALUES (?, ?, (SELECT coalesce(max(id), 0) FROM events))"
+            " ON CONFLICT (store_id, gtin) DO UPDATE SET last_event_id = excluded.last_event_id",
+            (store_id, gtin),
+        )
+        return 0
+    sales = conn.execute(
+        "SELECT id FROM events WHERE id > ? AND store_id = ? AND gtin = ? AND to_state = 'sold' ORDER BY id",
+        (row[0], store_id, gtin),
+    ).fetchall()
+    if not sales:
+        return 0
+    changes = allocate_sales(confirmed, len(sales))
+    conn.executemany(
+        "UPDATE holds SET picked = ?, state = ?, updated_at = ? WHERE id = ?",
+        [(picked, str(state), now_us, hold_id) for hold_id, picked, state in changes],
+    )
+    conn.execute(
+        "UPDATE hold_cursors SET last_event_id = ? WHERE store_id = ? AND gtin = ?", (sales[-1][0], store_id, gtin)
+    )
+    return len(changes)
+
+
+class SqliteChannel:
+    """The :class:`~tagledger.ledger.channel.ChannelStore` half of the SQLite ledger."""
+
+    _writer: ThreadPoolExecutor
+    _reader: ThreadPoolExecutor
+
+    if TYPE_CHECKING:
+
+        def _w(self) -> sqlite3.Connection: ...
+
+        def _r(self) -> sqlite3.Connection: ...
+
+        async def _in(self, executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T: ...
+
+    # -- holds ------------------------------------------------------------------
+
+    async def create_hold(self, new: NewHold) -> tuple[HoldRecord, bool]:
+        return await self._in(self._writer, self._create_hold, new)
+
+    def _create_hold(self, new: NewHold) -> tuple[HoldRecord, bool]:
+        def step(conn: sqlite3.Connection) -> tuple[HoldRecord, bool]:
+            found = _by_key(conn, new.owner, new.idempotency_key)
+            if found is not None:
+                if not same_request(found, new):
+                    raise IdempotencyConflict(found)
+                return found, False
+            _settle(conn, new.store_id, new.gtin, new.now_us)
+            marks = ", ".join("?" * len(new.sellable_states))
+            (sellable,) = conn.execute(
+                f"SELECT coalesce(sum(count), 0) FROM stock WHERE store_id = ? AND gtin = ? AND state IN ({marks})",
+                (new.store_id, new.gtin, *new.sellable_states),
+            ).fetchone()
+            (reserved,) = conn.execute(_RESERVED_ONE, (new.store_id, new.gtin, new.now_us)).fetchone()
+            available = max(0, int(sellable) - new.safety_stock - int(reserved))
+            if new.quantity > available:
+                raise InsufficientStock(available, new.quantity)
+            conn.execute(
+                _INSERT_HOLD,
+                (
+                    new.id,
+                    new.store_id,
+                    new.gtin,
+                    new.quantity,
+                    new.owner,
+                    new.idempotency_key,
+                    new.now_us,
+                    new.expires_us,
+                    new.now_us,
+                ),
+            )
+            made = _hold(conn, new.id)
+            assert made is not None
+            return made, True
+
+        return _in_write_transaction(self._w(), step)
+
+    async def get_hold(self, hold_id: str) -> HoldRecord | None:
+        return await self._in(self._reader, lambda: _hold(self._r(), hold_id))
+
+    async def confirm_hold(self, hold_id: str, *, now_us: int, expires_us: int) -> HoldRecord:
+        return await self._in(self._writer, self._change_hold, hold_id, now_us, HoldState.CONFIRMED, expires_us)
+
+    async def release_hold(self, hold_id: str, *, now_us: int) -> HoldRecord:
+        return await self._in(self._writer, self._change_hold, hold_id, now_us, HoldState.RELEASED, None)
+
+    def _change_hold(self, hold_id: str, now_us: int, target: HoldState, expires_us: int | None) -> HoldRecord:
+        def step(conn: sqlite3.Connection) -> HoldRecord:
+            hold = _hold(conn, hold_id)
+            if hold is None:
+                raise HoldNotFound(hold_id)
+            _settle(conn, hold.store_id, hold.gtin, now_us)
+            hold = _hold(conn, hold_id)
+            assert hold is not None
+            state = hold.effective_state(now_us)
+            if state == target:
+                return hold
+            allowed = {HoldState.HELD} if target is HoldState.CONFIRMED else {HoldState.HELD, HoldState.CONFIRMED}
+            if state not in allowed:
+                raise HoldNotActive(hold, state)
+            if target is HoldState.CONFIRMED:
+                conn.execute(
+                    "UPDATE holds SET state = 'confirmed', expires_at = ?, confirmed_at = ?, updated_at = ?"
+                    " WHERE id = ?",
+                    (expires_us, now_us, now_us, hold_id),
+                )
+            else:
+                conn.execute("UPDATE holds SET state = ?, updated_at = ? WHERE id = ?", (str(target), now_us, hold_id))
+            changed = _hold(conn, hold_id)
+            assert changed is not None
+            return changed
+
+        return _in_write_transaction(self._w(), step)
+
+    async def reserved(
+        self, store_ids: Sequence[str], gtins: Sequence[str], *, now_us: int
+    ) -> Mapping[tuple[str, str], int]:
+        if not store_ids or not gtins:
+            return {}
+
+        def query() -> dict[tuple[str, str], int]:
+            stores = ", ".join("?" * len(store_ids))
+            marks = ", ".join("?" * len(gtins))
+            found = (
+                self._r()
+                .execute(
+                    "SELECT store_id, gtin, sum(quantity - picked) FROM holds"
+                    f" WHERE store_id IN ({stores}) AND gtin IN ({marks})"
+                    " AND state IN ('held', 'confirmed') AND expires_at > ? GROUP BY 1, 2",
+                    (*store_ids, *gtins, now_us),
+                )
+                .fetchall()
+            )
+            return {(r[0], r[1]): int(r[2]) for r in found if r[2]}
+
+        return await self._in(self._reader, query)
+
+    async def sweep_holds(self, *, now_us: int) -> int:
+        return await self._in(self._writer, self._sweep, now_us)
+
+    def _sweep(self, now_us: int) -> int:
+        def step(conn: sqlite3.Connection) -> int:
+            changed = conn.execute(
+                "UPDATE holds SET state = 'expired', updated_at = ?"
+                " WHERE state IN ('held', 'confirmed') AND expires_at <= ?",
+                (now_us, now_us),
+            ).rowcount
+            pairs = conn.execute(
+                "SELECT DISTINCT store_id, gtin FROM holds WHERE state = 'confirmed' AND expires_at > ?", (now_us,)
+            ).fetchall()
+            for store_id, gtin in pairs:
+                changed += _settle(conn, store_id, gtin, now_us)
+            return int(changed)
+
+        return _in_write_transaction(self._w(), step)
+
+    # -- API keys ---------------------------------------------------------------
+
+    async def add_api_key(self, key: ApiKeyRecord) -> None:
+        await self._in(
+            self._writer,
+            lambda: self._w().execute(
+                f"INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", api_key_params(key)
+            ),
+        )
+
+    async def api_key(self, key_id: str) -> ApiKeyRecord | None:
+        def query() -> ApiKeyRecord | None:
+            row = self._r().execute(f"SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+            return None if row is None else api_key_from_row(row)
+
+        return await self._in(self._reader, query)
+
+    async def api_keys(self) -> list[ApiKeyRecord]:
+        def query() -> list[ApiKeyRecord]:
+            found = self._r().execute(f"SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY created_at, id").fetchall()
+            return [api_key_from_row(r) for r in found]
+
+        return await self._in(self._reader, query)
+
+    async def revoke_api_key(self, key_id: str, *, now_us: int) -> bool:
+        def update() -> bool:
+            cur = self._w().execute(
+                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", (now_us, key_id)
+            )
+            return cur.rowcount > 0
+
+        return await self._in(self._writer, update)
