@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -9,11 +11,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import tagledger
+from cloud.auth.service import Authenticator
 from cloud.availability.endpoints import router as availability_router
 from cloud.errors import install_exception_handlers
 from cloud.health.endpoints import router as health_router
 from cloud.items.endpoints import router as items_router
 from cloud.metrics import ApiMetrics, MetricsMiddleware
+from cloud.reservations.endpoints import router as reservations_router
+from cloud.reservations.service import sweep_holds_forever
 from cloud.settings import ApiSettings
 from cloud.state import State
 from cloud.stock.endpoints import router as stock_router
@@ -28,6 +33,11 @@ What the shelf holds, store by store, from item-level RFID evidence.
 Every error has the body `{"error": {"code", "message", "details"}}`; `code` is stable
 and meant for programs.  GTINs are accepted as GTIN-8/12/13/14 and answered as GTIN-14.
 Times are RFC 3339 with an offset; the API answers in UTC.
+
+Every `/v1` endpoint needs an API key (`Authorization: Bearer tlk_...`, issued with
+`tagledger keys issue`) carrying one of the scopes the endpoint names:
+`availability:read`, `reservations:write`, `staff`, `audit` (or `admin`).  A key
+limited to some stores gets 403 `store_forbidden` for the others.
 """
 
 
@@ -54,12 +64,19 @@ def create_app(
             if the_ledger is None:
                 the_ledger = await _open_ledger(settings.database_url)
                 stack.push_async_callback(the_ledger.close)
+            the_clock = clock or SystemClock()
+            if settings.hold_sweep_s > 0:
+                sweeper = asyncio.create_task(
+                    sweep_holds_forever(the_ledger, the_clock, settings.hold_sweep_s), name="api-hold-sweeper"
+                )
+                stack.push_async_callback(_cancel, sweeper)
             yield State(
                 settings=settings,
                 site=the_site,
                 ledger=the_ledger,
-                clock=clock or SystemClock(),
+                clock=the_clock,
                 metrics=metrics,
+                auth=Authenticator(the_ledger, required=settings.auth_required, cache_s=settings.auth_cache_s),
             )
 
     app = FastAPI(
@@ -74,7 +91,7 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["*"],
         )
     # Added last so it wraps everything, CORS included: every response is counted.
@@ -84,7 +101,14 @@ def create_app(
     app.include_router(availability_router)
     app.include_router(stock_router)
     app.include_router(items_router)
+    app.include_router(reservations_router)
     return app
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _open_ledger(url: str) -> Ledger:

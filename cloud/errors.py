@@ -14,7 +14,7 @@ a 500.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -45,6 +45,7 @@ class ApiError(Exception):
 
     status_code = 400
     code = "bad_request"
+    headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -79,6 +80,24 @@ class InvalidParameter(ApiError):
 
     status_code = 422
     code = "invalid_parameter"
+
+
+class Unauthorized(ApiError):
+    """No API key, a malformed one, an unknown one or a revoked one (which of these is not said)."""
+
+    status_code = 401
+    code = "unauthorized"
+    headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": 'Bearer realm="tagledger"'}
+
+
+class Forbidden(ApiError):
+    status_code = 403
+    code = "forbidden"
+
+
+class Conflict(ApiError):
+    status_code = 409
+    code = "conflict"
 
 
 class ServiceUnavailable(ApiError):
@@ -116,7 +135,10 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status_code, exc.code, exc.message, exc.details)
+    response = error_response(exc.status_code, exc.code, exc.message, exc.details)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -160,6 +182,8 @@ def install_exception_handlers(app: FastAPI) -> None:
 
 #: For ``responses=`` in route declarations, so OpenAPI documents the error body.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No valid API key (code `unauthorized`)."},
+    403: {"model": ErrorBody, "description": "The key lacks the scope (`insufficient_scope`) or the store."},
     404: {"model": ErrorBody, "description": "Unknown store, item or route."},
     422: {"model": ErrorBody, "description": "A parameter is malformed."},
     503: {"model": ErrorBody, "description": "The ledger cannot be reached; retry."},

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, NonNegativeInt
+from pydantic import Field, NonNegativeInt, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cloud.gtin import normalise_gtin
 from tagledger.site import EXAMPLE_SITE
 
 
@@ -38,6 +39,43 @@ class ApiSettings(BaseSettings):
         default_factory=dict,
         description='Safety stock per product category of the site file, e.g. {"shoes": 1, "outerwear": 2}.',
     )
+    safety_stock_by_store: dict[str, NonNegativeInt] = Field(
+        default_factory=dict,
+        description='Safety stock per store id, for GTINs without a GTIN or category rule, e.g. {"paris-01": 1}.',
+    )
+    safety_stock_by_gtin: dict[str, NonNegativeInt] = Field(
+        default_factory=dict,
+        description="Safety stock per GTIN-14; wins over the category, store and default rules.",
+    )
+    auth_required: bool = Field(
+        default=True,
+        description="Require an API key (Authorization: Bearer ...) on every /v1 endpoint; off only for the demo.",
+    )
+    auth_cache_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a verified API key is trusted without asking the ledger (bounds revocation delay).",
+    )
+    hold_ttl_s: int = Field(default=900, ge=1, description="Default lifetime of a reservation (cart hold).")
+    hold_max_ttl_s: int = Field(
+        default=7 * 86_400, ge=1, description="Longest lifetime a caller may ask for, held or confirmed."
+    )
+    confirmed_ttl_s: int = Field(
+        default=3 * 86_400,
+        ge=1,
+        description="Default lifetime of a confirmed reservation (pickup order) if its sale is never recorded.",
+    )
+    hold_sweep_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="Interval of the sweep that expires lapsed holds and matches sales to confirmed ones; 0: off.",
+    )
     shutdown_grace_s: int = Field(
         default=10, ge=0, description="On SIGTERM, how long in-flight requests get before they are cut."
     )
+
+    @field_validator("safety_stock_by_gtin")
+    @classmethod
+    def _gtin14(cls, value: dict[str, int]) -> dict[str, int]:
+        # The ledger keys stock by GTIN-14; a rule written with an EAN-13 must still apply.
+        return {normalise_gtin(g): n for g, n in value.items()}

@@ -16,6 +16,7 @@ from typing import Annotated, TypedDict
 
 from fastapi import Depends, Request
 
+from cloud.auth.service import Authenticator
 from cloud.metrics import ApiMetrics
 from cloud.settings import ApiSettings
 from tagledger.clock import Clock
@@ -29,6 +30,7 @@ class State(TypedDict):
     ledger: Ledger
     clock: Clock
     metrics: ApiMetrics
+    auth: Authenticator
 
 
 async def get_state(request: Request) -> State:
@@ -39,6 +41,7 @@ async def get_state(request: Request) -> State:
         ledger=request.state.ledger,
         clock=request.state.clock,
         metrics=request.state.metrics,
+        auth=request.state.auth,
     )
 
 

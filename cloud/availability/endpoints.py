@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from cloud.auth.deps import AvailabilityReader, require_stores_allowed
 from cloud.availability import service
 from cloud.availability.schemas import AvailabilityBatch, AvailabilityBatchRequest, AvailabilityOut
 from cloud.errors import ERROR_RESPONSES
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/v1", tags=["availability"], responses=ERROR_RESPONSE
     response_model=AvailabilityOut,
     summary="Availability of one GTIN in one store",
 )
-async def get_availability(store_id: str, gtin: str, state: AppState) -> AvailabilityOut:
+async def get_availability(store_id: str, gtin: str, state: AppState, principal: AvailabilityReader) -> AvailabilityOut:
     """On hand (also by zone), unconfirmed, reserved, safety stock, available to sell, confidence and the
     Google availability bucket of one GTIN in one store, as of now.
 
@@ -31,7 +32,9 @@ async def get_availability(store_id: str, gtin: str, state: AppState) -> Availab
 
 
 @router.post("/availability:batch", response_model=AvailabilityBatch, summary="Availability in batches")
-async def post_availability_batch(body: AvailabilityBatchRequest, state: AppState) -> AvailabilityBatch:
+async def post_availability_batch(
+    body: AvailabilityBatchRequest, state: AppState, principal: AvailabilityReader
+) -> AvailabilityBatch:
     """Availability of every store x GTIN of the request (at most 100 stores and 100 GTINs).
 
     Every store must exist and every GTIN must be valid, or the whole request is
@@ -40,5 +43,6 @@ async def post_availability_batch(body: AvailabilityBatchRequest, state: AppStat
     """
     store_ids = list(dict.fromkeys(body.stores))
     require_stores(state["site"], store_ids)
+    require_stores_allowed(principal, store_ids)
     gtins = parse_gtins(body.gtins, field="gtins")
     return await service.availability_batch(state, store_ids=store_ids, gtins=gtins)

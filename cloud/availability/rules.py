@@ -76,11 +76,30 @@ def confidence(*, on_hand: int, unconfirmed: int) -> float | None:
     return round((on_hand - unconfirmed) / on_hand, 4)
 
 
-def safety_stock_for(gtin: str, *, site: Site, default: int, by_category: Mapping[str, int]) -> int:
-    """Safety stock of a GTIN: its product category's if the site file gives one, else the default."""
+def safety_stock_for(
+    gtin: str,
+    *,
+    site: Site,
+    default: int,
+    by_category: Mapping[str, int],
+    store_id: str | None = None,
+    by_store: Mapping[str, int] | None = None,
+    by_gtin: Mapping[str, int] | None = None,
+) -> int:
+    """Safety stock of a store x GTIN: the most specific rule wins.
+
+    GTIN rule, then the product category's (from the site file), then the
+    store's, then the default.  A GTIN rule is the merchandiser saying "this
+    article"; a store rule is a blanket margin for a store whose counts are
+    less trusted.
+    """
+    if by_gtin and gtin in by_gtin:
+        return by_gtin[gtin]
     product = site.product(gtin)
     if product is not None and product.category in by_category:
         return by_category[product.category]
+    if by_store and store_id is not None and store_id in by_store:
+        return by_store[store_id]
     return default
 
 

@@ -20,7 +20,7 @@ class AvailabilityOut(BaseModel):
     unconfirmed: int = Field(
         description="Part of on_hand not vouched for by recent reads (unobserved or exiting); shown, not sold."
     )
-    reserved: int = Field(description="Units held by reservations (0 until reservations exist).")
+    reserved: int = Field(description="Units held by active reservations (holds not expired, released or sold).")
     safety_stock: int = Field(description="Units held back from online sale (per product category or default).")
     available_to_sell: int = Field(
         description="max(0, on_hand - unconfirmed - reserved - safety_stock); Salesforce OCI's atf."

@@ -46,9 +46,15 @@ def _out(a: rules.Availability, as_of_us: int) -> AvailabilityOut:
     )
 
 
-def _safety_stock(gtin: str, site: Site, settings: ApiSettings) -> int:
+def safety_stock(store_id: str, gtin: str, site: Site, settings: ApiSettings) -> int:
     return rules.safety_stock_for(
-        gtin, site=site, default=settings.default_safety_stock, by_category=settings.safety_stock_by_category
+        gtin,
+        site=site,
+        default=settings.default_safety_stock,
+        by_category=settings.safety_stock_by_category,
+        store_id=store_id,
+        by_store=settings.safety_stock_by_store,
+        by_gtin=settings.safety_stock_by_gtin,
     )
 
 
@@ -57,10 +63,24 @@ async def availability_batch(state: State, *, store_ids: Sequence[str], gtins: S
     # ``as_of`` is taken before the query: the answer reflects at least every
     # commit up to that moment.
     as_of_us = state["clock"].now_us()
-    groups = rules.group_rows(await stock_rows(state["ledger"], store_ids, gtins))
-    safety = {g: _safety_stock(g, state["site"], state["settings"]) for g in gtins}
+    ledger = state["ledger"]
+    # Stock and holds are two queries, issued together (two connections on PostgreSQL).
+    stock, reserved = await asyncio.gather(
+        stock_rows(ledger, store_ids, gtins), ledger.reserved(store_ids, gtins, now_us=as_of_us)
+    )
+    groups = rules.group_rows(stock)
+    site, settings = state["site"], state["settings"]
     results = [
-        _out(rules.availability(s, g, groups.get((s, g), ()), reserved=0, safety_stock=safety[g]), as_of_us)
+        _out(
+            rules.availability(
+                s,
+                g,
+                groups.get((s, g), ()),
+                reserved=reserved.get((s, g), 0),
+                safety_stock=safety_stock(s, g, site, settings),
+            ),
+            as_of_us,
+        )
         for s in store_ids
         for g in gtins
     ]

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from cloud.auth.deps import StockReader
 from cloud.errors import ERROR_RESPONSES
 from cloud.params import parse_as_of, parse_gtins
 from cloud.state import AppState
@@ -23,6 +24,7 @@ MAX_STOCK_GTINS = 100
 async def get_stock(
     store_id: str,
     state: AppState,
+    principal: StockReader,
     as_of: Annotated[
         datetime | None,
         Query(description="RFC 3339 time with an offset (e.g. 2026-01-01T12:00:00Z); omit for current stock."),

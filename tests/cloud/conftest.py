@@ -62,7 +62,9 @@ async def ledger(ledger_url: str) -> AsyncIterator[Ledger]:
 
 @pytest.fixture
 def settings(ledger_url: str) -> ApiSettings:
-    return ApiSettings(database_url=ledger_url, safety_stock_by_category={"shoes": 1})
+    return ApiSettings(
+        database_url=ledger_url, safety_stock_by_category={"shoes": 1}, auth_required=False, hold_sweep_s=0
+    )
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from tests.cloud.ledger_data import SHIRT, populate
 async def test_run_serves_over_tcp_and_stops_when_cancelled(ledger_url: str, ledger: Ledger) -> None:
     await populate(ledger)
     started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    settings = ApiSettings(database_url=ledger_url, port=0)  # the example site; any free port
+    settings = ApiSettings(database_url=ledger_url, port=0, auth_required=False)  # the example site; any free port
     server = asyncio.create_task(run(settings, on_started=started.set_result), name="api-under-test")
     try:
         url = await asyncio.wait_for(started, 10)
