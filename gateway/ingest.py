@@ -1,24 +1,37 @@
-"""From one MQTT message to ledger writes and the replies it calls for.
+"""From MQTT messages to ledger writes and the replies they call for.
 
-:class:`Ingestor` is the gateway minus the network: ``handle(topic, payload)``
-validates, de-duplicates, runs the store's state machine, commits, and returns
-the messages to publish (acks, dead letters).  ``gateway.service`` moves bytes
-between it and the broker.
+:class:`Ingestor` is the gateway minus the network.  It works in two steps so
+that the runtime (``gateway.service``) can overlap them:
+
+``prepare(messages) -> Work``
+    validates each message, decides whether a batch is new (``gateway.dedup``),
+    runs the store's state machine and collects what to write: per store, an
+    ordered list of *segments* (a run of read batches, or a run of transitions
+    without a batch such as silence timers, POS transactions and readers that
+    publish MQTT themselves), rejects and reader statuses.  Messages are
+    prepared strictly in arrival order, one group at a time.
+``commit(work) -> list[Outgoing]``
+    writes it: each run of batches is ONE ``Ledger.commit_batches`` call, i.e.
+    one transaction and one durable flush shared by every batch that arrived
+    together, and returns the acks and dead letters to publish.
 
 Exactly-once effect
     A batch's ledger rows and its ``(reader, boot, seq)`` key commit in one
-    transaction (``Ledger.commit_batch``).  The ack that lets the agent drop the
-    batch from its spool is returned only after that commit.  A gateway killed at
-    any instant therefore either committed the batch (the agent re-sends, the
-    key is found, the reply is ``duplicate``) or did not (the agent re-sends and
-    it is committed now).  Nothing is lost, nothing is doubled.
+    transaction; the ack that lets the agent drop the batch from its spool is
+    returned only after that commit.  A gateway killed at any instant therefore
+    either committed the batch (the agent re-sends, the key is known, the reply
+    is ``duplicate``) or did not (the agent re-sends and it is committed now).
+    Inside a group, a key repeated is recognised before the state machine sees
+    it again (``pending``), and the ledger's insert-first settles it anyway.
 
 Ordering
-    Messages are handled one at a time under ``_write_lock`` together with the
-    silence timers (``tick``), so a store's state machine and the ledger never
-    see interleaved writes.  The state machine is mutated before the commit; if
-    the commit fails transiently it is retried with the *same* transitions, and
-    if the process dies the state machine is rebuilt from the ledger at start.
+    Works are committed one after the other, in the order they were prepared,
+    and a store's segments in their order; a segment's transitions are in
+    state-machine order.  So the ledger sees each item's transitions in the
+    order the state machine made them, whatever the grouping.  The state
+    machine runs ahead of the ledger by at most the work being committed; if a
+    commit fails transiently it is retried with the *same* transitions, and if
+    the process dies the state machine is rebuilt from the ledger at start.
 """
 
 from __future__ import annotations
@@ -28,12 +41,14 @@ import base64
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from gateway.formats import FormatError, sightings_from_batch
+from gateway.dedup import BatchIndex
+from gateway.formats import FormatError, parse_reader_payload, sightings_from_batch
 from gateway.metrics import GatewayMetrics
 from gateway.state import StoreTracker
+from gateway.watermarks import Watermarks
 from tagledger.clock import US_PER_S, Clock
 from tagledger.ledger.model import (
     MAX_REJECT_BYTES,
@@ -69,6 +84,48 @@ class Outgoing:
     qos: int = 1
 
 
+class StoreLost(Exception):
+    """The store was handed to another gateway while its writes were pending."""
+
+
+@dataclass(slots=True)
+class _Batch:
+    record: BatchRecord
+    transitions: list[Transition]
+    ack_topic: str
+    newest_us: int | None  # newest read, host clock (for the lag metric)
+    gaps: list[tuple[str, int]]
+
+
+@dataclass(slots=True)
+class _Segment:
+    batches: list[_Batch] | None  # a run of read batches; None: free transitions
+    transitions: list[Transition] = field(default_factory=list)
+    observations: int = 0  # sightings behind free transitions (reader-published formats)
+
+
+@dataclass(slots=True)
+class Work:
+    """What one group of messages (or one tick) writes, and the replies that follow the commit."""
+
+    stores: dict[str, list[_Segment]] = field(default_factory=dict)
+    replies: list[Outgoing] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    statuses: list[ReaderStatusRecord] = field(default_factory=list)
+    messages: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.stores or self.replies or self.rejects or self.statuses)
+
+    def _segment(self, store_id: str, batches: bool) -> _Segment:
+        segments = self.stores.setdefault(store_id, [])
+        if segments and (segments[-1].batches is not None) == batches:
+            return segments[-1]
+        segment = _Segment([] if batches else None)
+        segments.append(segment)
+        return segment
+
+
 class Ingestor:
     def __init__(
         self,
@@ -78,103 +135,154 @@ class Ingestor:
         clock: Clock,
         metrics: GatewayMetrics | None = None,
         stores: Sequence[str] | None = None,
+        *,
+        watermarks: Watermarks,
+        ledger_for: Callable[[str], Ledger] | None = None,
     ) -> None:
         self.site = site
         self.ledger = ledger
         self.topics = topics
         self.clock = clock
         self.metrics = metrics or GatewayMetrics()
-        wanted = set(stores) if stores else {s.id for s in site.stores}
-        unknown = wanted - {s.id for s in site.stores}
+        self._site_stores = {s.id: s for s in site.stores}
+        wanted = set(stores) if stores else set(self._site_stores)
+        unknown = wanted - set(self._site_stores)
         if unknown:
             raise ValueError(f"stores not in the site file: {', '.join(sorted(unknown))}")
-        self.trackers = {s.id: StoreTracker(s, clock) for s in site.stores if s.id in wanted}
-        self._write_lock = asyncio.Lock()
+        self.trackers: dict[str, StoreTracker] = {}
+        self._initial = sorted(wanted)
+        self._watermarks = watermarks
+        self._ledger_for = ledger_for or (lambda _store: ledger)
+        self._index = BatchIndex()
         self._readers_down: set[str] = set()
 
+    # ------------------------------------------------------------------ #
+    # Stores
+
     async def load(self) -> None:
-        """Rebuild every store's state machine from the ledger."""
-        for store_id, tracker in self.trackers.items():
-            tracker.load(await self.ledger.load_items(store_id))
-        self.metrics.items.set(sum(len(t) for t in self.trackers.values()))
+        """Take every configured store: rebuild its state machine from the ledger."""
+        for store_id in self._initial:
+            await self.add_store(store_id)
+
+    async def add_store(self, store_id: str) -> None:
+        """Start ingesting a store: its items from the ledger; its batch streams re-learnt."""
+        tracker = StoreTracker(self._site_stores[store_id], self.clock)
+        tracker.load(await self._retrying(lambda: self._ledger_for(store_id).load_items(store_id)))
+        self._index.forget_readers({r.id for r in self._site_stores[store_id].readers})
+        self.trackers[store_id] = tracker
+        self._items_gauge()
+
+    def drop_store(self, store_id: str) -> None:
+        """Stop ingesting a store (another gateway holds it now)."""
+        if self.trackers.pop(store_id, None) is not None:
+            self._index.forget_readers({r.id for r in self._site_stores[store_id].readers})
+            self._items_gauge()
 
     # ------------------------------------------------------------------ #
+    # Step 1: prepare (state machines, in arrival order)
 
-    async def handle(self, topic: str, payload: bytes) -> list[Outgoing]:
+    async def prepare(self, messages: Sequence[tuple[str, bytes]], work: Work | None = None) -> Work:
+        work = work if work is not None else Work()
+        for topic, payload in messages:
+            work.messages += 1
+            try:
+                await self._prepare_one(work, topic, payload)
+            except StoreLost:
+                continue
+        return work
+
+    def tick(self, work: Work | None = None) -> Work:
+        """Run silence timers; their transitions join ``work`` after what is already there."""
+        work = work if work is not None else Work()
+        for store_id, tracker in self.trackers.items():
+            transitions = tracker.tick()
+            if transitions:
+                work._segment(store_id, batches=False).transitions.extend(transitions)
+        return work
+
+    async def _prepare_one(self, work: Work, topic: str, payload: bytes) -> None:
         parsed = self.topics.parse(topic)
         if parsed is None:
-            return await self._reject(topic, payload, "unknown_topic", "not a tagledger v1 topic")
+            self._reject(work, topic, payload, "unknown_topic", "not a tagledger v1 topic")
+            return
         store_id, reader_id, kind = parsed
         if store_id not in self.trackers:
-            if self.site.stores and store_id not in {s.id for s in self.site.stores}:
-                return await self._reject(topic, payload, "unknown_store", f"store {store_id!r} is not in the site")
-            return []  # another gateway's store
-        async with self._write_lock:
-            if kind == "reads":
-                return await self._reads(topic, store_id, reader_id, payload)
-            if kind == "status":
-                return await self._status(topic, store_id, reader_id, payload)
-            if kind == "transactions" and reader_id == "_pos":
-                return await self._pos(topic, store_id, payload)
-            if kind in ("heartbeat", "ack"):
-                return []
-            return await self._reject(topic, payload, "unknown_topic", f"unknown message kind {kind!r}")
+            if store_id not in self._site_stores:
+                self._reject(work, topic, payload, "unknown_store", f"store {store_id!r} is not in the site")
+            return  # another gateway's store
+        if kind == "reads":
+            await self._reads(work, topic, store_id, reader_id, payload)
+        elif kind == "status":
+            self._status(work, topic, store_id, reader_id, payload)
+        elif kind == "transactions" and reader_id == "_pos":
+            self._pos(work, topic, store_id, payload)
+        elif kind in ("impinj", "zebra"):
+            self._reader_payload(work, topic, store_id, reader_id, kind, payload)
+        elif kind not in ("heartbeat", "ack"):
+            self._reject(work, topic, payload, "unknown_topic", f"unknown message kind {kind!r}")
 
-    async def tick(self) -> None:
-        """Run silence timers and write what they decide."""
-        async with self._write_lock:
-            for tracker in self.trackers.values():
-                transitions = tracker.tick()
-                if transitions:
-                    await self._commit_transitions(transitions)
-
-    # ------------------------------------------------------------------ #
-
-    async def _reads(self, topic: str, store_id: str, reader_id: str, payload: bytes) -> list[Outgoing]:
+    async def _reads(self, work: Work, topic: str, store_id: str, reader_id: str, payload: bytes) -> None:
         try:
             batch = decode_as(ReadBatch, payload)
         except WireError as exc:
-            return await self._reject(topic, payload, exc.reason, exc.detail)
+            self._reject(work, topic, payload, exc.reason, exc.detail)
+            return
         if (batch.store_id, batch.reader_id) != (store_id, reader_id):
             detail = f"payload is for {batch.store_id}/{batch.reader_id}, topic for {store_id}/{reader_id}"
-            return await self._reject(topic, payload, "topic_mismatch", detail, ack=batch)
+            self._reject(work, topic, payload, "topic_mismatch", detail, ack=batch)
+            return
         key = BatchKey(batch.reader_id, batch.boot_id, batch.seq)
-        if await self._retrying(lambda: self.ledger.has_batch(key)):
+        index = self._index
+        if not index.known(key.reader_id, key.boot_id):
+            high = await self._retrying(lambda: self._watermarks.max_seq(key.reader_id, key.boot_id), store_id)
+            index.start(key.reader_id, key.boot_id, high)
+        verdict = index.classify(key)
+        if verdict == "check":
+            found = await self._retrying(lambda: self._ledger_for(store_id).has_batch(key), store_id)
+            if found:
+                index.committed(key)
+            verdict = "duplicate" if found else "new"
+        if verdict != "new":
             self.metrics.batches.labels("duplicate").inc()
-            return [self._ack(batch, "duplicate")]
+            if verdict == "duplicate":
+                work.replies.append(self._ack(batch, "duplicate"))
+            # "pending": the same key is being committed; its ack answers this copy too.
+            return
         try:
             sightings = sightings_from_batch(batch, self.site)
         except FormatError as exc:
-            return await self._reject(topic, payload, exc.reason, exc.detail, ack=batch)
-        tracker = self.trackers[store_id]
-        transitions = tracker.observe(sightings, key)
-        now = self.clock.now_us()
+            self._reject(work, topic, payload, exc.reason, exc.detail, ack=batch)
+            return
+        transitions = self.trackers[store_id].observe(sightings, key)
+        index.prepared(key)
+        observations = batch.observations
+        newest = max(o.last_seen_us for o in observations) - batch.clock_offset_us if observations else None
         record = BatchRecord(
             key=key,
             store_id=store_id,
-            observations=len(batch.observations),
+            observations=len(observations),
             sent_at_us=batch.sent_at_us,
-            received_at_us=now,
+            received_at_us=self.clock.now_us(),
             gaps=sum(g.dropped_reads for g in batch.gaps),
         )
-        result = await self._retrying(lambda: self.ledger.commit_batch(record, transitions))
-        self.metrics.batches.labels(result.value).inc()
-        if result is CommitResult.COMMITTED:
-            self.metrics.observations.inc(len(batch.observations))
-            self._count(transitions)
-            for gap in batch.gaps:
-                self.metrics.gaps.labels(gap.reason).inc(gap.dropped_reads)
-            if batch.observations:
-                newest = max(o.last_seen_us for o in batch.observations) - batch.clock_offset_us
-                self.metrics.commit_lag.observe(max(0.0, (self.clock.now_us() - newest) / US_PER_S))
-        self.metrics.items.set(sum(len(t) for t in self.trackers.values()))
-        return [self._ack(batch, result.value)]
+        segment = work._segment(store_id, batches=True)
+        assert segment.batches is not None
+        segment.batches.append(
+            _Batch(
+                record,
+                transitions,
+                self.topics.ack(store_id, reader_id),
+                newest,
+                [(g.reason, g.dropped_reads) for g in batch.gaps],
+            )
+        )
 
-    async def _status(self, topic: str, store_id: str, reader_id: str, payload: bytes) -> list[Outgoing]:
+    def _status(self, work: Work, topic: str, store_id: str, reader_id: str, payload: bytes) -> None:
         try:
             status = decode_as(ReaderStatus, payload)
         except WireError as exc:
-            return await self._reject(topic, payload, exc.reason, exc.detail)
+            self._reject(work, topic, payload, exc.reason, exc.detail)
+            return
         tracker = self.trackers[store_id]
         if status.state is ReaderState.ONLINE:
             self._readers_down.discard(reader_id)
@@ -182,28 +290,134 @@ class Ingestor:
         else:
             self._readers_down.add(reader_id)
             tracker.reader_down(reader_id, status.at_us)
+        for port in status.antennas_down:
+            tracker.antenna_down(reader_id, port, status.at_us)
         self.metrics.readers_down.set(len(self._readers_down))
-        record = ReaderStatusRecord(
-            reader_id=reader_id, store_id=store_id, state=status.state.value, at_us=status.at_us, detail=status.detail
+        work.statuses.append(
+            ReaderStatusRecord(
+                reader_id=reader_id,
+                store_id=store_id,
+                state=status.state.value,
+                at_us=status.at_us,
+                detail=status.detail,
+            )
         )
-        await self._retrying(lambda: self.ledger.record_reader_status(record))
-        return []
 
-    async def _pos(self, topic: str, store_id: str, payload: bytes) -> list[Outgoing]:
+    def _pos(self, work: Work, topic: str, store_id: str, payload: bytes) -> None:
         try:
             tx = decode_as(PosTransaction, payload)
         except WireError as exc:
-            return await self._reject(topic, payload, exc.reason, exc.detail)
+            self._reject(work, topic, payload, exc.reason, exc.detail)
+            return
         if tx.store_id != store_id:
-            return await self._reject(topic, payload, "topic_mismatch", f"transaction is for store {tx.store_id}")
+            self._reject(work, topic, payload, "topic_mismatch", f"transaction is for store {tx.store_id}")
+            return
         transitions = self.trackers[store_id].pos_transaction(tx)
         if transitions:
-            await self._commit_transitions(transitions)
-        return []
+            work._segment(store_id, batches=False).transitions.extend(transitions)
 
-    async def _commit_transitions(self, transitions: Sequence[Transition]) -> None:
-        await self._retrying(lambda: self.ledger.commit_transitions(transitions))
-        self._count(transitions)
+    def _reader_payload(self, work: Work, topic: str, store_id: str, reader_id: str, kind: str, payload: bytes) -> None:
+        """An Impinj or Zebra reader publishing MQTT itself: at-least-once, no batch key.
+
+        These formats carry no sequence numbers, so there is nothing to ack and
+        nothing to de-duplicate by key; the state machine is idempotent for a
+        repeated sighting, which makes a redelivery harmless.
+        """
+        try:
+            parsed = parse_reader_payload(kind, payload, self.site, store_id=store_id, reader_id=reader_id)
+        except FormatError as exc:
+            self._reject(work, topic, payload, exc.reason, exc.detail)
+            return
+        m = self.metrics
+        m.reader_payloads.labels(parsed.format).inc()
+        for skipped in parsed.skipped:
+            m.skipped_events.labels(skipped.reason).inc()
+            log.info("skipped one event on %s: %s", topic, skipped)
+        for gap in parsed.gaps:
+            m.gap_events.labels(gap.reason).inc()
+            if gap.dropped:
+                m.gaps.labels(gap.reason).inc(gap.dropped)
+        tracker = self.trackers[store_id]
+        for event in parsed.health:
+            tracker.health(event)
+        transitions = tracker.observe(parsed.sightings, None)
+        segment = work._segment(store_id, batches=False)
+        segment.transitions.extend(transitions)
+        segment.observations += len(parsed.sightings)
+
+    # ------------------------------------------------------------------ #
+    # Step 2: commit (one transaction per run of batches), then replies
+
+    async def commit(self, work: Work) -> list[Outgoing]:
+        for reject in work.rejects:
+            await self._retrying(lambda r=reject: self.ledger.record_reject(r))  # type: ignore[misc]
+        for status in work.statuses:
+            await self._retrying(lambda s=status: self.ledger.record_reader_status(s), status.store_id)  # type: ignore[misc]
+        replies = list(work.replies)
+        if len(work.stores) == 1:
+            for store_id, segments in work.stores.items():
+                replies += await self._commit_store(store_id, segments)
+        elif work.stores:
+            # Stores are independent: commit them side by side (each has its own
+            # connection when stores are leased; see gateway.leases).
+            parts = await asyncio.gather(*(self._commit_store(s, segs) for s, segs in work.stores.items()))
+            for part in parts:
+                replies += part
+        self._items_gauge()
+        return replies
+
+    async def _commit_store(self, store_id: str, segments: list[_Segment]) -> list[Outgoing]:
+        replies: list[Outgoing] = []
+        ledger = self._ledger_for(store_id)
+        m = self.metrics
+        for i, segment in enumerate(segments):
+            try:
+                if segment.batches is None:
+                    if segment.transitions:
+                        ts = segment.transitions
+                        await self._retrying(lambda ts=ts: ledger.commit_transitions(ts), store_id)  # type: ignore[misc]
+                        self._count(segment.transitions)
+                    m.observations.inc(segment.observations)
+                    continue
+                batches = segment.batches
+                results = await self._retrying(
+                    lambda b=batches: ledger.commit_batches([(x.record, x.transitions) for x in b]),  # type: ignore[misc]
+                    store_id,
+                )
+            except StoreLost:
+                self._abandon(segments[i:])
+                log.warning("store %s was taken over with writes pending; its agents will re-send", store_id)
+                return replies
+            except Exception:
+                self._abandon(segments[i:])
+                log.exception("commit failed for store %s; its batches stay unacknowledged", store_id)
+                return replies
+            now = self.clock.now_us()
+            for b, result in zip(batches, results, strict=True):
+                key = b.record.key
+                self._index.committed(key)
+                m.batches.labels(result.value).inc()
+                if result is CommitResult.COMMITTED:
+                    m.observations.inc(b.record.observations)
+                    self._count(b.transitions)
+                    for reason, dropped in b.gaps:
+                        m.gaps.labels(reason).inc(dropped)
+                    if b.newest_us is not None:
+                        m.commit_lag.observe(max(0.0, (now - b.newest_us) / US_PER_S))
+                elif b.transitions:
+                    log.warning("batch %s was committed elsewhere meanwhile; state rebuilt at next take-over", key)
+                ack = Ack(reader_id=key.reader_id, boot_id=key.boot_id, seq=key.seq, result=result.value)
+                replies.append(Outgoing(b.ack_topic, encode(ack)))
+        return replies
+
+    def _abandon(self, segments: list[_Segment]) -> None:
+        for segment in segments:
+            for b in segment.batches or ():
+                self._index.abandoned(b.record.key)
+
+    async def handle(self, topic: str, payload: bytes) -> list[Outgoing]:
+        """Prepare and commit one message (tests, tools)."""
+        return await self.commit(await self.prepare([(topic, payload)]))
 
     # ------------------------------------------------------------------ #
 
@@ -212,27 +426,28 @@ class Ingestor:
         return Outgoing(self.topics.ack(batch.store_id, batch.reader_id), encode(ack))
 
     def _count(self, transitions: Sequence[Transition]) -> None:
+        counter = self.metrics.transitions
         for t in transitions:
-            self.metrics.transitions.labels(t.to_state.value).inc()
+            counter.labels(t.to_state.value).inc()
 
-    async def _reject(
-        self, topic: str, payload: bytes, reason: str, detail: str, *, ack: ReadBatch | None = None
-    ) -> list[Outgoing]:
+    def _items_gauge(self) -> None:
+        self.metrics.items.set(sum(len(t) for t in self.trackers.values()))
+
+    def _reject(
+        self, work: Work, topic: str, payload: bytes, reason: str, detail: str, *, ack: ReadBatch | None = None
+    ) -> None:
         """Dead-letter a payload: keep it (bounded) with its reason, tell the broker, carry on.
 
         When the payload was a parseable batch, the agent is told ``rejected`` so it
         stops re-sending something that can never be ingested; the batch is kept in
-        the rejects table, so nothing is lost.
+        the rejects table, so nothing is lost.  Both go out after the reject is
+        written.
         """
         now = self.clock.now_us()
         kept = payload[:MAX_REJECT_BYTES]
         log.warning("rejected payload on %s: %s: %s", topic, reason, detail)
         self.metrics.rejects.labels(reason).inc()
-        await self._retrying(
-            lambda: self.ledger.record_reject(
-                Reject(reason=reason, detail=detail, topic=topic, payload=kept, received_at_us=now)
-            )
-        )
+        work.rejects.append(Reject(reason=reason, detail=detail, topic=topic, payload=kept, received_at_us=now))
         letter = {
             "reason": reason,
             "detail": detail,
@@ -241,19 +456,22 @@ class Ingestor:
             "payload_b64": base64.b64encode(kept).decode(),
             "payload_truncated": len(payload) > len(kept),
         }
-        out = [Outgoing(self.topics.dead_letter(reason), json.dumps(letter).encode())]
+        work.replies.append(Outgoing(self.topics.dead_letter(reason), json.dumps(letter).encode()))
         if ack is not None:
-            out.append(self._ack(ack, "rejected"))
-        return out
+            work.replies.append(self._ack(ack, "rejected"))
 
-    async def _retrying(self, op: Callable[[], Awaitable[T]]) -> T:
+    async def _retrying(self, op: Callable[[], Awaitable[T]], store_id: str | None = None) -> T:
         """Run a ledger call, retrying while the database is unavailable.
 
-        Ingestion blocks meanwhile: the message stays unacknowledged, so the agent
-        keeps it in its spool, and nothing later overtakes it.
+        Ingestion blocks meanwhile: the messages stay unacknowledged, so the
+        agents keep them in their spools, and nothing later overtakes them.  A
+        call for a store this gateway stopped holding gives up (``StoreLost``):
+        its new holder will get the agents' re-sends.
         """
         delays = backoff_delays(initial=0.2, maximum=10.0)
         while True:
+            if store_id is not None and store_id not in self.trackers:
+                raise StoreLost(store_id)
             try:
                 return await op()
             except LedgerUnavailable as exc:

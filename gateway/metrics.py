@@ -30,6 +30,36 @@ class GatewayMetrics:
         )
         self.readers_down = Gauge("tagledger_readers_down", "Readers reported down or offline.", registry=r)
         self.items = Gauge("tagledger_items_tracked", "Items held by the state machines.", registry=r)
+        # Readers that publish MQTT themselves (Impinj IoT device interface, Zebra IoT Connector).
+        self.reader_payloads = Counter(
+            "tagledger_reader_payloads", "Reader-published MQTT payloads ingested, by format.", ["format"], registry=r
+        )
+        self.skipped_events = Counter(
+            "tagledger_reader_events_skipped",
+            "Events inside a reader-published payload that were skipped, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.gap_events = Counter(
+            "tagledger_gap_events",
+            "Gaps reported by readers (e.g. Impinj overflowEvent), by reason.",
+            ["reason"],
+            registry=r,
+        )
+        # Grouping: how many messages share one commit, and how long it takes.
+        self.group_messages = Histogram(
+            "tagledger_group_messages",
+            "Messages prepared together and committed in one step.",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+            registry=r,
+        )
+        self.commit_seconds = Histogram(
+            "tagledger_commit_seconds",
+            "Duration of one group's ledger commit.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+            registry=r,
+        )
+        self.stores_held = Gauge("tagledger_stores_held", "Stores this gateway ingests now.", registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

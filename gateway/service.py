@@ -3,15 +3,35 @@
 ``run(settings)`` composes the resources (ledger, health endpoint, MQTT client)
 with an ``AsyncExitStack`` and runs named tasks in a ``TaskGroup``:
 
-* ``mqtt`` — connect (reconnecting with jittered backoff), subscribe, and feed
-  each message to the :class:`~gateway.ingest.Ingestor`, publishing the acks and
-  dead letters it returns;
-* ``tick`` — the state machines' silence timers.
+* ``receive`` — connect (reconnecting with jittered backoff), subscribe, and
+  *prepare* each message in arrival order (validation, de-duplication, state
+  machine; :meth:`gateway.ingest.Ingestor.prepare`) into the open group;
+* ``commit`` — whenever the previous commit is done, take the whole open group
+  and commit it (one ledger transaction per store for all its batches), then
+  publish the acks and dead letters;
+* ``tick`` — the state machines' silence timers, into the open group too;
+* ``leases`` (PostgreSQL) — take free stores, notice lost ones.
+
+Grouping
+    The group grows while the previous commit runs, so its size follows the
+    load on its own: one message at a time when idle (lowest latency), up to
+    ``group_max_messages`` under load, when one transaction and one WAL flush
+    serve hundreds of batches.  Preparing group N+1 overlaps committing group N.
+    A full group stops the receiver, so the backlog waits in the MQTT client's
+    queue and in the broker, not in prepared state.
 
 Subscriptions are QoS 1 on a persistent session (``clean_session=False`` under a
 stable client id), so batches published while the gateway is down wait in the
 broker.  The broker's PUBACK is not what frees the agent's spool: the gateway's
 own ``ack`` message, sent after the ledger commit, is (see ``gateway.ingest``).
+
+Scale out (PostgreSQL)
+    With ``leases`` on, the gateway subscribes only to the stores whose lease it
+    holds (``gateway.leases``), and writes each through the connection that
+    holds its lease.  Every ``lease_poll_s`` it tries the stores nobody holds, so
+    when a gateway dies, the others take its stores within a poll interval and
+    the agents' re-sends of unacknowledged batches reach them.  SQLite has one
+    writer: one gateway owns every store.
 """
 
 from __future__ import annotations
@@ -19,22 +39,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 
 import aiomqtt
 
 from gateway.health import HealthServer
-from gateway.ingest import Ingestor
+from gateway.ingest import Ingestor, Outgoing, Work
+from gateway.leases import StoreLeases
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
+from gateway.watermarks import open_watermarks
 from tagledger.clock import Clock, SystemClock
 from tagledger.ledger import open_ledger
 from tagledger.ledger.migrate import migrate
+from tagledger.ledger.repository import Ledger
+from tagledger.ledger.urls import parse as parse_ledger_url
 from tagledger.mqtt import BrokerAddress, backoff_delays, protocol_version
-from tagledger.site import load_site
+from tagledger.site import Site, load_site
 from tagledger.wire import TopicKind, Topics
 
 log = logging.getLogger(__name__)
+
+_READER_KINDS = (TopicKind.READS, TopicKind.STATUS, TopicKind.IMPINJ, TopicKind.ZEBRA)
 
 
 class Gateway:
@@ -48,35 +76,149 @@ class Gateway:
         self.ready = asyncio.Event()
         self.ingestor: Ingestor | None = None
         self.health_port: int | None = None
+        self.leases: StoreLeases | None = None
+        self._site: Site | None = None
+        self._open = Work()
+        self._open_lock = asyncio.Lock()  # prepare / tick / hand-over never interleave
+        self._has_work = asyncio.Event()
+        self._room = asyncio.Event()  # the open group is below its cap
+        self._room.set()
+        self._client: aiomqtt.Client | None = None
+        self._subscribed: set[str] = set()  # stores whose topics we subscribed on this connection
+
+    # ------------------------------------------------------------------ #
 
     async def run(self) -> None:
         s = self.settings
-        site = load_site(s.site)
+        site = self._site = load_site(s.site)
         async with AsyncExitStack() as stack:
             if s.migrate:
                 await migrate(s.database_url)
             ledger = await open_ledger(s.database_url)
             stack.push_async_callback(ledger.close)
-            self.ingestor = Ingestor(site, ledger, self.topics, self.clock, self.metrics, s.stores)
-            await self.ingestor.load()
+            watermarks = await open_watermarks(s.database_url)
+            stack.push_async_callback(watermarks.close)
+            postgres = parse_ledger_url(s.database_url).backend == "postgresql"
+            if s.leases and postgres:
+                self.leases = StoreLeases(parse_ledger_url(s.database_url).target, application_name=s.client_id)
+                stack.push_async_callback(self.leases.close)
+            leases = self.leases
+            self.ingestor = Ingestor(
+                site,
+                ledger,
+                self.topics,
+                self.clock,
+                self.metrics,
+                s.stores,
+                watermarks=watermarks,
+                ledger_for=self._ledger_for(ledger),
+            )
+            if leases is None:
+                await self.ingestor.load()
+            else:
+                await self._poll_leases(self.ingestor, leases)
+            self.metrics.stores_held.set(len(self.ingestor.trackers))
             if s.health_port is not None:
                 health = await stack.enter_async_context(
                     HealthServer(s.health_host, s.health_port, ready=self._is_ready, metrics=self.metrics.render)
                 )
                 self.health_port = health.port
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._mqtt(self.ingestor), name="gateway-mqtt")
+                tg.create_task(self._receive(self.ingestor), name="gateway-receive")
+                tg.create_task(self._commit(self.ingestor), name="gateway-commit")
                 tg.create_task(self._ticks(self.ingestor), name="gateway-tick")
+                if leases is not None:
+                    tg.create_task(self._lease_loop(self.ingestor, leases), name="gateway-leases")
+
+    def _ledger_for(self, ledger: Ledger) -> Callable[[str], Ledger]:
+        def ledger_for(store_id: str) -> Ledger:
+            if self.leases is not None and store_id in self.leases.held():
+                return self.leases.ledger(store_id)
+            return ledger
+
+        return ledger_for
 
     async def _is_ready(self) -> bool:
         return self.ready.is_set()
 
+    def _candidate_stores(self) -> list[str]:
+        assert self._site is not None
+        wanted = self.settings.stores
+        return [st.id for st in self._site.stores if not wanted or st.id in wanted]
+
+    # ------------------------------------------------------------------ #
+    # Prepare side
+
+    async def _add(self, ingestor: Ingestor, messages: list[tuple[str, bytes]]) -> None:
+        await self._room.wait()
+        async with self._open_lock:
+            await ingestor.prepare(messages, self._open)
+            if self._open:
+                self._has_work.set()
+            if self._open.messages >= self.settings.group_max_messages:
+                self._room.clear()
+
     async def _ticks(self, ingestor: Ingestor) -> None:
         while True:
             await asyncio.sleep(self.settings.tick_interval_s)
-            await ingestor.tick()
+            async with self._open_lock:
+                ingestor.tick(self._open)
+                if self._open:
+                    self._has_work.set()
 
-    async def _mqtt(self, ingestor: Ingestor) -> None:
+    # ------------------------------------------------------------------ #
+    # Commit side
+
+    async def _commit(self, ingestor: Ingestor) -> None:
+        while True:
+            await self._has_work.wait()
+            async with self._open_lock:
+                work, self._open = self._open, Work()
+                self._has_work.clear()
+                self._room.set()
+            self.metrics.group_messages.observe(work.messages)
+            started = time.perf_counter()
+            replies = await ingestor.commit(work)
+            self.metrics.commit_seconds.observe(time.perf_counter() - started)
+            await self._publish(replies)
+
+    async def _publish(self, replies: list[Outgoing]) -> None:
+        client = self._client
+        if not replies:
+            return
+        if client is None:
+            # Not connected: the agents re-send what is not acked; dead letters are
+            # in the rejects table anyway.
+            log.warning("%d replies not sent: not connected to the broker", len(replies))
+            return
+        try:
+            await asyncio.gather(*(client.publish(r.topic, r.payload, qos=r.qos) for r in replies))
+        except aiomqtt.MqttError as exc:
+            log.warning("%d replies not sent (%s); agents will re-send", len(replies), exc)
+
+    # ------------------------------------------------------------------ #
+    # MQTT
+
+    def _filters(self, store_id: str) -> list[str]:
+        base = self.topics.base
+        return [f"{base}/{store_id}/+/{kind.value}" for kind in _READER_KINDS] + [self.topics.pos(store_id)]
+
+    def _all_filters(self) -> list[str]:
+        return [self.topics.all_of_kind(kind) for kind in _READER_KINDS] + [self.topics.all_pos()]
+
+    async def _sync_subscriptions(self, client: aiomqtt.Client, ingestor: Ingestor) -> None:
+        """Subscribe to the stores held, unsubscribe from the others (leases only)."""
+        held = set(ingestor.trackers)
+        for store_id in sorted(held - self._subscribed):
+            for f in self._filters(store_id):
+                await client.subscribe(f, qos=1)
+            self._subscribed.add(store_id)
+        for store_id in sorted(self._subscribed - held):
+            for f in self._filters(store_id):
+                await client.unsubscribe(f)
+            self._subscribed.discard(store_id)
+
+    async def _receive(self, ingestor: Ingestor) -> None:
         s = self.settings
         address = BrokerAddress.parse(s.mqtt_url)
         kwargs = address.client_kwargs(
@@ -86,11 +228,6 @@ class Gateway:
             username=s.mqtt_username,
             password=s.mqtt_password,
         )
-        filters = [
-            self.topics.all_of_kind(TopicKind.READS),
-            self.topics.all_of_kind(TopicKind.STATUS),
-            self.topics.all_pos(),
-        ]
         delays = backoff_delays()
         while True:
             try:
@@ -99,32 +236,88 @@ class Gateway:
                     identifier=s.client_id,
                     clean_session=False,
                     protocol=protocol_version(s.mqtt_protocol),
-                    # Bounded so that a burst (agents flushing their spools) applies
-                    # back-pressure to the socket instead of growing memory.
-                    max_queued_incoming_messages=10_000,
+                    # aiomqtt *discards* a message that finds its queue full, after
+                    # paho already acknowledged it to the broker.  Agents would
+                    # re-send, readers publishing MQTT themselves would not; so the
+                    # default is unbounded, and memory is bounded by the agents'
+                    # in-flight limits and the group cap below.
+                    max_queued_incoming_messages=s.max_queued_messages,
                 ) as client:
-                    for f in filters:
-                        await client.subscribe(f, qos=1)
+                    if self.leases is None:
+                        for f in self._all_filters():
+                            await client.subscribe(f, qos=1)
+                    else:
+                        # A persistent session keeps the subscriptions of the last
+                        # run: drop those of stores we do not hold now.
+                        for store_id in set(self._candidate_stores()) - set(ingestor.trackers):
+                            for f in self._filters(store_id):
+                                await client.unsubscribe(f)
+                        self._subscribed = set()
+                        await self._sync_subscriptions(client, ingestor)
+                    self._client = client
                     log.info("gateway subscribed on %s:%s under %s", address.host, address.port, self.topics.base)
                     self.ready.set()
                     delays = backoff_delays()
-                    async for message in client.messages:
-                        payload = message.payload
-                        data = payload if isinstance(payload, bytes) else str(payload or "").encode()
-                        try:
-                            replies = await ingestor.handle(message.topic.value, data)
-                        except Exception:
-                            # A handler that raises must not kill the receive loop.  The
-                            # message is not acked to the agent, which will re-send it.
-                            log.exception("unexpected error handling a message on %s", message.topic.value)
-                            continue
-                        for reply in replies:
-                            await client.publish(reply.topic, reply.payload, qos=reply.qos)
+                    await self._pump(client, ingestor)
             except aiomqtt.MqttError as exc:
+                self._client = None
+                self._subscribed = set()
                 self.ready.clear()
                 delay = next(delays)
                 log.warning("MQTT connection lost (%s); reconnecting in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
+
+    async def _pump(self, client: aiomqtt.Client, ingestor: Ingestor) -> None:
+        messages = client.messages
+        cap = self.settings.group_max_messages
+        while True:
+            first = await anext(messages)
+            group = [first]
+            # Whatever else is already queued joins the same step (no waiting).
+            while len(messages) and len(group) < cap:
+                group.append(await anext(messages))
+            items = []
+            for m in group:
+                payload = m.payload
+                items.append((m.topic.value, payload if isinstance(payload, bytes) else str(payload or "").encode()))
+            try:
+                await self._add(ingestor, items)
+            except Exception:
+                # A handler that raises must not kill the receive loop.  The
+                # messages are not acked to the agents, which will re-send them.
+                log.exception("unexpected error preparing %d messages", len(items))
+
+    # ------------------------------------------------------------------ #
+    # Leases
+
+    async def _lease_loop(self, ingestor: Ingestor, leases: StoreLeases) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease_poll_s)
+            changed = await self._poll_leases(ingestor, leases)
+            client = self._client
+            if changed and client is not None:
+                with contextlib.suppress(aiomqtt.MqttError):
+                    await self._sync_subscriptions(client, ingestor)
+
+    async def _poll_leases(self, ingestor: Ingestor, leases: StoreLeases) -> bool:
+        changed = False
+        for store_id in sorted(leases.held()):
+            if not await leases.alive(store_id):
+                async with self._open_lock:
+                    ingestor.drop_store(store_id)
+                await leases.release(store_id)
+                log.warning("gave up store %s: its lease is gone", store_id)
+                changed = True
+        for store_id in self._candidate_stores():
+            if store_id in leases.held():
+                continue
+            if await leases.try_acquire(store_id):
+                async with self._open_lock:
+                    await ingestor.add_store(store_id)
+                log.info("took store %s", store_id)
+                changed = True
+        self.metrics.stores_held.set(len(ingestor.trackers))
+        return changed
 
 
 async def run(settings: GatewaySettings) -> None:

@@ -35,3 +35,24 @@ class GatewaySettings(BaseSettings):
         default=9108, description="Port for /healthz, /readyz and /metrics (None: off; 0: any free port)."
     )
     migrate: bool = Field(default=True, description="Apply ledger migrations at start.")
+    group_max_messages: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        description="Most messages prepared into one commit step (one transaction per store for all their batches).",
+    )
+    max_queued_messages: int = Field(
+        default=0,
+        ge=0,
+        description="Bound of the MQTT client's incoming queue (0: unbounded; a full queue DISCARDS messages).",
+    )
+    leases: bool = Field(
+        default=False,
+        description=(
+            "PostgreSQL: share stores with other gateways through advisory-lock leases, subscribing only to the "
+            "stores held (SQLite: ignored).  Off: this gateway ingests every store it is given."
+        ),
+    )
+    lease_poll_s: float = Field(
+        default=2.0, gt=0, le=300, description="How often free stores are tried and held ones checked."
+    )
