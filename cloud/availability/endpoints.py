@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from cloud.auth.deps import AvailabilityReader, require_stores_allowed
 from cloud.availability import service
-from cloud.availability.schemas import AvailabilityBatch, AvailabilityBatchRequest, AvailabilityOut
+from cloud.availability.schemas import (
+    MAX_NEARBY_RADIUS_KM,
+    MAX_NEARBY_STORES,
+    AvailabilityBatch,
+    AvailabilityBatchRequest,
+    AvailabilityOut,
+    NearbyAvailability,
+)
 from cloud.errors import ERROR_RESPONSES
 from cloud.params import parse_gtin, parse_gtins
 from cloud.state import AppState
@@ -46,3 +55,34 @@ async def post_availability_batch(
     require_stores_allowed(principal, store_ids)
     gtins = parse_gtins(body.gtins, field="gtins")
     return await service.availability_batch(state, store_ids=store_ids, gtins=gtins)
+
+
+@router.get("/availability/nearby", response_model=NearbyAvailability, summary="Nearby stores that have a GTIN")
+async def get_nearby(
+    state: AppState,
+    principal: AvailabilityReader,
+    gtin: Annotated[str, Query(max_length=64, description="GTIN-8/12/13/14.")],
+    lat: Annotated[float, Query(ge=-90, le=90, description="Latitude of the shopper, decimal degrees.")],
+    lon: Annotated[float, Query(ge=-180, le=180, description="Longitude of the shopper, decimal degrees.")],
+    radius_km: Annotated[
+        float, Query(gt=0, le=MAX_NEARBY_RADIUS_KM, description="Search radius in km (at most 500).")
+    ] = 25.0,
+    in_stock_only: Annotated[
+        bool, Query(description="Only stores with available_to_sell >= 1 (false: every store in the radius).")
+    ] = True,
+    limit: Annotated[int, Query(ge=1, le=MAX_NEARBY_STORES, description="At most this many stores (1-100).")] = 10,
+) -> NearbyAvailability:
+    """Stores within ``radius_km`` of (``lat``, ``lon``), nearest first, each with its availability of
+    the GTIN: the answer to "out of stock online? here is a store that has it".  Stores the API key
+    may not see are left out.
+    """
+    return await service.nearby(
+        state,
+        gtin=parse_gtin(gtin),
+        lat=lat,
+        lon=lon,
+        radius_km=radius_km,
+        in_stock_only=in_stock_only,
+        limit=limit,
+        allowed=principal.may_see,
+    )

@@ -46,3 +46,22 @@ class AvailabilityBatch(BaseModel):
     results: list[AvailabilityOut] = Field(
         description="One entry per store x GTIN, stores in request order, GTINs in request order; duplicates once."
     )
+
+
+MAX_NEARBY_RADIUS_KM = 500.0
+MAX_NEARBY_STORES = 100
+
+
+class NearbyStore(BaseModel):
+    store_id: str
+    name: str
+    latitude: float
+    longitude: float
+    distance_km: float = Field(description="Great-circle distance from the given point, rounded to 10 m.")
+    availability: AvailabilityOut
+
+
+class NearbyAvailability(BaseModel):
+    gtin: str
+    as_of: datetime
+    stores: list[NearbyStore] = Field(description="Nearest first; ties by store id.")

@@ -9,10 +9,11 @@ quantities.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cloud.availability import rules
-from cloud.availability.schemas import AvailabilityBatch, AvailabilityOut
+from cloud.availability.schemas import AvailabilityBatch, AvailabilityOut, NearbyAvailability, NearbyStore
+from cloud.geo import haversine_km
 from cloud.settings import ApiSettings
 from cloud.state import State
 from tagledger.clock import us_to_datetime
@@ -90,3 +91,41 @@ async def availability_batch(state: State, *, store_ids: Sequence[str], gtins: S
 async def availability_one(state: State, *, store_id: str, gtin: str) -> AvailabilityOut:
     batch = await availability_batch(state, store_ids=[store_id], gtins=[gtin])
     return batch.results[0]
+
+
+async def nearby(
+    state: State,
+    *,
+    gtin: str,
+    lat: float,
+    lon: float,
+    radius_km: float,
+    in_stock_only: bool,
+    limit: int,
+    allowed: Callable[[str], bool],
+) -> NearbyAvailability:
+    """Stores within the radius, nearest first, with their availability of ``gtin``."""
+    stores = [s for s in state["site"].stores if allowed(s.id)]
+    distances = sorted(
+        (d, s.id, s) for s in stores if (d := haversine_km(lat, lon, s.latitude, s.longitude)) <= radius_km
+    )
+    batch = await availability_batch(state, store_ids=[s.id for _, _, s in distances], gtins=[gtin])
+    by_store = {a.store_id: a for a in batch.results}
+    out: list[NearbyStore] = []
+    for distance, _, store in distances:
+        a = by_store[store.id]
+        if in_stock_only and a.available_to_sell < 1:
+            continue
+        out.append(
+            NearbyStore(
+                store_id=store.id,
+                name=store.name,
+                latitude=store.latitude,
+                longitude=store.longitude,
+                distance_km=round(distance, 2),
+                availability=a,
+            )
+        )
+        if len(out) >= limit:
+            break
+    return NearbyAvailability(gtin=gtin, as_of=batch.as_of, stores=out)
