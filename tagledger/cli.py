@@ -44,6 +44,7 @@ bench_app = typer.Typer(
 app.add_typer(wire_app, name="wire")
 app.add_typer(site_app, name="site")
 app.add_typer(bench_app, name="bench")
+app.add_typer(import_module("tagledger.cli_keys").keys_app, name="keys")
 
 # Options several roles share; one name and one environment variable each.
 SiteOpt = Annotated[

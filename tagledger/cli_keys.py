@@ -1,0 +1,114 @@
+"""``tagledger keys issue|revoke|list``: API keys of the channel API.
+
+Registered in ``cli.py`` with one line.  The token is printed once, at issue,
+and is not recoverable: the ledger keeps only its SHA-256.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import typer
+
+keys_app = typer.Typer(help="API keys of the HTTP API (issue, revoke, list).", no_args_is_help=True)
+
+DatabaseOpt = Annotated[
+    str,
+    typer.Option(
+        "--database-url",
+        envvar="TAGLEDGER_DATABASE_URL",
+        help="Ledger database: postgresql://user@host:5432/db, or sqlite:///path/file.sqlite.",
+    ),
+]
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"tagledger: {message}", err=True)
+    raise typer.Exit(2)
+
+
+async def _with_ledger(url: str, fn: Any) -> Any:
+    from tagledger.ledger import open_ledger  # noqa: PLC0415  (server libraries only when used)
+
+    ledger = await open_ledger(url)
+    try:
+        return await fn(ledger)
+    finally:
+        await ledger.close()
+
+
+@keys_app.command("issue")
+def issue(
+    name: Annotated[str, typer.Option(help="Who the key is for (shown in lists).")],
+    scope: Annotated[
+        list[str],
+        typer.Option(help="availability:read, reservations:write, staff, audit or admin (repeat for several)."),
+    ],
+    store: Annotated[list[str] | None, typer.Option(help="Limit the key to this store (repeat); default all.")] = None,
+    database_url: DatabaseOpt = "sqlite:///tagledger.sqlite",
+) -> None:
+    """Issue a key and print its token ONCE (the ledger keeps only its SHA-256)."""
+    from cloud.auth import tokens  # noqa: PLC0415
+    from cloud.auth.scopes import parse_scopes  # noqa: PLC0415
+    from tagledger.clock import SystemClock  # noqa: PLC0415
+    from tagledger.ledger.channel import ApiKeyRecord  # noqa: PLC0415
+
+    try:
+        scopes = parse_scopes(scope)
+    except ValueError as exc:
+        _fail(str(exc))
+    key_id, token = tokens.new_token()
+    record = ApiKeyRecord(
+        id=key_id,
+        secret_sha256=tokens.digest(token),
+        name=name,
+        scopes=tuple(sorted(s.value for s in scopes)),
+        stores=tuple(store) if store else None,
+        created_us=SystemClock().now_us(),
+    )
+    asyncio.run(_with_ledger(database_url, lambda ledger: ledger.add_api_key(record)))
+    typer.echo(f"key {key_id} issued to {name!r}; its token (shown only now):", err=True)
+    typer.echo(token)
+
+
+@keys_app.command("revoke")
+def revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id (the 16 hex digits after tlk_).")],
+    database_url: DatabaseOpt = "sqlite:///tagledger.sqlite",
+) -> None:
+    """Revoke a key; API processes stop accepting it within their auth cache time (default 5 s)."""
+    from tagledger.clock import SystemClock  # noqa: PLC0415
+
+    now = SystemClock().now_us()
+    found = asyncio.run(_with_ledger(database_url, lambda ledger: ledger.revoke_api_key(key_id, now_us=now)))
+    if not found:
+        _fail(f"no key {key_id}")
+    typer.echo(f"key {key_id} revoked")
+
+
+@keys_app.command("list")
+def list_keys(
+    database_url: DatabaseOpt = "sqlite:///tagledger.sqlite",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Every key: id, name, scopes, stores, issued and revoked times (never the token)."""
+    from tagledger.clock import us_to_datetime  # noqa: PLC0415
+
+    keys = asyncio.run(_with_ledger(database_url, lambda ledger: ledger.api_keys()))
+    for k in keys:
+        row = {
+            "id": k.id,
+            "name": k.name,
+            "scopes": list(k.scopes),
+            "stores": None if k.stores is None else list(k.stores),
+            "created_at": us_to_datetime(k.created_us).isoformat(),
+            "revoked_at": None if k.revoked_us is None else us_to_datetime(k.revoked_us).isoformat(),
+        }
+        if as_json:
+            typer.echo(json.dumps(row))
+        else:
+            state = "revoked" if k.revoked_us is not None else "active"
+            stores = ",".join(k.stores) if k.stores else "all stores"
+            typer.echo(f"{k.id}  {state:7}  {k.name}  [{' '.join(k.scopes)}]  {stores}")
