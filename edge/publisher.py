@@ -200,7 +200,7 @@ class Publisher:
         else:
             kwargs.update(clean_session=False)
         will = self._status(ReaderState.OFFLINE, "connection lost")
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             identifier=s.effective_client_id(),
             protocol=protocol,
             will=aiomqtt.Will(self._topic_status, encode(will), qos=1, retain=True),
@@ -209,6 +209,12 @@ class Publisher:
             max_inflight_messages=s.max_in_flight,
             **kwargs,
         )
+        # aiomqtt warns once per publish beyond 10 awaiting their PUBACK.  After
+        # an outage the send loop has up to max_in_flight batches out at once by
+        # design (plus status and heartbeat): that is the bound working, not
+        # trouble, and a warning per batch would bury real ones in the log.
+        client.pending_calls_threshold = s.max_in_flight + 10
+        return client
 
     async def _session(self) -> None:
         client = self._make_client()
