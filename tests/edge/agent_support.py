@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import yaml
 
 from edge.settings import EdgeSettings
 from tagledger.site import EXAMPLE_SITE
-from tagledger.wire import Ack, ReadBatch, decode_as, encode
+from tagledger.wire import Ack, ReadBatch, Topics, decode_as, encode
 
 STORE, READER = "paris-01", "paris-01-r1"
 
@@ -97,3 +99,86 @@ async def eventually(predicate: Any, within: float = 5.0, step: float = 0.02) ->
         # Polling: the state belongs to the code under test, which has no event for it.
         while not predicate():  # noqa: ASYNC110
             await asyncio.sleep(step)
+
+
+class AckingGateway:
+    """The gateway's side of delivery on the real broker: record every batch, then ack it.
+
+    ``received`` keeps every message as it arrived (re-sends included), so a
+    test can check that duplicates are only re-sends of the same bytes.
+    """
+
+    def __init__(self, broker: tuple[str, int], topic_root: str, store: str = STORE, reader: str = READER) -> None:
+        self.broker = broker
+        topics = Topics(topic_root)
+        self.reads_topic = topics.reads(store, reader)
+        self.ack_topic = topics.ack(store, reader)
+        self.received: list[tuple[bytes, ReadBatch]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._client: aiomqtt.Client | None = None
+
+    async def __aenter__(self) -> AckingGateway:
+        host, port = self.broker
+        self._client = aiomqtt.Client(host, port)
+        await self._client.__aenter__()
+        await self._client.subscribe(self.reads_topic, qos=1)
+        self._task = asyncio.create_task(self._pump(self._client), name="test.gateway")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await self._task
+        if self._client is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._client.__aexit__(None, None, None)
+
+    async def _pump(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = bytes(message.payload)  # type: ignore[arg-type]
+            batch = decode_as(ReadBatch, payload)
+            self.received.append((payload, batch))  # "committed" first, then acked
+            ack = Ack(reader_id=batch.reader_id, boot_id=batch.boot_id, seq=batch.seq, result="committed")
+            await client.publish(self.ack_topic, encode(ack), qos=1)
+
+    def unique(self) -> dict[tuple[str, str, int], ReadBatch]:
+        """De-duplicated as the gateway does: by (reader, boot, seq)."""
+        return {(b.reader_id, b.boot_id, b.seq): b for _, b in self.received}
+
+    def seqs(self, boot_id: str) -> set[int]:
+        return {b.seq for _, b in self.received if b.boot_id == boot_id}
+
+    def resends_are_identical(self) -> bool:
+        """Every (reader, boot, seq) that came more than once came with the same bytes."""
+        first: dict[tuple[str, str, int], bytes] = {}
+        for payload, b in self.received:
+            if first.setdefault((b.reader_id, b.boot_id, b.seq), payload) != payload:
+                return False
+        return True
+
+    @property
+    def duplicates(self) -> int:
+        return len(self.received) - len(self.unique())
+
+
+def spool_meta(path: Path) -> tuple[str, int, int]:
+    """(boot id, last seq issued, batches held) of a spool file, read beside its agent (WAL)."""
+    conn = sqlite3.connect(path, timeout=5)
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        depth = int(conn.execute("SELECT count(*) FROM batch").fetchone()[0])
+    finally:
+        conn.close()
+    return meta["boot_id"], int(meta["last_seq"]), depth
+
+
+def site_for_simulation(sim: Any, path: Path) -> Path:
+    """A copy of the simulation's site file whose readers point at the simulator's ports."""
+    data = sim.site.model_dump(mode="json", exclude_none=True)
+    for store in data["stores"]:
+        for reader in store.get("readers", []):
+            if reader["id"] in sim.endpoints:
+                reader["host"], reader["port"] = sim.address(reader["id"])
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
