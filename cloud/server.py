@@ -83,8 +83,13 @@ async def run(
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    family, _, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE
+    )[0]
+    # ``proto`` must be IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted
+    # sockets whose proto says TCP.  Without it, Nagle's algorithm holds the body of
+    # each keep-alive response behind the client's delayed ACK: 40+ ms per request.
+    sock = socket.socket(family, socket.SOCK_STREAM, proto)
     try:
         # Restarting right after a stop must not wait out TIME_WAIT on the port.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

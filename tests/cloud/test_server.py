@@ -48,3 +48,21 @@ async def test_a_port_in_use_is_an_os_error_not_an_exit(ledger_url: str, ledger:
         port = taken.getsockname()[1]
         with pytest.raises(OSError, match="in use"):
             await run(ApiSettings(database_url=ledger_url, port=port), ledger=ledger)
+
+
+def test_the_listening_socket_says_tcp_so_connections_get_nodelay() -> None:
+    # asyncio turns on TCP_NODELAY for accepted sockets only when the listener's proto is
+    # IPPROTO_TCP; with proto 0 every keep-alive response waited ~40 ms for a delayed ACK.
+    from cloud.server import _bind
+
+    sock = _bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+        sock.listen()
+        with socket.create_connection(sock.getsockname()) as client:
+            accepted, _ = sock.accept()
+            with accepted:
+                assert accepted.proto == socket.IPPROTO_TCP
+                assert client.getsockname() == accepted.getpeername()
+    finally:
+        sock.close()
