@@ -45,7 +45,8 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from gateway.dedup import BatchIndex
-from gateway.formats import FormatError, parse_reader_payload, sightings_from_batch
+from gateway.fastwire import decode_batch, sightings
+from gateway.formats import FormatError, parse_reader_payload
 from gateway.metrics import GatewayMetrics
 from gateway.state import StoreTracker
 from gateway.watermarks import Watermarks
@@ -64,7 +65,6 @@ from tagledger.site import Site
 from tagledger.wire import (
     Ack,
     PosTransaction,
-    ReadBatch,
     ReaderState,
     ReaderStatus,
     Topics,
@@ -223,15 +223,15 @@ class Ingestor:
 
     async def _reads(self, work: Work, topic: str, store_id: str, reader_id: str, payload: bytes) -> None:
         try:
-            batch = decode_as(ReadBatch, payload)
+            batch = decode_batch(payload)
         except WireError as exc:
             self._reject(work, topic, payload, exc.reason, exc.detail)
             return
-        if (batch.store_id, batch.reader_id) != (store_id, reader_id):
-            detail = f"payload is for {batch.store_id}/{batch.reader_id}, topic for {store_id}/{reader_id}"
-            self._reject(work, topic, payload, "topic_mismatch", detail, ack=batch)
+        key = BatchKey(batch["reader_id"], batch["boot_id"], batch["seq"])
+        if (batch["store_id"], key.reader_id) != (store_id, reader_id):
+            detail = f"payload is for {batch['store_id']}/{key.reader_id}, topic for {store_id}/{reader_id}"
+            self._reject(work, topic, payload, "topic_mismatch", detail, ack=(batch["store_id"], key))
             return
-        key = BatchKey(batch.reader_id, batch.boot_id, batch.seq)
         index = self._index
         if not index.known(key.reader_id, key.boot_id):
             high = await self._retrying(lambda: self._watermarks.max_seq(key.reader_id, key.boot_id), store_id)
@@ -245,25 +245,24 @@ class Ingestor:
         if verdict != "new":
             self.metrics.batches.labels("duplicate").inc()
             if verdict == "duplicate":
-                work.replies.append(self._ack(batch, "duplicate"))
+                work.replies.append(self._ack(store_id, key, "duplicate"))
             # "pending": the same key is being committed; its ack answers this copy too.
             return
         try:
-            sightings = sightings_from_batch(batch, self.site)
+            seen = sightings(batch, self.site)
         except FormatError as exc:
-            self._reject(work, topic, payload, exc.reason, exc.detail, ack=batch)
+            self._reject(work, topic, payload, exc.reason, exc.detail, ack=(store_id, key))
             return
-        transitions = self.trackers[store_id].observe(sightings, key)
+        transitions = self.trackers[store_id].observe(seen, key)
         index.prepared(key)
-        observations = batch.observations
-        newest = max(o.last_seen_us for o in observations) - batch.clock_offset_us if observations else None
+        gaps = batch.get("gaps", [])
         record = BatchRecord(
             key=key,
             store_id=store_id,
-            observations=len(observations),
-            sent_at_us=batch.sent_at_us,
+            observations=len(seen),
+            sent_at_us=batch["sent_at_us"],
             received_at_us=self.clock.now_us(),
-            gaps=sum(g.dropped_reads for g in batch.gaps),
+            gaps=sum(g["dropped_reads"] for g in gaps),
         )
         segment = work._segment(store_id, batches=True)
         assert segment.batches is not None
@@ -272,8 +271,8 @@ class Ingestor:
                 record,
                 transitions,
                 self.topics.ack(store_id, reader_id),
-                newest,
-                [(g.reason, g.dropped_reads) for g in batch.gaps],
+                max(s.last_seen_us for s in seen) if seen else None,
+                [(g["reason"], g["dropped_reads"]) for g in gaps],
             )
         )
 
@@ -421,9 +420,9 @@ class Ingestor:
 
     # ------------------------------------------------------------------ #
 
-    def _ack(self, batch: ReadBatch, result: Literal["committed", "duplicate", "rejected"]) -> Outgoing:
-        ack = Ack(reader_id=batch.reader_id, boot_id=batch.boot_id, seq=batch.seq, result=result)
-        return Outgoing(self.topics.ack(batch.store_id, batch.reader_id), encode(ack))
+    def _ack(self, store_id: str, key: BatchKey, result: Literal["committed", "duplicate", "rejected"]) -> Outgoing:
+        ack = Ack(reader_id=key.reader_id, boot_id=key.boot_id, seq=key.seq, result=result)
+        return Outgoing(self.topics.ack(store_id, key.reader_id), encode(ack))
 
     def _count(self, transitions: Sequence[Transition]) -> None:
         counter = self.metrics.transitions
@@ -434,7 +433,14 @@ class Ingestor:
         self.metrics.items.set(sum(len(t) for t in self.trackers.values()))
 
     def _reject(
-        self, work: Work, topic: str, payload: bytes, reason: str, detail: str, *, ack: ReadBatch | None = None
+        self,
+        work: Work,
+        topic: str,
+        payload: bytes,
+        reason: str,
+        detail: str,
+        *,
+        ack: tuple[str, BatchKey] | None = None,
     ) -> None:
         """Dead-letter a payload: keep it (bounded) with its reason, tell the broker, carry on.
 
@@ -458,7 +464,7 @@ class Ingestor:
         }
         work.replies.append(Outgoing(self.topics.dead_letter(reason), json.dumps(letter).encode()))
         if ack is not None:
-            work.replies.append(self._ack(ack, "rejected"))
+            work.replies.append(self._ack(*ack, "rejected"))
 
     async def _retrying(self, op: Callable[[], Awaitable[T]], store_id: str | None = None) -> T:
         """Run a ledger call, retrying while the database is unavailable.

@@ -195,6 +195,19 @@ def gateway(
     health_host: Annotated[
         str, typer.Option(envvar="TAGLEDGER_GATEWAY_HEALTH_HOST", help="Address of the health endpoint.")
     ] = "127.0.0.1",
+    leases: Annotated[
+        bool,
+        typer.Option(
+            envvar="TAGLEDGER_GATEWAY_LEASES",
+            help="PostgreSQL: share the stores with other gateways (advisory-lock leases, take-over on failure).",
+        ),
+    ] = False,
+    lease_poll_s: Annotated[
+        float, typer.Option(envvar="TAGLEDGER_GATEWAY_LEASE_POLL_S", help="Seconds between lease checks.")
+    ] = 2.0,
+    log_format: Annotated[
+        str, typer.Option(envvar="TAGLEDGER_LOG_FORMAT", help="text, or json (one JSON object per line).")
+    ] = "text",
     log_level: LogLevelOpt = "info",
 ) -> None:
     """Ingest reads from MQTT into the stock ledger, exactly once.
@@ -203,6 +216,10 @@ def gateway(
     commits them to the ledger and acknowledges each batch to its agent after the commit.
     """
     _setup_logging(log_level)
+    if log_format == "json":
+        from gateway.logs import use_json_logs
+
+        use_json_logs()
     _check_site(site)
     mod = _role("gateway.service", "gateway")
     from gateway.settings import GatewaySettings
@@ -215,6 +232,8 @@ def gateway(
         "stores": store or None,
         "health_port": health_port or None,
         "health_host": health_host,
+        "leases": leases,
+        "lease_poll_s": lease_poll_s,
     }
     if client_id:
         values["client_id"] = client_id

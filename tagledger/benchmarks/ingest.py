@@ -1,0 +1,367 @@
+"""``tagledger bench ingest``: observations/s from MQTT into a committed PostgreSQL ledger.
+
+One gateway *process* (``python -m tagledger.cli gateway``, a subprocess, so it
+has its own interpreter and core) ingests pre-encoded read batches that this
+process publishes to the broker, pacing itself on the gateway's acks like an
+agent does (at most ``--in-flight`` batches unacknowledged per reader).  A batch
+counts when its ack arrives, i.e. after its ledger transaction committed.
+
+Measured, in one run, on a throwaway database that is dropped afterwards:
+
+1. ``observations_per_s``: the maximum rate (every reader sending as fast as its
+   acks allow).  Most observations re-read items in their home zone (no
+   transition, as on a real shelf); ``--new-share`` of them are new EPCs read
+   strongly, so each batch also writes events, items and stock.
+2. ``copy_rows_per_s``: a raw binary ``COPY`` of the same observation rows into
+   a plain table of the same database: the reference of what the database
+   alone takes in; ``ratio_to_copy`` = 1. / 2.
+3. ``p50_ms`` / ``p99_ms``: read -> commit (ack received) latency at
+   ``--latency-load`` (10 %) of the maximum rate, batches cut at send time.
+4. ``observations_per_s_at_scale``: the maximum rate again after ``--scale-epcs``
+   live items of other stores were bulk-loaded into the ledger with COPY.
+
+The last line printed is one JSON object.  Nothing is asserted.
+
+    tagledger bench ingest --json
+    tagledger bench ingest --seconds 10 --scale-epcs 5000000 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiomqtt
+import asyncpg
+import yaml
+
+from tagledger.ledger.migrate import migrate
+from tagledger.wire import Ack, Observation, ReadBatch, Topics, decode_as, encode
+
+STORE = "bench-01"
+ZONES = ("floor", "backroom")
+ANTENNAS = 4
+GTINS = 200
+
+
+def _site(readers: int) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "stores": [
+            {
+                "id": STORE,
+                "name": "Bench store",
+                "latitude": 0,
+                "longitude": 0,
+                "zones": [{"id": "floor", "role": "sales_floor"}, {"id": "backroom", "role": "backroom"}],
+                "readers": [
+                    {
+                        "id": f"r{r}",
+                        "host": f"reader-{r}",
+                        "antennas": [{"port": a + 1, "zone": ZONES[a % 2]} for a in range(ANTENNAS)],
+                    }
+                    for r in range(readers)
+                ],
+            }
+        ],
+    }
+
+
+def _epc(i: int) -> str:
+    # SGTIN-96, company prefix 0614141 (partition 5), item reference by i, serial i.
+    return f"3074257BF7{(i % GTINS):06X}{i:08X}"[:24].ljust(24, "0")
+
+
+class Streams:
+    """Read batches per reader, in seq order, with advancing reader time."""
+
+    def __init__(self, readers: int, items: int, per_batch: int, new_share: float, boot: str) -> None:
+        self.readers = readers
+        self.items = items
+        self.per_batch = per_batch
+        self.new_per_batch = int(per_batch * new_share)
+        self.boot = boot
+        self.seq = [0] * readers
+        self.cursor = [r * 7919 for r in range(readers)]
+        self.next_new = 10_000_000 + 0
+        self.t_us = int(time.time() * 1e6) - 3_600_000_000  # an hour ago, advancing 1 ms per batch
+
+    def batch(self, reader: int, now_us: int | None = None) -> ReadBatch:
+        seq = self.seq[reader]
+        self.seq[reader] += 1
+        self.t_us += 1_000
+        t = now_us if now_us is not None else self.t_us
+        obs = []
+        home = self.per_batch - self.new_per_batch
+        c = self.cursor[reader]
+        for k in range(home):
+            i = (c + k) % self.items
+            antenna = 1 + (i % 2) + 2 * ((i // 2) % 2)  # zone by i % 2, same zone always
+            obs.append(Observation(epc=_epc(i), antenna=antenna, first_seen_us=t - 900_000, last_seen_us=t,
+                                   count=3, peak_rssi=-52.0, mean_rssi=-55.0))  # fmt: skip
+        self.cursor[reader] = (c + home) % self.items
+        for _ in range(self.new_per_batch):
+            i = self.next_new
+            self.next_new += 1
+            obs.append(Observation(epc=_epc(i), antenna=1, first_seen_us=t - 900_000, last_seen_us=t,
+                                   count=2, peak_rssi=-35.0, mean_rssi=-38.0))  # fmt: skip
+        return ReadBatch(
+            store_id=STORE, reader_id=f"r{reader}", boot_id=self.boot, seq=seq, sent_at_us=t, observations=obs
+        )
+
+
+class Publisher:
+    def __init__(self, client: aiomqtt.Client, topics: Topics, readers: int, in_flight: int) -> None:
+        self.client = client
+        self.topics = topics
+        self.waiting: dict[tuple[str, int], asyncio.Future[float]] = {}
+        self.room = [asyncio.Semaphore(in_flight) for _ in range(readers)]
+
+    async def pump_acks(self) -> None:
+        async for m in self.client.messages:
+            ack = decode_as(Ack, m.payload if isinstance(m.payload, bytes) else b"")
+            fut = self.waiting.pop((ack.reader_id, ack.seq), None)
+            if fut is not None and not fut.done():
+                fut.set_result(time.perf_counter())
+
+    async def send(self, reader: int, seq: int, payload: bytes) -> asyncio.Future[float]:
+        await self.room[reader].acquire()
+        fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(lambda _f: self.room[reader].release())
+        self.waiting[(f"r{reader}", seq)] = fut
+        await self.client.publish(self.topics.reads(STORE, f"r{reader}"), payload, qos=1)
+        return fut
+
+
+async def _max_rate(pub: Publisher, streams: Streams, seconds: float, prebuilt: int) -> tuple[float, int]:
+    """Send as fast as acks allow for ``seconds``; observations committed per second."""
+    payloads: list[list[tuple[int, bytes, int]]] = [[] for _ in range(streams.readers)]
+    for _ in range(prebuilt):
+        for r in range(streams.readers):
+            b = streams.batch(r)
+            payloads[r].append((b.seq, encode(b), len(b.observations)))
+    done = 0
+    futures: list[asyncio.Future[float]] = []
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def reader(r: int) -> None:
+        nonlocal done
+        for seq, payload, n in payloads[r]:
+            if time.perf_counter() > deadline:
+                break
+            fut = await pub.send(r, seq, payload)
+            fut.add_done_callback(functools.partial(_count, n))
+            futures.append(fut)
+
+    def _count(n: int, _f: asyncio.Future[float]) -> None:
+        nonlocal done
+        done += n
+
+    await asyncio.gather(*(reader(r) for r in range(streams.readers)))
+    await asyncio.wait_for(asyncio.gather(*futures), 120)
+    elapsed = time.perf_counter() - started
+    return done / elapsed, done
+
+
+def _record(latencies: list[float], sent: float, fut: asyncio.Future[float]) -> None:
+    latencies.append((fut.result() - sent) * 1000)
+
+
+async def _latency(pub: Publisher, streams: Streams, rate: float, seconds: float) -> list[float]:
+    """Batches cut at send time at ``rate`` observations/s; read -> ack latencies in ms."""
+    interval = streams.per_batch / rate
+    latencies: list[float] = []
+    pending = []
+    start = time.perf_counter()
+    k = 0
+    while time.perf_counter() - start < seconds:
+        r = k % streams.readers
+        b = streams.batch(r, now_us=int(time.time() * 1e6))
+        sent = time.perf_counter()
+        fut = await pub.send(r, b.seq, encode(b))
+        fut.add_done_callback(functools.partial(_record, latencies, sent))
+        pending.append(fut)
+        k += 1
+        await asyncio.sleep(max(0.0, start + k * interval - time.perf_counter()))
+    await asyncio.wait_for(asyncio.gather(*pending), 60)
+    return latencies
+
+
+async def _copy_rate(conn: asyncpg.Connection[Any], streams: Streams, rows: int) -> float:
+    await conn.execute(
+        "CREATE TABLE bench_copy (epc text, reader_id text, antenna int4, first_seen int8, last_seen int8,"
+        " count int4, peak_rssi float8, mean_rssi float8)"
+    )
+    records: list[tuple[Any, ...]] = []
+    r = 0
+    while len(records) < rows:
+        b = streams.batch(r % streams.readers)
+        r += 1
+        for o in b.observations:
+            records.append(
+                (o.epc, b.reader_id, o.antenna, o.first_seen_us, o.last_seen_us, o.count, o.peak_rssi, o.mean_rssi)
+            )
+    started = time.perf_counter()
+    await conn.copy_records_to_table("bench_copy", records=records)
+    return len(records) / (time.perf_counter() - started)
+
+
+async def _bulk_items(conn: asyncpg.Connection[Any], n: int) -> float:
+    """``n`` live items of other stores, loaded with COPY (35,000 per store)."""
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        import datetime as dt  # noqa: PLC0415
+
+        now = dt.datetime.now(dt.UTC)
+        for i in range(n):
+            yield (f"E{i:023X}", f"other-{i // 35_000:05d}", f"0{614141000000 + i % 5000:013d}", str(i),
+                   "sgtin-96", "present", "floor", now, 0.9, now)  # fmt: skip
+
+    started = time.perf_counter()
+    await conn.copy_records_to_table(
+        "items",
+        records=rows(),
+        columns=["epc", "store_id", "gtin", "serial", "scheme", "state", "zone", "since", "confidence", "updated_at"],
+    )
+    await conn.execute("ANALYZE items")
+    return time.perf_counter() - started
+
+
+async def _wait_ready(proc: subprocess.Popen[bytes], log_path: Path, limit_s: float = 60) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        text = await asyncio.to_thread(log_path.read_text)
+        if proc.poll() is not None:
+            raise RuntimeError(f"gateway exited with {proc.returncode}: {text[-2000:]}")
+        if "gateway subscribed" in text:
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError("gateway did not subscribe in time")
+
+
+async def _bench(args: argparse.Namespace, db_url: str, tmp: Path) -> dict[str, Any]:
+    await migrate(db_url)
+    site_file = tmp / "site.yaml"
+    site_file.write_text(yaml.safe_dump(_site(args.readers)))
+    root = f"tlbench-{uuid.uuid4().hex[:8]}"
+    topics = Topics(root)
+    log_path = tmp / "gateway.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "tagledger.cli", "gateway", "--site", str(site_file), "--database-url", db_url,
+           "--mqtt-url", args.mqtt_url, "--topic-root", root, "--client-id", f"{root}-gw", "--health-port", "0",
+           "--log-level", "info"]  # fmt: skip
+    conn = await asyncpg.connect(db_url)
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env)  # noqa: ASYNC220, S603
+        try:
+            await _wait_ready(proc, log_path)
+            host, port = args.mqtt_url.removeprefix("mqtt://").split(":")
+            async with aiomqtt.Client(host, int(port), identifier=f"{root}-pub", max_queued_incoming_messages=0) as c:
+                await c.subscribe(f"{topics.base}/{STORE}/+/ack", qos=1)
+                pub = Publisher(c, topics, args.readers, args.in_flight)
+                acks = asyncio.create_task(pub.pump_acks(), name="bench-acks")
+                try:
+                    streams = Streams(args.readers, args.items, args.batch, args.new_share, uuid.uuid4().hex[:8])
+                    prebuilt = max(1, int(args.expected_rate * args.seconds / args.batch / args.readers))
+                    # Warm-up: every item admitted (and the gateway's caches warm).
+                    warm = max(2, (args.items // max(1, args.batch - streams.new_per_batch)) * 2 // args.readers + 2)
+                    await _max_rate(pub, streams, 60, warm)
+                    rate, committed = await _max_rate(pub, streams, args.seconds, prebuilt)
+                    copy = await _copy_rate(conn, streams, committed)
+                    lat = await _latency(pub, streams, rate * args.latency_load, args.latency_seconds)
+                    lat.sort()
+                    scale_s = await _bulk_items(conn, args.scale_epcs) if args.scale_epcs else 0.0
+                    live = await conn.fetchval("SELECT count(*) FROM items WHERE state <> 'sold'")
+                    rate_scale, _ = await _max_rate(pub, streams, args.seconds, prebuilt)
+                finally:
+                    acks.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await acks
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            await conn.close()
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else None
+    return {
+        "observations_per_s": round(rate),
+        "copy_rows_per_s": round(copy),
+        "ratio_to_copy": round(rate / copy, 3),
+        "p50_ms": round(statistics.median(lat), 1) if lat else None,
+        "p99_ms": round(p99, 1) if p99 is not None else None,
+        "latency_load_observations_per_s": round(rate * args.latency_load),
+        "latency_batches": len(lat),
+        "live_epcs": int(live),
+        "scale_load_s": round(scale_s, 1),
+        "observations_per_s_at_scale": round(rate_scale),
+        "scale_ratio": round(rate_scale / rate, 3),
+        "batch_observations": args.batch,
+        "readers": args.readers,
+        "in_flight_per_reader": args.in_flight,
+        "new_share": args.new_share,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tagledger bench ingest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", action="store_true", help="end with one JSON line (always printed)")
+    admin = os.environ.get("TAGLEDGER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--database-url", default=admin, help="admin URL; a throwaway database is made and dropped")
+    parser.add_argument("--mqtt-url", default=os.environ.get("TAGLEDGER_TEST_MQTT_URL", "mqtt://127.0.0.1:1883"))
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each maximum-rate run")
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--latency-load", type=float, default=0.10)
+    parser.add_argument("--readers", type=int, default=4)
+    parser.add_argument("--items", type=int, default=10_000, help="live items of the bench store")
+    parser.add_argument("--batch", type=int, default=1_000, help="observations per batch")
+    parser.add_argument("--new-share", type=float, default=0.01, help="share of observations that are new EPCs")
+    parser.add_argument("--in-flight", type=int, default=16, help="unacknowledged batches per reader")
+    parser.add_argument("--expected-rate", type=float, default=400_000, help="sizes the pre-encoded payloads")
+    parser.add_argument("--scale-epcs", type=int, default=5_000_000, help="live items bulk-loaded (0: skip)")
+    args = parser.parse_args(argv)
+
+    async def run() -> dict[str, Any]:
+        admin = await asyncpg.connect(args.database_url)
+        name = f"tagledger_bench_{uuid.uuid4().hex[:8]}"
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        parts = urlsplit(args.database_url)
+        url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                return await _bench(args, url, Path(tmp))
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+
+    report = asyncio.run(run())
+    print(
+        f"{report['observations_per_s']:,} observations/s committed; COPY {report['copy_rows_per_s']:,} rows/s"
+        f" (ratio {report['ratio_to_copy']}); p50 {report['p50_ms']} ms, p99 {report['p99_ms']} ms at"
+        f" {report['latency_load_observations_per_s']:,}/s; {report['observations_per_s_at_scale']:,}/s with"
+        f" {report['live_epcs']:,} live EPCs"
+    )
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
