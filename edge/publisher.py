@@ -223,9 +223,12 @@ class Publisher:
             self._in_flight = {}
             log.info("connected to MQTT broker as %s", self._settings.effective_client_id())
             await client.subscribe(self._topic_ack, qos=1)
-            await self._publish_status(client, self._status())
+            # Visible before the first status goes out: a status change arriving
+            # while that publish awaits its PUBACK is then published after it
+            # (QoS 1 publishes leave in call order) instead of being lost.
             self._client = client
             try:
+                await self._publish_status(client, self._status())
                 try:
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._send_loop(client), name=f"edge.mqtt.send[{self._reader_id}]")

@@ -120,7 +120,9 @@ class StoreStack:
         await self._wait(gateway.ready.wait(), "the gateway to subscribe")
 
         api_started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        api = ApiSettings(database_url=s.database_url, site=site_file, port=s.api_port)
+        # The embedded stack is one store on one machine, read by its own operator:
+        # no API keys.  `tagledger api` requires them.
+        api = ApiSettings(database_url=s.database_url, site=site_file, port=s.api_port, auth_required=False)
         self._spawn(run_api(api, on_started=api_started.set_result), "stack-api")
         self.api_url = await self._wait(api_started, "the API to listen")
 
