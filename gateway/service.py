@@ -243,6 +243,8 @@ class Gateway:
                     # in-flight limits and the group cap below.
                     max_queued_incoming_messages=s.max_queued_messages,
                 ) as client:
+                    # Acks go out concurrently after each commit; aiomqtt warns past 10.
+                    client.pending_calls_threshold = 10 * s.group_max_messages
                     if self.leases is None:
                         for f in self._all_filters():
                             await client.subscribe(f, qos=1)

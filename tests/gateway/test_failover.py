@@ -1,0 +1,286 @@
+"""Gateway processes killed with SIGKILL mid-stream leave the ledger an uninterrupted run leaves.
+
+Gateways run as real subprocesses (``python -m tagledger.cli gateway``) on
+Mosquitto and PostgreSQL.  The publisher behaves like an edge agent: it keeps
+every batch until the gateway acks it and re-sends unacked ones after a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import asyncpg
+import pytest
+import yaml
+
+from tagledger.ledger.migrate import migrate
+from tagledger.wire import Ack, Observation, ReadBatch, Topics, decode_as, encode
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+STORES = ("st-a", "st-b")
+
+
+def _site() -> dict[str, Any]:
+    return {
+        "version": 1,
+        "stores": [
+            {
+                "id": s,
+                "name": s,
+                "latitude": 0,
+                "longitude": 0,
+                "zones": [{"id": "floor", "role": "sales_floor"}, {"id": "backroom", "role": "backroom"}],
+                "readers": [
+                    {
+                        "id": f"{s}-r1",
+                        "host": f"{s}-h1",
+                        "antennas": [{"port": 1, "zone": "floor"}, {"port": 2, "zone": "backroom"}],
+                    }
+                ],
+            }
+            for s in STORES
+        ],
+    }
+
+
+def _epc(store: int, i: int) -> str:
+    return f"3074257BF7194E4{store:01X}{i:08X}"
+
+
+def _obs(epc: str, antenna: int, t: int, count: int, rssi: float) -> Observation:
+    return Observation(
+        epc=epc, antenna=antenna, first_seen_us=t - 500_000, last_seen_us=t, count=count, peak_rssi=rssi, mean_rssi=rssi
+    )
+
+
+def _stream(store_index: int, batches: int) -> list[ReadBatch]:
+    """New items each batch (strong reads: admitted at once), re-reads of older ones, one late batch.
+
+    Event times are within the last minute, so no silence timer (5 minutes)
+    fires during the test, with or without a restart.
+    """
+    now = int(time.time() * 1_000_000)
+    store = STORES[store_index]
+    out = []
+    for seq in range(batches):
+        t = now - 60_000_000 + seq * 500_000
+        obs = [_obs(_epc(store_index, seq * 5 + k), 1 + (k % 2), t, 3, -35.0) for k in range(5)]
+        if seq >= 1:  # the previous batch's items again, same zones: no transition
+            obs += [_obs(_epc(store_index, (seq - 1) * 5 + k), 1 + (k % 2), t, 2, -52.0) for k in range(5)]
+        if seq == batches - 1:
+            # Out of order: item 0 read strongly in the backroom *before* it was
+            # admitted on the floor.  Late evidence never overwrites newer state.
+            obs.append(_obs(_epc(store_index, 0), 2, now - 100_000_000, 50, -30.0))
+        reader = f"{store}-r1"
+        out.append(ReadBatch(store_id=store, reader_id=reader, boot_id="b1", seq=seq, sent_at_us=t, observations=obs))
+    return out
+
+
+class Agent:
+    """Publishes every batch until acked; re-sends the unacked ones every ``resend_s``."""
+
+    def __init__(self, mqtt: tuple[str, int], topics: Topics, batches: list[ReadBatch], resend_s: float = 1.5) -> None:
+        self.mqtt, self.topics, self.resend_s = mqtt, topics, resend_s
+        self.unacked = {(b.reader_id, b.seq): b for b in batches}
+        self.acked = 0
+        self.all_acked = asyncio.Event()
+
+    async def run(self) -> None:
+        host, port = self.mqtt
+        async with aiomqtt.Client(host, port, identifier=f"agent-{uuid.uuid4().hex[:8]}") as client:
+            await client.subscribe(f"{self.topics.base}/+/+/ack", qos=1)
+
+            async def acks() -> None:
+                async for m in client.messages:
+                    ack = decode_as(Ack, m.payload if isinstance(m.payload, bytes) else b"")
+                    assert ack.result in ("committed", "duplicate"), ack
+                    if self.unacked.pop((ack.reader_id, ack.seq), None) is not None:
+                        self.acked += 1
+                    if not self.unacked:
+                        self.all_acked.set()
+
+            task = asyncio.create_task(acks(), name="agent-acks")
+            try:
+                while self.unacked:
+                    for b in sorted(self.unacked.values(), key=lambda b: b.seq)[:20]:
+                        await client.publish(self.topics.reads(b.store_id, b.reader_id), encode(b), qos=1)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.all_acked.wait(), self.resend_s)
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+@contextlib.contextmanager
+def _gateway(
+    site: Path, db: str, mqtt: tuple[str, int], root: str, client_id: str, *extra: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    cmd = [sys.executable, "-m", "tagledger.cli", "gateway", "--site", str(site), "--database-url", db,
+           "--mqtt-url", f"mqtt://{mqtt[0]}:{mqtt[1]}", "--topic-root", root, "--client-id", client_id,
+           "--health-port", "0", "--log-level", "warning", *extra]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+async def _snapshot(db: str) -> dict[str, list[tuple[Any, ...]]]:
+    conn = await asyncpg.connect(db)
+    try:
+        events = await conn.fetch(
+            "SELECT store_id, epc, at, from_state, to_state, from_zone, to_zone, reason, confidence,"
+            " batch_reader_id, batch_seq FROM events ORDER BY store_id, epc, at, to_state"
+        )
+        items = await conn.fetch("SELECT epc, store_id, state, zone, since, confidence FROM items ORDER BY epc")
+        stock = await conn.fetch("SELECT * FROM stock WHERE count <> 0 ORDER BY store_id, gtin, zone, state")
+        batches = await conn.fetch("SELECT reader_id, boot_id, seq, observations FROM batches ORDER BY 1, 2, 3")
+    finally:
+        await conn.close()
+    return {k: [tuple(r) for r in v] for k, v in
+            {"events": events, "items": items, "stock": stock, "batches": batches}.items()}  # fmt: skip
+
+
+async def _second_db(pg_url: str) -> str:
+    name = pg_url.rsplit("/", 1)[1] + "_ref"
+    admin = pg_url.rsplit("/", 1)[0] + "/postgres"
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    return pg_url.rsplit("/", 1)[0] + "/" + name
+
+
+async def _drop(url: str) -> None:
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    conn = await asyncpg.connect(admin)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    await conn.close()
+
+
+async def _until(cond: Any, what: str, limit_s: float = 60) -> None:
+    deadline = time.monotonic() + limit_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def _reference(site: Path, mqtt: tuple[str, int], pg_url: str, streams: list[ReadBatch]) -> dict[str, Any]:
+    ref = await _second_db(pg_url)
+    try:
+        await migrate(ref)
+        root = f"tlref-{uuid.uuid4().hex[:8]}"
+        with _gateway(site, ref, mqtt, root, f"{root}-gw"):
+            agent = Agent(mqtt, Topics(root), streams)
+            await asyncio.wait_for(agent.run(), 90)
+        return await _snapshot(ref)
+    finally:
+        await _drop(ref)
+
+
+async def test_gateway_killed_mid_stream_and_restarted_leaves_the_uninterrupted_ledger(
+    pg_url: str, mqtt: tuple[str, int], topic_root: str, tmp_path: Path
+) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump(_site()))
+    streams = _stream(0, 40) + _stream(1, 40)
+    await migrate(pg_url)
+    agent = Agent(mqtt, Topics(topic_root), streams)
+    sending = asyncio.create_task(agent.run(), name="agent")
+    try:
+        with _gateway(site, pg_url, mqtt, topic_root, f"{topic_root}-gw") as gw:
+            await _until(lambda: agent.acked >= 25, "a third of the batches to be acked")
+            gw.send_signal(signal.SIGKILL)
+            gw.wait()
+            killed_at = agent.acked
+        assert killed_at < len(streams)
+        with _gateway(site, pg_url, mqtt, topic_root, f"{topic_root}-gw"):
+            await asyncio.wait_for(sending, 90)
+    finally:
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
+    got = await _snapshot(pg_url)
+    want = await _reference(site, mqtt, pg_url, streams)
+    assert len(got["batches"]) == 80
+    assert len(got["items"]) == 2 * 40 * 5
+    assert got == want
+    # The late batch did not move item 0 of either store back into the backroom.
+    zones = {epc: zone for epc, _, _, zone, _, _ in got["items"]}
+    assert zones[_epc(0, 0)] == zones[_epc(1, 0)] == "floor"
+
+
+async def test_two_gateways_share_stores_and_one_takes_over_when_the_other_is_killed(
+    pg_url: str, mqtt: tuple[str, int], topic_root: str, tmp_path: Path
+) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump(_site()))
+    streams = _stream(0, 40) + _stream(1, 40)
+    await migrate(pg_url)
+    lease = ("--leases", "--lease-poll-s", "0.3")
+    with _gateway(site, pg_url, mqtt, topic_root, f"{topic_root}-g1", *lease) as g1:
+        await asyncio.sleep(0.5)  # g1 takes the free stores first; g2 then finds none free
+        with _gateway(site, pg_url, mqtt, topic_root, f"{topic_root}-g2", *lease) as g2:
+            holders = await _lease_holders(pg_url)
+            await _until_async(lambda: _lease_holders(pg_url), lambda h: len(h) == 2, "both stores leased")
+            agent = Agent(mqtt, Topics(topic_root), streams)
+            sending = asyncio.create_task(agent.run(), name="agent")
+            try:
+                await _until(lambda: agent.acked >= 25, "a third of the batches to be acked")
+                holders = await _lease_holders(pg_url)
+                victim = g1 if f"{topic_root}-g1" in "".join(holders.values()) else g2
+                victim.send_signal(signal.SIGKILL)
+                victim.wait()
+                await asyncio.wait_for(sending, 90)
+            finally:
+                sending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sending
+            survivors = await _lease_holders(pg_url)
+            assert len(survivors) == 2
+            assert len(set(survivors.values())) == 1
+    got = await _snapshot(pg_url)
+    want = await _reference(site, mqtt, pg_url, streams)
+    assert len(got["batches"]) == 80
+    assert got == want
+
+
+async def _lease_holders(db: str) -> dict[int, str]:
+    """Advisory lease locks held now: lock objid -> holder's application name (``<client id>:<store>``)."""
+    conn = await asyncpg.connect(db)
+    try:
+        found = await conn.fetch(
+            "SELECT l.objid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()"
+        )
+    finally:
+        await conn.close()
+    return {int(r["objid"]): str(r["application_name"]).rsplit(":", 1)[0] for r in found}
+
+
+async def _until_async(fetch: Any, cond: Any, what: str, limit_s: float = 30) -> None:
+    deadline = time.monotonic() + limit_s
+    while not cond(await fetch()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
