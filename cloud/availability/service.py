@@ -8,7 +8,6 @@ quantities.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 
 from cloud.availability import rules
@@ -17,18 +16,7 @@ from cloud.geo import haversine_km
 from cloud.settings import ApiSettings
 from cloud.state import State
 from tagledger.clock import us_to_datetime
-from tagledger.ledger.model import StockRow
-from tagledger.ledger.repository import Ledger
 from tagledger.site import Site
-
-
-async def stock_rows(ledger: Ledger, store_ids: Sequence[str], gtins: Sequence[str]) -> list[StockRow]:
-    """Current stock rows of the given stores, restricted to the given GTINs."""
-    if len(store_ids) == 1:
-        return await ledger.stock(store_ids[0], gtins=gtins)
-    # One query per store, issued together.
-    parts = await asyncio.gather(*(ledger.stock(s, gtins=gtins) for s in store_ids))
-    return [row for part in parts for row in part]
 
 
 def _out(a: rules.Availability, as_of_us: int) -> AvailabilityOut:
@@ -65,10 +53,8 @@ async def availability_batch(state: State, *, store_ids: Sequence[str], gtins: S
     # commit up to that moment.
     as_of_us = state["clock"].now_us()
     ledger = state["ledger"]
-    # Stock and holds are two queries, issued together (two connections on PostgreSQL).
-    stock, reserved = await asyncio.gather(
-        stock_rows(ledger, store_ids, gtins), ledger.reserved(store_ids, gtins, now_us=as_of_us)
-    )
+    # Stock and holds in one round trip: on this path the round trip is the cost.
+    stock, reserved = await ledger.stock_and_reserved(store_ids, gtins, now_us=as_of_us)
     groups = rules.group_rows(stock)
     site, settings = state["site"], state["settings"]
     results = [

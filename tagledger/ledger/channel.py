@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from tagledger.ledger.model import StockRow as StockRowT
+
 
 class HoldState(StrEnum):
     HELD = "held"
@@ -147,6 +149,12 @@ class ChannelStore(Protocol):
         self, store_ids: Sequence[str], gtins: Sequence[str], *, now_us: int
     ) -> Mapping[tuple[str, str], int]:
         """Units held by active holds, per (store, GTIN); pairs without holds are absent."""
+        ...
+
+    async def stock_and_reserved(
+        self, store_ids: Sequence[str], gtins: Sequence[str], *, now_us: int
+    ) -> tuple[list[StockRowT], Mapping[tuple[str, str], int]]:
+        """Current stock rows of the pairs and their reserved units, in ONE round trip (the hot path)."""
         ...
 
     async def sweep_holds(self, *, now_us: int) -> int:

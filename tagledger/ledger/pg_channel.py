@@ -50,6 +50,7 @@ from tagledger.ledger.channel import (
     lock_key,
     same_request,
 )
+from tagledger.ledger.model import ItemState, StockRow
 
 _ACTIVE = "state IN ('held', 'confirmed') AND expires_at > $3"
 _RESERVED_ONE = (
@@ -60,6 +61,11 @@ _SELLABLE = "SELECT coalesce(sum(count), 0) FROM stock WHERE store_id = $1 AND g
 _INSERT_HOLD = f"""INSERT INTO holds ({HOLD_COLUMNS}) VALUES ($1, $2, $3, $4, 0, 'held', $5, $6, $7, $8, NULL, $7)
 RETURNING {HOLD_COLUMNS}"""
 _MAX_EVENT_ID = "SELECT coalesce(max(id), 0) FROM events"
+_STOCK_AND_RESERVED = f"""SELECT store_id, gtin, zone, state, count FROM stock
+ WHERE store_id = ANY($1::text[]) AND gtin = ANY($2::text[]) AND count <> 0
+UNION ALL
+SELECT store_id, gtin, NULL, NULL, sum(quantity - picked) FROM holds
+ WHERE store_id = ANY($1::text[]) AND gtin = ANY($2::text[]) AND {_ACTIVE} GROUP BY store_id, gtin"""
 
 
 class PostgresChannel:
@@ -175,6 +181,25 @@ class PostgresChannel:
                 now_us,
             )
         return {(r[0], r[1]): int(r[2]) for r in found if r[2]}
+
+    async def stock_and_reserved(
+        self, store_ids: Sequence[str], gtins: Sequence[str], *, now_us: int
+    ) -> tuple[list[StockRow], Mapping[tuple[str, str], int]]:
+        # One statement: on the availability path the round trip, not the index
+        # look-ups, is the cost.  Reserved sums come back as rows with state NULL.
+        async with self._errors():
+            found = await self._pool.fetch(_STOCK_AND_RESERVED, list(store_ids), list(gtins), now_us)
+        stock: list[StockRow] = []
+        reserved: dict[tuple[str, str], int] = {}
+        for store_id, gtin, zone, state, count in found:
+            if state is None:
+                if count:
+                    reserved[(store_id, gtin)] = int(count)
+            else:
+                stock.append(
+                    StockRow(store_id=store_id, gtin=gtin, zone=zone, state=ItemState(state), count=int(count))
+                )
+        return stock, reserved
 
     async def sweep_holds(self, *, now_us: int) -> int:
         async with self._errors():

@@ -35,6 +35,7 @@ from tagledger.ledger.channel import (
     hold_from_row,
     same_request,
 )
+from tagledger.ledger.model import ItemState, StockRow
 
 T = TypeVar("T")
 
@@ -221,6 +222,33 @@ class SqliteChannel:
             )
             return {(r[0], r[1]): int(r[2]) for r in found if r[2]}
 
+        return await self._in(self._reader, query)
+
+    async def stock_and_reserved(
+        self, store_ids: Sequence[str], gtins: Sequence[str], *, now_us: int
+    ) -> tuple[list[StockRow], Mapping[tuple[str, str], int]]:
+        if not store_ids or not gtins:
+            return [], {}
+
+        def query() -> tuple[list[StockRow], dict[tuple[str, str], int]]:
+            stores = ", ".join("?" * len(store_ids))
+            marks = ", ".join("?" * len(gtins))
+            conn = self._r()
+            rows = conn.execute(
+                f"SELECT store_id, gtin, zone, state, count FROM stock WHERE store_id IN ({stores})"
+                f" AND gtin IN ({marks}) AND count <> 0",
+                (*store_ids, *gtins),
+            ).fetchall()
+            held = conn.execute(
+                "SELECT store_id, gtin, sum(quantity - picked) FROM holds"
+                f" WHERE store_id IN ({stores}) AND gtin IN ({marks})"
+                " AND state IN ('held', 'confirmed') AND expires_at > ? GROUP BY 1, 2",
+                (*store_ids, *gtins, now_us),
+            ).fetchall()
+            stock = [StockRow(store_id=s, gtin=g, zone=z, state=ItemState(st), count=int(n)) for s, g, z, st, n in rows]
+            return stock, {(s, g): int(n) for s, g, n in held if n}
+
+        # One hop into the reader thread for both queries.
         return await self._in(self._reader, query)
 
     async def sweep_holds(self, *, now_us: int) -> int:

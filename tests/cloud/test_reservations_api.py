@@ -130,6 +130,7 @@ async def test_release_gives_the_units_back_and_is_idempotent(client: httpx.Asyn
 
 async def test_sweep_marks_lapsed_holds_expired(client: httpx.AsyncClient, ledger: Ledger) -> None:
     made = (await hold(client, "e", 1, ttl_s=5)).json()
+    assert await ledger.reserved(["paris-01", "lyon-01"], [SHIRT], now_us=NOW) == {("paris-01", SHIRT): 1}
     assert await ledger.sweep_holds(now_us=NOW + 5_000_000) == 1
     stored = await ledger.get_hold(made["id"])
     assert stored is not None
