@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Response
 
 from cloud.auth.deps import AvailabilityReader, require_stores_allowed
 from cloud.availability import service
@@ -23,21 +24,45 @@ from cloud.stores.service import get_store, require_stores
 
 router = APIRouter(prefix="/v1", tags=["availability"], responses=ERROR_RESPONSES)
 
+CACHE_CONTROL = "private, max-age=1"
+
+
+def etag(a: AvailabilityOut) -> str:
+    """A strong validator of what the answer says, leaving out ``as_of`` (which moves every call)."""
+    numbers = a.model_dump_json(exclude={"as_of"})
+    return '"' + hashlib.blake2b(numbers.encode(), digest_size=12).hexdigest() + '"'
+
 
 @router.get(
     "/stores/{store_id}/availability/{gtin}",
     response_model=AvailabilityOut,
     summary="Availability of one GTIN in one store",
 )
-async def get_availability(store_id: str, gtin: str, state: AppState, principal: AvailabilityReader) -> AvailabilityOut:
+async def get_availability(
+    store_id: str,
+    gtin: str,
+    state: AppState,
+    principal: AvailabilityReader,
+    response: Response,
+    if_none_match: Annotated[str | None, Header(description="An ETag of an earlier answer.")] = None,
+) -> AvailabilityOut | Response:
     """On hand (also by zone), unconfirmed, reserved, safety stock, available to sell, confidence and the
     Google availability bucket of one GTIN in one store, as of now.
 
     The GTIN may be a GTIN-8, -12, -13 or -14; it is answered as GTIN-14.  A GTIN the
-    ledger never saw is simply out of stock.
+    ledger never saw is simply out of stock.  The answer carries an ``ETag`` over the
+    numbers (not ``as_of``): ``If-None-Match`` with it gets 304 while nothing changed.
+    ``Cache-Control: private, max-age=1``: a shared cache must not serve one key's
+    answer to another, and a second is the staleness a channel accepts.
     """
     get_store(state["site"], store_id)
-    return await service.availability_one(state, store_id=store_id, gtin=parse_gtin(gtin))
+    out = await service.availability_one(state, store_id=store_id, gtin=parse_gtin(gtin))
+    tag = etag(out)
+    headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
+    if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
+        return Response(status_code=304, headers=headers)
+    response.headers.update(headers)
+    return out
 
 
 @router.post("/availability:batch", response_model=AvailabilityBatch, summary="Availability in batches")

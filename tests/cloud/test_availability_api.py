@@ -136,3 +136,27 @@ async def test_stock_filtered_by_gtins_with_an_offset_time(client: httpx.AsyncCl
         (JEANS, "floor", 1),
         (SHOE, "floor", 2),
     ]
+
+
+async def test_etag_and_cache_control_follow_the_numbers_not_the_clock(
+    client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    url = f"/v1/stores/paris-01/availability/{SHIRT}"
+    first = await client.get(url)
+    tag = first.headers["etag"]
+    assert first.headers["cache-control"] == "private, max-age=1"
+    clock.advance(5)  # as_of moves, the numbers do not
+    again = await client.get(url, headers={"If-None-Match": tag})
+    assert again.status_code == 304
+    assert again.headers["etag"] == tag
+    assert again.content == b""
+    hold = await client.post(
+        "/v1/reservations",
+        json={"store_id": "paris-01", "gtin": SHIRT, "quantity": 1},
+        headers={"Idempotency-Key": "etag"},
+    )
+    assert hold.status_code == 201
+    changed = await client.get(url, headers={"If-None-Match": f'"other", {tag}'})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != tag
+    assert changed.json()["reserved"] == 1
