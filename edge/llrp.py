@@ -460,17 +460,19 @@ class LlrpReader:
         received_us = _now_us()
         reads: list[TagRead] = []
         newest = 0
-        p = self.profile
+        # Hot path (every tag report entry, on sllurp's thread): the profile's
+        # filters are looked up once per report, and EPC prefixes only matched
+        # when the profile has any (most have none).
+        floor = self.profile.rssi_floor_dbm
+        epc_filtered = bool(self.profile.epc_include_prefixes or self.profile.epc_exclude_prefixes)
+        accepts = self.profile.accepts_epc
         for tag in tags:
             raw = tag.get("EPC-96") or tag.get("EPC")
             if not raw:
                 continue
             epc = (raw.decode("ascii") if isinstance(raw, bytes) else str(raw)).upper()
             rssi = float(tag.get("PeakRSSI", -128))
-            if rssi < p.rssi_floor_dbm:
-                self.reads_filtered += 1
-                continue
-            if not p.accepts_epc(epc):
+            if rssi < floor or (epc_filtered and not accepts(epc)):
                 self.reads_filtered += 1
                 continue
             last = int(tag.get("LastSeenTimestampUTC") or tag.get("FirstSeenTimestampUTC") or received_us)
