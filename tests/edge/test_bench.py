@@ -1,0 +1,28 @@
+"""`tagledger bench edge` runs end to end and reports every figure (a smoke run: it checks no timing)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tagledger.benchmarks import edge as bench_edge
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_bench_edge_prints_the_figures_as_its_last_line(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--reads-per-s", "400", "--seconds", "11", "--offline-s", "6", "--warmup-s", "1", "--json"]
+    assert bench_edge.main(argv) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    wanted = {"reads_per_s", "cpu_percent", "rss_mb", "messages_per_s", "aggregation_ratio", "spool_bytes_per_hour"}
+    assert wanted <= set(figures)
+    # Measured, not echoed: the agent read, folded, spooled while offline (4 s measured:
+    # at least one 2 s window of the sales-floor profile) and drained after.
+    assert figures["reads_per_s"] > 0
+    assert figures["cpu_percent"] > 0
+    assert 10 < figures["rss_mb"] < 1000
+    assert figures["messages_per_s"] > 0
+    assert figures["aggregation_ratio"] >= 1
+    assert figures["spool_payload_bytes_per_hour"] > 0
+    assert figures["duplicates"] == 0
