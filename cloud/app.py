@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 import tagledger
 from cloud.auth.service import Authenticator
 from cloud.availability.endpoints import router as availability_router
+from cloud.changes.endpoints import router as changes_router
 from cloud.errors import install_exception_handlers
 from cloud.health.endpoints import router as health_router
 from cloud.items.endpoints import router as items_router
@@ -102,6 +103,7 @@ def create_app(
     app.include_router(stock_router)
     app.include_router(items_router)
     app.include_router(reservations_router)
+    app.include_router(changes_router)
     return app
 
 

@@ -70,6 +70,9 @@ class ApiSettings(BaseSettings):
         ge=0,
         description="Interval of the sweep that expires lapsed holds and matches sales to confirmed ones; 0: off.",
     )
+    sse_poll_s: float = Field(
+        default=0.25, gt=0, description="How often a change stream looks for new ledger events (seconds)."
+    )
     shutdown_grace_s: int = Field(
         default=10, ge=0, description="On SIGTERM, how long in-flight requests get before they are cut."
     )

@@ -157,6 +157,14 @@ class ChannelStore(Protocol):
         """Current stock rows of the pairs and their reserved units, in ONE round trip (the hot path)."""
         ...
 
+    async def latest_event_id(self) -> int:
+        """The highest ``events.id`` (0 when empty): where a change stream starts."""
+        ...
+
+    async def changed_gtins(self, store_id: str, after_id: int, *, limit: int) -> list[tuple[int, str]]:
+        """(event id, GTIN) of the store's item events after ``after_id``, oldest first (for change streams)."""
+        ...
+
     async def sweep_holds(self, *, now_us: int) -> int:
         """Mark lapsed holds expired and match new sales to confirmed holds; returns holds changed."""
         ...

@@ -61,6 +61,8 @@ _SELLABLE = "SELECT coalesce(sum(count), 0) FROM stock WHERE store_id = $1 AND g
 _INSERT_HOLD = f"""INSERT INTO holds ({HOLD_COLUMNS}) VALUES ($1, $2, $3, $4, 0, 'held', $5, $6, $7, $8, NULL, $7)
 RETURNING {HOLD_COLUMNS}"""
 _MAX_EVENT_ID = "SELECT coalesce(max(id), 0) FROM events"
+_CHANGED_GTINS = """SELECT id, gtin FROM events WHERE id > $1 AND (store_id = $2 OR from_store_id = $2)
+ AND gtin IS NOT NULL ORDER BY id LIMIT $3"""
 _STOCK_AND_RESERVED = f"""SELECT store_id, gtin, zone, state, count FROM stock
  WHERE store_id = ANY($1::text[]) AND gtin = ANY($2::text[]) AND count <> 0
 UNION ALL
@@ -200,6 +202,16 @@ class PostgresChannel:
                     StockRow(store_id=store_id, gtin=gtin, zone=zone, state=ItemState(state), count=int(count))
                 )
         return stock, reserved
+
+    async def latest_event_id(self) -> int:
+        async with self._errors():
+            return int(await self._pool.fetchval(_MAX_EVENT_ID))
+
+    async def changed_gtins(self, store_id: str, after_id: int, *, limit: int) -> list[tuple[int, str]]:
+        # A range scan of the events' primary key from the stream's high-water mark.
+        async with self._errors():
+            found = await self._pool.fetch(_CHANGED_GTINS, after_id, store_id, limit)
+        return [(int(r[0]), r[1]) for r in found]
 
     async def sweep_holds(self, *, now_us: int) -> int:
         async with self._errors():

@@ -251,6 +251,27 @@ class SqliteChannel:
         # One hop into the reader thread for both queries.
         return await self._in(self._reader, query)
 
+    async def latest_event_id(self) -> int:
+        def query() -> int:
+            return int(self._r().execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])
+
+        return await self._in(self._reader, query)
+
+    async def changed_gtins(self, store_id: str, after_id: int, *, limit: int) -> list[tuple[int, str]]:
+        def query() -> list[tuple[int, str]]:
+            found = (
+                self._r()
+                .execute(
+                    "SELECT id, gtin FROM events WHERE id > ? AND (store_id = ? OR from_store_id = ?)"
+                    " AND gtin IS NOT NULL ORDER BY id LIMIT ?",
+                    (after_id, store_id, store_id, limit),
+                )
+                .fetchall()
+            )
+            return [(int(i), g) for i, g in found]
+
+        return await self._in(self._reader, query)
+
     async def sweep_holds(self, *, now_us: int) -> int:
         return await self._in(self._writer, self._sweep, now_us)
 

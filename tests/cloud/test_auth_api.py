@@ -34,6 +34,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Scope]] = {
     ("GET", "/v1/stores/{store_id}/availability/{gtin}"): frozenset({R, S}),
     ("POST", "/v1/availability:batch"): frozenset({R, S}),
     ("GET", "/v1/availability/nearby"): frozenset({R, S}),
+    ("GET", "/v1/stores/{store_id}/changes"): frozenset({R, S}),
     ("GET", "/v1/stores/{store_id}/stock"): frozenset({S, A}),
     ("GET", "/v1/items/{epc}"): frozenset({S, A}),
     ("GET", "/v1/items/{epc}/history"): frozenset({S, A}),
@@ -123,6 +124,8 @@ async def _call(client: httpx.AsyncClient, method: str, path: str, token: str | 
         body = {"stores": ["paris-01"], "gtins": [SHIRT]}
     elif path == "/v1/reservations":
         body = {"store_id": "paris-01", "gtin": SHIRT, "quantity": 1}
+    elif path.endswith("/changes"):
+        params = {"max_s": 0}  # the stream ends at once, so the in-process client gets its whole body
     elif path == "/v1/availability/nearby":
         params = {"gtin": SHIRT, "lat": 48.86, "lon": 2.35, "radius_km": 1000}
     return await client.request(method, url, headers=headers, params=params, json=body)
