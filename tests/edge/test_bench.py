@@ -25,4 +25,7 @@ def test_bench_edge_prints_the_figures_as_its_last_line(capsys: pytest.CaptureFi
     assert figures["messages_per_s"] > 0
     assert figures["aggregation_ratio"] >= 1
     assert figures["spool_payload_bytes_per_hour"] > 0
-    assert figures["duplicates"] == 0
+    assert figures["batches"] >= 2
+    # No assertion on "duplicates": a batch in flight when the link is cut is re-sent
+    # after it comes back (the gateway de-duplicates it); loss and duplication are
+    # asserted exactly in tests/edge/test_delivery.py.
