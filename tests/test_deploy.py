@@ -175,26 +175,6 @@ def _edge_settings_envvars() -> set[str]:
     return {f"{prefix}{name}".upper() for name in EdgeSettings.model_fields}
 
 
-# Roles whose CLI command is still being written; the check uses the CLI as soon as they exist.
-PENDING_COMMANDS = {"api", "edge"}
-
-
-def _pending_role_envvars(command: str) -> set[str]:
-    if command == "api":
-        from cloud.settings import ApiSettings
-
-        prefix = ApiSettings.model_config.get("env_prefix", "")
-        return {f"{prefix}{name}".upper() for name in ApiSettings.model_fields}
-    return _edge_settings_envvars()
-
-
-def _shared_envvars(cli: dict[str, set[str]]) -> set[str]:
-    """Variables of the options several roles share (site, database, broker, log level)."""
-    return set.intersection(*(cli[c] for c in ("gateway", "migrate"))) | {
-        v for v in cli["gateway"] if v in ("TAGLEDGER_SITE", "TAGLEDGER_MQTT_URL", "TAGLEDGER_TOPIC_ROOT")
-    }
-
-
 def test_compose_sets_only_variables_the_cli_reads(compose_config: dict[str, Any]) -> None:
     cli = _cli_envvars()
     checked = 0
@@ -204,16 +184,11 @@ def test_compose_sets_only_variables_the_cli_reads(compose_config: dict[str, Any
         command = service["command"][0]
         variables = {k for k in service.get("environment", {}) if k.startswith("TAGLEDGER_")}
         assert variables, name
-        if command in cli:
-            known = cli[command]
-        else:
-            # Until the command exists: its role's settings and the options every role shares.
-            assert command in PENDING_COMMANDS, f"service {name} runs `tagledger {command}`, which the CLI lacks"
-            known = _pending_role_envvars(command) | _shared_envvars(cli)
-        unknown = variables - known
+        assert command in cli, f"service {name} runs `tagledger {command}`, which the CLI lacks"
+        unknown = variables - cli[command]
         assert not unknown, f"service {name}: `tagledger {command}` reads no {sorted(unknown)}"
         checked += 1
-    assert checked >= 2  # migrate and gateway at least
+    assert checked >= 3  # migrate, gateway and api
 
 
 def test_edge_unit_and_env_example_use_edge_settings() -> None:
