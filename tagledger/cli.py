@@ -22,6 +22,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from tagledger.ledger.repository import LedgerError
 from tagledger.site import EXAMPLE_SITE, SiteError, load_site
 
 app = typer.Typer(
@@ -96,7 +97,7 @@ def _setup_logging(level: str) -> None:
         stream=sys.stderr,
     )
     # Third-party chatter that says nothing a store IT person can act on.
-    for noisy in ("amqtt", "transitions", "sllurp", "uvicorn.access", "aiosqlite"):
+    for noisy in ("amqtt", "transitions", "sllurp", "uvicorn.access", "aiosqlite", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
@@ -124,7 +125,13 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
         except asyncio.CancelledError:
             return None
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except LedgerError as exc:
+        _fail(f"ledger: {exc}", code=1)
+    except OSError as exc:
+        # Refused or unreachable database / broker at start: say which, without a traceback.
+        _fail(f"cannot connect: {exc}", code=1)
 
 
 def _check_site(path: Path) -> None:
