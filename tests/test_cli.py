@@ -1,0 +1,69 @@
+"""What a store IT person sees when something is wrong: one clear line, a non-zero exit."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from tagledger.cli import app
+from tagledger.site import EXAMPLE_SITE
+
+runner = CliRunner()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed again when the block ends: nothing listens there
+
+
+def test_site_check_summarises_a_good_file() -> None:
+    result = runner.invoke(app, ["site", "check", str(EXAMPLE_SITE)])
+    assert result.exit_code == 0, result.output
+    assert "paris-01: Paris Rivoli; 6 zones, 4 readers, 9 antennas" in result.output
+
+
+def test_a_bad_site_file_stops_every_role_with_file_path_and_problem(tmp_path: Path) -> None:
+    data = yaml.safe_load(EXAMPLE_SITE.read_text())
+    data["stores"][0]["zones"][0]["role"] = "shop_floor"
+    bad = tmp_path / "site.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    for argv in (["site", "check", str(bad)], ["gateway", "--site", str(bad)], ["api", "--site", str(bad)]):
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 2, (argv, result.output)
+        assert f"{bad}: stores[0].zones[0].role: Input should be 'sales_floor'" in result.output
+        assert "Traceback" not in result.output
+
+
+def test_edge_without_its_reader_names_the_option_and_the_variable() -> None:
+    result = runner.invoke(app, ["edge"], env={"TAGLEDGER_EDGE_READER_ID": None, "TAGLEDGER_EDGE_SITE": None})
+    assert result.exit_code == 2
+    assert "reader_id (--reader-id / TAGLEDGER_EDGE_READER_ID): Field required" in result.output
+
+
+def test_an_unreachable_database_is_one_line_and_exit_code_1() -> None:
+    url = f"postgresql://postgres@127.0.0.1:{_closed_port()}/postgres"
+    result = runner.invoke(app, ["migrate", "--database-url", url])
+    assert result.exit_code == 1
+    assert "tagledger: cannot connect:" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_an_unknown_ledger_scheme_lists_the_accepted_ones() -> None:
+    result = runner.invoke(app, ["migrate", "--database-url", "mysql://db/x"])
+    assert result.exit_code == 2
+    assert "unsupported ledger URL scheme 'mysql'; accepted: sqlite:///PATH" in result.output
+
+
+def test_every_option_of_every_role_is_also_an_environment_variable() -> None:
+    import typer.main
+
+    root = typer.main.get_command(app)
+    for name in ("demo", "edge", "gateway", "api", "migrate", "simulate"):
+        command = root.commands[name]  # type: ignore[attr-defined]
+        for param in command.params:
+            if param.param_type_name == "option" and param.name != "help":
+                assert param.envvar, f"tagledger {name} --{param.name} has no environment variable"
