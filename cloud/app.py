@@ -15,6 +15,7 @@ from cloud.auth.service import Authenticator
 from cloud.availability.endpoints import router as availability_router
 from cloud.changes.endpoints import router as changes_router
 from cloud.errors import install_exception_handlers
+from cloud.feeds.endpoints import router as feeds_router
 from cloud.health.endpoints import router as health_router
 from cloud.items.endpoints import router as items_router
 from cloud.metrics import ApiMetrics, MetricsMiddleware
@@ -104,6 +105,7 @@ def create_app(
     app.include_router(items_router)
     app.include_router(reservations_router)
     app.include_router(changes_router)
+    app.include_router(feeds_router)
     return app
 
 

@@ -73,6 +73,12 @@ class ApiSettings(BaseSettings):
     sse_poll_s: float = Field(
         default=0.25, gt=0, description="How often a change stream looks for new ledger events (seconds)."
     )
+    feed_pickup_method: str = Field(
+        default="buy", description="pickup_method of the Google local inventory feed (buy, reserve, ...)."
+    )
+    feed_pickup_sla: str = Field(
+        default="same day", description="pickup_SLA of the Google local inventory feed (same day, next day, ...)."
+    )
     shutdown_grace_s: int = Field(
         default=10, ge=0, description="On SIGTERM, how long in-flight requests get before they are cut."
     )

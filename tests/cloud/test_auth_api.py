@@ -42,6 +42,9 @@ EXPECTED: dict[tuple[str, str], frozenset[Scope]] = {
     ("GET", "/v1/reservations/{reservation_id}"): frozenset({W}),
     ("POST", "/v1/reservations/{reservation_id}/confirm"): frozenset({W}),
     ("POST", "/v1/reservations/{reservation_id}/release"): frozenset({W}),
+    ("GET", "/v1/stores/{store_id}/feeds/google-local-inventory"): frozenset({R, S}),
+    ("GET", "/v1/stores/{store_id}/feeds/salesforce-oci"): frozenset({R, S}),
+    ("POST", "/v1/stores/{store_id}/feeds/shopify-inventory-set-quantities"): frozenset({R, S}),
 }
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
 
@@ -124,6 +127,8 @@ async def _call(client: httpx.AsyncClient, method: str, path: str, token: str | 
         body = {"stores": ["paris-01"], "gtins": [SHIRT]}
     elif path == "/v1/reservations":
         body = {"store_id": "paris-01", "gtin": SHIRT, "quantity": 1}
+    elif path.endswith("/shopify-inventory-set-quantities"):
+        body = {"location_id": "L", "items": [{"gtin": SHIRT, "inventory_item_id": "I", "compare_quantity": 0}]}
     elif path.endswith("/changes"):
         params = {"max_s": 0}  # the stream ends at once, so the in-process client gets its whole body
     elif path == "/v1/availability/nearby":
