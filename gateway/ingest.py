@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from gateway.dedup import BatchIndex
-from gateway.fastwire import decode_batch, sightings
+from gateway.fastwire import antenna_zones, decode_batch, newest_us
 from gateway.formats import FormatError, parse_reader_payload
 from gateway.metrics import GatewayMetrics
 from gateway.state import StoreTracker
@@ -227,10 +227,10 @@ class Ingestor:
         except WireError as exc:
             self._reject(work, topic, payload, exc.reason, exc.detail)
             return
-        key = BatchKey(batch["reader_id"], batch["boot_id"], batch["seq"])
-        if (batch["store_id"], key.reader_id) != (store_id, reader_id):
-            detail = f"payload is for {batch['store_id']}/{key.reader_id}, topic for {store_id}/{reader_id}"
-            self._reject(work, topic, payload, "topic_mismatch", detail, ack=(batch["store_id"], key))
+        key = BatchKey(batch.reader_id, batch.boot_id, batch.seq)
+        if (batch.store_id, key.reader_id) != (store_id, reader_id):
+            detail = f"payload is for {batch.store_id}/{key.reader_id}, topic for {store_id}/{reader_id}"
+            self._reject(work, topic, payload, "topic_mismatch", detail, ack=(batch.store_id, key))
             return
         index = self._index
         if not index.known(key.reader_id, key.boot_id):
@@ -249,20 +249,21 @@ class Ingestor:
             # "pending": the same key is being committed; its ack answers this copy too.
             return
         try:
-            seen = sightings(batch, self.site)
+            zones = antenna_zones(batch, self.site)
         except FormatError as exc:
             self._reject(work, topic, payload, exc.reason, exc.detail, ack=(store_id, key))
             return
-        transitions = self.trackers[store_id].observe(seen, key)
+        observations = batch.observations
+        transitions = self.trackers[store_id].observe_reads(reader_id, observations, zones, batch.clock_offset_us, key)
         index.prepared(key)
-        gaps = batch.get("gaps", [])
+        gaps = batch.gaps
         record = BatchRecord(
             key=key,
             store_id=store_id,
-            observations=len(seen),
-            sent_at_us=batch["sent_at_us"],
+            observations=len(observations),
+            sent_at_us=batch.sent_at_us,
             received_at_us=self.clock.now_us(),
-            gaps=sum(g["dropped_reads"] for g in gaps),
+            gaps=sum(g.dropped_reads for g in gaps),
         )
         segment = work._segment(store_id, batches=True)
         assert segment.batches is not None
@@ -271,8 +272,8 @@ class Ingestor:
                 record,
                 transitions,
                 self.topics.ack(store_id, reader_id),
-                max(s.last_seen_us for s in seen) if seen else None,
-                [(g["reason"], g["dropped_reads"]) for g in gaps],
+                newest_us(batch),
+                [(g.reason, g.dropped_reads) for g in gaps],
             )
         )
 

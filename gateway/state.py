@@ -68,7 +68,8 @@ import heapq
 import itertools
 import math
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 
 from gateway.arbitration import ZoneEvidence, challenger_wins, share
 from gateway.epc import decode_epc
@@ -89,6 +90,28 @@ SOLD = ItemState.SOLD
 RETURNED = ItemState.RETURNED
 
 _GONE = frozenset({SOLD, DEPARTED})
+_new_sighting = tuple.__new__  # Sighting(...) goes through a Python-level __new__; this does not
+
+
+class WireObservation(Protocol):
+    """One observation as decoded from a read batch (``gateway.fastwire.Obs``)."""
+
+    @property
+    def epc(self) -> str: ...
+    @property
+    def antenna(self) -> int: ...
+    @property
+    def first_seen_us(self) -> int: ...
+    @property
+    def last_seen_us(self) -> int: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def peak_rssi(self) -> float: ...
+    @property
+    def mean_rssi(self) -> float: ...
+
+
 #: Transaction ids remembered to drop redeliveries.
 _RECENT_TX = 100_000
 #: Unconfirmed POS-read sales kept per GTIN for barcode-only till lines.
@@ -159,9 +182,34 @@ class StoreTracker:
     # Reads
 
     def observe(self, sightings: Sequence[Sighting], batch: BatchKey | None = None) -> list[Transition]:
-        # The hot path (a known item read again in its home zone) is written out
-        # inline: attribute look-ups hoisted, no enum hashing (Enum.__hash__ is
-        # Python code), evidence decay computed here rather than in a method call.
+        out: list[Transition] = []
+        one = self._sighting
+        for s in sightings:
+            one(s, batch, out)
+        return out
+
+    def observe_reads(
+        self,
+        reader_id: str,
+        observations: Iterable[WireObservation],
+        zone_of: Mapping[int, str],
+        offset_us: int,
+        batch: BatchKey | None = None,
+    ) -> list[Transition]:
+        """:meth:`observe` for one reader's decoded observations, without a Sighting per read.
+
+        Same result as ``observe`` of the sightings
+        ``Sighting(store, reader_id, o.antenna, zone_of[o.antenna], o.epc,
+        o.first_seen_us - offset_us, o.last_seen_us - offset_us, ...)``.  The
+        common case -- a present (or exiting) item read again in its home zone,
+        which can change nothing but its evidence and last-seen time -- is
+        handled inline with attribute look-ups hoisted, no enum hashing
+        (Enum.__hash__ is Python code) and the evidence decay of
+        :meth:`ZoneEvidence.add` written out; every other read becomes a
+        Sighting and takes the general path.  Every antenna must be in
+        ``zone_of`` (the caller checks before calling, so a bad batch changes
+        nothing).
+        """
         out: list[Transition] = []
         items = self._items
         zones = self._zones
@@ -169,35 +217,28 @@ class StoreTracker:
         half_life = self.policy.window_half_life_us
         exp2 = math.exp2
         pow_ = math.pow
-        for s in sightings:
-            zone_id = s.zone
-            zone = zones.get(zone_id)
-            if zone is None or s.store_id != store_id:
-                self.stats["unknown_zone"] += 1
-                continue
-            item = items.get(s.epc)
-            if item is None:
-                item = items[s.epc] = TrackedItem(s.epc)
-                heapq.heappush(
-                    self._glimpse_expiry, (s.first_seen_us + self.policy.glimpse_ttl_us, next(self._tie), s.epc)
-                )
-            t = s.last_seen_us
-            if t < item.since_us:
-                self.stats["late_ignored"] += 1
-                continue
-            state = item.state
-            if state is None:
-                self._glimpse(item, zone, s, batch, out)
-                continue
-            if state is SOLD or state is DEPARTED:
-                self._seen_after_gone(item, zone, s, batch, out)
+        one = self._sighting
+        new = _new_sighting
+        sighting = Sighting
+        for o in observations:
+            zone_id = zone_of[o.antenna]
+            item = items.get(o.epc)
+            t = o.last_seen_us - offset_us
+            if (
+                item is None
+                or zone_id != item.zone
+                or not (item.state is PRESENT or item.state is EXITING)
+                or t < item.since_us
+                or zone_id not in zones
+            ):
+                s = (store_id, reader_id, o.antenna, zone_id, o.epc, o.first_seen_us - offset_us, t, o.count)
+                one(new(sighting, (*s, o.peak_rssi, o.mean_rssi)), batch, out)
                 continue
             ev = item.evidence.get(zone_id)
             if ev is None:
                 ev = item.evidence[zone_id] = ZoneEvidence()
-            # ZoneEvidence.add, inlined.
-            count = s.count
-            power = count * pow_(10.0, s.mean_rssi / 10.0)
+            count = o.count
+            power = count * pow_(10.0, o.mean_rssi / 10.0)
             ref = ev.ref_us
             if t >= ref:
                 if ev.reads:
@@ -213,16 +254,42 @@ class StoreTracker:
                 ev.reads += count * f
                 ev.mw += power * f
             item.last_seen_us = max(item.last_seen_us, t)
-            if zone_id == item.zone:
-                if state is PRESENT or state is EXITING:
-                    continue
-                if state is UNOBSERVED:
-                    self._to(item, PRESENT, zone_id, t, "seen_again", self._share(item, zone_id, t), s, batch, out)
-                elif state is RETURNED and t - item.since_us >= self.policy.return_settle_us:
-                    self._to(item, PRESENT, zone_id, t, "settled", self._share(item, zone_id, t), s, batch, out)
-                continue
-            self._challenge(item, zone, ev, s, batch, out)
         return out
+
+    def _sighting(self, s: Sighting, batch: BatchKey | None, out: list[Transition]) -> None:
+        zone_id = s.zone
+        zone = self._zones.get(zone_id)
+        if zone is None or s.store_id != self.store_id:
+            self.stats["unknown_zone"] += 1
+            return
+        items = self._items
+        item = items.get(s.epc)
+        if item is None:
+            item = items[s.epc] = TrackedItem(s.epc)
+            heapq.heappush(self._glimpse_expiry, (s.first_seen_us + self.policy.glimpse_ttl_us, next(self._tie), s.epc))
+        t = s.last_seen_us
+        if t < item.since_us:
+            self.stats["late_ignored"] += 1
+            return
+        state = item.state
+        if state is None:
+            self._glimpse(item, zone, s, batch, out)
+            return
+        if state is SOLD or state is DEPARTED:
+            self._seen_after_gone(item, zone, s, batch, out)
+            return
+        ev = item.evidence.get(zone_id)
+        if ev is None:
+            ev = item.evidence[zone_id] = ZoneEvidence()
+        ev.add(t, s.count, s.mean_rssi, self.policy.window_half_life_us)
+        item.last_seen_us = max(item.last_seen_us, t)
+        if zone_id == item.zone:
+            if state is UNOBSERVED:
+                self._to(item, PRESENT, zone_id, t, "seen_again", self._share(item, zone_id, t), s, batch, out)
+            elif state is RETURNED and t - item.since_us >= self.policy.return_settle_us:
+                self._to(item, PRESENT, zone_id, t, "settled", self._share(item, zone_id, t), s, batch, out)
+            return
+        self._challenge(item, zone, ev, s, batch, out)
 
     def _challenge(
         self,

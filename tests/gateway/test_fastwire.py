@@ -3,36 +3,51 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+import msgspec
 import pytest
-from pydantic import TypeAdapter
 
-from gateway.fastwire import BatchDict, decode_batch, sightings
+from gateway.fastwire import Batch, decode_batch, sightings
 from gateway.formats import sightings_from_batch
 from tagledger.site import EXAMPLE_SITE, load_site
 from tagledger.wire import Gap, Observation, ReadBatch, WireError, decode_as, encode
 
 
-def _strip(schema: Any) -> Any:
-    """A JSON Schema without titles, descriptions and defaults (documentation, not constraints)."""
-    if isinstance(schema, dict):
-        return {k: _strip(v) for k, v in schema.items() if k not in ("title", "description", "default")}
-    if isinstance(schema, list):
-        return [_strip(v) for v in schema]
-    return schema
+def _constraints(prop: dict[str, Any]) -> dict[str, Any]:
+    """What a JSON Schema property constrains, in one canonical spelling.
+
+    pydantic and msgspec spell the same constraints differently: ``const`` vs a
+    one-value ``enum``, ``exclusiveMaximum: 2**63`` vs ``maximum: 2**63 - 1`` for
+    integers, ``$`` vs ``\\Z`` at the end of a pattern (the mirror's ``\\Z`` is
+    stricter: Python's ``$`` would accept a trailing newline).
+    """
+    out = {k: v for k, v in prop.items() if k not in ("title", "description", "default", "type")}
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    if "enum" in out:
+        out["enum"] = sorted(out["enum"])
+    if "exclusiveMaximum" in out and prop.get("type") == "integer":
+        out["maximum"] = out.pop("exclusiveMaximum") - 1
+    if "pattern" in out:
+        out["pattern"] = re.sub(r"(\\Z|\$)$", "", out["pattern"])
+    if "items" in out:
+        ref = out.pop("items")["$ref"].rsplit("/", 1)[1]
+        out["items"] = {"Obs": "Observation", "GapS": "Gap"}.get(ref, ref)
+    return out
+
+
+def _shape(schema: dict[str, Any]) -> dict[str, Any]:
+    return {k: _constraints(v) for k, v in schema["properties"].items()} | {"required": sorted(schema["required"])}
 
 
 def test_mirror_has_the_contracts_fields_and_constraints() -> None:
-    text = json.dumps(TypeAdapter(BatchDict).json_schema()).replace("Dict", "")
-    mirror = _strip(json.loads(text))
-    contract = _strip(ReadBatch.model_json_schema(mode="validation"))
-    assert mirror["properties"] == contract["properties"]
-    assert {k: v["properties"] for k, v in mirror["$defs"].items()} == {
-        k: v["properties"] for k, v in contract["$defs"].items()
-    }
-    # Fields with defaults in the contract are optional in the mirror.
-    assert set(mirror["required"]) == set(contract["required"])
+    mirror = msgspec.json.schema(Batch)["$defs"]
+    contract = ReadBatch.model_json_schema(mode="validation")
+    assert _shape(mirror["Batch"]) == _shape(contract)
+    assert _shape(mirror["Obs"]) == _shape(contract["$defs"]["Observation"])
+    assert _shape(mirror["GapS"]) == _shape(contract["$defs"]["Gap"])
 
 
 def _batch(**changes: Any) -> ReadBatch:
@@ -80,3 +95,25 @@ def test_refused_with_the_contracts_reason(payload: bytes, reason: str) -> None:
     with pytest.raises(WireError) as exc:
         decode_batch(payload)
     assert exc.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        encode(_batch()).replace(b'"antenna":3', b'"antenna":"3"'),  # lax: a numeric string
+        encode(_batch()).replace(b'"count":4', b'"count":4.0'),  # lax: an integral float
+    ],
+)
+def test_what_only_the_contracts_lax_mode_accepts_decodes_to_its_values(payload: bytes) -> None:
+    site = load_site(EXAMPLE_SITE)
+    assert sightings(decode_batch(payload), site) == sightings_from_batch(decode_as(ReadBatch, payload), site)
+
+
+def test_a_trailing_newline_in_an_epc_is_refused_like_the_contract() -> None:
+    payload = encode(_batch()).replace(b'000001"', b'000001\\n"')
+    with pytest.raises(WireError) as exc:
+        decode_as(ReadBatch, payload)
+    assert exc.value.reason == "invalid"
+    with pytest.raises(WireError) as exc2:
+        decode_batch(payload)
+    assert exc2.value.reason == "invalid"
