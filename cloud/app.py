@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import tagledger
+from cloud.auth.ratelimit import RateLimiter
 from cloud.auth.service import Authenticator
 from cloud.availability.endpoints import router as availability_router
 from cloud.changes.endpoints import router as changes_router
@@ -40,6 +41,10 @@ Every `/v1` endpoint needs an API key (`Authorization: Bearer tlk_...`, issued w
 `tagledger keys issue`) carrying one of the scopes the endpoint names:
 `availability:read`, `reservations:write`, `staff`, `audit` (or `admin`).  A key
 limited to some stores gets 403 `store_forbidden` for the others.
+
+Each key has a rate limit (token bucket: `rate_limit_per_s` on average, bursts of
+`rate_limit_burst`), kept in each API process: with N worker processes a key may
+get up to N times the rate.  Beyond it: 429 `rate_limited` with `Retry-After`.
 """
 
 
@@ -79,6 +84,7 @@ def create_app(
                 clock=the_clock,
                 metrics=metrics,
                 auth=Authenticator(the_ledger, required=settings.auth_required, cache_s=settings.auth_cache_s),
+                limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
             )
 
     app = FastAPI(

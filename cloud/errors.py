@@ -14,6 +14,7 @@ a 500.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -53,6 +54,9 @@ class ApiError(Exception):
         self.details = details
         if code is not None:
             self.code = code
+
+    def response_headers(self) -> dict[str, str] | None:
+        return self.headers
 
 
 class NotFound(ApiError):
@@ -100,6 +104,24 @@ class Conflict(ApiError):
     code = "conflict"
 
 
+class RateLimited(ApiError):
+    """The API key used up its request budget; ``Retry-After`` says when to come back."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, key_id: str, retry_after_s: float, rate: float, burst: float) -> None:
+        super().__init__(
+            f"too many requests for API key {key_id}; retry in {retry_after_s:.2f} s",
+            details={"key_id": key_id, "retry_after_s": round(retry_after_s, 3), "rate_per_s": rate, "burst": burst},
+        )
+        self.retry_after_s = retry_after_s
+
+    def response_headers(self) -> dict[str, str] | None:
+        # Retry-After takes whole seconds; rounding up never invites a retry that is still refused.
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after_s)))}
+
+
 class ServiceUnavailable(ApiError):
     status_code = 503
     code = "ledger_unavailable"
@@ -136,8 +158,9 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     response = error_response(exc.status_code, exc.code, exc.message, exc.details)
-    if exc.headers:
-        response.headers.update(exc.headers)
+    headers = exc.response_headers()
+    if headers:
+        response.headers.update(headers)
     return response
 
 
@@ -186,5 +209,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "The key lacks the scope (`insufficient_scope`) or the store."},
     404: {"model": ErrorBody, "description": "Unknown store, item or route."},
     422: {"model": ErrorBody, "description": "A parameter is malformed."},
+    429: {"model": ErrorBody, "description": "The API key's rate limit is spent (`rate_limited`); see Retry-After."},
     503: {"model": ErrorBody, "description": "The ledger cannot be reached; retry."},
 }

@@ -56,6 +56,14 @@ class ApiSettings(BaseSettings):
         ge=0,
         description="How long a verified API key is trusted without asking the ledger (bounds revocation delay).",
     )
+    rate_limit_per_s: float = Field(
+        default=100.0,
+        ge=0,
+        description="Requests per second one API key may make, on average, in each API process; 0: no limit.",
+    )
+    rate_limit_burst: float = Field(
+        default=200.0, ge=1, description="Requests one API key may make at once before the per-second rate applies."
+    )
     hold_ttl_s: int = Field(default=900, ge=1, description="Default lifetime of a reservation (cart hold).")
     hold_max_ttl_s: int = Field(
         default=7 * 86_400, ge=1, description="Longest lifetime a caller may ask for, held or confirmed."

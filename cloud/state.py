@@ -16,6 +16,7 @@ from typing import Annotated, TypedDict
 
 from fastapi import Depends, Request
 
+from cloud.auth.ratelimit import RateLimiter
 from cloud.auth.service import Authenticator
 from cloud.metrics import ApiMetrics
 from cloud.settings import ApiSettings
@@ -31,6 +32,7 @@ class State(TypedDict):
     clock: Clock
     metrics: ApiMetrics
     auth: Authenticator
+    limiter: RateLimiter
 
 
 async def get_state(request: Request) -> State:
@@ -42,6 +44,7 @@ async def get_state(request: Request) -> State:
         clock=request.state.clock,
         metrics=request.state.metrics,
         auth=request.state.auth,
+        limiter=request.state.limiter,
     )
 
 

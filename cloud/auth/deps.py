@@ -4,7 +4,9 @@ Every ``/v1`` endpoint declares exactly one :class:`Require`; a test walks
 ``app.routes`` and checks the declared scopes against real requests, so an
 endpoint without one fails the build.  A ``store_id`` path parameter is checked
 against the key's stores here; stores named in a body are checked by the
-endpoint (:func:`require_stores_allowed`).
+endpoint (:func:`require_stores_allowed`).  The key's rate limit is spent here
+too (:mod:`cloud.auth.ratelimit`), after authentication, so an unknown key
+cannot drain a real key's budget.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from cloud.auth.ratelimit import RateLimiter
 from cloud.auth.scopes import Principal, Scope
 from cloud.auth.service import Authenticator
-from cloud.errors import Forbidden
+from cloud.errors import Forbidden, RateLimited
 
 
 class Require:
@@ -26,6 +29,11 @@ class Require:
     async def __call__(self, request: Request) -> Principal:
         auth: Authenticator = request.state.auth
         principal = await auth.principal(request.headers)
+        if principal.key_id:  # auth off (the demo): nobody to limit
+            limiter: RateLimiter = request.state.limiter
+            wait_s = limiter.acquire(principal.key_id)
+            if wait_s > 0:
+                raise RateLimited(principal.key_id, wait_s, limiter.rate, limiter.burst)
         if not principal.has_any(self.scopes):
             need = sorted(s.value for s in self.scopes)
             raise Forbidden(

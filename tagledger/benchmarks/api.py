@@ -120,7 +120,9 @@ async def load(dsn: str, *, items: int, stores: list[str], gtins: list[str]) -> 
 
 
 async def start_api(url: str, site: Path) -> tuple[subprocess.Popen[bytes], str, int]:
-    env = {**os.environ, "TAGLEDGER_API_AUTH_REQUIRED": "true"}
+    # The rate limiter stays on (its per-request cost is part of the figure) but with a
+    # budget the load generator's one key cannot spend.
+    env = {**os.environ, "TAGLEDGER_API_AUTH_REQUIRED": "true", "TAGLEDGER_API_RATE_LIMIT_PER_S": "1e9"}
     cmd = [sys.executable, "-m", "tagledger.cli", "api", "--database-url", url, "--site", str(site)]
     proc = subprocess.Popen(  # noqa: ASYNC220, S603 - the server under test, our own command line
         [*cmd, "--port", "0", "--log-level", "warning"], env=env, stderr=subprocess.PIPE
