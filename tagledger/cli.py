@@ -14,13 +14,16 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from enum import StrEnum
 from importlib import import_module
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from pydantic import ValidationError
 
 from tagledger.ledger.repository import LedgerError
 from tagledger.site import EXAMPLE_SITE, SiteError, load_site
@@ -72,8 +75,23 @@ TopicRootOpt = Annotated[
     str,
     typer.Option("--topic-root", envvar="TAGLEDGER_TOPIC_ROOT", help="First level of every tagledger MQTT topic."),
 ]
-LogLevelOpt = Annotated[
-    str, typer.Option("--log-level", envvar="TAGLEDGER_LOG_LEVEL", help="debug, info, warning or error.")
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+LogLevelOpt = Annotated[LogLevel, typer.Option("--log-level", envvar="TAGLEDGER_LOG_LEVEL", help="How much to log.")]
+EdgeLogLevelOpt = Annotated[
+    LogLevel, typer.Option("--log-level", envvar="TAGLEDGER_EDGE_LOG_LEVEL", help="How much to log.")
+]
+# The production roles have no default site: a gateway or API silently serving the
+# bundled example store would be worse than refusing to start.
+RequiredSiteOpt = Annotated[
+    Path, typer.Option("--site", envvar="TAGLEDGER_SITE", help="Site file (YAML) describing the stores.")
 ]
 
 
@@ -85,14 +103,25 @@ def _role(module: str, extra: str) -> Any:
         _fail(f"this command needs the '{extra}' extra ({exc.name} is missing): pip install 'tagledger[{extra}]'")
 
 
+S = TypeVar("S")
+
+
+def _settings(factory: Callable[..., S], env_prefix: str = "TAGLEDGER_", **values: Any) -> S:
+    """Build a role's settings, turning validation errors into one message naming option and variable."""
+    try:
+        return factory(**values)
+    except ValidationError as exc:
+        _fail(_settings_problems(exc, env_prefix))
+
+
 def _fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(f"tagledger: {message}", err=True)
     raise typer.Exit(code)
 
 
-def _setup_logging(level: str) -> None:
+def _setup_logging(level: LogLevel | str) -> None:
     logging.basicConfig(
-        level=level.upper(),
+        level=str(level).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -129,9 +158,17 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run(main())
     except LedgerError as exc:
         _fail(f"ledger: {exc}", code=1)
-    except OSError as exc:
-        # Refused or unreachable database / broker at start: say which, without a traceback.
+    except (ConnectionError, TimeoutError, socket.gaierror) as exc:
+        # Refused or unreachable database / broker at start: say so, without a traceback.
         _fail(f"cannot connect: {exc}", code=1)
+    except OSError as exc:  # a busy port, a spool directory we may not write, a full disk
+        _fail(str(exc), code=1)
+
+
+async def _completed(coro: Coroutine[Any, Any, Any]) -> bool:
+    """True once ``coro`` has finished (``_run`` returns None when interrupted)."""
+    await coro
+    return True
 
 
 def _check_site(path: Path) -> None:
@@ -164,7 +201,7 @@ def demo(
         ),
     ] = None,
     site: SiteOpt = EXAMPLE_SITE,
-    log_level: LogLevelOpt = "warning",
+    log_level: LogLevelOpt = LogLevel.WARNING,
 ) -> None:
     """Run a whole store on this machine, with nothing else installed or running.
 
@@ -174,8 +211,16 @@ def demo(
     _setup_logging(log_level)
     _check_site(site)
     mod = _role("tagledger.demo", "demo")
-    settings = mod.DemoSettings(
-        site=site, duration=duration, api_port=port, items=items, seed=seed, data_dir=data_dir, json_summary=as_json
+    settings = _settings(
+        mod.DemoSettings,
+        "TAGLEDGER_DEMO_",
+        site=site,
+        duration=duration,
+        api_port=port,
+        items=items,
+        seed=seed,
+        data_dir=data_dir,
+        json_summary=as_json,
     )
     summary = _run(mod.run_demo(settings))
     if as_json and summary is not None:
@@ -184,10 +229,26 @@ def demo(
 
 @app.command()
 def gateway(
-    site: SiteOpt = EXAMPLE_SITE,
+    site: RequiredSiteOpt,
     database_url: DatabaseOpt = "sqlite:///tagledger.sqlite",
     mqtt_url: MqttOpt = "mqtt://127.0.0.1:1883",
     topic_root: TopicRootOpt = "tagledger",
+    mqtt_username: Annotated[
+        str | None, typer.Option(envvar="TAGLEDGER_MQTT_USERNAME", help="MQTT user name (or put it in the URL).")
+    ] = None,
+    mqtt_password: Annotated[
+        str | None, typer.Option(envvar="TAGLEDGER_MQTT_PASSWORD", help="MQTT password (or put it in the URL).")
+    ] = None,
+    mqtt_ca_file: Annotated[
+        Path | None, typer.Option(envvar="TAGLEDGER_MQTT_CA_FILE", help="CA certificate to check the broker's TLS.")
+    ] = None,
+    mqtt_cert_file: Annotated[
+        Path | None, typer.Option(envvar="TAGLEDGER_MQTT_CERT_FILE", help="Client certificate (mutual TLS).")
+    ] = None,
+    mqtt_key_file: Annotated[Path | None, typer.Option(envvar="TAGLEDGER_MQTT_KEY_FILE", help="Client key.")] = None,
+    mqtt_protocol: Annotated[
+        str, typer.Option(envvar="TAGLEDGER_MQTT_PROTOCOL", help="MQTT version: 3.1.1 or 5.")
+    ] = "3.1.1",
     client_id: Annotated[
         str | None,
         typer.Option(envvar="TAGLEDGER_GATEWAY_CLIENT_ID", help="MQTT client id; keep it stable across restarts."),
@@ -215,7 +276,7 @@ def gateway(
     log_format: Annotated[
         str, typer.Option(envvar="TAGLEDGER_LOG_FORMAT", help="text, or json (one JSON object per line).")
     ] = "text",
-    log_level: LogLevelOpt = "info",
+    log_level: LogLevelOpt = LogLevel.INFO,
 ) -> None:
     """Ingest reads from MQTT into the stock ledger, exactly once.
 
@@ -241,21 +302,29 @@ def gateway(
         "health_host": health_host,
         "leases": leases,
         "lease_poll_s": lease_poll_s,
+        "mqtt_username": mqtt_username,
+        "mqtt_password": mqtt_password,
+        "mqtt_ca_file": str(mqtt_ca_file) if mqtt_ca_file else None,
+        "mqtt_cert_file": str(mqtt_cert_file) if mqtt_cert_file else None,
+        "mqtt_key_file": str(mqtt_key_file) if mqtt_key_file else None,
+        "mqtt_protocol": mqtt_protocol,
     }
     if client_id:
         values["client_id"] = client_id
-    _run(mod.run(GatewaySettings(**values)))
+    _run(mod.run(_settings(GatewaySettings, **values)))
 
 
 @app.command()
-def migrate(database_url: DatabaseOpt = "sqlite:///tagledger.sqlite", log_level: LogLevelOpt = "info") -> None:
+def migrate(database_url: DatabaseOpt = "sqlite:///tagledger.sqlite", log_level: LogLevelOpt = LogLevel.INFO) -> None:
     """Create or upgrade the ledger's tables (safe to run again)."""
     _setup_logging(log_level)
     mod = _role("tagledger.ledger.migrate", "gateway")
     try:
-        _run(mod.migrate(database_url))
+        done = _run(_completed(mod.migrate(database_url)))
     except ValueError as exc:  # a URL the ledger does not understand
         _fail(str(exc))
+    if not done:
+        _fail("interrupted; run it again to finish", code=130)
     typer.echo(f"ledger at {_redact(database_url)} is up to date")
 
 
@@ -318,7 +387,7 @@ def edge(
     mqtt_protocol: Annotated[
         str | None, typer.Option(envvar=_e("MQTT_PROTOCOL"), help="MQTT version: 3.1.1 (default) or 5.")
     ] = None,
-    log_level: LogLevelOpt = "info",
+    log_level: EdgeLogLevelOpt = LogLevel.INFO,
 ) -> None:
     """Read one RFID reader over LLRP and send its reads to the broker.
 
@@ -328,39 +397,37 @@ def edge(
     """
     _setup_logging(log_level)
     mod = _role("edge.agent", "edge")
-    from pydantic import ValidationError
 
     from edge.settings import EdgeSettings
 
-    try:
-        settings = EdgeSettings(
-            **_given(
-                reader_id=reader_id,
-                site=site,
-                mqtt_url=mqtt_url,
-                username=username,
-                password=password,
-                tls_ca_file=tls_ca_file,
-                tls_cert_file=tls_cert_file,
-                tls_key_file=tls_key_file,
-                client_id=client_id,
-                topic_root=topic_root,
-                spool_path=spool_path,
-                spool_max_bytes=spool_max_bytes,
-                profile_dir=profile_dir,
-                heartbeat_interval_s=heartbeat_interval_s,
-                mqtt_protocol=mqtt_protocol,
-            )
-        )
-    except ValidationError as exc:
-        _fail(_settings_problems(exc, "TAGLEDGER_EDGE_"))
+    settings = _settings(
+        EdgeSettings,
+        "TAGLEDGER_EDGE_",
+        **_given(
+            reader_id=reader_id,
+            site=site,
+            mqtt_url=mqtt_url,
+            username=username,
+            password=password,
+            tls_ca_file=tls_ca_file,
+            tls_cert_file=tls_cert_file,
+            tls_key_file=tls_key_file,
+            client_id=client_id,
+            topic_root=topic_root,
+            spool_path=spool_path,
+            spool_max_bytes=spool_max_bytes,
+            profile_dir=profile_dir,
+            heartbeat_interval_s=heartbeat_interval_s,
+            mqtt_protocol=mqtt_protocol,
+        ),
+    )
     _check_site(settings.site)
     _run(mod.run(settings))
 
 
 @app.command()
 def api(
-    site: SiteOpt = EXAMPLE_SITE,
+    site: RequiredSiteOpt,
     database_url: DatabaseOpt = "sqlite:///tagledger.sqlite",
     host: Annotated[
         str, typer.Option(envvar="TAGLEDGER_API_HOST", help="Address to listen on (0.0.0.0: every interface).")
@@ -373,7 +440,7 @@ def api(
     default_safety_stock: Annotated[
         int, typer.Option(envvar="TAGLEDGER_API_DEFAULT_SAFETY_STOCK", help="Units held back from online sale.")
     ] = 0,
-    log_level: LogLevelOpt = "info",
+    log_level: LogLevelOpt = LogLevel.INFO,
 ) -> None:
     """Serve the HTTP API: availability, stock now and in the past, items and their history.
 
@@ -384,7 +451,9 @@ def api(
     mod = _role("cloud.server", "cloud")
     from cloud.settings import ApiSettings
 
-    settings = ApiSettings(
+    settings = _settings(
+        ApiSettings,
+        "TAGLEDGER_API_",
         site=site,
         database_url=database_url,
         host=host,
@@ -418,7 +487,7 @@ def simulate(
     duration: Annotated[
         float | None, typer.Option(envvar="TAGLEDGER_SIM_DURATION", help="Stop after this many seconds.")
     ] = None,
-    log_level: LogLevelOpt = "info",
+    log_level: LogLevelOpt = LogLevel.INFO,
 ) -> None:
     """Simulate a store: one LLRP reader endpoint per reader of the site file, with ground truth.
 
@@ -428,7 +497,9 @@ def simulate(
     _setup_logging(log_level)
     _check_site(site)
     mod = _role("tagledger.sim.runner", "demo")
-    settings = mod.SimSettings(
+    settings = _settings(
+        mod.SimSettings,
+        "TAGLEDGER_SIM_",
         site=site,
         store=store,
         seed=seed,
@@ -442,7 +513,7 @@ def simulate(
     _run(mod.run(settings))
 
 
-def _settings_problems(exc: Any, env_prefix: str) -> str:
+def _settings_problems(exc: ValidationError, env_prefix: str) -> str:
     lines = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"])

@@ -20,6 +20,7 @@ from tagledger.clock import SystemClock
 from tagledger.ledger.channel import ApiKeyRecord
 from tagledger.ledger.model import BatchKey, BatchRecord
 from tagledger.ledger.repository import Ledger
+from tagledger.site import EXAMPLE_SITE
 from tests.cloud.ledger_data import SHIRT, arrival, shirt
 
 REQUESTS = 1_000
@@ -31,7 +32,10 @@ ALREADY_HELD = 2  # so the race is for the LAST 10 units, with a hold already in
 async def _start_api(url: str) -> tuple[subprocess.Popen[bytes], str]:
     env = {**os.environ, "TAGLEDGER_API_HOLD_SWEEP_S": "0"}
     proc = subprocess.Popen(  # noqa: ASYNC220 - a child process for the test's lifetime
-        [sys.executable, "-m", "tagledger.cli", "api", "--database-url", url, "--port", "0", "--log-level", "warning"],
+        [
+            *(sys.executable, "-m", "tagledger.cli", "api", "--site", str(EXAMPLE_SITE)),
+            *("--database-url", url, "--port", "0", "--log-level", "warning"),
+        ],
         env=env,
         stderr=subprocess.PIPE,
     )
