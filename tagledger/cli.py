@@ -222,7 +222,12 @@ def demo(
         data_dir=data_dir,
         json_summary=as_json,
     )
-    summary = _run(mod.run_demo(settings))
+    from tagledger.stack import RoleFailed
+
+    try:
+        summary = _run(mod.run_demo(settings))
+    except RoleFailed as exc:
+        _fail(f"demo stopped because a role failed: {exc}", code=1)
     if as_json and summary is not None:
         typer.echo(json.dumps(summary, sort_keys=True))
 
@@ -517,7 +522,8 @@ def _settings_problems(exc: ValidationError, env_prefix: str) -> str:
     lines = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"])
-        lines.append(f"{field} (--{field.replace('_', '-')} / {env_prefix}{field.upper()}): {err['msg']}")
+        message = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"{field} (--{field.replace('_', '-')} / {env_prefix}{field.upper()}): {message}")
     return "invalid settings:\n  " + "\n  ".join(lines)
 
 

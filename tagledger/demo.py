@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from amqtt.broker import Broker
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tagledger.site import EXAMPLE_SITE
 from tagledger.stack import StackSettings, StoreStack
@@ -37,8 +37,28 @@ class DemoSettings(BaseModel):
     seed: int = 7
     data_dir: Path | None = None
     json_summary: bool = False
+    # A lively but readable store: an event every 15 s or so, and enough read
+    # capacity for four readers to cover 400 items several times a second.
     events_per_minute: float = 4.0
     reads_per_s: float = 600.0
+
+    @field_validator("data_dir")
+    @classmethod
+    def _empty_data_dir(cls, path: Path | None) -> Path | None:
+        # An old ledger next to a new simulation would make the summary compare
+        # yesterday's items with today's truth.
+        if path is not None and path.exists() and any(path.iterdir()):
+            raise ValueError(f"{path} is not empty; give a new or empty directory")
+        return path
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _free_port() -> int:
@@ -72,13 +92,17 @@ def _say(message: str) -> None:
 async def run_demo(settings: DemoSettings) -> dict[str, Any] | None:
     with tempfile.TemporaryDirectory(prefix="tagledger-demo-") as tmp:
         data_dir = settings.data_dir or Path(tmp)
+        api_port = settings.api_port
+        if api_port and not _port_free(api_port):
+            _say(f"port {api_port} is in use; the API takes a free port instead")
+            api_port = 0
         async with embedded_broker() as mqtt_url:
             stack_settings = StackSettings(
                 site=settings.site,
                 mqtt_url=mqtt_url,
                 database_url=f"sqlite:///{data_dir / 'ledger.sqlite'}",
                 data_dir=data_dir,
-                api_port=settings.api_port,
+                api_port=api_port,
                 seed=settings.seed,
                 items=settings.items,
                 events_per_minute=settings.events_per_minute,
@@ -95,6 +119,8 @@ async def run_demo(settings: DemoSettings) -> dict[str, Any] | None:
                     await asyncio.Event().wait()
                     return None
                 await asyncio.sleep(settings.duration)
+                _say("settling: no new events, waiting for the ledger to catch up")
+                await stack.settle(timeout_s=20)
                 return await summarise(stack)
 
 

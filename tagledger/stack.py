@@ -29,13 +29,17 @@ from edge.settings import EdgeSettings
 from gateway.service import Gateway
 from gateway.settings import GatewaySettings
 from tagledger.ledger.migrate import migrate
-from tagledger.mqtt import BrokerAddress
+from tagledger.mqtt import BrokerAddress, backoff_delays
 from tagledger.sim.runner import SimSettings, Simulation
 from tagledger.site import Site, load_site
 from tagledger.wire import PosTransaction, Topics, encode
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class RoleFailed(RuntimeError):
+    """A role of the stack stopped with an error while the stack was running."""
 
 
 @dataclass
@@ -67,6 +71,7 @@ class StoreStack:
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _pos: asyncio.Queue[PosTransaction] = field(default_factory=asyncio.Queue)
+    failures: list[str] = field(default_factory=list)
 
     async def __aenter__(self) -> StoreStack:
         s = self.settings
@@ -135,6 +140,9 @@ class StoreStack:
                 mqtt_url=s.mqtt_url,
                 topic_root=s.topic_root,
                 spool_path=s.data_dir / "spool" / f"{reader.id}.sqlite",
+                # One persistent MQTT session per agent *and* topic root, so runs sharing
+                # a broker (two developers, CI) never take over each other's sessions.
+                client_id=f"{s.topic_root}-edge-{reader.id}",
                 heartbeat_interval_s=s.heartbeat_interval_s,
             )
             self._spawn(run_agent(edge), f"stack-edge-{reader.id}")
@@ -155,10 +163,11 @@ class StoreStack:
         task.add_done_callback(self._on_done)
         self._tasks.append(task)
 
-    @staticmethod
-    def _on_done(task: asyncio.Task[Any]) -> None:
+    def _on_done(self, task: asyncio.Task[Any]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            log.error("%s stopped: %r", task.get_name(), task.exception())
+            exc = task.exception()
+            self.failures.append(f"{task.get_name()}: {exc!r}")
+            log.error("%s stopped", task.get_name(), exc_info=exc)
 
     async def _wait(self, aw: Awaitable[T], what: str, timeout_s: float = 30) -> T:
         """Wait for a start-up step, failing fast if a role died instead."""
@@ -176,14 +185,28 @@ class StoreStack:
         return step.result()
 
     async def _publish_pos(self) -> None:
-        """Send the simulator's checkout transactions to the gateway, as a POS system would."""
+        """Send the simulator's checkout transactions to the gateway, as a POS system would.
+
+        Reconnects like every other client here: a broker hiccup must not silently end
+        the sales feed (a transaction not yet acknowledged is sent again).
+        """
         s = self.settings
         topics = Topics(s.topic_root)
         address = BrokerAddress.parse(s.mqtt_url)
-        async with aiomqtt.Client(**address.client_kwargs(), identifier=f"{s.gateway_client_id}-pos") as client:
-            while True:
-                tx = await self._pos.get()
-                await client.publish(topics.pos(tx.store_id), encode(tx), qos=1)
+        delays = backoff_delays(maximum=5.0)
+        pending: PosTransaction | None = None
+        while True:
+            try:
+                async with aiomqtt.Client(**address.client_kwargs(), identifier=f"{s.gateway_client_id}-pos") as client:
+                    delays = backoff_delays(maximum=5.0)
+                    while True:
+                        pending = pending or await self._pos.get()
+                        await client.publish(topics.pos(pending.store_id), encode(pending), qos=1)
+                        pending = None
+            except aiomqtt.MqttError as exc:
+                delay = next(delays)
+                log.warning("POS feed lost the broker (%s); reconnecting in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
 
     async def get(self, path: str, **params: Any) -> Any:
         async with httpx.AsyncClient(base_url=self.api_url, timeout=10) as client:
@@ -201,12 +224,38 @@ class StoreStack:
                 zones[entry["zone"]] = zones.get(entry["zone"], 0) + entry["on_hand"]
         return zones
 
+    async def settle(self, timeout_s: float = 30.0) -> None:
+        """Stop new simulated events and wait until the ledger has caught up with the store.
+
+        Events under way finish first; then the ledger's zone counts must stay the
+        same over two polls.  Gives the demo summary and the tests a quiet moment to
+        compare the ledger with the truth instead of a snapshot taken mid-move.
+        """
+        assert self.simulation is not None
+        model = self.simulation.model
+        model.quiesce()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        # The model advances with the readers' inventory rounds; nothing signals "done", so poll.
+        while model.pending_actions and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.5)
+        previous: dict[str, int] | None = None
+        while loop.time() < deadline:
+            await asyncio.sleep(2.0)
+            current = await self.items_by_zone()
+            if current == previous:
+                return
+            previous = current
+
     async def __aexit__(self, *exc: object) -> None:
-        # Agents first (they flush their last window to the spool), then the rest.
+        # One role at a time, in reverse order of start: the POS feed and the agents
+        # first (they flush their last window to the spool), then the API, and the
+        # gateway last so it can still commit what the agents send while stopping.
         for task in reversed(self._tasks):
             task.cancel()
-        for task in reversed(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
         await self._stack.aclose()
+        if self.failures and exc[0] is None:
+            raise RoleFailed("; ".join(self.failures))

@@ -141,6 +141,7 @@ class StoreModel:
         self.pos_transactions: list[PosTransaction] = []
         self._queue: list[_Scheduled] = []
         self._seq = 0
+        self._quiet = False  # see quiesce()
         self._now = clock.now_us()
         self._truth: IO[str] | None = truth_path.open("w") if truth_path else None
         self._populate()
@@ -269,7 +270,21 @@ class StoreModel:
         gap_s = self._rng.expovariate(self.settings.events_per_minute / 60.0)
         self._at(now + round(gap_s * 1_000_000), self._random_event)
 
+    def quiesce(self) -> None:
+        """Start no new random event; those under way (a fitting-room visit, a sale) finish.
+
+        Lets the demo and tests compare the ledger with the truth at a quiet moment.
+        """
+        self._quiet = True
+
+    @property
+    def pending_actions(self) -> int:
+        """Scheduled follow-ups of events under way (and the next random event, unless quiet)."""
+        return len(self._queue)
+
     def _random_event(self, now: int) -> None:
+        if self._quiet:
+            return
         kinds = list(EVENT_WEIGHTS)
         kind = self._rng.choices(kinds, weights=[EVENT_WEIGHTS[k] for k in kinds])[0]
         getattr(self, f"_ev_{kind}")()
