@@ -158,6 +158,7 @@ class Site(_Strict):
         problems: list[tuple[tuple[str | int, ...], str]] = []
         seen_stores: set[str] = set()
         seen_readers: dict[str, str] = {}
+        seen_endpoints: dict[tuple[str, int], str] = {}
         for si, store in enumerate(self.stores):
             if store.id in seen_stores:
                 problems.append((("stores", si, "id"), f"store id {store.id!r} is used twice"))
@@ -176,6 +177,16 @@ class Site(_Strict):
                         )
                     )
                 seen_readers[reader.id] = store.id
+                endpoint = (reader.host, reader.port)
+                if endpoint in seen_endpoints:
+                    problems.append(
+                        (
+                            ("stores", si, "readers", ri, "port"),
+                            f"reader {seen_endpoints[endpoint]!r} already uses {reader.host}:{reader.port};"
+                            " two agents must not drive one reader",
+                        )
+                    )
+                seen_endpoints[endpoint] = reader.id
                 for ai, antenna in enumerate(reader.antennas):
                     if antenna.zone not in zone_ids:
                         problems.append(
@@ -269,6 +280,25 @@ def _problems_from(exc: ValidationError) -> list[tuple[str, str]]:
     return problems
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping.
+
+    Plain YAML keeps the last one silently: a store with ``zones:`` written twice
+    would lose its first zones without a word.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice in the same mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_site(data: Any, file: str = "<site>") -> Site:
     try:
         return Site.model_validate(data)
@@ -279,11 +309,11 @@ def parse_site(data: Any, file: str = "<site>") -> Site:
 def load_site(path: Path | str) -> Site:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SiteError(str(path), [("", f"cannot read: {exc.strerror}")]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

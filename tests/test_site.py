@@ -79,3 +79,24 @@ def test_unreadable_and_non_yaml_files_are_refused(tmp_path: Path) -> None:
     bad.write_text("stores: [\n")
     with pytest.raises(SiteError, match="not valid YAML: line"):
         load_site(bad)
+
+
+def test_a_key_given_twice_is_refused_with_its_line(tmp_path: Path) -> None:
+    text = EXAMPLE_SITE.read_text().replace("    zones:\n", "    zones: []\n    zones:\n", 1)
+    path = tmp_path / "site.yaml"
+    path.write_text(text)
+    with pytest.raises(SiteError, match=r"line \d+, column \d+: key 'zones' is given twice"):
+        load_site(path)
+
+
+def test_two_readers_on_one_host_and_port_are_refused() -> None:
+    data = _example()
+    data["stores"][0]["readers"][1]["port"] = data["stores"][0]["readers"][0]["port"]
+    with pytest.raises(SiteError) as info:
+        parse_site(data, "site.yaml")
+    assert info.value.problems == [
+        (
+            "stores[0].readers[1].port",
+            "reader 'paris-01-r1' already uses 127.0.0.1:15084; two agents must not drive one reader",
+        )
+    ]
