@@ -26,6 +26,8 @@ from cloud.settings import ApiSettings
 from cloud.state import State
 from cloud.stock.endpoints import router as stock_router
 from cloud.stores.endpoints import router as stores_router
+from cloud.webhooks.dispatcher import run_webhooks
+from cloud.webhooks.endpoints import router as webhooks_router
 from tagledger.clock import Clock, SystemClock
 from tagledger.ledger.repository import Ledger
 from tagledger.site import Site, load_site
@@ -77,7 +79,7 @@ def create_app(
                     sweep_holds_forever(the_ledger, the_clock, settings.hold_sweep_s), name="api-hold-sweeper"
                 )
                 stack.push_async_callback(_cancel, sweeper)
-            yield State(
+            state = State(
                 settings=settings,
                 site=the_site,
                 ledger=the_ledger,
@@ -86,6 +88,10 @@ def create_app(
                 auth=Authenticator(the_ledger, required=settings.auth_required, cache_s=settings.auth_cache_s),
                 limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
             )
+            if settings.webhooks_enabled:
+                webhooks = asyncio.create_task(run_webhooks(state), name="api-webhooks")
+                stack.push_async_callback(_cancel, webhooks)
+            yield state
 
     app = FastAPI(
         title="tagledger",
@@ -112,6 +118,7 @@ def create_app(
     app.include_router(reservations_router)
     app.include_router(changes_router)
     app.include_router(feeds_router)
+    app.include_router(webhooks_router)
     return app
 
 

@@ -87,6 +87,18 @@ class ApiSettings(BaseSettings):
     feed_pickup_sla: str = Field(
         default="same day", description="pickup_SLA of the Google local inventory feed (same day, next day, ...)."
     )
+    webhooks_enabled: bool = Field(
+        default=True,
+        description="Deliver availability changes to webhook subscribers from this process (with several worker "
+        "processes, enable it in one only).",
+    )
+    webhook_poll_s: float = Field(default=0.5, gt=0, description="How often webhook delivery looks for changes.")
+    webhook_timeout_s: float = Field(default=5.0, gt=0, description="How long one delivery attempt may take.")
+    webhook_max_attempts: int = Field(default=6, ge=1, le=20, description="Attempts per delivery, the first included.")
+    webhook_retry_base_s: float = Field(
+        default=1.0, gt=0, description="Wait after the first failed attempt; doubled after each further one."
+    )
+    webhook_retry_max_s: float = Field(default=300.0, gt=0, description="Longest wait between two attempts.")
     shutdown_grace_s: int = Field(
         default=10, ge=0, description="On SIGTERM, how long in-flight requests get before they are cut."
     )

@@ -62,3 +62,4 @@ StoresReader = Annotated[Principal, Depends(Require(Scope.AVAILABILITY_READ, Sco
 AvailabilityReader = Annotated[Principal, Depends(Require(Scope.AVAILABILITY_READ, Scope.STAFF))]
 StaffOnly = Annotated[Principal, Depends(Require(Scope.STAFF))]
 StockReader = Annotated[Principal, Depends(Require(Scope.STAFF, Scope.AUDIT))]
+AdminOnly = Annotated[Principal, Depends(Require(Scope.ADMIN))]

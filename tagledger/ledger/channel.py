@@ -125,6 +125,33 @@ class ApiKeyRecord:
     revoked_us: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookRecord:
+    """Where availability changes are POSTed, signed with ``secret``; ``stores`` None: every store."""
+
+    id: str
+    url: str
+    secret: str
+    stores: tuple[str, ...] | None
+    created_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    """One attempt of one webhook delivery; ``outcome``: delivered, retrying (another follows) or failed."""
+
+    subscription_id: str
+    delivery_id: str
+    event_id: int  # the ledger event id up to which the delivery reports
+    store_id: str
+    attempt: int  # 1, 2, ...
+    at_us: int
+    status_code: int | None  # None: no HTTP answer (refused, timed out)
+    error: str | None
+    outcome: str
+    id: int = 0  # assigned by the ledger
+
+
 class ChannelStore(Protocol):
     """What the channel API needs from the ledger besides stock; both backends implement it."""
 
@@ -177,6 +204,26 @@ class ChannelStore(Protocol):
 
     async def revoke_api_key(self, key_id: str, *, now_us: int) -> bool:
         """Revoke; ``False`` if there is no such key.  Revoking twice keeps the first time."""
+        ...
+
+    async def add_webhook(self, hook: WebhookRecord) -> None: ...
+
+    async def webhooks(self) -> list[WebhookRecord]:
+        """Every subscription, oldest first."""
+        ...
+
+    async def webhook(self, webhook_id: str) -> WebhookRecord | None: ...
+
+    async def delete_webhook(self, webhook_id: str) -> bool:
+        """Remove a subscription (its delivery log stays); ``False`` if there is none."""
+        ...
+
+    async def record_delivery_attempt(self, attempt: DeliveryAttempt) -> None: ...
+
+    async def delivery_attempts(
+        self, subscription_id: str, *, limit: int, before_id: int | None = None
+    ) -> list[DeliveryAttempt]:
+        """A subscription's attempts, newest first, ids below ``before_id`` (cursor paging)."""
         ...
 
 
@@ -240,6 +287,56 @@ def api_key_from_row(row: Sequence[Any]) -> ApiKeyRecord:
         stores=None if stores is None else tuple(json.loads(stores)),
         created_us=int(created),
         revoked_us=None if revoked is None else int(revoked),
+    )
+
+
+WEBHOOK_COLUMNS = "id, url, secret, stores, created_at"
+DELIVERY_COLUMNS = "subscription_id, delivery_id, event_id, store_id, attempt, at, status_code, error, outcome"
+
+
+def webhook_params(hook: WebhookRecord) -> tuple[Any, ...]:
+    stores = None if hook.stores is None else json.dumps(list(hook.stores))
+    return (hook.id, hook.url, hook.secret, stores, hook.created_us)
+
+
+def webhook_from_row(row: Sequence[Any]) -> WebhookRecord:
+    hid, url, secret, stores, created = row
+    return WebhookRecord(
+        id=hid,
+        url=url,
+        secret=secret,
+        stores=None if stores is None else tuple(json.loads(stores)),
+        created_us=int(created),
+    )
+
+
+def delivery_params(a: DeliveryAttempt) -> tuple[Any, ...]:
+    return (
+        a.subscription_id,
+        a.delivery_id,
+        a.event_id,
+        a.store_id,
+        a.attempt,
+        a.at_us,
+        a.status_code,
+        a.error,
+        a.outcome,
+    )
+
+
+def delivery_from_row(row: Sequence[Any]) -> DeliveryAttempt:
+    rid, sub, delivery, event_id, store_id, attempt, at, status, error, outcome = row
+    return DeliveryAttempt(
+        id=int(rid),
+        subscription_id=sub,
+        delivery_id=delivery,
+        event_id=int(event_id),
+        store_id=store_id,
+        attempt=int(attempt),
+        at_us=int(at),
+        status_code=None if status is None else int(status),
+        error=error,
+        outcome=outcome,
     )
 
 

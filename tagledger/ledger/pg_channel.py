@@ -34,8 +34,11 @@ from asyncpg.pool import PoolConnectionProxy
 
 from tagledger.ledger.channel import (
     API_KEY_COLUMNS,
+    DELIVERY_COLUMNS,
     HOLD_COLUMNS,
+    WEBHOOK_COLUMNS,
     ApiKeyRecord,
+    DeliveryAttempt,
     HoldNotActive,
     HoldNotFound,
     HoldRecord,
@@ -43,12 +46,17 @@ from tagledger.ledger.channel import (
     IdempotencyConflict,
     InsufficientStock,
     NewHold,
+    WebhookRecord,
     allocate_sales,
     api_key_from_row,
     api_key_params,
+    delivery_from_row,
+    delivery_params,
     hold_from_row,
     lock_key,
     same_request,
+    webhook_from_row,
+    webhook_params,
 )
 from tagledger.ledger.model import ItemState, StockRow
 
@@ -254,6 +262,54 @@ class PostgresChannel:
                 "UPDATE api_keys SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1", key_id, now_us
             )
         return status != "UPDATE 0"
+
+    # -- webhooks ---------------------------------------------------------------
+
+    async def add_webhook(self, hook: WebhookRecord) -> None:
+        async with self._errors():
+            await self._pool.execute(
+                f"INSERT INTO webhook_subscriptions ({WEBHOOK_COLUMNS}) VALUES ($1, $2, $3, $4, $5)",
+                *webhook_params(hook),
+            )
+
+    async def webhooks(self) -> list[WebhookRecord]:
+        async with self._errors():
+            found = await self._pool.fetch(
+                f"SELECT {WEBHOOK_COLUMNS} FROM webhook_subscriptions ORDER BY created_at, id"
+            )
+        return [webhook_from_row(r) for r in found]
+
+    async def webhook(self, webhook_id: str) -> WebhookRecord | None:
+        async with self._errors():
+            row = await self._pool.fetchrow(
+                f"SELECT {WEBHOOK_COLUMNS} FROM webhook_subscriptions WHERE id = $1", webhook_id
+            )
+        return None if row is None else webhook_from_row(row)
+
+    async def delete_webhook(self, webhook_id: str) -> bool:
+        async with self._errors():
+            status = await self._pool.execute("DELETE FROM webhook_subscriptions WHERE id = $1", webhook_id)
+        return status != "DELETE 0"
+
+    async def record_delivery_attempt(self, attempt: DeliveryAttempt) -> None:
+        async with self._errors():
+            await self._pool.execute(
+                f"INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                *delivery_params(attempt),
+            )
+
+    async def delivery_attempts(
+        self, subscription_id: str, *, limit: int, before_id: int | None = None
+    ) -> list[DeliveryAttempt]:
+        async with self._errors():
+            found = await self._pool.fetch(
+                f"SELECT id, {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE subscription_id = $1"
+                " AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+                subscription_id,
+                before_id,
+                limit,
+            )
+        return [delivery_from_row(r) for r in found]
 
 
 def _replay(hold: HoldRecord, new: NewHold) -> HoldRecord:

@@ -20,8 +20,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tagledger.ledger.channel import (
     API_KEY_COLUMNS,
+    DELIVERY_COLUMNS,
     HOLD_COLUMNS,
+    WEBHOOK_COLUMNS,
     ApiKeyRecord,
+    DeliveryAttempt,
     HoldNotActive,
     HoldNotFound,
     HoldRecord,
@@ -29,11 +32,16 @@ from tagledger.ledger.channel import (
     IdempotencyConflict,
     InsufficientStock,
     NewHold,
+    WebhookRecord,
     allocate_sales,
     api_key_from_row,
     api_key_params,
+    delivery_from_row,
+    delivery_params,
     hold_from_row,
     same_request,
+    webhook_from_row,
+    webhook_params,
 )
 from tagledger.ledger.model import ItemState, StockRow
 
@@ -323,3 +331,56 @@ class SqliteChannel:
             return cur.rowcount > 0
 
         return await self._in(self._writer, update)
+
+    # -- webhooks ---------------------------------------------------------------
+
+    async def add_webhook(self, hook: WebhookRecord) -> None:
+        await self._in(
+            self._writer,
+            lambda: self._w().execute(
+                f"INSERT INTO webhook_subscriptions ({WEBHOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?)", webhook_params(hook)
+            ),
+        )
+
+    async def webhooks(self) -> list[WebhookRecord]:
+        def query() -> list[WebhookRecord]:
+            sql = f"SELECT {WEBHOOK_COLUMNS} FROM webhook_subscriptions ORDER BY created_at, id"
+            return [webhook_from_row(r) for r in self._r().execute(sql).fetchall()]
+
+        return await self._in(self._reader, query)
+
+    async def webhook(self, webhook_id: str) -> WebhookRecord | None:
+        def query() -> WebhookRecord | None:
+            sql = f"SELECT {WEBHOOK_COLUMNS} FROM webhook_subscriptions WHERE id = ?"
+            row = self._r().execute(sql, (webhook_id,)).fetchone()
+            return None if row is None else webhook_from_row(row)
+
+        return await self._in(self._reader, query)
+
+    async def delete_webhook(self, webhook_id: str) -> bool:
+        def update() -> bool:
+            return self._w().execute("DELETE FROM webhook_subscriptions WHERE id = ?", (webhook_id,)).rowcount > 0
+
+        return await self._in(self._writer, update)
+
+    async def record_delivery_attempt(self, attempt: DeliveryAttempt) -> None:
+        await self._in(
+            self._writer,
+            lambda: self._w().execute(
+                f"INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                delivery_params(attempt),
+            ),
+        )
+
+    async def delivery_attempts(
+        self, subscription_id: str, *, limit: int, before_id: int | None = None
+    ) -> list[DeliveryAttempt]:
+        def query() -> list[DeliveryAttempt]:
+            sql = (
+                f"SELECT id, {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE subscription_id = ?"
+                " AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?"
+            )
+            found = self._r().execute(sql, (subscription_id, before_id, before_id, limit)).fetchall()
+            return [delivery_from_row(r) for r in found]
+
+        return await self._in(self._reader, query)

@@ -45,6 +45,11 @@ EXPECTED: dict[tuple[str, str], frozenset[Scope]] = {
     ("GET", "/v1/stores/{store_id}/feeds/google-local-inventory"): frozenset({R, S}),
     ("GET", "/v1/stores/{store_id}/feeds/salesforce-oci"): frozenset({R, S}),
     ("POST", "/v1/stores/{store_id}/feeds/shopify-inventory-set-quantities"): frozenset({R, S}),
+    ("POST", "/v1/webhooks"): frozenset({Scope.ADMIN}),
+    ("GET", "/v1/webhooks"): frozenset({Scope.ADMIN}),
+    ("GET", "/v1/webhooks/{webhook_id}"): frozenset({Scope.ADMIN}),
+    ("DELETE", "/v1/webhooks/{webhook_id}"): frozenset({Scope.ADMIN}),
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): frozenset({Scope.ADMIN}),
 }
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
 
@@ -117,6 +122,7 @@ async def _call(client: httpx.AsyncClient, method: str, path: str, token: str | 
         .replace("{gtin}", SHIRT)
         .replace("{epc}", shirt(1))
         .replace("{reservation_id}", hold_id)
+        .replace("{webhook_id}", "wh_none")  # 404 once past auth: enough to tell 401/403 apart
     )
     headers = {"Idempotency-Key": f"k-{next(_keys)}"}
     if token is not None:
@@ -129,6 +135,8 @@ async def _call(client: httpx.AsyncClient, method: str, path: str, token: str | 
         body = {"store_id": "paris-01", "gtin": SHIRT, "quantity": 1}
     elif path.endswith("/shopify-inventory-set-quantities"):
         body = {"location_id": "L", "items": [{"gtin": SHIRT, "inventory_item_id": "I", "compare_quantity": 0}]}
+    elif path == "/v1/webhooks":
+        body = {"url": "http://127.0.0.1:9/hook"}
     elif path.endswith("/changes"):
         params = {"max_s": 0}  # the stream ends at once, so the in-process client gets its whole body
     elif path == "/v1/availability/nearby":

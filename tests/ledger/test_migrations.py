@@ -22,6 +22,8 @@ TABLES = {"batches", "events", "items", "stock", "rejects", "reader_status", "al
     "holds",
     "hold_cursors",
     "api_keys",
+    "webhook_subscriptions",
+    "webhook_deliveries",
 }
 
 

@@ -1,0 +1,146 @@
+"""Delivering availability changes to webhook subscribers, with retries and a delivery log.
+
+Where changes come from: the same source as the SSE stream (ledger events above
+a high-water mark per store, polled every ``webhook_poll_s``), turned into the
+availability of every GTIN they touched by the availability service.  So a
+webhook body holds exactly what ``GET /v1/stores/{store_id}/availability/{gtin}``
+would answer.  One body per store per poll (at most 100 GTINs each) goes to
+every subscription whose store filter admits the store.
+
+Each delivery runs in its own task so a slow or failing receiver delays no one
+else; every attempt is written to ``webhook_deliveries`` before the next.
+
+Limits, stated plainly: the high-water mark lives in the process and starts at
+the newest event when the API starts, so changes committed while no API process
+runs are not delivered, and deliveries still retrying at shutdown are dropped
+(receivers can resynchronise from the feeds or the availability endpoint).
+Every API process that has ``webhooks_enabled`` delivers: with several worker
+processes, enable it in one of them only, or receivers get each change once per
+process.  Reservations are not ledger events and are not delivered (as with SSE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+
+import httpx
+
+from cloud.availability import service
+from cloud.state import State
+from cloud.webhooks import signing
+from tagledger.ledger.channel import DeliveryAttempt, WebhookRecord
+from tagledger.ledger.repository import LedgerError
+
+log = logging.getLogger(__name__)
+
+MAX_EVENTS_PER_POLL = 1_000
+MAX_GTINS_PER_BODY = 100
+EVENT_TYPE = "availability.changed"
+
+
+async def run_webhooks(state: State) -> None:
+    """Poll for changes and deliver them until cancelled."""
+    settings = state["settings"]
+    ledger = state["ledger"]
+    after: dict[str, int] = {}
+    async with httpx.AsyncClient(timeout=settings.webhook_timeout_s) as http, asyncio.TaskGroup() as deliveries:
+        while True:
+            try:
+                if not after:  # the marks start at the newest event once the ledger answers
+                    start = await ledger.latest_event_id()
+                    after = {s.id: start for s in state["site"].stores}
+                await _poll(state, http, deliveries, after)
+            except LedgerError as exc:
+                # Transient (a ledger restart): keep the marks and look again next interval.
+                log.warning("webhooks: polling the ledger failed: %s", exc)
+            await asyncio.sleep(settings.webhook_poll_s)
+
+
+async def _poll(state: State, http: httpx.AsyncClient, deliveries: asyncio.TaskGroup, after: dict[str, int]) -> None:
+    ledger = state["ledger"]
+    hooks = await ledger.webhooks()
+    latest = await ledger.latest_event_id()
+    for store_id, mark in list(after.items()):
+        subscribers = [h for h in hooks if h.stores is None or store_id in h.stores]
+        if not subscribers:
+            # Nobody listens: skip the store's changes so a later subscriber starts from now.
+            after[store_id] = max(mark, latest)
+            continue
+        rows = await ledger.changed_gtins(store_id, mark, limit=MAX_EVENTS_PER_POLL)
+        if not rows:
+            continue
+        after[store_id] = rows[-1][0]
+        last_id: dict[str, int] = {}
+        for event_id, gtin in rows:
+            last_id[gtin] = event_id
+        gtins = sorted(last_id, key=last_id.__getitem__)
+        for begin in range(0, len(gtins), MAX_GTINS_PER_BODY):
+            part = gtins[begin : begin + MAX_GTINS_PER_BODY]
+            batch = await service.availability_batch(state, store_ids=[store_id], gtins=part)
+            event_id = max(last_id[g] for g in part)
+            body = json.dumps(
+                {
+                    "type": EVENT_TYPE,
+                    "store_id": store_id,
+                    "event_id": event_id,
+                    "availability": [a.model_dump(mode="json") for a in batch.results],
+                },
+                separators=(",", ":"),
+            ).encode()
+            for hook in subscribers:
+                deliveries.create_task(
+                    _deliver(state, http, hook, body, store_id, event_id), name=f"webhook-{hook.id}-{event_id}"
+                )
+
+
+async def _deliver(
+    state: State, http: httpx.AsyncClient, hook: WebhookRecord, body: bytes, store_id: str, event_id: int
+) -> None:
+    settings = state["settings"]
+    delivery_id = uuid.uuid4().hex
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "tagledger-webhooks",
+        "X-Tagledger-Event": EVENT_TYPE,
+        "X-Tagledger-Delivery": delivery_id,
+        signing.SIGNATURE_HEADER: signing.signature(hook.secret, body),
+    }
+    attempts = settings.webhook_max_attempts
+    for attempt in range(1, attempts + 1):
+        status: int | None = None
+        error: str | None = None
+        try:
+            response = await http.post(hook.url, content=body, headers={**headers, "X-Tagledger-Attempt": str(attempt)})
+            status = response.status_code
+            if not 200 <= status < 300:
+                error = f"HTTP {status}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        ok = error is None
+        outcome = "delivered" if ok else "retrying" if attempt < attempts else "failed"
+        try:
+            await state["ledger"].record_delivery_attempt(
+                DeliveryAttempt(
+                    subscription_id=hook.id,
+                    delivery_id=delivery_id,
+                    event_id=event_id,
+                    store_id=store_id,
+                    attempt=attempt,
+                    at_us=state["clock"].now_us(),
+                    status_code=status,
+                    error=error,
+                    outcome=outcome,
+                )
+            )
+        except LedgerError as exc:
+            log.warning("webhooks: could not log attempt %d of delivery %s: %s", attempt, delivery_id, exc)
+        if ok:
+            return
+        if attempt < attempts:
+            await asyncio.sleep(
+                signing.backoff_s(attempt, base_s=settings.webhook_retry_base_s, cap_s=settings.webhook_retry_max_s)
+            )
+    log.warning("webhooks: delivery %s to %s failed after %d attempts (%s)", delivery_id, hook.url, attempts, error)
