@@ -66,13 +66,38 @@ _tl_tmpdir() {
   fi
 }
 
+_tl_pg_login() {  # url: can we log in and run a query? (an open port is not enough: auth may refuse us)
+  "${VENV:-.venv}/bin/python" - "$1" <<'PY'
+import asyncio, sys
+import asyncpg
+
+async def main() -> None:
+    conn = await asyncpg.connect(sys.argv[1], timeout=5)
+    try:
+        await conn.fetchval("SELECT 1")
+    finally:
+        await conn.close()
+
+try:
+    asyncio.run(main())
+except Exception as exc:
+    print(f"services: cannot use PostgreSQL at {sys.argv[1]}: {exc}", file=sys.stderr)
+    sys.exit(1)
+PY
+}
+
 ensure_postgres() {
   local url=${TAGLEDGER_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
   read -r host port < <(_tl_hostport "$url" 5432)
   if _tl_reachable "$host" "$port"; then
-    export TAGLEDGER_TEST_DATABASE_URL="$url"; echo "services: PostgreSQL at $host:$port" >&2; return 0
+    if _tl_pg_login "$url"; then
+      export TAGLEDGER_TEST_DATABASE_URL="$url"; echo "services: PostgreSQL at $host:$port" >&2; return 0
+    fi
+    if [ -n "${TAGLEDGER_TEST_DATABASE_URL:-}" ]; then
+      echo "services: TAGLEDGER_TEST_DATABASE_URL is set but unusable (see above)" >&2; return 1
+    fi
   fi
-  echo "services: no PostgreSQL at $host:$port; starting a throwaway one" >&2
+  echo "services: no usable PostgreSQL at $host:$port; starting a throwaway one" >&2
   _TL_PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
   if [ -z "$_TL_PG_BIN" ] && ! command -v initdb >/dev/null 2>&1; then
     _tl_apt_install postgresql || { echo "services: PostgreSQL is not running and not installed (need initdb/pg_ctl, e.g. Debian package 'postgresql'), or set TAGLEDGER_TEST_DATABASE_URL" >&2; return 1; }
@@ -114,4 +139,11 @@ ensure_mosquitto() {
   _tl_reachable 127.0.0.1 "$mport" || { echo "services: Mosquitto did not start:" >&2; cat "$_tl_tmp/mosquitto.log" >&2; return 1; }
   export TAGLEDGER_TEST_MQTT_URL="mqtt://127.0.0.1:$mport"
   echo "services: throwaway Mosquitto at 127.0.0.1:$mport" >&2
+}
+
+ensure_tools() {
+  # The deploy tests check the systemd unit with systemd-analyze.
+  if ! command -v systemd-analyze >/dev/null 2>&1; then
+    _tl_apt_install systemd || { echo "services: systemd-analyze is missing (Debian package 'systemd')" >&2; return 1; }
+  fi
 }

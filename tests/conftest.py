@@ -18,9 +18,11 @@ every async test fails if it leaves a task running.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from itertools import count
@@ -94,9 +96,37 @@ def mqtt() -> tuple[str, int]:
 
 
 @pytest.fixture
-def topic_root() -> str:
-    """A topic root no other test run or test uses."""
-    return f"tltest-{RUN_ID}-{next(_serial)}"
+def topic_root() -> Iterator[str]:
+    """A topic root no other test run or test uses; its retained messages are cleared afterwards."""
+    root = f"tltest-{RUN_ID}-{next(_serial)}"
+    yield root
+    _clear_retained(root)
+
+
+def _clear_retained(root: str) -> None:
+    """Best effort: drop the retained messages (reader status) a test left under its root.
+
+    The broker is shared with other runs, so it must not keep accumulating them.
+    """
+    import paho.mqtt.client as paho
+
+    parts = urlsplit(mqtt_url())
+    retained: set[str] = set()
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    client.on_message = lambda _c, _u, msg: retained.add(msg.topic) if msg.retain and msg.payload else None
+    try:
+        client.connect(parts.hostname or "127.0.0.1", parts.port or 1883, keepalive=10)
+    except OSError:
+        return  # no broker: the test that needed it has already failed
+    client.loop_start()
+    try:
+        client.subscribe(f"{root}/#", qos=1)
+        time.sleep(0.3)  # retained messages arrive right after the subscription
+        for topic in retained:
+            client.publish(topic, b"", qos=1, retain=True).wait_for_publish(timeout=5)
+    finally:
+        client.loop_stop()
+        client.disconnect()
 
 
 # --------------------------------------------------------------------------- #
@@ -115,14 +145,9 @@ def _fail_on_logged_errors(caplog: pytest.LogCaptureFixture, request: pytest.Fix
         pytest.fail(f"the test logged {len(errors)} error(s):\n{lines}", pytrace=False)
 
 
-@pytest.fixture(autouse=True)
-async def _fail_on_leaked_tasks(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    # Only meaningful for async tests; for sync ones there is no running loop of ours.
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        yield
-        return
+@pytest.fixture
+async def _fail_on_leaked_tasks() -> AsyncIterator[None]:
+    # Requested by every async test (see pytest_collection_modifyitems).
     before = set(asyncio.all_tasks())
     yield
     await asyncio.sleep(0)
@@ -132,6 +157,13 @@ async def _fail_on_leaked_tasks(request: pytest.FixtureRequest) -> AsyncIterator
             t.cancel()
         names = ", ".join(t.get_name() for t in leaked[:10])
         pytest.fail(f"the test left {len(leaked)} task(s) running: {names}", pytrace=False)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
+            # First, so it is set up before and torn down after the test's other fixtures.
+            item.fixturenames.insert(0, "_fail_on_leaked_tasks")
 
 
 def pytest_configure(config: pytest.Config) -> None:
