@@ -32,7 +32,10 @@ class EdgeSettings(BaseSettings):
     window_ms: int | None = Field(
         default=None, ge=50, le=60_000, description="Aggregation window; default: the reader profile's window_ms."
     )
-    max_batch_observations: int = Field(default=5_000, ge=1, le=50_000)
+    # 10,000 observations stay well under the wire's 4 MiB payload limit even with
+    # long EPCs (~200 B each); a batch the broker or the gateway refuses for its
+    # size would be re-sent forever.
+    max_batch_observations: int = Field(default=5_000, ge=1, le=10_000)
 
     # MQTT -----------------------------------------------------------------
     mqtt_url: str | None = Field(

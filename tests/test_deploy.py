@@ -334,12 +334,14 @@ def test_mosquitto_config_enforces_passwords_and_acl(broker: tuple[int, int]) ->
 
         gateway.client.subscribe("#", qos=1)  # what the ACL lets it read
         time.sleep(0.3)
-        edge.client.publish("elsewhere/v1/paris-01/r1/batch", b"outside the root", qos=1).wait_for_publish(5)
-        edge.client.publish("tagledger/v1/paris-01/r1/batch", b"inside the root", qos=1).wait_for_publish(5)
+        edge.client.publish("elsewhere/v1/paris-01/r1/reads", b"outside the root", qos=1).wait_for_publish(5)
+        # An edge credential cannot forge the gateway's acks.
+        edge.client.publish("tagledger/v1/paris-01/r2/ack", b"forged", qos=1).wait_for_publish(5)
+        edge.client.publish("tagledger/v1/paris-01/r1/reads", b"inside the root", qos=1).wait_for_publish(5)
         assert gateway.got.wait(5)
         time.sleep(0.3)
         topics = [topic for topic, _ in gateway.messages if not topic.startswith("$SYS")]
-        assert topics == ["tagledger/v1/paris-01/r1/batch"]
+        assert topics == ["tagledger/v1/paris-01/r1/reads"]
     finally:
         for probe in probes:
             probe.close()

@@ -16,9 +16,10 @@ GOLDEN = Path(__file__).parent / "golden" / "wire" / "v1"
 def test_checked_in_json_schema_matches_the_models() -> None:
     generated = wire.json_schemas()
     on_disk = {p.stem: p.read_text() for p in SCHEMA_DIR.glob("*.json")}
-    assert set(on_disk) == set(generated), "run: tagledger wire schema --write"
+    fix = "run: tagledger wire schema --write schemas/wire/v1"
+    assert set(on_disk) == set(generated), fix
     for name, text in generated.items():
-        assert on_disk[name] == text, f"schemas/wire/v1/{name}.json drifted; run: tagledger wire schema --write"
+        assert on_disk[name] == text, f"schemas/wire/v1/{name}.json drifted; {fix}"
 
 
 @pytest.mark.parametrize(
