@@ -100,7 +100,10 @@ def _role(module: str, extra: str) -> Any:
     try:
         return import_module(module)
     except ImportError as exc:
-        _fail(f"this command needs the '{extra}' extra ({exc.name} is missing): pip install 'tagledger[{extra}]'")
+        _fail(
+            f"this command needs the '{extra}' extra ({exc.name} is missing); "
+            f"from a checkout: pip install -c constraints.txt '.[{extra}]'"
+        )
 
 
 S = TypeVar("S")
