@@ -300,8 +300,8 @@ def test_command_line_check_and_show(capsys: pytest.CaptureFixture[str]) -> None
 
 
 @pytest.mark.slow
-def test_profiles_ship_inside_a_non_editable_install(tmp_path: Path) -> None:
-    """Build a wheel from a copy of the sources, install it to a directory, load a profile from there."""
+def test_package_data_ships_inside_a_non_editable_install(tmp_path: Path) -> None:
+    """Build a wheel from a copy of the sources, install it to a directory, and use its data from there."""
     src = tmp_path / "src"
     src.mkdir()
     for name in ("pyproject.toml", "README.md", "LICENSE"):
@@ -329,3 +329,24 @@ def test_profiles_ship_inside_a_non_editable_install(tmp_path: Path) -> None:
     assert Path(directory).is_relative_to(target)
     assert rf_mode == 4
     assert sorted(names) == sorted(ROLES)
+
+    # The other package data a non-editable install needs: the example site the demo
+    # runs, and the ledger's migrations (env.py, template, versions).
+    probe = (
+        "import json, tagledger.site as s, tagledger.ledger.migrate as m;"
+        "print(json.dumps([str(s.EXAMPLE_SITE), len(s.load_site(s.EXAMPLE_SITE).stores), m.head_revision()]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True, check=True, timeout=60
+    )
+    example, stores, head = json.loads(out.stdout)
+    assert Path(example).is_relative_to(target)
+    assert stores == 1
+    assert head == _head_in_sources()
+    assert (target / "tagledger" / "ledger" / "migrations" / "script.py.mako").is_file()
+
+
+def _head_in_sources() -> str:
+    from tagledger.ledger.migrate import head_revision
+
+    return head_revision()
