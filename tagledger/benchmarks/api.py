@@ -78,7 +78,12 @@ def site_data(stores: int) -> dict[str, Any]:
                 "timezone": "Europe/Paris",
                 "zones": [{"id": "floor", "role": "sales_floor"}, {"id": "backroom", "role": "backroom"}],
                 "readers": [
-                    {"id": f"{sid}-r1", "host": "127.0.0.1", "antennas": [{"port": 1, "zone": "floor"}]},
+                    # One address per reader: the site file refuses two readers on one host:port.
+                    {
+                        "id": f"{sid}-r1",
+                        "host": f"10.{s // 250}.{s % 250}.5",
+                        "antennas": [{"port": 1, "zone": "floor"}],
+                    },
                 ],
             }
         )
@@ -130,15 +135,17 @@ async def start_api(url: str, site: Path) -> tuple[subprocess.Popen[bytes], str,
     assert proc.stderr is not None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 60
+    said: list[str] = []
     while loop.time() < deadline:
         line = (await loop.run_in_executor(None, proc.stderr.readline)).decode()
+        said = [*said[-20:], line]
         found = re.search(r"listening on http://([^:/]+):(\d+)", line)
         if found:
             return proc, found.group(1), int(found.group(2))
         if not line and proc.poll() is not None:
             break
     proc.kill()
-    raise RuntimeError(f"the API server did not start (exit {proc.poll()})")
+    raise RuntimeError(f"the API server did not start (exit {proc.poll()}): {''.join(said)}")
 
 
 class Phase:
