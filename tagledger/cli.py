@@ -364,7 +364,11 @@ def edge(
         Path | None, typer.Option(envvar=_e("SITE"), help="Site file naming the store, the reader and its antennas.")
     ] = None,
     mqtt_url: Annotated[
-        str | None, typer.Option(envvar=_e("MQTT_URL"), help="Broker: mqtt://host[:port], or mqtts:// for TLS.")
+        str | None,
+        typer.Option(
+            envvar=_e("MQTT_URL"),
+            help="Broker: mqtt://host[:port], or mqtts:// for TLS. Default mqtt://127.0.0.1:1883.",
+        ),
     ] = None,
     username: Annotated[str | None, typer.Option(envvar=_e("USERNAME"), help="MQTT user name.")] = None,
     password: Annotated[str | None, typer.Option(envvar=_e("PASSWORD"), help="MQTT password.")] = None,
@@ -378,22 +382,48 @@ def edge(
     client_id: Annotated[
         str | None, typer.Option(envvar=_e("CLIENT_ID"), help="MQTT client id (default tagledger-edge-<reader>).")
     ] = None,
-    topic_root: Annotated[str | None, typer.Option(envvar=_e("TOPIC_ROOT"), help="First topic level.")] = None,
+    topic_root: Annotated[
+        str | None, typer.Option(envvar=_e("TOPIC_ROOT"), help="First topic level (default: tagledger).")
+    ] = None,
     spool_path: Annotated[
         Path | None,
-        typer.Option(envvar=_e("SPOOL_PATH"), help="On-disk buffer for batches not yet confirmed by the gateway."),
+        typer.Option(
+            envvar=_e("SPOOL_PATH"),
+            help="On-disk buffer of batches the gateway has not confirmed yet. Default: ./spool/<reader>.sqlite; "
+            "give an absolute path in production (the systemd unit does).",
+        ),
     ] = None,
     spool_max_bytes: Annotated[
-        int | None, typer.Option(envvar=_e("SPOOL_MAX_BYTES"), help="Spool size limit; oldest batches go first.")
+        int | None,
+        typer.Option(
+            envvar=_e("SPOOL_MAX_BYTES"),
+            help="Spool size limit in bytes (default 1 GiB, about 4 h offline at 1,000 reads/s); the oldest "
+            "batches are dropped first, with a gap record.",
+        ),
     ] = None,
     profile_dir: Annotated[
         Path | None, typer.Option(envvar=_e("PROFILE_DIR"), help="Directory of reader profiles (default: built in).")
     ] = None,
     heartbeat_interval_s: Annotated[
-        float | None, typer.Option(envvar=_e("HEARTBEAT_INTERVAL_S"), help="Seconds between health reports.")
+        float | None,
+        typer.Option(envvar=_e("HEARTBEAT_INTERVAL_S"), help="Seconds between health reports (default 10)."),
     ] = None,
     mqtt_protocol: Annotated[
         str | None, typer.Option(envvar=_e("MQTT_PROTOCOL"), help="MQTT version: 3.1.1 (default) or 5.")
+    ] = None,
+    window_ms: Annotated[
+        int | None,
+        typer.Option(envvar=_e("WINDOW_MS"), help="Aggregation window in ms (default: the reader profile's)."),
+    ] = None,
+    max_in_flight: Annotated[
+        int | None,
+        typer.Option(
+            envvar=_e("MAX_IN_FLIGHT"), help="Batches sent but not yet confirmed by the gateway (default 100)."
+        ),
+    ] = None,
+    ack_timeout_s: Annotated[
+        float | None,
+        typer.Option(envvar=_e("ACK_TIMEOUT_S"), help="Send a batch again if unconfirmed this long (default 30)."),
     ] = None,
     log_level: EdgeLogLevelOpt = LogLevel.INFO,
 ) -> None:
@@ -427,6 +457,9 @@ def edge(
             profile_dir=profile_dir,
             heartbeat_interval_s=heartbeat_interval_s,
             mqtt_protocol=mqtt_protocol,
+            window_ms=window_ms,
+            max_in_flight=max_in_flight,
+            ack_timeout_s=ack_timeout_s,
         ),
     )
     _check_site(settings.site)
