@@ -41,6 +41,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -50,7 +51,7 @@ import asyncpg
 import yaml
 
 from tagledger.ledger.migrate import migrate
-from tagledger.wire import Ack, Observation, ReadBatch, Topics, decode_as, encode
+from tagledger.wire import Ack, ReadBatch, Topics, decode_as
 
 STORE = "bench-01"
 ZONES = ("floor", "backroom")
@@ -86,8 +87,27 @@ def _epc(i: int) -> str:
     return f"3074257BF7{(i % GTINS):06X}{i:08X}"[:24].ljust(24, "0")
 
 
+@dataclass(frozen=True, slots=True)
+class Built:
+    """One read batch as the bench sends it: its rows and its JSON (a valid ``ReadBatch``)."""
+
+    reader_id: str
+    seq: int
+    observations: list[tuple[str, int, int, int, int, float, float]]
+    payload: bytes
+
+
 class Streams:
-    """Read batches per reader, in seq order, with advancing reader time."""
+    """Read batches per reader, in seq order, with reader time following the wall clock.
+
+    Reader time is *now* (never behind the previous batch): with time an hour in
+    the past, the gateway's silence timers rightly turned every item unobserved
+    and each re-read into a ``seen_again`` transition, so the bench measured a
+    storm of transitions instead of shelf stock being re-read.  Payloads are
+    formatted as JSON text directly: building a pydantic model per observation
+    made the bench itself the bottleneck of a 2-core machine (and blocked its
+    event loop past the MQTT keepalive while pre-building long runs).
+    """
 
     def __init__(self, readers: int, items: int, per_batch: int, new_share: float, boot: str) -> None:
         self.readers = readers
@@ -98,30 +118,36 @@ class Streams:
         self.seq = [0] * readers
         self.cursor = [r * 7919 for r in range(readers)]
         self.next_new = 10_000_000 + 0
-        self.t_us = int(time.time() * 1e6) - 3_600_000_000  # an hour ago, advancing 1 ms per batch
+        self.t_us = 0
+        self._epcs = [_epc(i) for i in range(items)]
 
-    def batch(self, reader: int, now_us: int | None = None) -> ReadBatch:
+    def batch(self, reader: int, now_us: int | None = None) -> Built:
         seq = self.seq[reader]
         self.seq[reader] += 1
-        self.t_us += 1_000
-        t = now_us if now_us is not None else self.t_us
-        obs = []
+        t = self.t_us = max(int(time.time() * 1e6) if now_us is None else now_us, self.t_us + 1_000)
+        first = t - 900_000
+        epcs = self._epcs
+        obs: list[tuple[str, int, int, int, int, float, float]] = []
         home = self.per_batch - self.new_per_batch
         c = self.cursor[reader]
         for k in range(home):
             i = (c + k) % self.items
             antenna = 1 + (i % 2) + 2 * ((i // 2) % 2)  # zone by i % 2, same zone always
-            obs.append(Observation(epc=_epc(i), antenna=antenna, first_seen_us=t - 900_000, last_seen_us=t,
-                                   count=3, peak_rssi=-52.0, mean_rssi=-55.0))  # fmt: skip
+            obs.append((epcs[i], antenna, first, t, 3, -52.0, -55.0))
         self.cursor[reader] = (c + home) % self.items
         for _ in range(self.new_per_batch):
-            i = self.next_new
+            obs.append((_epc(self.next_new), 1, first, t, 2, -35.0, -38.0))
             self.next_new += 1
-            obs.append(Observation(epc=_epc(i), antenna=1, first_seen_us=t - 900_000, last_seen_us=t,
-                                   count=2, peak_rssi=-35.0, mean_rssi=-38.0))  # fmt: skip
-        return ReadBatch(
-            store_id=STORE, reader_id=f"r{reader}", boot_id=self.boot, seq=seq, sent_at_us=t, observations=obs
+        body = ",".join(
+            f'{{"epc":"{e}","antenna":{a},"first_seen_us":{f},"last_seen_us":{last},"count":{n},'
+            f'"peak_rssi":{p!r},"mean_rssi":{m!r}}}'
+            for e, a, f, last, n, p, m in obs
         )
+        payload = (
+            f'{{"v":1,"kind":"reads","store_id":"{STORE}","reader_id":"r{reader}","boot_id":"{self.boot}",'
+            f'"seq":{seq},"sent_at_us":{t},"clock_offset_us":0,"observations":[{body}],"gaps":[]}}'
+        ).encode()
+        return Built(f"r{reader}", seq, obs, payload)
 
 
 class Publisher:
@@ -153,7 +179,7 @@ async def _max_rate(pub: Publisher, streams: Streams, seconds: float, prebuilt: 
     for _ in range(prebuilt):
         for r in range(streams.readers):
             b = streams.batch(r)
-            payloads[r].append((b.seq, encode(b), len(b.observations)))
+            payloads[r].append((b.seq, b.payload, len(b.observations)))
     done = 0
     futures: list[asyncio.Future[float]] = []
     started = time.perf_counter()
@@ -193,7 +219,7 @@ async def _latency(pub: Publisher, streams: Streams, rate: float, seconds: float
         r = k % streams.readers
         b = streams.batch(r, now_us=int(time.time() * 1e6))
         sent = time.perf_counter()
-        fut = await pub.send(r, b.seq, encode(b))
+        fut = await pub.send(r, b.seq, b.payload)
         fut.add_done_callback(functools.partial(_record, latencies, sent))
         pending.append(fut)
         k += 1
@@ -212,10 +238,8 @@ async def _copy_rate(conn: asyncpg.Connection[Any], streams: Streams, rows: int)
     while len(records) < rows:
         b = streams.batch(r % streams.readers)
         r += 1
-        for o in b.observations:
-            records.append(
-                (o.epc, b.reader_id, o.antenna, o.first_seen_us, o.last_seen_us, o.count, o.peak_rssi, o.mean_rssi)
-            )
+        for epc, antenna, first, last, count, peak, mean in b.observations:
+            records.append((epc, b.reader_id, antenna, first, last, count, peak, mean))
     started = time.perf_counter()
     await conn.copy_records_to_table("bench_copy", records=records)
     return len(records) / (time.perf_counter() - started)
@@ -277,6 +301,8 @@ async def _bench(args: argparse.Namespace, db_url: str, tmp: Path) -> dict[str, 
                 acks = asyncio.create_task(pub.pump_acks(), name="bench-acks")
                 try:
                     streams = Streams(args.readers, args.items, args.batch, args.new_share, uuid.uuid4().hex[:8])
+                    first = Streams(1, 10, 10, 0.1, "check").batch(0).payload
+                    assert decode_as(ReadBatch, first).observations, "bench payloads must follow the contract"
                     prebuilt = max(1, int(args.expected_rate * args.seconds / args.batch / args.readers))
                     # Warm-up: every item admitted (and the gateway's caches warm).
                     warm = max(2, (args.items // max(1, args.batch - streams.new_per_batch)) * 2 // args.readers + 2)
