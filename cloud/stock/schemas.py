@@ -22,3 +22,4 @@ class StockOut(BaseModel):
     current: bool = Field(description="True for current stock; false when rebuilt at a past as_of.")
     on_hand: int = Field(description="Total of on_hand over every entry.")
     entries: list[StockEntry] = Field(description="One entry per GTIN x zone, sorted by GTIN then zone.")
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null on the last.")

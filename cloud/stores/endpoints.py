@@ -2,23 +2,44 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from cloud.auth.deps import StaffOnly, StoresReader
 from cloud.errors import ERROR_RESPONSES
+from cloud.pagination import decode_cursor, encode_cursor
 from cloud.state import AppState
 from cloud.stores import service
 from cloud.stores.schemas import ReaderStatusList, StoreList, StoreOut
+
+MAX_PAGE = 1000
 
 router = APIRouter(prefix="/v1/stores", tags=["stores"], responses=ERROR_RESPONSES)
 
 
 @router.get("", response_model=StoreList, summary="List stores")
-async def list_stores(state: AppState, principal: StoresReader) -> StoreList:
-    """Every store of the site file (that the API key may see), with its coordinates, zones (and their
-    roles) and readers.
+async def list_stores(
+    state: AppState,
+    principal: StoresReader,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="At most this many stores per page (1-1000).")] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the previous page; omit for the first.")
+    ] = None,
+) -> StoreList:
+    """The stores of the site file (that the API key may see) sorted by id, with their coordinates, zones
+    (and their roles) and readers, a page at a time: `next_cursor` is null on the last page.
     """
-    return StoreList(stores=[service.store_out(s) for s in state["site"].stores if principal.may_see(s.id)])
+    after = None if cursor is None else decode_cursor(cursor, parts=1)[0]
+    visible = sorted(
+        (s for s in state["site"].stores if principal.may_see(s.id) and (after is None or s.id > after)),
+        key=lambda s: s.id,
+    )
+    page = visible[:limit]
+    more = len(visible) > limit
+    return StoreList(
+        stores=[service.store_out(s) for s in page], next_cursor=encode_cursor([page[-1].id]) if more else None
+    )
 
 
 @router.get("/{store_id}", response_model=StoreOut, summary="Get one store")

@@ -41,7 +41,8 @@ class StoreOut(BaseModel):
 
 
 class StoreList(BaseModel):
-    stores: list[StoreOut]
+    stores: list[StoreOut] = Field(description="Sorted by id.")
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null on the last.")
 
 
 class ReaderStatusOut(BaseModel):
