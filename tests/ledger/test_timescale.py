@@ -16,6 +16,7 @@ tests fail, naming what to install: they are the only check of that DDL.
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
@@ -57,10 +58,20 @@ def _require(tool: str) -> str:
     return path
 
 
+def _installed_as_pinned() -> bool:
+    """Whether node_modules holds the exact versions package.json pins (a bump reinstalls)."""
+    pins: dict[str, str] = json.loads((SERVER_DIR / "package.json").read_text())["dependencies"]
+    for name, version in pins.items():
+        manifest = SERVER_DIR / "node_modules" / name / "package.json"
+        if not manifest.is_file() or json.loads(manifest.read_text()).get("version") != version:
+            return False
+    return True
+
+
 def _install_server() -> None:
     """``npm ci`` from the committed lock file, once per checkout."""
     npm = _require("npm")
-    if (SERVER_DIR / "node_modules" / "@unni-craftsman" / "pglite").is_dir():
+    if _installed_as_pinned():
         return
     done = subprocess.run(
         [npm, "ci", "--no-audit", "--no-fund"],

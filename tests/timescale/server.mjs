@@ -82,7 +82,9 @@ function restoringSearchPath(db) {
 // is loaded at start; CREATE EXTENSION (run by the migration) installs it.
 const db = restoringSearchPath(await PGlite.create({ extensions: { timescaledb } }))
 const debug = process.env.TAGLEDGER_TIMESCALE_DEBUG === '1'
-const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port, debug })
+// A second connection waits for the first to close; after 10 s (not the
+// library's 60 s) it is closed, so a client that wrongly opens two fails fast.
+const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port, debug, connectionQueueTimeout: 10_000 })
 await server.start()
 console.log(`listening ${port}`)
 
