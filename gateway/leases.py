@@ -23,6 +23,17 @@ Fencing
 The pool's ``reset`` is a no-op on purpose: asyncpg's default reset on release
 runs ``pg_advisory_unlock_all()``, which would drop the lease after each query.
 
+Balance
+    Each gateway is a *member* while one more session of its own holds an
+    advisory lock ``(MEMBER_CLASS, slot)`` on the first free slot; the live
+    gateways are counted in ``pg_locks`` (:meth:`StoreLeases.live_gateways`).
+    A gateway holds at most ``ceil(stores / live gateways)`` stores and gives
+    the surplus back (the runtime unsubscribes, drains and commits first), so a
+    gateway that joins gets its share within a poll or two, and when one dies
+    its session ends, the count drops and the others' quota grows to cover its
+    stores.  Same principle as the leases: PostgreSQL ends a dead member's
+    session, nothing to expire by clock.
+
 Cost: one PostgreSQL connection per held store.  Fine for a region's stores
 per gateway; for a whole chain per gateway, lease groups of stores instead.
 """
@@ -41,6 +52,11 @@ log = logging.getLogger(__name__)
 #: First half of every store lock key, so tagledger's locks never collide with
 #: another application's advisory locks in the same database.
 LOCK_CLASS = 0x7A6C  # "tl"
+#: First half of the member locks (one per live gateway), see *Balance*.
+MEMBER_CLASS = 0x7A6D
+#: Member slots tried; more gateways than this on one ledger is not a use case.
+MAX_MEMBERS = 1024
+_PG_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 class LeaseRefused(asyncpg.exceptions.LockNotAvailableError):
@@ -56,6 +72,7 @@ class StoreLeases:
         self._dsn = dsn
         self._app = application_name
         self._held: dict[str, tuple[asyncpg.Pool[Any], PostgresLedger]] = {}
+        self._member: asyncpg.Connection[Any] | None = None
 
     def held(self) -> set[str]:
         return set(self._held)
@@ -109,6 +126,43 @@ class StoreLeases:
             return False
         return bool(held)
 
+    async def live_gateways(self) -> int | None:
+        """Gateways holding a member lock now, this one included (joining first); None: cannot tell."""
+        try:
+            member = await self._join()
+            n = await member.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1"
+                " AND objsubid = 2 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                MEMBER_CLASS,
+                timeout=5,
+            )
+        except _PG_ERRORS as exc:
+            log.warning("cannot count the live gateways: %s", exc)
+            await self._leave()
+            return None
+        return max(1, int(n))
+
+    async def _join(self) -> asyncpg.Connection[Any]:
+        member = self._member
+        if member is not None and not member.is_closed():
+            return member
+        member = await asyncpg.connect(self._dsn, server_settings={"application_name": f"{self._app}:member"[:63]})
+        try:
+            for slot in range(MAX_MEMBERS):
+                if await member.fetchval("SELECT pg_try_advisory_lock($1, $2)", MEMBER_CLASS, slot):
+                    self._member = member
+                    return member
+        except BaseException:
+            member.terminate()
+            raise
+        member.terminate()
+        raise OSError(f"all {MAX_MEMBERS} gateway member slots are taken")
+
+    async def _leave(self) -> None:
+        member, self._member = self._member, None
+        if member is not None:
+            member.terminate()
+
     async def release(self, store_id: str) -> None:
         entry = self._held.pop(store_id, None)
         if entry is not None:
@@ -116,6 +170,7 @@ class StoreLeases:
             entry[0].terminate()
 
     async def close(self) -> None:
+        await self._leave()
         for store_id in list(self._held):
             pool = self._held.pop(store_id)[0]
             try:

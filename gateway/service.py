@@ -28,9 +28,12 @@ own ``ack`` message, sent after the ledger commit, is (see ``gateway.ingest``).
 Scale out (PostgreSQL)
     With ``leases`` on, the gateway subscribes only to the stores whose lease it
     holds (``gateway.leases``), and writes each through the connection that
-    holds its lease.  Every ``lease_poll_s`` it tries the stores nobody holds, so
-    when a gateway dies, the others take its stores within a poll interval and
-    the agents' re-sends of unacknowledged batches reach them.  SQLite has one
+    holds its lease.  Every ``lease_poll_s`` it counts the live gateways and
+    holds at most ``ceil(stores / live)``: it hands surplus stores back
+    (unsubscribe, drain, commit, unlock) and tries free ones up to its share, so
+    a gateway that joins gets its share, and when one dies the others take its
+    stores within a poll interval and the agents' re-sends of unacknowledged
+    batches reach them.  SQLite has one
     writer: one gateway owns every store.
 """
 
@@ -62,6 +65,8 @@ from tagledger.wire import TopicKind, Topics
 
 log = logging.getLogger(__name__)
 
+#: Longest a surplus store's pending writes are waited for before it is handed back.
+_DRAIN_LIMIT_S = 10.0
 _READER_KINDS = (TopicKind.READS, TopicKind.STATUS, TopicKind.IMPINJ, TopicKind.ZEBRA)
 
 
@@ -85,6 +90,9 @@ class Gateway:
         self._room.set()
         self._client: aiomqtt.Client | None = None
         self._subscribed: set[str] = set()  # stores whose topics we subscribed on this connection
+        self._pumped = 0  # messages taken from the MQTT client's queue and prepared so far
+        self._taking = 0  # messages taken from the queue and being prepared now
+        self._committing: set[str] = set()  # stores of the commit under way
 
     # ------------------------------------------------------------------ #
 
@@ -178,9 +186,13 @@ class Gateway:
                 self._room.set()
             self.metrics.group_messages.observe(work.messages)
             started = time.perf_counter()
-            replies = await ingestor.commit(work)
-            self.metrics.commit_seconds.observe(time.perf_counter() - started)
-            await self._publish(replies)
+            self._committing = set(work.stores)
+            try:
+                replies = await ingestor.commit(work)
+                self.metrics.commit_seconds.observe(time.perf_counter() - started)
+                await self._publish(replies)
+            finally:
+                self._committing = set()
 
     async def _publish(self, replies: list[Outgoing]) -> None:
         client = self._client
@@ -282,12 +294,15 @@ class Gateway:
             for m in group:
                 payload = m.payload
                 items.append((m.topic.value, payload if isinstance(payload, bytes) else str(payload or "").encode()))
+            self._taking = len(items)
             try:
                 await self._add(ingestor, items)
             except Exception:
                 # A handler that raises must not kill the receive loop.  The
                 # messages are not acked to the agents, which will re-send them.
                 log.exception("unexpected error preparing %d messages", len(items))
+            self._pumped += len(items)  # prepared (their stores are in the open group)
+            self._taking = 0
 
     # ------------------------------------------------------------------ #
     # Leases
@@ -310,7 +325,17 @@ class Gateway:
                 await leases.release(store_id)
                 log.warning("gave up store %s: its lease is gone", store_id)
                 changed = True
-        for store_id in self._candidate_stores():
+        candidates = self._candidate_stores()
+        live = await leases.live_gateways()
+        # Our share: ceil(stores / live gateways).  Unknown count (database
+        # unreachable): keep what we hold, take nothing new.
+        quota = -(-len(candidates) // live) if live else len(leases.held())
+        for store_id in sorted(leases.held())[quota:]:
+            await self._hand_back(ingestor, leases, store_id)
+            changed = True
+        for store_id in candidates:
+            if len(leases.held()) >= quota:
+                break
             if store_id in leases.held():
                 continue
             if await leases.try_acquire(store_id):
@@ -320,6 +345,38 @@ class Gateway:
                 changed = True
         self.metrics.stores_held.set(len(ingestor.trackers))
         return changed
+
+    async def _hand_back(self, ingestor: Ingestor, leases: StoreLeases, store_id: str) -> None:
+        """Give a surplus store to another gateway without making its agents wait long.
+
+        Unsubscribe first (no new messages for it), then drain: the messages the
+        broker delivered before its UNSUBACK are prepared and committed here, so
+        their acks go out from this gateway.  Only then is the store dropped
+        and its lease (the session's lock) released; the next holder loads the
+        items this gateway committed.  If draining takes too long (a stuck
+        commit), the store is dropped anyway: what is not committed stays
+        unacknowledged and the agents re-send it to the new holder.
+        """
+        client = self._client
+        if client is not None and store_id in self._subscribed:
+            with contextlib.suppress(aiomqtt.MqttError):
+                for f in self._filters(store_id):
+                    await client.unsubscribe(f)
+            self._subscribed.discard(store_id)
+        if client is not None:
+            # Everything queued before the UNSUBACK must go through prepare first.
+            target = self._pumped + self._taking + len(client.messages)
+            deadline = time.monotonic() + _DRAIN_LIMIT_S
+            while time.monotonic() < deadline:
+                if self._pumped >= target and store_id not in self._open.stores and store_id not in self._committing:
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                log.warning("store %s handed back before its writes drained; its agents will re-send", store_id)
+        async with self._open_lock:
+            ingestor.drop_store(store_id)
+        await leases.release(store_id)
+        log.info("handed store %s back for another gateway to take", store_id)
 
 
 async def run(settings: GatewaySettings) -> None:

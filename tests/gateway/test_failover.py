@@ -24,6 +24,7 @@ import asyncpg
 import pytest
 import yaml
 
+from gateway.leases import LOCK_CLASS
 from tagledger.ledger.migrate import migrate
 from tagledger.wire import Ack, Observation, ReadBatch, Topics, decode_as, encode
 
@@ -265,13 +266,51 @@ async def test_two_gateways_share_stores_and_one_takes_over_when_the_other_is_ki
     assert got == want
 
 
+async def test_a_second_gateway_gets_its_share_of_the_stores_mid_stream(
+    pg_url: str, mqtt: tuple[str, int], topic_root: str, tmp_path: Path
+) -> None:
+    """g1 holds both stores; g2 joins while batches flow; each ends with one; the ledger is one gateway's."""
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump(_site()))
+    streams = _stream(0, 40) + _stream(1, 40)
+    await migrate(pg_url)
+    lease = ("--leases", "--lease-poll-s", "0.3")
+    g1_id, g2_id = f"{topic_root}-g1", f"{topic_root}-g2"
+    with _gateway(site, pg_url, mqtt, topic_root, g1_id, *lease):
+        await _until_async(
+            lambda: _lease_holders(pg_url), lambda h: list(h.values()) == [g1_id] * 2, "g1 to hold both stores"
+        )
+        agent = Agent(mqtt, Topics(topic_root), streams)
+        sending = asyncio.create_task(agent.run(), name="agent")
+        try:
+            await _until(lambda: agent.acked >= 10, "some batches to be acked")
+            with _gateway(site, pg_url, mqtt, topic_root, g2_id, *lease):
+                await _until_async(
+                    lambda: _lease_holders(pg_url),
+                    lambda h: sorted(h.values()) == [g1_id, g2_id],
+                    "one store each",
+                )
+                assert agent.acked < len(streams)  # the hand-over happened mid-stream
+                await asyncio.wait_for(sending, 90)
+                assert sorted((await _lease_holders(pg_url)).values()) == [g1_id, g2_id]  # and it is stable
+        finally:
+            sending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sending
+    got = await _snapshot(pg_url)
+    want = await _reference(site, mqtt, pg_url, streams)
+    assert len(got["batches"]) == 80
+    assert got == want
+
+
 async def _lease_holders(db: str) -> dict[int, str]:
     """Advisory lease locks held now: lock objid -> holder's application name (``<client id>:<store>``)."""
     conn = await asyncpg.connect(db)
     try:
         found = await conn.fetch(
             "SELECT l.objid, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-            " WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()"
+            " WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database() AND l.classid = $1",
+            LOCK_CLASS,
         )
     finally:
         await conn.close()
