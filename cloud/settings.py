@@ -10,10 +10,12 @@ command also maps the variables every role shares (``TAGLEDGER_SITE``,
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, NonNegativeInt, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cloud.gtin import normalise_gtin
 from tagledger.site import EXAMPLE_SITE
@@ -28,10 +30,23 @@ class ApiSettings(BaseSettings):
     )
     site: Path = Field(default=EXAMPLE_SITE, description="The site file (stores, zones, readers, products) in YAML.")
     host: str = Field(default="127.0.0.1", description="Address to listen on (0.0.0.0 for every interface).")
-    port: int = Field(default=8000, ge=0, le=65535, description="TCP port to listen on (0 picks a free one).")
-    cors_origins: list[str] = Field(
+    port: int = Field(default=8080, ge=0, le=65535, description="TCP port to listen on (0 picks a free one).")
+    # NoDecode: the variable is read both by the CLI (space-separated, as typer reads
+    # lists) and here; both spellings, and a JSON list, must mean the same origins.
+    cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Browser origins allowed to call the API (CORS); empty allows none."
     )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [o for o in text.replace(",", " ").split() if o]
+        return value
+
     default_safety_stock: int = Field(
         default=0, ge=0, description="Units held back from online sale per store x GTIN, unless its category says."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -67,3 +68,15 @@ def test_every_option_of_every_role_is_also_an_environment_variable() -> None:
         for param in command.params:
             if param.param_type_name == "option" and param.name != "help":
                 assert param.envvar, f"tagledger {name} --{param.name} has no environment variable"
+
+
+@pytest.mark.parametrize("value", ["https://a.example https://b.example", '["https://a.example", "https://b.example"]'])
+def test_cors_origins_variable_means_the_same_to_the_cli_and_the_settings(
+    value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cloud.settings import ApiSettings
+
+    monkeypatch.setenv("TAGLEDGER_API_CORS_ORIGINS", value)
+    assert ApiSettings().cors_origins == ["https://a.example", "https://b.example"]
+    # What the CLI passes explicitly wins, and the variable no longer breaks parsing.
+    assert ApiSettings(cors_origins=["https://c.example"]).cors_origins == ["https://c.example"]
