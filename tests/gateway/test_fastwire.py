@@ -46,7 +46,10 @@ def test_mirror_has_the_contracts_fields_and_constraints() -> None:
     mirror = msgspec.json.schema(Batch)["$defs"]
     contract = ReadBatch.model_json_schema(mode="validation")
     assert _shape(mirror["Batch"]) == _shape(contract)
-    assert _shape(mirror["Obs"]) == _shape(contract["$defs"]["Observation"])
+    obs = _shape(contract["$defs"]["Observation"])
+    # The EPC pattern is checked after decoding, over the batch's EPCs joined (see fastwire).
+    assert obs["epc"].pop("pattern") == "^[0-9A-F]+"
+    assert _shape(mirror["Obs"]) == obs
     assert _shape(mirror["GapS"]) == _shape(contract["$defs"]["Gap"])
 
 
