@@ -94,6 +94,10 @@ class Gateway:
         self._pumped = 0  # messages taken from the MQTT client's queue and prepared so far
         self._taking = 0  # messages taken from the queue and being prepared now
         self._committing: set[str] = set()  # stores of the commit under way
+        # MQTT PUBACKs owed for the messages in the open group: (connection, mid, qos).
+        # They are sent only after the group's commit (see _commit).
+        self._open_acks: list[tuple[int, int, int]] = []
+        self._connection = 0  # counts connections; a mid is only meaningful on its own
 
     # ------------------------------------------------------------------ #
 
@@ -158,10 +162,13 @@ class Gateway:
     # ------------------------------------------------------------------ #
     # Prepare side
 
-    async def _add(self, ingestor: Ingestor, messages: list[tuple[str, bytes]]) -> None:
+    async def _add(
+        self, ingestor: Ingestor, messages: list[tuple[str, bytes]], acks: list[tuple[int, int, int]]
+    ) -> None:
         await self._room.wait()
         async with self._open_lock:
             await ingestor.prepare(messages, self._open)
+            self._open_acks.extend(acks)
             if self._open:
                 self._has_work.set()
             if self._open.messages >= self.settings.group_max_messages:
@@ -183,6 +190,7 @@ class Gateway:
             await self._has_work.wait()
             async with self._open_lock:
                 work, self._open = self._open, Work()
+                acks, self._open_acks = self._open_acks, []
                 self._has_work.clear()
                 self._room.set()
             self.metrics.group_messages.observe(work.messages)
@@ -192,8 +200,27 @@ class Gateway:
                 replies = await ingestor.commit(work)
                 self.metrics.commit_seconds.observe(time.perf_counter() - started)
                 await self._publish(replies)
+                self._puback(acks)
             finally:
                 self._committing = set()
+
+    def _puback(self, acks: list[tuple[int, int, int]]) -> None:
+        """Acknowledge to the broker, in arrival order, the messages whose effects are committed.
+
+        paho would PUBACK a message as soon as it arrives.  Then a gateway killed
+        between arrival and commit loses the message from the broker, and the agent's
+        re-send comes later, behind batches that were still queued: the ledger would
+        depend on arrival order.  Acking after the commit makes the broker redeliver
+        every uncommitted message, in its original order, when the session resumes.
+        A message of an earlier connection is not acked: its mid means nothing now,
+        and the broker redelivers it on the new connection anyway.
+        """
+        client = self._client
+        if client is None:
+            return
+        for connection, mid, qos in acks:
+            if connection == self._connection and qos > 0:
+                client._client.ack(mid, qos)
 
     async def _publish(self, replies: list[Outgoing]) -> None:
         client = self._client
@@ -244,18 +271,21 @@ class Gateway:
         delays = backoff_delays()
         while True:
             try:
-                async with aiomqtt.Client(
+                client = aiomqtt.Client(
                     **kwargs,
                     identifier=s.client_id,
                     clean_session=False,
                     protocol=protocol_version(s.mqtt_protocol),
-                    # aiomqtt *discards* a message that finds its queue full, after
-                    # paho already acknowledged it to the broker.  Agents would
-                    # re-send, readers publishing MQTT themselves would not; so the
-                    # default is unbounded, and memory is bounded by the agents'
-                    # in-flight limits and the group cap below.
+                    # aiomqtt *discards* a message that finds its queue full; it is
+                    # then unacked until the next connection redelivers it.  So the
+                    # default is unbounded, and memory is bounded by the broker's
+                    # in-flight window (we PUBACK only after commits) and the group cap.
                     max_queued_incoming_messages=s.max_queued_messages,
-                ) as client:
+                )
+                # PUBACK after the commit, not on arrival (see _puback).
+                client._client.manual_ack_set(True)
+                self._connection += 1
+                async with client:
                     _no_delay(client)
                     # Acks go out concurrently after each commit; aiomqtt warns past 10.
                     client.pending_calls_threshold = 10 * s.group_max_messages
@@ -293,12 +323,13 @@ class Gateway:
             while len(messages) and len(group) < cap:
                 group.append(await anext(messages))
             items = []
+            acks = [(self._connection, m.mid, m.qos) for m in group]
             for m in group:
                 payload = m.payload
                 items.append((m.topic.value, payload if isinstance(payload, bytes) else str(payload or "").encode()))
             self._taking = len(items)
             try:
-                await self._add(ingestor, items)
+                await self._add(ingestor, items, acks)
             except Exception:
                 # A handler that raises must not kill the receive loop.  The
                 # messages are not acked to the agents, which will re-send them.

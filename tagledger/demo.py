@@ -135,7 +135,7 @@ async def summarise(stack: StoreStack) -> dict[str, Any]:
     sample = sorted(truth_by_gtin, key=lambda g: (-truth_by_gtin[g], g))[:3]
     availability = [await stack.get(f"/v1/stores/{store_id}/availability/{gtin}") for gtin in sample]
     reads = sum(ep.stats.tags_sent for ep in sim.endpoints.values())
-    observations = gateway.metrics.observations._value.get()
+    observations = gateway.metrics.registry.get_sample_value("tagledger_observations_total") or 0
     return {
         "store_id": store_id,
         "api_url": stack.api_url,
