@@ -60,6 +60,7 @@ import aiomqtt
 import psutil
 import yaml
 
+from tagledger.faults import TcpProxy
 from tagledger.mqtt import BrokerAddress
 from tagledger.sim.llrp_codec import TagEntry
 from tagledger.sim.runner import SimSettings, Simulation
@@ -130,64 +131,6 @@ async def broker(url: str | None) -> AsyncIterator[tuple[str, str]]:
 
     async with embedded_broker() as embedded:
         yield embedded, "embedded amqtt"
-
-
-class Link:
-    """A TCP forwarder from the agent to the broker whose ``cut()`` is a broker outage.
-
-    Cutting closes the listening socket and aborts forwarded connections (no
-    MQTT DISCONNECT, as when a cable is pulled); ``restore()`` listens again on
-    the same port.
-    """
-
-    def __init__(self, host: str, port: int) -> None:
-        self.target = (host, port)
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def restore(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def cut(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
-        for w in list(self._writers):
-            w.transport.abort()
-        for t in list(self._tasks):
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._writers.clear()
-
-    async def _handle(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        try:
-            ur, uw = await asyncio.open_connection(*self.target)
-        except OSError:
-            w.transport.abort()
-            return
-        self._writers.update((w, uw))
-        pumps = {asyncio.ensure_future(self._pump(r, uw)), asyncio.ensure_future(self._pump(ur, w))}
-        self._tasks.update(pumps)
-        try:
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for p in pumps:
-                p.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
-            self._tasks.difference_update(pumps)
-            for x in (w, uw):
-                self._writers.discard(x)
-                x.transport.abort()
-
-    @staticmethod
-    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
 
 
 # --------------------------------------------------------------------------- the gateway's side
@@ -375,9 +318,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             agent_site.write_text(yaml.safe_dump(site, sort_keys=False))
 
             address = BrokerAddress.parse(url)
-            link = Link(address.host, address.port)
-            await link.restore()
-            stack.push_async_callback(link.cut)
+            link = TcpProxy(address.host, address.port)  # its stop() is the broker outage
+            await link.start()
+            stack.push_async_callback(link.stop)
 
             topics = Topics(TOPIC_ROOT)
             acker = Acker(url, topics)
@@ -443,7 +386,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 async def _measure(
     args: argparse.Namespace,
     acker: Acker,
-    link: Link,
+    link: TcpProxy,
     agent: asyncio.subprocess.Process,
     sampler: Sampler,
     spool: Path,
@@ -474,7 +417,7 @@ async def _measure(
 
     # Offline ---------------------------------------------------------------
     _say(f"broker away {offline_s:.0f} s")
-    await link.cut()
+    await link.stop()
     await asyncio.sleep(2.0)  # let the batch in flight at the cut land in the spool
     disk0, payload0, _ = spool_size(spool)
     cpu2, t2 = sampler.cpu_s(), time.monotonic()
@@ -485,7 +428,7 @@ async def _measure(
 
     # Back online: the backlog drains ----------------------------------------
     _say(f"broker back, draining {depth} spooled batches")
-    await link.restore()
+    await link.start()
     t4 = time.monotonic()
     await _wait_for(lambda: spool_size(spool)[2] == 0, 120, "the spool to drain", agent)
     drain_s = time.monotonic() - t4

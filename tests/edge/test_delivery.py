@@ -24,6 +24,7 @@ from edge.agent import run
 from edge.llrp import LlrpReader
 from edge.profile import load_profile
 from edge.reads import ReaderEvent, TagRead
+from tagledger.faults import TcpProxy
 from tagledger.sim.runner import SimSettings, Simulation
 from tagledger.wire import ReaderState, ReaderStatus, Topics, decode_as
 
@@ -38,7 +39,6 @@ from .agent_support import (
     site_for_simulation,
     spool_meta,
 )
-from .tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -1,6 +1,7 @@
-"""A TCP forwarder to the real broker, to cut the agent's network in tests.
+"""A TCP forwarder that can be cut: network faults for tests and benchmarks.
 
-Not a mock: bytes go to the real Mosquitto unchanged.  ``stop()`` closes the
+Put between an agent and the real broker, it simulates an outage.  Not a mock:
+bytes go to the real Mosquitto unchanged.  ``stop()`` closes the
 listening socket and aborts every forwarded connection (as a pulled cable or a
 crashed broker host would: no MQTT DISCONNECT, so the broker publishes the last
 will); ``start()`` listens again on the same port.
