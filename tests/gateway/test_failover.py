@@ -162,6 +162,20 @@ async def _snapshot(db: str) -> dict[str, list[tuple[Any, ...]]]:
             {"events": events, "items": items, "stock": stock, "batches": batches}.items()}  # fmt: skip
 
 
+def _assert_nothing_lost_or_doubled(got: dict[str, Any], want: dict[str, Any]) -> None:
+    """After a SIGKILL: the same batches, the same stock, every item in the same state and
+    zone, reached through the same transitions, as an uninterrupted run.
+
+    Known open defect (issue 4): in about 1 run of 5 a batch is processed after its
+    successor once the gateway restarts, so an item's creation cites the later batch
+    (and that batch's first-seen time).  Counts, states and zones are unaffected; the
+    exact evidence is not yet restart-proof, so it is not asserted.
+    """
+    assert got["batches"] == want["batches"]
+    assert got["stock"] == want["stock"]
+    assert _states(got) == _states(want)
+
+
 def _states(snapshot: dict[str, list[tuple[Any, ...]]]) -> dict[str, Any]:
     """Items (epc, store, state, zone) and transitions (store, epc, from/to state and zone, reason)."""
     return {
@@ -233,15 +247,7 @@ async def test_gateway_killed_mid_stream_and_restarted_leaves_the_uninterrupted_
     want = await _reference(site, mqtt, pg_url, streams)
     assert len(got["batches"]) == 80
     assert len(got["items"]) == 2 * 40 * 5
-    # Nothing lost, nothing doubled: the same batches, the same stock, every item in
-    # the same state and zone, reached through the same transitions.
-    assert got["batches"] == want["batches"]
-    assert got["stock"] == want["stock"]
-    assert _states(got) == _states(want)
-    # Known open defect (issue 4): in about 1 run of 5 a batch is processed after its
-    # successor once the gateway restarts, so an item's creation cites the later
-    # batch (and that batch's first-seen time).  Counts, states and zones are
-    # unaffected; the exact evidence is not yet restart-proof, so it is not asserted.
+    _assert_nothing_lost_or_doubled(got, want)
     # The late batch did not move item 0 of either store back into the backroom.
     zones = {epc: zone for epc, _, _, zone, _, _ in got["items"]}
     assert zones[_epc(0, 0)] == zones[_epc(1, 0)] == "floor"
@@ -258,7 +264,6 @@ async def test_two_gateways_share_stores_and_one_takes_over_when_the_other_is_ki
     with _gateway(site, pg_url, mqtt, topic_root, f"{topic_root}-g1", *lease) as g1:
         await asyncio.sleep(0.5)  # g1 takes the free stores first; g2 then finds none free
         with _gateway(site, pg_url, mqtt, topic_root, f"{topic_root}-g2", *lease) as g2:
-            holders = await _lease_holders(pg_url)
             await _until_async(lambda: _lease_holders(pg_url), lambda h: len(h) == 2, "both stores leased")
             agent = Agent(mqtt, Topics(topic_root), streams)
             sending = asyncio.create_task(agent.run(), name="agent")
@@ -279,10 +284,7 @@ async def test_two_gateways_share_stores_and_one_takes_over_when_the_other_is_ki
     got = await _snapshot(pg_url)
     want = await _reference(site, mqtt, pg_url, streams)
     assert len(got["batches"]) == 80
-    # As in the restart test above: exact evidence after a SIGKILL is the open defect.
-    assert got["batches"] == want["batches"]
-    assert got["stock"] == want["stock"]
-    assert _states(got) == _states(want)
+    _assert_nothing_lost_or_doubled(got, want)
 
 
 async def test_a_second_gateway_gets_its_share_of_the_stores_mid_stream(
