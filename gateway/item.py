@@ -17,11 +17,13 @@ from tagledger.site import ZoneRole
 
 @dataclass(frozen=True, slots=True)
 class ZoneInfo:
-    """A zone as the state machine needs it: its role and its hysteresis."""
+    """A zone as the state machine needs it: its role, its hysteresis and its silence limit."""
 
     id: str
     role: ZoneRole
     hysteresis: Hysteresis
+    #: present -> unobserved after this long without a read (site file, else the policy).
+    unobserved_after_us: int
 
 
 class TrackedItem:

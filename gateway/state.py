@@ -77,7 +77,7 @@ from gateway.formats import HealthEvent, Sighting
 from gateway.item import TrackedItem, ZoneInfo
 from gateway.policy import DEFAULT_POLICY, Policy
 from gateway.zone_health import ZoneHealth
-from tagledger.clock import Clock
+from tagledger.clock import US_PER_S, Clock
 from tagledger.ledger.model import COUNTED_STATES, BatchKey, ItemRecord, ItemState, Transition
 from tagledger.site import Store, ZoneRole
 from tagledger.wire import PosTransaction
@@ -123,9 +123,7 @@ class StoreTracker:
         self.store_id = store.id
         self.clock = clock
         self.policy = policy or DEFAULT_POLICY
-        self._zones = {
-            z.id: ZoneInfo(z.id, z.role, self.policy.hysteresis_for(z.effective_mobility)) for z in store.zones
-        }
+        self._zones = {z.id: self._zone_info(store, z.id) for z in store.zones}
         self._items: dict[str, TrackedItem] = {}
         self._n_items = 0
         self._counts: dict[str, int] = {}
@@ -438,6 +436,14 @@ class StoreTracker:
                     heapq.heappush(expiry, (item.g_first + self.policy.glimpse_ttl_us, next(self._tie), epc))
         return out
 
+    def _zone_info(self, store: Store, zone_id: str) -> ZoneInfo:
+        zone = store.zone(zone_id)
+        # The site file may set how long an unread item stays sellable, per store or
+        # per zone (a backroom read by a slow S3 sweep warrants longer than the floor).
+        limit_s = store.unconfirmed_after_s_for(zone_id)
+        unobserved_after_us = round(limit_s * US_PER_S) if limit_s is not None else self.policy.unobserved_after_us
+        return ZoneInfo(zone.id, zone.role, self.policy.hysteresis_for(zone.effective_mobility), unobserved_after_us)
+
     def _due(self, item: TrackedItem, now: int) -> int | None:
         """When the item's next time-driven transition is due (None: never)."""
         state = item.state
@@ -449,7 +455,8 @@ class StoreTracker:
         start = max(item.last_seen_us, health.up_since_us.get(item.zone, 0))
         if item.state is EXITING:
             return start + self.policy.exit_silence_us
-        return start + self.policy.unobserved_after_us
+        zone = self._zones.get(item.zone)  # None: a zone since removed from the site file
+        return start + (zone.unobserved_after_us if zone is not None else self.policy.unobserved_after_us)
 
     def _schedule(self, item: TrackedItem) -> None:
         """Queue the item's deadline unless an earlier one is queued already.

@@ -73,6 +73,12 @@ class Zone(_Strict):
     mobility: Mobility | None = Field(
         default=None, description="Defaults by role: stationary for shelves and backroom, transit for POS/exit."
     )
+    unconfirmed_after_s: float | None = Field(
+        default=None,
+        ge=10,
+        le=7 * 86_400,
+        description="Overrides the store's unconfirmed_after_s for the items of this zone.",
+    )
 
     @property
     def effective_mobility(self) -> Mobility:
@@ -117,6 +123,15 @@ class Store(_Strict):
     gln: str | None = Field(default=None, pattern=r"^[0-9]{13}$", description="GS1 Global Location Number.")
     zones: list[Zone] = Field(min_length=1)
     readers: list[Reader] = Field(default_factory=list)
+    unconfirmed_after_s: float | None = Field(
+        default=None,
+        ge=10,
+        le=7 * 86_400,
+        description=(
+            "An item without a read for this long becomes unobserved: still on hand, no longer"
+            " available to sell (shown as unconfirmed). Default 300 s."
+        ),
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -126,6 +141,11 @@ class Store(_Strict):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown IANA time zone {tz!r} (e.g. 'Europe/Paris')") from None
         return tz
+
+    def unconfirmed_after_s_for(self, zone_id: str) -> float | None:
+        """The zone's own silence limit, else the store's, else None (the gateway's default)."""
+        own = self.zone(zone_id).unconfirmed_after_s
+        return own if own is not None else self.unconfirmed_after_s
 
     def zone(self, zone_id: str) -> Zone:
         for z in self.zones:

@@ -62,6 +62,11 @@ def test_antenna_pointing_at_unknown_zone_is_refused_with_its_path() -> None:
         ),
         (lambda d: d["stores"][0]["readers"][1].update(id="paris-01-r1"), "stores[0].readers[1].id", "unique"),
         (lambda d: d["products"][0].update(gtin="123"), "products[0].gtin", "should match pattern"),
+        (
+            lambda d: d["stores"][0]["zones"][1].update(unconfirmed_after_s=1),
+            "stores[0].zones[1].unconfirmed_after_s",
+            "greater than or equal to 10",
+        ),
     ],
 )
 def test_each_problem_is_reported_at_its_path(mutate, path, fragment) -> None:  # type: ignore[no-untyped-def]
@@ -100,3 +105,14 @@ def test_two_readers_on_one_host_and_port_are_refused() -> None:
             "reader 'paris-01-r1' already uses 127.0.0.1:15084; two agents must not drive one reader",
         )
     ]
+
+
+def test_the_silence_limit_comes_from_the_zone_else_the_store_else_the_gateway() -> None:
+    data = _example()
+    store = parse_site(data).stores[0]
+    assert store.unconfirmed_after_s_for("floor") is None  # the gateway's default policy
+    data["stores"][0]["unconfirmed_after_s"] = 120
+    data["stores"][0]["zones"][1]["unconfirmed_after_s"] = 1800
+    store = parse_site(data).stores[0]
+    assert store.unconfirmed_after_s_for("floor") == 120
+    assert store.unconfirmed_after_s_for(data["stores"][0]["zones"][1]["id"]) == 1800

@@ -7,7 +7,8 @@ Google local inventory):
   unobserved, exiting, returned).  An unobserved item stays on hand: a reader
   outage or stock behind metal must not empty a zone.
 * ``unconfirmed``: the part of ``on_hand`` the evidence does not vouch for right
-  now: items the gateway holds as ``unobserved`` (no read for its silence window)
+  now: items the gateway holds as ``unobserved`` (no read for the site file's
+  ``unconfirmed_after_s``, 300 s by default)
   and items ``exiting`` through the door.  They are shown, but not sold: we make
   the last unit sellable when, and only when, the evidence is good.
 * ``available_to_sell`` = max(0, on_hand - unconfirmed - reserved - safety_stock),

@@ -60,8 +60,9 @@ EPC_B = "3034257BF400B7800004CB2F"
 EPC_SSCC = "3114257BF4003E8000000457"
 
 
-def store() -> Store:
-    return parse_site(SITE).stores[0]
+def store(**overrides: object) -> Store:
+    """The test store; ``overrides`` are merged into its site-file entry (e.g. ``unconfirmed_after_s``)."""
+    return parse_site({"stores": [{**SITE["stores"][0], **overrides}]}).stores[0]
 
 
 def sight(epc: str, zone: str, at_us: int, rssi: float = -55.0, count: int = 1, span_us: int = 0) -> Sighting:
@@ -72,9 +73,9 @@ def sight(epc: str, zone: str, at_us: int, rssi: float = -55.0, count: int = 1, 
 class Sim:
     """A tracker with a manual clock and a transcript of every transition."""
 
-    def __init__(self, policy: Policy | None = None) -> None:
+    def __init__(self, policy: Policy | None = None, the_store: Store | None = None) -> None:
         self.clock = ManualClock()
-        self.tracker = StoreTracker(store(), self.clock, policy)
+        self.tracker = StoreTracker(the_store or store(), self.clock, policy)
         self.log: list[Transition] = []
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gateway.state import StoreTracker
 from tagledger.clock import US_PER_S, ManualClock
 from tagledger.ledger.model import BatchKey, ItemRecord, ItemState
-from tests.gateway.state_kit import EPC_A, EPC_B, EPC_SSCC, Sim, sight, store
+from tests.gateway.state_kit import EPC_A, EPC_B, EPC_SSCC, SITE, Sim, sight, store
 
 S = US_PER_S
 
@@ -97,6 +97,20 @@ def test_silence_makes_an_item_unobserved_never_departed() -> None:
     # Seen again -> present.
     (back,) = sim.see(EPC_A, "floor")
     assert (back.from_state, back.to_state, back.reason) == (ItemState.UNOBSERVED, ItemState.PRESENT, "seen_again")
+
+
+def test_the_site_file_sets_how_long_an_unread_item_stays_confirmed_per_store_and_zone() -> None:
+    zones = [dict(z) for z in SITE["stores"][0]["zones"]]  # type: ignore[index]
+    for z in zones:
+        if z["id"] == "backroom":
+            z["unconfirmed_after_s"] = 3600  # a slow backroom sweep
+    sim = Sim(the_store=store(unconfirmed_after_s=60, zones=zones))
+    sim.place(EPC_A, "floor")
+    sim.place(EPC_B, "backroom")
+    assert sim.advance(59, tick_every=5) == []
+    assert [(t.epc, t.to_state, t.reason) for t in sim.advance(2)] == [(EPC_A, ItemState.UNOBSERVED, "silence")]
+    assert sim.advance(3600 - 62, tick_every=60) == []
+    assert [(t.epc, t.to_state) for t in sim.advance(2)] == [(EPC_B, ItemState.UNOBSERVED)]
 
 
 def test_regular_reads_keep_an_item_present_and_write_nothing() -> None:
