@@ -104,8 +104,14 @@ class ApiSettings(BaseSettings):
     )
     webhooks_enabled: bool = Field(
         default=True,
-        description="Deliver availability changes to webhook subscribers from this process (with several worker "
-        "processes, enable it in one only).",
+        description="Take part in webhook delivery from this process (of several processes, one at a time "
+        "delivers, through a lease in the ledger).",
+    )
+    webhook_lease_s: float = Field(
+        default=15.0,
+        ge=1,
+        description="How long the delivering process's lease lasts without renewal: another process takes over "
+        "delivery at most this long after the deliverer dies.",
     )
     webhook_poll_s: float = Field(default=0.5, gt=0, description="How often webhook delivery looks for changes.")
     webhook_timeout_s: float = Field(default=5.0, gt=0, description="How long one delivery attempt may take.")

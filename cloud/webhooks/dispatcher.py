@@ -10,13 +10,18 @@ every subscription whose store filter admits the store.
 Each delivery runs in its own task so a slow or failing receiver delays no one
 else; every attempt is written to ``webhook_deliveries`` before the next.
 
-Limits, stated plainly: the high-water mark lives in the process and starts at
-the newest event when the API starts, so changes committed while no API process
-runs are not delivered, and deliveries still retrying at shutdown are dropped
-(receivers can resynchronise from the feeds or the availability endpoint).
-Every API process that has ``webhooks_enabled`` delivers: with several worker
-processes, enable it in one of them only, or receivers get each change once per
-process.  Reservations are not ledger events and are not delivered (as with SSE).
+Progress and processes: the per-store high-water marks are saved in the
+ledger (``webhook_marks``) after each poll's bodies are built, so a restart
+resumes where the last poll stopped and changes committed while no API process
+ran are delivered then.  Of several API processes with ``webhooks_enabled``, the
+one holding the ledger's webhook lease delivers; the lease is renewed every poll
+and taken over by another process once it lapses (``webhook_lease_s``), and a
+deliverer that finds its lease taken stops before writing marks.  Limits, stated
+plainly: deliveries still retrying when their process stops are not resumed
+(their attempts are in the delivery log; receivers can resynchronise from the
+feeds or the availability endpoint), and a deliverer paused longer than its
+lease may deliver one poll's changes that its successor delivers again.
+Reservations are not ledger events and are not delivered (as with SSE).
 """
 
 from __future__ import annotations
@@ -42,21 +47,40 @@ EVENT_TYPE = "availability.changed"
 
 
 async def run_webhooks(state: State) -> None:
-    """Poll for changes and deliver them until cancelled."""
+    """Deliver changes while this process holds the webhook lease, until cancelled."""
     settings = state["settings"]
     ledger = state["ledger"]
-    after: dict[str, int] = {}
+    clock = state["clock"]
+    holder = f"api-{uuid.uuid4().hex[:12]}"
+    ttl_us = round(settings.webhook_lease_s * 1_000_000)
+    after: dict[str, int] = {}  # empty: not the deliverer (or not yet resumed)
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_s) as http, asyncio.TaskGroup() as deliveries:
         while True:
             try:
-                if not after:  # the marks start at the newest event once the ledger answers
-                    start = await ledger.latest_event_id()
-                    after = {s.id: start for s in state["site"].stores}
-                await _poll(state, http, deliveries, after)
+                if not await ledger.take_webhook_lease(holder, now_us=clock.now_us(), ttl_us=ttl_us):
+                    after.clear()
+                else:
+                    saved = dict(after)
+                    if not after:
+                        after = await _resume(state)
+                    await _poll(state, http, deliveries, after)
+                    changed = {s: m for s, m in after.items() if saved.get(s) != m}
+                    if changed and not await ledger.save_webhook_marks(holder, changed, now_us=clock.now_us()):
+                        log.warning("webhooks: another process took over delivery")
+                        after.clear()
             except LedgerError as exc:
-                # Transient (a ledger restart): keep the marks and look again next interval.
+                # Transient (a ledger restart): look again next interval; the saved marks
+                # are where delivery resumes.
                 log.warning("webhooks: polling the ledger failed: %s", exc)
+                after.clear()
             await asyncio.sleep(settings.webhook_poll_s)
+
+
+async def _resume(state: State) -> dict[str, int]:
+    """Every store's mark: as saved, or the newest event for a store never delivered from."""
+    saved = await state["ledger"].webhook_marks()
+    latest = await state["ledger"].latest_event_id()
+    return {s.id: saved.get(s.id, latest) for s in state["site"].stores}
 
 
 async def _poll(state: State, http: httpx.AsyncClient, deliveries: asyncio.TaskGroup, after: dict[str, int]) -> None:

@@ -30,6 +30,9 @@ from typing import Any, Protocol
 
 from tagledger.ledger.model import StockRow as StockRowT
 
+#: The name of the one webhook-deliverer lease row.
+WEBHOOK_LEASE = "webhooks"
+
 
 class HoldState(StrEnum):
     HELD = "held"
@@ -224,6 +227,26 @@ class ChannelStore(Protocol):
         self, subscription_id: str, *, limit: int, before_id: int | None = None
     ) -> list[DeliveryAttempt]:
         """A subscription's attempts, newest first, ids below ``before_id`` (cursor paging)."""
+        ...
+
+    async def take_webhook_lease(self, holder: str, *, now_us: int, ttl_us: int) -> bool:
+        """Become (or stay) the one webhook deliverer until ``now_us + ttl_us``.
+
+        ``True`` when ``holder`` holds the lease afterwards: it was free, lapsed or
+        already ``holder``'s.  Atomic across processes.
+        """
+        ...
+
+    async def webhook_marks(self) -> dict[str, int]:
+        """Per store, the last event id whose changes were handed to deliveries."""
+        ...
+
+    async def save_webhook_marks(self, holder: str, marks: Mapping[str, int], *, now_us: int) -> bool:
+        """Store ``marks`` if ``holder`` still holds an unexpired lease, in one transaction.
+
+        ``False`` (nothing written) when another process took the lease over: the
+        caller is no longer the deliverer and must stop.
+        """
         ...
 
 

@@ -37,6 +37,7 @@ from tagledger.ledger.channel import (
     DELIVERY_COLUMNS,
     HOLD_COLUMNS,
     WEBHOOK_COLUMNS,
+    WEBHOOK_LEASE,
     ApiKeyRecord,
     DeliveryAttempt,
     HoldNotActive,
@@ -71,6 +72,10 @@ RETURNING {HOLD_COLUMNS}"""
 _MAX_EVENT_ID = "SELECT coalesce(max(id), 0) FROM events"
 _CHANGED_GTINS = """SELECT id, gtin FROM events WHERE id > $1 AND (store_id = $2 OR from_store_id = $2)
  AND gtin IS NOT NULL ORDER BY id LIMIT $3"""
+_TAKE_LEASE = """INSERT INTO webhook_lease (name, holder, expires_us) VALUES ($1, $2, $3)
+ ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_us = excluded.expires_us
+ WHERE webhook_lease.holder = excluded.holder OR webhook_lease.expires_us <= $4
+ RETURNING holder"""
 _STOCK_AND_RESERVED = f"""SELECT store_id, gtin, zone, state, count FROM stock
  WHERE store_id = ANY($1::text[]) AND gtin = ANY($2::text[]) AND count <> 0
 UNION ALL
@@ -310,6 +315,34 @@ class PostgresChannel:
                 limit,
             )
         return [delivery_from_row(r) for r in found]
+
+    async def take_webhook_lease(self, holder: str, *, now_us: int, ttl_us: int) -> bool:
+        async with self._errors():
+            got = await self._pool.fetchval(_TAKE_LEASE, WEBHOOK_LEASE, holder, now_us + ttl_us, now_us)
+        return got is not None
+
+    async def webhook_marks(self) -> dict[str, int]:
+        async with self._errors():
+            found = await self._pool.fetch("SELECT store_id, event_id FROM webhook_marks")
+        return {r[0]: int(r[1]) for r in found}
+
+    async def save_webhook_marks(self, holder: str, marks: Mapping[str, int], *, now_us: int) -> bool:
+        async with self._errors(), self._pool.acquire() as conn, conn.transaction():
+            # FOR UPDATE: a takeover waits for this save, and a save after a takeover sees it.
+            held = await conn.fetchval(
+                "SELECT 1 FROM webhook_lease WHERE name = $1 AND holder = $2 AND expires_us > $3 FOR UPDATE",
+                WEBHOOK_LEASE,
+                holder,
+                now_us,
+            )
+            if held is None:
+                return False
+            await conn.executemany(
+                "INSERT INTO webhook_marks (store_id, event_id) VALUES ($1, $2)"
+                " ON CONFLICT (store_id) DO UPDATE SET event_id = excluded.event_id",
+                list(marks.items()),
+            )
+        return True
 
 
 def _replay(hold: HoldRecord, new: NewHold) -> HoldRecord:

@@ -217,3 +217,20 @@ webhook_deliveries = sa.Table(
     # The log endpoint pages a subscription's attempts newest first.
     sa.Index("webhook_deliveries_by_subscription", "subscription_id", "id"),
 )
+
+# Per store, the last event id whose changes went to the webhook deliveries.
+webhook_marks = sa.Table(
+    "webhook_marks",
+    metadata,
+    sa.Column("store_id", sa.Text, primary_key=True),
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+)
+
+# One row: the API process that delivers webhooks, until expires_us (its own clock, µs).
+webhook_lease = sa.Table(
+    "webhook_lease",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("holder", sa.Text, nullable=False),
+    sa.Column("expires_us", sa.BigInteger, nullable=False),
+)

@@ -23,6 +23,7 @@ from tagledger.ledger.channel import (
     DELIVERY_COLUMNS,
     HOLD_COLUMNS,
     WEBHOOK_COLUMNS,
+    WEBHOOK_LEASE,
     ApiKeyRecord,
     DeliveryAttempt,
     HoldNotActive,
@@ -384,3 +385,52 @@ class SqliteChannel:
             return [delivery_from_row(r) for r in found]
 
         return await self._in(self._reader, query)
+
+    async def take_webhook_lease(self, holder: str, *, now_us: int, ttl_us: int) -> bool:
+        def update() -> bool:
+            # One statement under SQLite's write lock: atomic across processes.
+            # fetchall: a RETURNING statement commits only once it has run to completion.
+            rows = (
+                self._w()
+                .execute(
+                    "INSERT INTO webhook_lease (name, holder, expires_us) VALUES (?, ?, ?)"
+                    " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_us = excluded.expires_us"
+                    " WHERE webhook_lease.holder = excluded.holder OR webhook_lease.expires_us <= ?"
+                    " RETURNING holder",
+                    (WEBHOOK_LEASE, holder, now_us + ttl_us, now_us),
+                )
+                .fetchall()
+            )
+            return bool(rows)
+
+        return await self._in(self._writer, update)
+
+    async def webhook_marks(self) -> dict[str, int]:
+        def query() -> dict[str, int]:
+            return {r[0]: int(r[1]) for r in self._r().execute("SELECT store_id, event_id FROM webhook_marks")}
+
+        return await self._in(self._reader, query)
+
+    async def save_webhook_marks(self, holder: str, marks: Mapping[str, int], *, now_us: int) -> bool:
+        def update() -> bool:
+            conn = self._w()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                held = conn.execute(
+                    "SELECT 1 FROM webhook_lease WHERE name = ? AND holder = ? AND expires_us > ?",
+                    (WEBHOOK_LEASE, holder, now_us),
+                ).fetchone()
+                if held is not None:
+                    conn.executemany(
+                        "INSERT INTO webhook_marks (store_id, event_id) VALUES (?, ?)"
+                        " ON CONFLICT (store_id) DO UPDATE SET event_id = excluded.event_id",
+                        list(marks.items()),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return held is not None
+
+        return await self._in(self._writer, update)

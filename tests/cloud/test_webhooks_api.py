@@ -5,6 +5,7 @@ gets the third attempt after exponential backoff, and the delivery log shows eve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -177,6 +178,48 @@ async def test_a_receiver_that_never_answers_2xx_is_given_up_after_the_last_atte
         assert (await client.get(f"/v1/webhooks/{hook['id']}")).json()["error"]["code"] == "webhook_not_found"
         # The log outlives the subscription.
         assert len((await client.get(f"/v1/webhooks/{hook['id']}/deliveries")).json()["attempts"]) == 3
+
+
+async def _quiet(receiver: Receiver, n: int) -> None:
+    """Wait for the n-th delivery, then a few polls more, and check nothing else arrived."""
+    await wait_for(receiver, n)
+    await asyncio.sleep(6 * 0.05)
+    assert len(receiver.got) == n, [json.loads(r.body)["event_id"] for r in receiver.got]
+
+
+async def _resumed(ledger: Ledger) -> None:
+    """Until a deliverer has started: changes committed before that are history, not news."""
+    async with asyncio.timeout(5):
+        while not await ledger.webhook_marks():  # noqa: ASYNC110 - polling the database is the point
+            await asyncio.sleep(0.02)
+
+
+async def test_of_two_processes_one_delivers_and_the_other_resumes_from_its_marks(
+    ledger_url: str, ledger: Ledger, site: Site, clock: ManualClock
+) -> None:
+    settings = _settings(ledger_url)
+    first = create_app(settings, ledger=ledger, site=site, clock=clock)
+    second = create_app(settings, ledger=ledger, site=site, clock=clock)
+    async with receiving(fail_first=0) as receiver, contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(api_client(first))
+        assert (await client.post("/v1/webhooks", json={"url": receiver.url, "secret": SECRET})).status_code == 201
+        async with api_client(second):
+            await _resumed(ledger)
+            await _commit(ledger, "paris-01", 1, [shirt(0)])
+            await _quiet(receiver, 1)  # two processes, one delivery
+            await stack.aclose()  # the deliverer stops (its lease is left to lapse)
+            await _commit(ledger, "paris-01", 2, [shirt(1)])
+            await asyncio.sleep(6 * 0.05)
+            assert len(receiver.got) == 1  # nobody delivers while the lease is still valid
+            clock.advance(settings.webhook_lease_s + 1)
+            await _quiet(receiver, 2)  # taken over: the change made meanwhile, and only it
+        await _commit(ledger, "paris-01", 3, [shirt(2)])  # no API process runs
+        clock.advance(settings.webhook_lease_s + 1)
+        async with api_client(create_app(settings, ledger=ledger, site=site, clock=clock)):
+            await _quiet(receiver, 3)  # a restart delivers what committed while it was down
+    on_hand = [json.loads(r.body)["availability"][0]["on_hand"] for r in receiver.got]
+    assert on_hand == [1, 2, 3]
+    assert len({json.loads(r.body)["event_id"] for r in receiver.got}) == 3
 
 
 @pytest.mark.parametrize(

@@ -376,3 +376,24 @@ async def test_commit_batches_settles_each_key_once_in_one_transaction(ledger: L
     ]
     assert await ledger.batch_count() == 4
     assert await ledger.commit_batches([]) == []
+
+
+async def test_one_webhook_deliverer_at_a_time_and_a_lapsed_lease_is_taken_over(ledger: Ledger) -> None:
+    t, ttl = 1_000_000_000, 15_000_000
+    assert await ledger.take_webhook_lease("a", now_us=t, ttl_us=ttl)
+    assert not await ledger.take_webhook_lease("b", now_us=t + 1, ttl_us=ttl)
+    assert await ledger.take_webhook_lease("a", now_us=t + 10_000_000, ttl_us=ttl)  # renewed to t + 25 s
+    assert not await ledger.take_webhook_lease("b", now_us=t + 20_000_000, ttl_us=ttl)
+    assert await ledger.save_webhook_marks("a", {"paris-01": 7, "lyon-01": 3}, now_us=t + 20_000_000)
+    # "a" stops renewing: "b" takes over once the lease lapsed, and "a" can no longer write.
+    assert await ledger.take_webhook_lease("b", now_us=t + 25_000_000, ttl_us=ttl)
+    assert not await ledger.save_webhook_marks("a", {"paris-01": 99}, now_us=t + 25_000_001)
+    assert not await ledger.take_webhook_lease("a", now_us=t + 25_000_002, ttl_us=ttl)
+    assert await ledger.webhook_marks() == {"paris-01": 7, "lyon-01": 3}
+    assert await ledger.save_webhook_marks("b", {"paris-01": 9}, now_us=t + 26_000_000)
+    assert await ledger.webhook_marks() == {"paris-01": 9, "lyon-01": 3}
+
+
+async def test_concurrent_lease_takers_get_exactly_one_lease(ledger: Ledger) -> None:
+    got = await asyncio.gather(*(ledger.take_webhook_lease(f"p{i}", now_us=5, ttl_us=10) for i in range(8)))
+    assert sum(got) == 1

@@ -24,6 +24,8 @@ TABLES = {"batches", "events", "items", "stock", "rejects", "reader_status", "al
     "api_keys",
     "webhook_subscriptions",
     "webhook_deliveries",
+    "webhook_marks",
+    "webhook_lease",
 }
 
 
