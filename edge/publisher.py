@@ -53,7 +53,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from tagledger.clock import Clock
-from tagledger.mqtt import backoff_delays, protocol_version
+from tagledger.mqtt import backoff_delays, no_delay, protocol_version
 from tagledger.wire import Ack, Heartbeat, ReaderState, ReaderStatus, Topics, WireError, decode_as, encode
 
 from .settings import EdgeSettings
@@ -219,6 +219,7 @@ class Publisher:
     async def _session(self) -> None:
         client = self._make_client()
         async with client:
+            no_delay(client)
             self.connects += 1
             self._in_flight = {}
             log.info("connected to MQTT broker as %s", self._settings.effective_client_id())

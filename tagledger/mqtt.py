@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
+import logging
 import random
+import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,3 +90,20 @@ def backoff_delays(initial: float = 0.5, maximum: float = 30.0, rng: random.Rand
     while True:
         yield rng.uniform(0, cap)
         cap = min(maximum, cap * 2)
+
+
+def no_delay(client: aiomqtt.Client) -> None:
+    """Turn Nagle's algorithm off on a connected client's socket (paho leaves it on).
+
+    Our messages are small writes that follow another small write: the gateway's
+    ack follows the PUBACK of the batch it answers, an agent's next batch follows
+    its previous one.  With Nagle on, the kernel holds the second write until the
+    broker acknowledges the first, which the broker's delayed ACK postpones by up
+    to 40 ms when it has nothing to send back: measured on the gateway, ~40 of the
+    47 ms p50 read -> ack at 10 % load.
+    """
+    sock = client._client.socket()  # aiomqtt does not expose paho's socket otherwise
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
+    except (AttributeError, OSError) as exc:  # not TCP (websockets), or already closed
+        logging.getLogger(__name__).debug("cannot set TCP_NODELAY on the broker connection: %s", exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,9 @@ async def test_batches_leave_the_spool_only_on_a_gateway_ack(
         await eventually(lambda: r.spool.depth == 0)
         assert r.publisher.acked == 3
         assert r.publisher.in_flight == 0
+        # Nagle off: a batch written right after another leaves at once.
+        sock = r.publisher._client._client.socket()
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
 
 
 async def test_in_flight_is_bounded_and_unconfirmed_batches_are_sent_again(
