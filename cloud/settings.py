@@ -18,6 +18,7 @@ from pydantic import Field, NonNegativeInt, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cloud.gtin import normalise_gtin
+from tagledger.paths import default_ledger_url
 from tagledger.site import EXAMPLE_SITE
 
 
@@ -25,7 +26,7 @@ class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TAGLEDGER_API_", extra="ignore", frozen=True)
 
     database_url: str = Field(
-        default="sqlite:///tagledger.sqlite",
+        default_factory=default_ledger_url,
         description="Where the stock ledger lives: sqlite:///path/to/file.db or postgresql://user@host/db.",
     )
     site: Path = Field(default=EXAMPLE_SITE, description="The site file (stores, zones, readers, products) in YAML.")

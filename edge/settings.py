@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tagledger.mqtt import BrokerAddress
+from tagledger.paths import default_spool_path
 from tagledger.wire import DEFAULT_ROOT, Ident
 
 from .spool import DEFAULT_MAX_BYTES
@@ -58,7 +59,9 @@ class EdgeSettings(BaseSettings):
     topic_root: str = DEFAULT_ROOT
 
     # Delivery -------------------------------------------------------------
-    spool_path: Path | None = Field(default=None, description="Spool file (default: ./spool/<reader_id>.sqlite).")
+    spool_path: Path | None = Field(
+        default=None, description="Spool file (default: <state dir>/spool/<reader_id>.sqlite, see tagledger.paths)."
+    )
     spool_max_bytes: int = Field(default=DEFAULT_MAX_BYTES, ge=1 << 16)
     max_in_flight: int = Field(
         default=100, ge=1, le=10_000, description="Batches sent but not yet confirmed by the gateway."
@@ -85,4 +88,4 @@ class EdgeSettings(BaseSettings):
         return self.client_id or f"tagledger-edge-{self.reader_id}"
 
     def effective_spool_path(self) -> Path:
-        return self.spool_path or Path("spool") / f"{self.reader_id}.sqlite"
+        return self.spool_path or default_spool_path(self.reader_id)

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tagledger.paths import default_ledger_url
 from tagledger.site import EXAMPLE_SITE
 
 
@@ -16,7 +17,7 @@ class GatewaySettings(BaseSettings):
 
     site: Path = Field(default=EXAMPLE_SITE, description="Site file (stores, zones, readers).")
     database_url: str = Field(
-        default="sqlite:///tagledger.sqlite",
+        default_factory=default_ledger_url,
         description="Ledger: postgresql://user@host/db for production, sqlite:///file for one store.",
     )
     mqtt_url: str = Field(default="mqtt://127.0.0.1:1883", description="Broker: mqtt://[user:pass@]host[:port].")

@@ -26,7 +26,11 @@ import typer
 from pydantic import ValidationError
 
 from tagledger.ledger.repository import LedgerError
+from tagledger.paths import default_ledger_url
 from tagledger.site import EXAMPLE_SITE, SiteError, load_site
+
+#: The embedded ledger in the per-user state directory (tagledger.paths).
+DEFAULT_LEDGER_URL = default_ledger_url()
 
 app = typer.Typer(
     name="tagledger",
@@ -238,7 +242,7 @@ def demo(
 @app.command()
 def gateway(
     site: RequiredSiteOpt,
-    database_url: DatabaseOpt = "sqlite:///tagledger.sqlite",
+    database_url: DatabaseOpt = DEFAULT_LEDGER_URL,
     mqtt_url: MqttOpt = "mqtt://127.0.0.1:1883",
     topic_root: TopicRootOpt = "tagledger",
     mqtt_username: Annotated[
@@ -323,7 +327,7 @@ def gateway(
 
 
 @app.command()
-def migrate(database_url: DatabaseOpt = "sqlite:///tagledger.sqlite", log_level: LogLevelOpt = LogLevel.INFO) -> None:
+def migrate(database_url: DatabaseOpt = DEFAULT_LEDGER_URL, log_level: LogLevelOpt = LogLevel.INFO) -> None:
     """Create or upgrade the ledger's tables (safe to run again)."""
     _setup_logging(log_level)
     mod = _role("tagledger.ledger.migrate", "gateway")
@@ -389,8 +393,9 @@ def edge(
         Path | None,
         typer.Option(
             envvar=_e("SPOOL_PATH"),
-            help="On-disk buffer of batches the gateway has not confirmed yet. Default: ./spool/<reader>.sqlite; "
-            "give an absolute path in production (the systemd unit does).",
+            help="On-disk buffer of batches the gateway has not confirmed yet. Default: "
+            "<state dir>/spool/<reader>.sqlite, the state dir being $STATE_DIRECTORY (systemd), else "
+            "$XDG_STATE_HOME/tagledger, else ~/.local/state/tagledger.",
         ),
     ] = None,
     spool_max_bytes: Annotated[
@@ -469,7 +474,7 @@ def edge(
 @app.command()
 def api(
     site: RequiredSiteOpt,
-    database_url: DatabaseOpt = "sqlite:///tagledger.sqlite",
+    database_url: DatabaseOpt = DEFAULT_LEDGER_URL,
     host: Annotated[
         str, typer.Option(envvar="TAGLEDGER_API_HOST", help="Address to listen on (0.0.0.0: every interface).")
     ] = "127.0.0.1",

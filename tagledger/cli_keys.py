@@ -12,6 +12,11 @@ from typing import Annotated, Any
 
 import typer
 
+from tagledger.paths import default_ledger_url
+
+#: The embedded ledger in the per-user state directory, as for the other commands.
+DEFAULT_LEDGER_URL = default_ledger_url()
+
 keys_app = typer.Typer(help="API keys of the HTTP API (issue, revoke, list).", no_args_is_help=True)
 
 DatabaseOpt = Annotated[
@@ -47,7 +52,7 @@ def issue(
         typer.Option(help="availability:read, reservations:write, staff, audit or admin (repeat for several)."),
     ],
     store: Annotated[list[str] | None, typer.Option(help="Limit the key to this store (repeat); default all.")] = None,
-    database_url: DatabaseOpt = "sqlite:///tagledger.sqlite",
+    database_url: DatabaseOpt = DEFAULT_LEDGER_URL,
 ) -> None:
     """Issue a key and print its token ONCE (the ledger keeps only its SHA-256)."""
     from cloud.auth import tokens  # noqa: PLC0415
@@ -76,7 +81,7 @@ def issue(
 @keys_app.command("revoke")
 def revoke(
     key_id: Annotated[str, typer.Argument(help="The key id (the 16 hex digits after tlk_).")],
-    database_url: DatabaseOpt = "sqlite:///tagledger.sqlite",
+    database_url: DatabaseOpt = DEFAULT_LEDGER_URL,
 ) -> None:
     """Revoke a key; API processes stop accepting it within their auth cache time (default 5 s)."""
     from tagledger.clock import SystemClock  # noqa: PLC0415
@@ -90,7 +95,7 @@ def revoke(
 
 @keys_app.command("list")
 def list_keys(
-    database_url: DatabaseOpt = "sqlite:///tagledger.sqlite",
+    database_url: DatabaseOpt = DEFAULT_LEDGER_URL,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Every key: id, name, scopes, stores, issued and revoked times (never the token)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -65,6 +66,8 @@ def migrate_sync(url: str, revision: str = "head") -> None:
 
 async def _run(url: str, step: Callable[[Connection], None]) -> None:
     parsed = parse(url)
+    if parsed.backend == "sqlite":
+        Path(parsed.target).parent.mkdir(parents=True, exist_ok=True)  # a first run in a new state directory
     engine = create_async_engine(parsed.sqlalchemy_url, poolclass=NullPool)
     try:
         async with engine.begin() as conn:

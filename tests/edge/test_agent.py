@@ -20,6 +20,7 @@ from edge.agent import AgentError, run
 from edge.reads import ReaderEvent, TagRead
 from edge.settings import EdgeSettings
 from edge.spool import Spool
+from tagledger.paths import state_dir
 from tagledger.wire import Heartbeat, ReaderState, ReaderStatus, Topics, decode_as
 
 from .agent_support import READER, STORE, collect, edge_settings, eventually, forget_session
@@ -235,7 +236,7 @@ def test_settings_come_from_tagledger_edge_variables(monkeypatch: pytest.MonkeyP
     assert settings.mqtt_protocol == "5"
     assert settings.spool_max_bytes == 64 << 20
     assert settings.effective_client_id() == "tagledger-edge-paris-01-r2"
-    assert settings.effective_spool_path() == Path("spool/paris-01-r2.sqlite")
+    assert settings.effective_spool_path() == state_dir() / "spool" / "paris-01-r2.sqlite"
     assert settings.topic_root == "tagledger"
 
 
