@@ -109,6 +109,7 @@ async def test_a_receiver_failing_twice_gets_the_third_attempt_signed_and_logged
         assert [h["id"] for h in listed] == [hook["id"]]
         assert "secret" not in listed[0]
 
+        await _resumed(ledger)
         await _commit(ledger, "lyon-01", 1, [lyon_shirt(0)])  # filtered out: not a subscribed store
         await _commit(ledger, "paris-01", 1, [shirt(0), shirt(1)])
         await wait_for(receiver, 3)
@@ -159,6 +160,7 @@ async def test_a_receiver_that_never_answers_2xx_is_given_up_after_the_last_atte
     async with receiving(fail_first=99) as receiver, api_client(app) as client:
         hook = (await client.post("/v1/webhooks", json={"url": receiver.url})).json()
         assert len(hook["secret"]) >= 32  # generated
+        await _resumed(ledger)
         await _commit(ledger, "lyon-01", 1, [lyon_shirt(0)])  # no store filter: every store
         await wait_for(receiver, 3)
         assert signing.verify(hook["secret"], receiver.got[0].body, receiver.got[0].headers["x-tagledger-signature"])
