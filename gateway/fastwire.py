@@ -21,7 +21,6 @@ refuses raises the contract's exact ``WireError`` (``malformed``,
 
 from __future__ import annotations
 
-import re
 from operator import attrgetter
 from typing import Annotated, Literal
 
@@ -33,10 +32,10 @@ from tagledger.wire import MAX_PAYLOAD_BYTES, ReadBatch, decode_as
 
 _Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+\Z")]
 # The EPC's pattern (upper-case hex) is checked once per batch over all EPCs
-# joined (``_ALL_HEX``): msgspec runs a Python-level regex call per string,
+# joined (``_all_hex``): msgspec runs a Python-level regex call per string,
 # which was ~60 % of the decoding cost.
 _EpcHex = Annotated[str, msgspec.Meta(min_length=4, max_length=124)]
-_ALL_HEX = re.compile(r"[0-9A-F]*")
+_HEX_DIGITS = b"0123456789ABCDEF"
 _EpochUs = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # the contract says lt=2**63: the same ints
 _Rssi = Annotated[float, msgspec.Meta(ge=-128, le=20)]
 
@@ -89,9 +88,20 @@ def decode_batch(data: bytes) -> Batch:
         except msgspec.MsgspecError:
             pass
         else:
-            if _ALL_HEX.fullmatch("".join([o.epc for o in batch.observations])):
+            if _all_hex("".join([o.epc for o in batch.observations])):
                 return batch
     return _from_contract(decode_as(ReadBatch, data))  # raises the contract's own WireError
+
+
+def _all_hex(text: str) -> bool:
+    """Only upper-case hex digits (or nothing)?
+
+    ``isascii`` is O(1) for a str, and deleting the 16 digits from its bytes
+    is a table look-up per byte: half the time of a ``[0-9A-F]*`` regex
+    fullmatch over the 24,000 characters of a 1,000-read batch (~32 vs ~61 ns
+    per EPC, measured).
+    """
+    return text.isascii() and not text.encode("ascii").translate(None, _HEX_DIGITS)
 
 
 def _from_contract(m: ReadBatch) -> Batch:

@@ -39,6 +39,7 @@ class TrackedItem:
         "g_peak",
         "g_reads",
         "gtin",
+        "home",
         "home_ref_us",
         "last_seen_us",
         "scheme",
@@ -58,6 +59,10 @@ class TrackedItem:
         self.last_seen_us = 0
         self.home_ref_us = 0  # when the home zone last counted as "heard", if it has no evidence
         self.evidence: dict[str, ZoneEvidence] = {}
+        # ``evidence[zone]`` while a read in the home zone can change nothing but
+        # that evidence (present or exiting, zone known), else None: the read
+        # hot path's one test (kept by ``StoreTracker._set_home``).
+        self.home: ZoneEvidence | None = None
         self.gtin: str | None = None
         self.serial: str | None = None
         self.scheme = "unknown"

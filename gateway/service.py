@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -130,6 +131,7 @@ class Gateway:
             else:
                 await self._poll_leases(self.ingestor, leases)
             self.metrics.stores_held.set(len(self.ingestor.trackers))
+            _freeze_heap()
             if s.health_port is not None:
                 health = await stack.enter_async_context(
                     HealthServer(s.health_host, s.health_port, ready=self._is_ready, metrics=self.metrics.render)
@@ -409,6 +411,21 @@ class Gateway:
             ingestor.drop_store(store_id)
         await leases.release(store_id)
         log.info("handed store %s back for another gateway to take", store_id)
+
+
+def _freeze_heap() -> None:
+    """Take what exists after start-up (imported modules, loaded items) out of the cyclic GC's walks.
+
+    A full collection walks every tracked object: the imports alone leave ~99,000
+    (pydantic, asyncpg, aiomqtt, epcpy, ...), plus ~3 per loaded item.  Measured
+    on a busy 2-core host with 30,000 items made after start-up: a full
+    collection took ~90 ms, a stall of ingestion, and 10-18 ms with the start-up
+    heap frozen.  These objects live as long as the process, so they are frozen
+    once, after a collection has removed the garbage of start-up; objects made
+    later are collected as usual.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def run(settings: GatewaySettings) -> None:

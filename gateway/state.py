@@ -172,6 +172,7 @@ class StoreTracker:
             item.gtin, item.serial, item.scheme = rec.gtin, rec.serial, rec.scheme
             item.last_seen_us = item.home_ref_us = max(rec.since_us, now)
             item.sold_by_tx = rec.state is SOLD and rec.confidence >= 1.0
+            self._set_home(item)
             self._n_items += 1
             self._count(item)
             self._schedule(item)
@@ -201,16 +202,19 @@ class StoreTracker:
         o.first_seen_us - offset_us, o.last_seen_us - offset_us, ...)``.  The
         common case -- a present (or exiting) item read again in its home zone,
         which can change nothing but its evidence and last-seen time -- is
-        handled inline with attribute look-ups hoisted, no enum hashing
-        (Enum.__hash__ is Python code) and the evidence decay of
-        :meth:`ZoneEvidence.add` written out; every other read becomes a
-        Sighting and takes the general path.  Every antenna must be in
+        handled inline: one test (``item.home``, the home zone's evidence
+        while the item is present or exiting in a known zone, kept by
+        :meth:`_set_home` wherever state, zone or evidence change) replaces the
+        state, zone and evidence look-ups, and the evidence decay of
+        :meth:`ZoneEvidence.add` is written out.  Measured: the look-ups were
+        mostly cache misses (item -> evidence dict -> its table -> evidence),
+        not interpreter work.  Every other read becomes a Sighting and takes
+        the general path.  Every antenna must be in
         ``zone_of`` (the caller checks before calling, so a bad batch changes
         nothing).
         """
         out: list[Transition] = []
-        items = self._items
-        zones = self._zones
+        get = self._items.get
         store_id = self.store_id
         half_life = self.policy.window_half_life_us
         exp2 = math.exp2
@@ -219,29 +223,20 @@ class StoreTracker:
         new = _new_sighting
         sighting = Sighting
         for o in observations:
-            zone_id = zone_of[o.antenna]
-            item = items.get(o.epc)
+            item = get(o.epc)
             t = o.last_seen_us - offset_us
-            if (
-                item is None
-                or zone_id != item.zone
-                or not (item.state is PRESENT or item.state is EXITING)
-                or t < item.since_us
-                or zone_id not in zones
-            ):
-                s = (store_id, reader_id, o.antenna, zone_id, o.epc, o.first_seen_us - offset_us, t, o.count)
+            if item is None or (ev := item.home) is None or zone_of[o.antenna] != item.zone or t < item.since_us:
+                s = (store_id, reader_id, o.antenna, zone_of[o.antenna], o.epc, o.first_seen_us - offset_us, t, o.count)
                 one(new(sighting, (*s, o.peak_rssi, o.mean_rssi)), batch, out)
                 continue
-            ev = item.evidence.get(zone_id)
-            if ev is None:
-                ev = item.evidence[zone_id] = ZoneEvidence()
             count = o.count
             power = count * pow_(10.0, o.mean_rssi / 10.0)
             ref = ev.ref_us
             if t >= ref:
-                if ev.reads:
+                reads = ev.reads
+                if reads:
                     f = exp2((ref - t) / half_life)
-                    ev.reads = ev.reads * f + count
+                    ev.reads = reads * f + count
                     ev.mw = ev.mw * f + power
                 else:
                     ev.reads = float(count)
@@ -251,7 +246,8 @@ class StoreTracker:
                 f = exp2((t - ref) / half_life)
                 ev.reads += count * f
                 ev.mw += power * f
-            item.last_seen_us = max(item.last_seen_us, t)
+            if t > item.last_seen_us:  # noqa: PLR1730  (a max() call per read costs more)
+                item.last_seen_us = t
         return out
 
     def _sighting(self, s: Sighting, batch: BatchKey | None, out: list[Transition]) -> None:
@@ -279,6 +275,7 @@ class StoreTracker:
         ev = item.evidence.get(zone_id)
         if ev is None:
             ev = item.evidence[zone_id] = ZoneEvidence()
+            self._set_home(item)
         ev.add(t, s.count, s.mean_rssi, self.policy.window_half_life_us)
         item.last_seen_us = max(item.last_seen_us, t)
         if zone_id == item.zone:
@@ -637,8 +634,23 @@ class StoreTracker:
         item.since_us = at_us
         item.confidence = confidence
         item.home_ref_us = max(at_us, item.last_seen_us)
+        self._set_home(item)
         self._count(item)
         self._schedule(item)
+
+    def _set_home(self, item: TrackedItem) -> None:
+        """Keep ``item.home``: the read hot path's licence to only refresh evidence.
+
+        Set when a read in the home zone cannot transition the item (present or
+        exiting, in a zone of this store) and the zone has evidence to refresh;
+        called wherever the state, the zone or the evidence dict changes.
+        """
+        state = item.state
+        zone = item.zone
+        if (state is PRESENT or state is EXITING) and zone in self._zones:
+            item.home = item.evidence.get(zone)
+        else:
+            item.home = None
 
     def _share(self, item: TrackedItem, zone: str, at_us: int) -> float:
         return share(item.evidence, zone, at_us, self.policy.window_half_life_us)

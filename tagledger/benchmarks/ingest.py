@@ -177,8 +177,25 @@ class Publisher:
         return fut
 
 
-async def _max_rate(pub: Publisher, streams: Streams, seconds: float, prebuilt: int) -> tuple[float, int]:
-    """Send as fast as acks allow for ``seconds``; observations committed per second."""
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process so far (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _max_rate(
+    pub: Publisher, streams: Streams, seconds: float, prebuilt: int, pid: int | None = None
+) -> tuple[float, int, float | None]:
+    """Send as fast as acks allow for ``seconds``: observations committed per second, how many,
+    and the gateway process's CPU µs per committed observation (``pid``; None: not measured).
+
+    CPU time per observation is the figure to compare across code changes on a
+    shared machine: the rate depends on what else runs, the CPU cost hardly.
+    """
+    cpu_before = _cpu_s(pid) if pid is not None else None
     payloads: list[list[tuple[int, bytes, int]]] = [[] for _ in range(streams.readers)]
     for _ in range(prebuilt):
         for r in range(streams.readers):
@@ -205,7 +222,11 @@ async def _max_rate(pub: Publisher, streams: Streams, seconds: float, prebuilt: 
     await asyncio.gather(*(reader(r) for r in range(streams.readers)))
     await asyncio.wait_for(asyncio.gather(*futures), 120)
     elapsed = time.perf_counter() - started
-    return done / elapsed, done
+    cpu_after = _cpu_s(pid) if pid is not None else None
+    cpu_us = None
+    if cpu_before is not None and cpu_after is not None and done:
+        cpu_us = (cpu_after - cpu_before) * 1e6 / done
+    return done / elapsed, done, cpu_us
 
 
 def _record(latencies: list[float], sent: float, fut: asyncio.Future[float]) -> None:
@@ -311,13 +332,13 @@ async def _bench(args: argparse.Namespace, db_url: str, tmp: Path) -> dict[str, 
                     # Warm-up: every item admitted (and the gateway's caches warm).
                     warm = max(2, (args.items // max(1, args.batch - streams.new_per_batch)) * 2 // args.readers + 2)
                     await _max_rate(pub, streams, 60, warm)
-                    rate, committed = await _max_rate(pub, streams, args.seconds, prebuilt)
+                    rate, committed, cpu_us = await _max_rate(pub, streams, args.seconds, prebuilt, proc.pid)
                     copy = await _copy_rate(conn, streams, committed)
                     lat = await _latency(pub, streams, rate * args.latency_load, args.latency_seconds)
                     lat.sort()
                     scale_s = await _bulk_items(conn, args.scale_epcs) if args.scale_epcs else 0.0
                     live = await conn.fetchval("SELECT count(*) FROM items WHERE state <> 'sold'")
-                    rate_scale, _ = await _max_rate(pub, streams, args.seconds, prebuilt)
+                    rate_scale, _, cpu_us_scale = await _max_rate(pub, streams, args.seconds, prebuilt, proc.pid)
                 finally:
                     acks.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -334,6 +355,7 @@ async def _bench(args: argparse.Namespace, db_url: str, tmp: Path) -> dict[str, 
         "observations_per_s": round(rate),
         "copy_rows_per_s": round(copy),
         "ratio_to_copy": round(rate / copy, 3),
+        "gateway_cpu_us_per_observation": round(cpu_us, 2) if cpu_us is not None else None,
         "p50_ms": round(statistics.median(lat), 1) if lat else None,
         "p99_ms": round(p99, 1) if p99 is not None else None,
         "latency_load_observations_per_s": round(rate * args.latency_load),
@@ -342,6 +364,7 @@ async def _bench(args: argparse.Namespace, db_url: str, tmp: Path) -> dict[str, 
         "scale_load_s": round(scale_s, 1),
         "observations_per_s_at_scale": round(rate_scale),
         "scale_ratio": round(rate_scale / rate, 3),
+        "gateway_cpu_us_per_observation_at_scale": round(cpu_us_scale, 2) if cpu_us_scale is not None else None,
         "batch_observations": args.batch,
         "readers": args.readers,
         "in_flight_per_reader": args.in_flight,
@@ -385,7 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     report = asyncio.run(run())
     print(
         f"{report['observations_per_s']:,} observations/s committed; COPY {report['copy_rows_per_s']:,} rows/s"
-        f" (ratio {report['ratio_to_copy']}); p50 {report['p50_ms']} ms, p99 {report['p99_ms']} ms at"
+        f" (ratio {report['ratio_to_copy']}); gateway {report['gateway_cpu_us_per_observation']} CPU µs/observation;"
+        f" p50 {report['p50_ms']} ms, p99 {report['p99_ms']} ms at"
         f" {report['latency_load_observations_per_s']:,}/s; {report['observations_per_s_at_scale']:,}/s with"
         f" {report['live_epcs']:,} live EPCs"
     )

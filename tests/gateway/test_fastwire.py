@@ -120,3 +120,15 @@ def test_a_trailing_newline_in_an_epc_is_refused_like_the_contract() -> None:
     with pytest.raises(WireError) as exc2:
         decode_batch(payload)
     assert exc2.value.reason == "invalid"
+
+
+@pytest.mark.parametrize("char", [b"\\u0663", b"\\ud800", b"\\u00c9", b"G"])
+def test_an_epc_with_a_non_hex_character_is_refused_like_the_contract(char: bytes) -> None:
+    """Non-ASCII digits and letters, a lone surrogate, a letter past F: the contract's reason, not a crash."""
+    payload = encode(_batch()).replace(b'000001"', b"00000" + char + b'"')
+    with pytest.raises(WireError) as exc:
+        decode_as(ReadBatch, payload)
+    with pytest.raises(WireError) as exc2:
+        decode_batch(payload)
+    assert exc2.value.reason == exc.value.reason
+    assert exc.value.reason in ("invalid", "malformed")

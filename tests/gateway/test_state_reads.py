@@ -8,6 +8,7 @@ from gateway.fastwire import Obs
 from gateway.formats import Sighting
 from gateway.state import StoreTracker
 from tagledger.clock import US_PER_S, ManualClock
+from tagledger.ledger.model import ItemState
 from tests.gateway.state_kit import ANTENNA, EPC_A, EPC_B, EPC_SSCC, store
 
 ZONES_OF = {
@@ -82,3 +83,62 @@ def test_observe_reads_makes_the_same_transitions_and_states_as_observe() -> Non
         assert {e: a.item(e) for e in EPCS} == {e: b.item(e) for e in EPCS}
         assert a.stats == b.stats
         assert a.items_by_zone() == b.items_by_zone()
+
+
+def _sightings(reader: str, offset: int, obs: list[Obs]) -> list[Sighting]:
+    zones = ZONES_OF[reader]
+    return [
+        Sighting(
+            "s1",
+            reader,
+            o.antenna,
+            zones[o.antenna],
+            o.epc,
+            o.first_seen_us - offset,
+            o.last_seen_us - offset,
+            o.count,
+            o.peak_rssi,
+            o.mean_rssi,
+        )
+        for o in obs
+    ]
+
+
+def _reloaded(tracker: StoreTracker, clock: ManualClock) -> StoreTracker:
+    fresh = StoreTracker(store(), clock)
+    fresh.load([r for r in (tracker.item(e) for e in EPCS) if r is not None])
+    return fresh
+
+
+def test_hot_path_agrees_with_observe_while_items_stay_present() -> None:
+    """As above with the clock at the readers' time, so that items stay present and the hot path runs.
+
+    Also checks ``item.home`` after every batch: the home zone's evidence exactly
+    while a home read can only refresh it (present or exiting, zone of the store).
+    """
+    hot = 0
+    for seed in range(10):
+        clock_a, clock_b = ManualClock(0), ManualClock(0)
+        a, b = StoreTracker(store(), clock_a), StoreTracker(store(), clock_b)
+        log_a, log_b = [], []
+        zones = set(b._zones)
+        for n, (reader, offset, obs) in enumerate(_stream(seed, 300)):
+            if n == 150:  # a restart: both rebuilt from their item states (no evidence)
+                a, b = _reloaded(a, clock_a), _reloaded(b, clock_b)
+            now = max(o.last_seen_us - offset for o in obs) + 100_000
+            for clock in (clock_a, clock_b):
+                clock.set(max(clock.now_us(), now))
+            log_a += a.observe(_sightings(reader, offset, obs))
+            log_b += b.observe_reads(reader, obs, ZONES_OF[reader], offset)
+            log_a += a.tick()
+            log_b += b.tick()
+            for item in b._items.values():
+                eligible = item.state in (ItemState.PRESENT, ItemState.EXITING) and item.zone in zones
+                expected = item.evidence.get(item.zone) if eligible and item.zone is not None else None
+                assert item.home is expected, (seed, item.epc, item.state, item.zone)
+                hot += expected is not None
+        assert log_a == log_b
+        assert {e: a.item(e) for e in EPCS} == {e: b.item(e) for e in EPCS}
+        assert a.stats == b.stats
+        assert a.items_by_zone() == b.items_by_zone()
+    assert hot > 10_000, hot
