@@ -193,6 +193,10 @@ async def _max_rate(pub: Publisher, streams: Streams, seconds: float, prebuilt: 
         nonlocal done
         for seq, payload, n in payloads[r]:
             if time.perf_counter() > deadline:
+                # Like an agent, never skip a seq: the next run goes on from the
+                # first batch not sent (the gateway would hold its successors for
+                # the missing ones, see gateway.reorder).
+                streams.seq[r] = seq
                 break
             fut = await pub.send(r, seq, payload)
             fut.add_done_callback(functools.partial(_count, n))
