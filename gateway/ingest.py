@@ -4,12 +4,14 @@
 that the runtime (``gateway.service``) can overlap them:
 
 ``prepare(messages) -> Work``
-    validates each message, decides whether a batch is new (``gateway.dedup``),
+    validates each message, decides whether a batch is new (``gateway.dedup``)
+    and whether it comes in ``seq`` order (``gateway.reorder``),
     runs the store's state machine and collects what to write: per store, an
     ordered list of *segments* (a run of read batches, or a run of transitions
     without a batch such as silence timers, POS transactions and readers that
     publish MQTT themselves), rejects and reader statuses.  Messages are
-    prepared strictly in arrival order, one group at a time.
+    prepared in arrival order, one group at a time; a held batch when its hold
+    ends (``release_due`` for the holds that wait out).
 ``commit(work) -> list[Outgoing]``
     writes it: each run of batches is ONE ``Ledger.commit_batches`` call, i.e.
     one transaction and one durable flush shared by every batch that arrived
@@ -25,6 +27,10 @@ Exactly-once effect
     it again (``pending``), and the ledger's insert-first settles it anyway.
 
 Ordering
+    Each reader's batches are prepared in ``seq`` order: one that arrives ahead
+    of a missing predecessor is held (``gateway.reorder``), unacknowledged,
+    until the predecessor comes or ``reorder_wait_s`` is over, so the ledger's
+    evidence does not depend on the order the broker delivered them in.
     Works are committed one after the other, in the order they were prepared,
     and a store's segments in their order; a segment's transitions are in
     state-machine order.  So the ledger sees each item's transitions in the
@@ -45,12 +51,13 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from gateway.dedup import BatchIndex
-from gateway.fastwire import antenna_zones, decode_batch, newest_us
+from gateway.fastwire import Batch, antenna_zones, decode_batch, newest_us
 from gateway.formats import FormatError, parse_reader_payload
 from gateway.metrics import GatewayMetrics
+from gateway.reorder import Reorder
 from gateway.state import StoreTracker
 from gateway.watermarks import Watermarks
-from tagledger.clock import US_PER_S, Clock
+from tagledger.clock import US_PER_S, Clock, MonotonicClock
 from tagledger.ledger.model import (
     MAX_REJECT_BYTES,
     BatchKey,
@@ -76,6 +83,12 @@ from tagledger.wire import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: The caller's handle for acknowledging one message to its transport, opaque to
+#: the ingestor (the service's: connection number, MQTT mid, QoS).  Each comes
+#: back in the ``Work`` that holds the message's effects, to be acknowledged only
+#: after that work is committed.
+Receipt = tuple[int, int, int]
+
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
@@ -98,6 +111,19 @@ class _Batch:
 
 
 @dataclass(slots=True)
+class _Arrival:
+    """A read batch held back by the reorder buffer (``gateway.reorder``), with what it takes to process it."""
+
+    topic: str
+    store_id: str
+    reader_id: str
+    payload: bytes
+    key: BatchKey
+    receipt: Receipt | None
+    received_at_us: int
+
+
+@dataclass(slots=True)
 class _Segment:
     batches: list[_Batch] | None  # a run of read batches; None: free transitions
     transitions: list[Transition] = field(default_factory=list)
@@ -112,10 +138,11 @@ class Work:
     replies: list[Outgoing] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     statuses: list[ReaderStatusRecord] = field(default_factory=list)
+    receipts: list[Receipt] = field(default_factory=list)  # acknowledge these after the commit
     messages: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.stores or self.replies or self.rejects or self.statuses)
+        return bool(self.stores or self.replies or self.rejects or self.statuses or self.receipts)
 
     def _segment(self, store_id: str, batches: bool) -> _Segment:
         segments = self.stores.setdefault(store_id, [])
@@ -138,6 +165,9 @@ class Ingestor:
         *,
         watermarks: Watermarks,
         ledger_for: Callable[[str], Ledger] | None = None,
+        reorder_wait_s: float = 0.0,
+        reorder_max_held: int = 64,
+        monotonic: Clock | None = None,
     ) -> None:
         self.site = site
         self.ledger = ledger
@@ -154,6 +184,14 @@ class Ingestor:
         self._watermarks = watermarks
         self._ledger_for = ledger_for or (lambda _store: ledger)
         self._index = BatchIndex()
+        # Batches ahead of a hole in their stream wait here for their
+        # predecessors (gateway.reorder); off (None) with no wait, e.g. for tools
+        # that feed batches without a runtime to release them.
+        self._monotonic = monotonic or MonotonicClock()
+        self._order: Reorder[_Arrival] | None = None
+        if reorder_wait_s > 0:
+            self._order = Reorder(reorder_wait_s, reorder_max_held, self._monotonic, self._held_metric)
+        self._stray: list[Receipt] = []  # receipts of held messages dropped unprocessed, to acknowledge
         self._readers_down: set[str] = set()
 
     # ------------------------------------------------------------------ #
@@ -168,51 +206,98 @@ class Ingestor:
         """Start ingesting a store: its items from the ledger; its batch streams re-learnt."""
         tracker = StoreTracker(self._site_stores[store_id], self.clock)
         tracker.load(await self._retrying(lambda: self._ledger_for(store_id).load_items(store_id)))
-        self._index.forget_readers({r.id for r in self._site_stores[store_id].readers})
+        self._forget_readers(store_id)
         self.trackers[store_id] = tracker
         self._items_gauge()
 
     def drop_store(self, store_id: str) -> None:
         """Stop ingesting a store (another gateway holds it now)."""
         if self.trackers.pop(store_id, None) is not None:
-            self._index.forget_readers({r.id for r in self._site_stores[store_id].readers})
+            self._forget_readers(store_id)
             self._items_gauge()
+
+    def _forget_readers(self, store_id: str) -> None:
+        readers = {r.id for r in self._site_stores[store_id].readers}
+        self._index.forget_readers(readers)
+        if self._order is not None:
+            # What they held is not processed here: the store's next holder gets
+            # the agents' re-sends, in order.  The messages are acknowledged to the
+            # broker like any other message of a store not held.
+            self._stray += [a.receipt for a in self._order.forget_readers(readers) if a.receipt is not None]
+            self.metrics.held_now.set(self._order.held)
 
     # ------------------------------------------------------------------ #
     # Step 1: prepare (state machines, in arrival order)
 
-    async def prepare(self, messages: Sequence[tuple[str, bytes]], work: Work | None = None) -> Work:
+    async def prepare(
+        self,
+        messages: Sequence[tuple[str, bytes]],
+        work: Work | None = None,
+        receipts: Sequence[Receipt] | None = None,
+    ) -> Work:
+        """Prepare messages in arrival order into ``work``.
+
+        ``receipts`` (one per message, optional) come back in the work that
+        holds each message's effects: this one, or a later one for a batch the
+        reorder buffer holds (:meth:`release_due`).
+        """
         work = work if work is not None else Work()
-        for topic, payload in messages:
+        if self._stray:
+            work.receipts += self._stray
+            self._stray = []
+        for i, (topic, payload) in enumerate(messages):
+            receipt = receipts[i] if receipts is not None else None
             work.messages += 1
             try:
-                await self._prepare_one(work, topic, payload)
+                if await self._prepare_one(work, topic, payload, receipt):
+                    continue  # a read batch that went through the reorder buffer took its receipt
             except StoreLost:
-                continue
+                pass
+            if receipt is not None:
+                work.receipts.append(receipt)
         return work
 
     def tick(self, work: Work | None = None) -> Work:
         """Run silence timers; their transitions join ``work`` after what is already there."""
         work = work if work is not None else Work()
+        if self._stray:
+            work.receipts += self._stray
+            self._stray = []
         for store_id, tracker in self.trackers.items():
             transitions = tracker.tick()
             if transitions:
                 work._segment(store_id, batches=False).transitions.extend(transitions)
         return work
 
-    async def _prepare_one(self, work: Work, topic: str, payload: bytes) -> None:
+    @property
+    def holding(self) -> bool:
+        """Whether the reorder buffer holds batches (:meth:`release_due` will have work)."""
+        return self._order is not None and self._order.held > 0
+
+    def next_release_s(self) -> float | None:
+        """Seconds until :meth:`release_due` has batches to release (<= 0: now), or None if none are held."""
+        due = self._order.next_due_us() if self._order is not None else None
+        return None if due is None else (due - self._monotonic.now_us()) / US_PER_S
+
+    async def release_due(self, work: Work) -> None:
+        """Prepare the held batches whose wait is over into ``work`` (their holes are given up)."""
+        if self._order is not None:
+            await self._take_all(work, self._order.due())
+
+    async def _prepare_one(self, work: Work, topic: str, payload: bytes, receipt: Receipt | None) -> bool:
+        """Prepare one message; True if its receipt was taken care of (a held read batch)."""
         parsed = self.topics.parse(topic)
         if parsed is None:
             self._reject(work, topic, payload, "unknown_topic", "not a tagledger v1 topic")
-            return
+            return False
         store_id, reader_id, kind = parsed
         if store_id not in self.trackers:
             if store_id not in self._site_stores:
                 self._reject(work, topic, payload, "unknown_store", f"store {store_id!r} is not in the site")
-            return  # another gateway's store
+            return False  # another gateway's store
         if kind == "reads":
-            await self._reads(work, topic, store_id, reader_id, payload)
-        elif kind == "status":
+            return await self._reads(work, topic, store_id, reader_id, payload, receipt)
+        if kind == "status":
             self._status(work, topic, store_id, reader_id, payload)
         elif kind == "transactions" and reader_id == "_pos":
             self._pos(work, topic, store_id, payload)
@@ -220,22 +305,42 @@ class Ingestor:
             self._reader_payload(work, topic, store_id, reader_id, kind, payload)
         elif kind not in ("heartbeat", "ack"):
             self._reject(work, topic, payload, "unknown_topic", f"unknown message kind {kind!r}")
+        return False
 
-    async def _reads(self, work: Work, topic: str, store_id: str, reader_id: str, payload: bytes) -> None:
+    async def _reads(
+        self,
+        work: Work,
+        topic: str,
+        store_id: str,
+        reader_id: str,
+        payload: bytes,
+        receipt: Receipt | None,
+        released: _Arrival | None = None,
+    ) -> bool:
+        """Prepare one read batch; True if it was held (its receipt went with it).
+
+        ``released``: the batch comes out of the reorder buffer, in order.
+        """
         try:
             batch = decode_batch(payload)
         except WireError as exc:
             self._reject(work, topic, payload, exc.reason, exc.detail)
-            return
+            return False
         key = BatchKey(batch.reader_id, batch.boot_id, batch.seq)
         if (batch.store_id, key.reader_id) != (store_id, reader_id):
             detail = f"payload is for {batch.store_id}/{key.reader_id}, topic for {store_id}/{reader_id}"
             self._reject(work, topic, payload, "topic_mismatch", detail, ack=(batch.store_id, key))
-            return
+            return False
         index = self._index
+        order = self._order
         if not index.known(key.reader_id, key.boot_id):
             high = await self._retrying(lambda: self._watermarks.max_seq(key.reader_id, key.boot_id), store_id)
             index.start(key.reader_id, key.boot_id, high)
+            if order is not None:
+                order.start((key.reader_id, key.boot_id), 0 if high is None else high + 1)
+        if order is not None and released is None and not order.admit((key.reader_id, key.boot_id), key.seq):
+            # Ahead of a hole (held), or filling one (let through with its successors).
+            return await self._out_of_order(work, order, topic, store_id, reader_id, payload, receipt, batch, key)
         verdict = index.classify(key)
         if verdict == "check":
             found = await self._retrying(lambda: self._ledger_for(store_id).has_batch(key), store_id)
@@ -247,12 +352,12 @@ class Ingestor:
             if verdict == "duplicate":
                 work.replies.append(self._ack(store_id, key, "duplicate"))
             # "pending": the same key is being committed; its ack answers this copy too.
-            return
+            return False
         try:
             zones = antenna_zones(batch, self.site)
         except FormatError as exc:
             self._reject(work, topic, payload, exc.reason, exc.detail, ack=(store_id, key))
-            return
+            return False
         observations = batch.observations
         transitions = self.trackers[store_id].observe_reads(reader_id, observations, zones, batch.clock_offset_us, key)
         index.prepared(key)
@@ -262,7 +367,7 @@ class Ingestor:
             store_id=store_id,
             observations=len(observations),
             sent_at_us=batch.sent_at_us,
-            received_at_us=self.clock.now_us(),
+            received_at_us=self.clock.now_us() if released is None else released.received_at_us,
             gaps=sum(g.dropped_reads for g in gaps),
         )
         segment = work._segment(store_id, batches=True)
@@ -276,6 +381,48 @@ class Ingestor:
                 [(g.reason, g.dropped_reads) for g in gaps],
             )
         )
+        return False
+
+    async def _out_of_order(
+        self,
+        work: Work,
+        order: Reorder[_Arrival],
+        topic: str,
+        store_id: str,
+        reader_id: str,
+        payload: bytes,
+        receipt: Receipt | None,
+        batch: Batch,
+        key: BatchKey,
+    ) -> bool:
+        """A batch the fast path did not let through: hold it, or let it through with what it unblocks."""
+        stream = (key.reader_id, key.boot_id)
+        arrival = _Arrival(topic, store_id, reader_id, payload, key, receipt, self.clock.now_us())
+        try:
+            antenna_zones(batch, self.site)
+        except FormatError:
+            # It will be rejected whatever comes before it: nobody waits for it,
+            # and it does not wait either.
+            await self._take_all(work, [arrival, *order.offer(stream, key.seq, None)])
+            return True
+        await self._take_all(work, order.offer(stream, key.seq, arrival))
+        return True
+
+    async def _take_all(self, work: Work, arrivals: list[_Arrival]) -> None:
+        """Prepare batches the reorder buffer let go, in its order; their receipts join ``work``."""
+        for a in arrivals:
+            if a.receipt is not None:
+                work.receipts.append(a.receipt)
+        for a in arrivals:
+            if a.store_id not in self.trackers:
+                continue
+            try:
+                # Held as the bytes that arrived (in memory anyway): decoded again, off the fast path.
+                await self._reads(work, a.topic, a.store_id, a.reader_id, a.payload, None, released=a)
+            except StoreLost:
+                continue
+        if self._order is not None:
+            self.metrics.held_now.set(self._order.held)
 
     def _status(self, work: Work, topic: str, store_id: str, reader_id: str, payload: bytes) -> None:
         try:
@@ -409,6 +556,12 @@ class Ingestor:
                 ack = Ack(reader_id=key.reader_id, boot_id=key.boot_id, seq=key.seq, result=result.value)
                 replies.append(Outgoing(b.ack_topic, encode(ack)))
         return replies
+
+    def _held_metric(self, outcome: str, n: int) -> None:
+        if outcome == "skipped":
+            self.metrics.skipped_seqs.inc(n)
+        else:
+            self.metrics.held_batches.labels(outcome).inc(n)
 
     def _abandon(self, segments: list[_Segment]) -> None:
         for segment in segments:

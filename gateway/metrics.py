@@ -59,6 +59,22 @@ class GatewayMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
             registry=r,
         )
+        # Batches that arrived ahead of a hole in their reader's seq (gateway.reorder).
+        self.held_batches = Counter(
+            "tagledger_held_batches",
+            "Read batches held for a missing predecessor, by how the hold ended (in_order: the predecessor came;"
+            " waited_out / buffer_full: processed without it; dropped: the store went to another gateway).",
+            ["outcome"],
+            registry=r,
+        )
+        self.skipped_seqs = Counter(
+            "tagledger_skipped_seqs",
+            "Batch seqs not received in time: later batches of their reader were processed before them.",
+            registry=r,
+        )
+        self.held_now = Gauge(
+            "tagledger_held_messages", "Messages held now, waiting for a missing predecessor.", registry=r
+        )
         self.stores_held = Gauge("tagledger_stores_held", "Stores this gateway ingests now.", registry=r)
 
     def render(self) -> bytes:

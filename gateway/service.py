@@ -10,6 +10,9 @@ with an ``AsyncExitStack`` and runs named tasks in a ``TaskGroup``:
   and commit it (one ledger transaction per store for all its batches), then
   publish the acks and dead letters;
 * ``tick`` — the state machines' silence timers, into the open group too;
+* ``reorder`` — batches held because they arrived ahead of a missing
+  predecessor (``gateway.reorder``) and waited ``reorder_wait_s`` for it in
+  vain, into the open group too;
 * ``leases`` (PostgreSQL) — take free stores, notice lost ones.
 
 Grouping
@@ -50,7 +53,7 @@ from contextlib import AsyncExitStack
 import aiomqtt
 
 from gateway.health import HealthServer
-from gateway.ingest import Ingestor, Outgoing, Work
+from gateway.ingest import Ingestor, Outgoing, Receipt, Work
 from gateway.leases import StoreLeases
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
@@ -94,9 +97,10 @@ class Gateway:
         self._pumped = 0  # messages taken from the MQTT client's queue and prepared so far
         self._taking = 0  # messages taken from the queue and being prepared now
         self._committing: set[str] = set()  # stores of the commit under way
-        # MQTT PUBACKs owed for the messages in the open group: (connection, mid, qos).
-        # They are sent only after the group's commit (see _commit).
-        self._open_acks: list[tuple[int, int, int]] = []
+        # Each message's PUBACK handle (connection, mid, qos) is handed to the
+        # ingestor with it and comes back in the work that holds its effects
+        # (Work.receipts); it is sent only after that work's commit (see _puback).
+        self._holding = asyncio.Event()  # the ingestor holds batches for missing predecessors
         self._connection = 0  # counts connections; a mid is only meaningful on its own
 
     # ------------------------------------------------------------------ #
@@ -125,6 +129,8 @@ class Gateway:
                 s.stores,
                 watermarks=watermarks,
                 ledger_for=self._ledger_for(ledger),
+                reorder_wait_s=s.reorder_wait_s,
+                reorder_max_held=s.reorder_max_held,
             )
             if leases is None:
                 await self.ingestor.load()
@@ -141,6 +147,8 @@ class Gateway:
                 tg.create_task(self._receive(self.ingestor), name="gateway-receive")
                 tg.create_task(self._commit(self.ingestor), name="gateway-commit")
                 tg.create_task(self._ticks(self.ingestor), name="gateway-tick")
+                if s.reorder_wait_s > 0:
+                    tg.create_task(self._release_held(self.ingestor), name="gateway-reorder")
                 if leases is not None:
                     tg.create_task(self._lease_loop(self.ingestor, leases), name="gateway-leases")
 
@@ -163,17 +171,16 @@ class Gateway:
     # ------------------------------------------------------------------ #
     # Prepare side
 
-    async def _add(
-        self, ingestor: Ingestor, messages: list[tuple[str, bytes]], acks: list[tuple[int, int, int]]
-    ) -> None:
+    async def _add(self, ingestor: Ingestor, messages: list[tuple[str, bytes]], acks: list[Receipt]) -> None:
         await self._room.wait()
         async with self._open_lock:
-            await ingestor.prepare(messages, self._open)
-            self._open_acks.extend(acks)
+            await ingestor.prepare(messages, self._open, acks)
             if self._open:
                 self._has_work.set()
             if self._open.messages >= self.settings.group_max_messages:
                 self._room.clear()
+            if ingestor.holding:
+                self._holding.set()
 
     async def _ticks(self, ingestor: Ingestor) -> None:
         while True:
@@ -183,6 +190,37 @@ class Gateway:
                 if self._open:
                     self._has_work.set()
 
+    async def _release_held(self, ingestor: Ingestor) -> None:
+        """Prepare the batches whose hold for a missing predecessor is over (``gateway.reorder``).
+
+        Holds that end because their predecessor came, or because too many
+        messages are held, are released by the receiver itself, at once; this
+        task only gives up on holes that did not fill within ``reorder_wait_s``.
+        """
+        while True:
+            wait_s = ingestor.next_release_s()
+            if wait_s is None:
+                self._holding.clear()
+                await self._holding.wait()
+                continue
+            if wait_s > 0:
+                # Sleep to the first deadline; a hole filled meanwhile just makes it early.
+                await asyncio.sleep(wait_s)
+                continue
+            await self._room.wait()
+            async with self._open_lock:
+                try:
+                    await ingestor.release_due(self._open)
+                except Exception:
+                    # Like a message handler, this must not kill the gateway.  A
+                    # released batch that was not prepared gets no ack: its agent
+                    # sends it again.
+                    log.exception("unexpected error releasing held batches")
+                if self._open:
+                    self._has_work.set()
+                if self._open.messages >= self.settings.group_max_messages:
+                    self._room.clear()
+
     # ------------------------------------------------------------------ #
     # Commit side
 
@@ -191,7 +229,6 @@ class Gateway:
             await self._has_work.wait()
             async with self._open_lock:
                 work, self._open = self._open, Work()
-                acks, self._open_acks = self._open_acks, []
                 self._has_work.clear()
                 self._room.set()
             self.metrics.group_messages.observe(work.messages)
@@ -201,12 +238,12 @@ class Gateway:
                 replies = await ingestor.commit(work)
                 self.metrics.commit_seconds.observe(time.perf_counter() - started)
                 await self._publish(replies)
-                self._puback(acks)
+                self._puback(work.receipts)
             finally:
                 self._committing = set()
 
-    def _puback(self, acks: list[tuple[int, int, int]]) -> None:
-        """Acknowledge to the broker, in arrival order, the messages whose effects are committed.
+    def _puback(self, acks: list[Receipt]) -> None:
+        """Acknowledge to the broker the messages whose effects are committed.
 
         paho would PUBACK a message as soon as it arrives.  Then a gateway killed
         between arrival and commit loses the message from the broker, and the agent's
@@ -215,6 +252,13 @@ class Gateway:
         every uncommitted message, in its original order, when the session resumes.
         A message of an earlier connection is not acked: its mid means nothing now,
         and the broker redelivers it on the new connection anyway.
+
+        The acks go in arrival order except for batches held for a missing
+        predecessor (``gateway.reorder``): those are acked after their own
+        commit, later than messages that came after them.  Not doing so would
+        keep the broker's in-flight window full of messages waiting behind the
+        hold, and the predecessor could not come in.  Brokers match a PUBACK by
+        its packet id (Mosquitto, EMQX), whatever the order.
         """
         client = self._client
         if client is None:

@@ -47,6 +47,24 @@ class GatewaySettings(BaseSettings):
         ge=0,
         description="Bound of the MQTT client's incoming queue (0: unbounded; a full queue DISCARDS messages).",
     )
+    reorder_wait_s: float = Field(
+        default=3.0,
+        ge=0,
+        le=300,
+        description=(
+            "Longest a read batch that arrives ahead of a missing predecessor (same reader and boot, lower seq) "
+            "is held for it, so that batches reach the state machine in seq order (0: never hold)."
+        ),
+    )
+    reorder_max_held: int = Field(
+        default=64,
+        ge=1,
+        le=100_000,
+        description=(
+            "Most messages held for missing predecessors at once (beyond it the oldest hold is given up).  Keep it "
+            "below the broker's in-flight window per client (Mosquitto: max_inflight_messages)."
+        ),
+    )
     leases: bool = Field(
         default=False,
         description=(

@@ -285,6 +285,20 @@ def gateway(
     lease_poll_s: Annotated[
         float, typer.Option(envvar="TAGLEDGER_GATEWAY_LEASE_POLL_S", help="Seconds between lease checks.")
     ] = 2.0,
+    reorder_wait_s: Annotated[
+        float,
+        typer.Option(
+            envvar="TAGLEDGER_GATEWAY_REORDER_WAIT_S",
+            help="Seconds a batch that arrives ahead of a missing predecessor waits for it (0: never wait).",
+        ),
+    ] = 3.0,
+    reorder_max_held: Annotated[
+        int,
+        typer.Option(
+            envvar="TAGLEDGER_GATEWAY_REORDER_MAX_HELD",
+            help="Most messages held for missing predecessors at once; keep it below the broker's in-flight window.",
+        ),
+    ] = 64,
     log_format: Annotated[
         str, typer.Option(envvar="TAGLEDGER_LOG_FORMAT", help="text, or json (one JSON object per line).")
     ] = "text",
@@ -314,6 +328,8 @@ def gateway(
         "health_host": health_host,
         "leases": leases,
         "lease_poll_s": lease_poll_s,
+        "reorder_wait_s": reorder_wait_s,
+        "reorder_max_held": reorder_max_held,
         "mqtt_username": mqtt_username,
         "mqtt_password": mqtt_password,
         "mqtt_ca_file": str(mqtt_ca_file) if mqtt_ca_file else None,

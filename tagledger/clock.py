@@ -23,6 +23,13 @@ class SystemClock:
         return time.time_ns() // 1000
 
 
+class MonotonicClock:
+    """Microseconds of a clock that never jumps: for waits and timeouts, never for timestamps."""
+
+    def now_us(self) -> int:
+        return time.monotonic_ns() // 1000
+
+
 class ManualClock:
     """A clock that moves only when told to."""
 

@@ -3,6 +3,12 @@
 Gateways run as real subprocesses (``python -m tagledger.cli gateway``) on
 Mosquitto and PostgreSQL.  The publisher behaves like an edge agent: it keeps
 every batch until the gateway acks it and re-sends unacked ones after a timeout.
+
+"The ledger" is all of it, evidence included (``ledger_kit.snapshot``).  A
+gateway that subscribes while the publisher is half-way through a round of
+sends gets the round's tail first and its head at the next round; it holds the
+tail for the head (``gateway.reorder``), which the default ``--reorder-wait-s``
+(3 s) covers for this publisher's 1.5 s rounds.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import yaml
 from gateway.leases import LOCK_CLASS
 from tagledger.ledger.migrate import migrate
 from tagledger.wire import Ack, Observation, ReadBatch, Topics, decode_as, encode
+from tests.gateway.ledger_kit import Snapshot, other_database, snapshot
 
 pytestmark = pytest.mark.integration
 
@@ -147,58 +154,13 @@ def _gateway(
                 proc.wait()
 
 
-async def _snapshot(db: str) -> dict[str, list[tuple[Any, ...]]]:
-    conn = await asyncpg.connect(db)
-    try:
-        events = await conn.fetch(
-            "SELECT store_id, epc, at, from_state, to_state, from_zone, to_zone, reason, confidence,"
-            " batch_reader_id, batch_seq FROM events ORDER BY store_id, epc, at, to_state"
-        )
-        items = await conn.fetch("SELECT epc, store_id, state, zone, since, confidence FROM items ORDER BY epc")
-        stock = await conn.fetch("SELECT * FROM stock WHERE count <> 0 ORDER BY store_id, gtin, zone, state")
-        batches = await conn.fetch("SELECT reader_id, boot_id, seq, observations FROM batches ORDER BY 1, 2, 3")
-    finally:
-        await conn.close()
-    return {k: [tuple(r) for r in v] for k, v in
-            {"events": events, "items": items, "stock": stock, "batches": batches}.items()}  # fmt: skip
-
-
-def _assert_nothing_lost_or_doubled(got: dict[str, Any], want: dict[str, Any]) -> None:
-    """After a SIGKILL: the same batches, the same stock, every item in the same state and
-    zone, reached through the same transitions, as an uninterrupted run.
-
-    Known open defect (issue 4): in about 1 run of 5 a batch is processed after its
-    successor once the gateway restarts, so an item's creation cites the later batch
-    (and that batch's first-seen time).  Counts, states and zones are unaffected; the
-    exact evidence is not yet restart-proof, so it is not asserted.
+def _assert_same_ledger(got: Snapshot, want: Snapshot) -> None:
+    """Row for row the ledger an uninterrupted run writes: the same batches, the same stock,
+    every item in the same state and zone since the same moment with the same confidence,
+    reached through the same transitions citing the same batch and event time.
     """
-    assert got["batches"] == want["batches"]
-    assert got["stock"] == want["stock"]
-    assert _states(got) == _states(want)
-
-
-def _states(snapshot: dict[str, list[tuple[Any, ...]]]) -> dict[str, Any]:
-    """Items (epc, store, state, zone) and transitions (store, epc, from/to state and zone, reason)."""
-    return {
-        "items": sorted(r[:4] for r in snapshot["items"]),
-        "events": sorted((r[0], r[1], r[3], r[4], r[5], r[6], r[7]) for r in snapshot["events"]),
-    }
-
-
-async def _second_db(pg_url: str) -> str:
-    name = pg_url.rsplit("/", 1)[1] + "_ref"
-    admin = pg_url.rsplit("/", 1)[0] + "/postgres"
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    return pg_url.rsplit("/", 1)[0] + "/" + name
-
-
-async def _drop(url: str) -> None:
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    await conn.close()
+    for table in ("batches", "stock", "items", "events"):
+        assert got[table] == want[table], f"{table} differ from the uninterrupted run's"
 
 
 async def _until(cond: Any, what: str, limit_s: float = 60) -> None:
@@ -209,17 +171,14 @@ async def _until(cond: Any, what: str, limit_s: float = 60) -> None:
         await asyncio.sleep(0.05)
 
 
-async def _reference(site: Path, mqtt: tuple[str, int], pg_url: str, streams: list[ReadBatch]) -> dict[str, Any]:
-    ref = await _second_db(pg_url)
-    try:
-        await migrate(ref)
+async def _reference(site: Path, mqtt: tuple[str, int], pg_url: str, streams: list[ReadBatch]) -> Snapshot:
+    """The ledger of one gateway that runs, uninterrupted, from the first batch to the last."""
+    async with other_database(pg_url, "ref") as ref:
         root = f"tlref-{uuid.uuid4().hex[:8]}"
         with _gateway(site, ref, mqtt, root, f"{root}-gw"):
             agent = Agent(mqtt, Topics(root), streams)
             await asyncio.wait_for(agent.run(), 90)
-        return await _snapshot(ref)
-    finally:
-        await _drop(ref)
+        return await snapshot(ref)
 
 
 async def test_gateway_killed_mid_stream_and_restarted_leaves_the_uninterrupted_ledger(
@@ -244,11 +203,11 @@ async def test_gateway_killed_mid_stream_and_restarted_leaves_the_uninterrupted_
         sending.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sending
-    got = await _snapshot(pg_url)
+    got = await snapshot(pg_url)
     want = await _reference(site, mqtt, pg_url, streams)
     assert len(got["batches"]) == 80
     assert len(got["items"]) == 2 * 40 * 5
-    _assert_nothing_lost_or_doubled(got, want)
+    _assert_same_ledger(got, want)
     # The late batch did not move item 0 of either store back into the backroom.
     zones = {epc: zone for epc, _, _, zone, _, _ in got["items"]}
     assert zones[_epc(0, 0)] == zones[_epc(1, 0)] == "floor"
@@ -282,10 +241,10 @@ async def test_two_gateways_share_stores_and_one_takes_over_when_the_other_is_ki
             survivors = await _lease_holders(pg_url)
             assert len(survivors) == 2
             assert len(set(survivors.values())) == 1
-    got = await _snapshot(pg_url)
+    got = await snapshot(pg_url)
     want = await _reference(site, mqtt, pg_url, streams)
     assert len(got["batches"]) == 80
-    _assert_nothing_lost_or_doubled(got, want)
+    _assert_same_ledger(got, want)
 
 
 async def test_a_second_gateway_gets_its_share_of_the_stores_mid_stream(
@@ -323,10 +282,10 @@ async def test_a_second_gateway_gets_its_share_of_the_stores_mid_stream(
             sending.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sending
-    got = await _snapshot(pg_url)
+    got = await snapshot(pg_url)
     want = await _reference(site, mqtt, pg_url, streams)
     assert len(got["batches"]) == 80
-    assert got == want
+    _assert_same_ledger(got, want)
 
 
 async def _lease_holders(db: str) -> dict[int, str]:

@@ -1,0 +1,55 @@
+"""Whole-ledger snapshots and throwaway second databases, to compare two runs' ledgers."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+
+from tagledger.ledger.migrate import migrate
+
+Snapshot = dict[str, list[tuple[Any, ...]]]
+
+
+async def snapshot(db: str) -> Snapshot:
+    """Everything a run decides: events with their evidence, items, stock, batch keys.
+
+    Not what differs between runs by nature: ids, and the time a batch was received.
+    """
+    conn = await asyncpg.connect(db)
+    try:
+        events = await conn.fetch(
+            "SELECT store_id, epc, at, from_state, to_state, from_zone, to_zone, reason, confidence,"
+            " batch_reader_id, batch_seq FROM events ORDER BY store_id, epc, at, to_state"
+        )
+        items = await conn.fetch("SELECT epc, store_id, state, zone, since, confidence FROM items ORDER BY epc")
+        stock = await conn.fetch("SELECT * FROM stock WHERE count <> 0 ORDER BY store_id, gtin, zone, state")
+        batches = await conn.fetch("SELECT reader_id, boot_id, seq, observations FROM batches ORDER BY 1, 2, 3")
+    finally:
+        await conn.close()
+    return {k: [tuple(r) for r in v] for k, v in
+            {"events": events, "items": items, "stock": stock, "batches": batches}.items()}  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def other_database(pg_url: str, suffix: str) -> AsyncIterator[str]:
+    """A migrated database beside the test's own (``pg_url``), dropped afterwards."""
+    name = pg_url.rsplit("/", 1)[1] + "_" + suffix
+    admin = pg_url.rsplit("/", 1)[0] + "/postgres"
+    url = pg_url.rsplit("/", 1)[0] + "/" + name
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    try:
+        await migrate(url)
+        yield url
+    finally:
+        conn = await asyncpg.connect(admin)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
