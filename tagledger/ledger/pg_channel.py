@@ -76,6 +76,14 @@ _STOCK_AND_RESERVED = f"""SELECT store_id, gtin, zone, state, count FROM stock
 UNION ALL
 SELECT store_id, gtin, NULL, NULL, sum(quantity - picked) FROM holds
  WHERE store_id = ANY($1::text[]) AND gtin = ANY($2::text[]) AND {_ACTIVE} GROUP BY store_id, gtin"""
+# The same for one pair, with equalities: PostgreSQL plans a prepared statement with
+# array parameters afresh on every execution (its generic plan, costed for arrays of
+# several elements, never looks cheaper than a custom one), and that planning cost about
+# 170 us of server CPU per look-up, twice the execution.  With equalities the cached
+# generic plan is used: ~80 us in all.  ``sum`` of no rows is NULL: no reserved row.
+_STOCK_AND_RESERVED_ONE = f"""SELECT zone, state, count FROM stock WHERE store_id = $1 AND gtin = $2 AND count <> 0
+UNION ALL
+SELECT NULL, NULL, sum(quantity - picked) FROM holds WHERE store_id = $1 AND gtin = $2 AND {_ACTIVE}"""
 
 
 class PostgresChannel:
@@ -197,11 +205,30 @@ class PostgresChannel:
     ) -> tuple[list[StockRow], Mapping[tuple[str, str], int]]:
         # One statement: on the availability path the round trip, not the index
         # look-ups, is the cost.  Reserved sums come back as rows with state NULL.
+        if len(store_ids) == 1 and len(gtins) == 1:
+            return await self._stock_and_reserved_one(store_ids[0], gtins[0], now_us)
         async with self._errors():
             found = await self._pool.fetch(_STOCK_AND_RESERVED, list(store_ids), list(gtins), now_us)
         stock: list[StockRow] = []
         reserved: dict[tuple[str, str], int] = {}
         for store_id, gtin, zone, state, count in found:
+            if state is None:
+                if count:
+                    reserved[(store_id, gtin)] = int(count)
+            else:
+                stock.append(
+                    StockRow(store_id=store_id, gtin=gtin, zone=zone, state=ItemState(state), count=int(count))
+                )
+        return stock, reserved
+
+    async def _stock_and_reserved_one(
+        self, store_id: str, gtin: str, now_us: int
+    ) -> tuple[list[StockRow], Mapping[tuple[str, str], int]]:
+        async with self._errors():
+            found = await self._pool.fetch(_STOCK_AND_RESERVED_ONE, store_id, gtin, now_us)
+        stock: list[StockRow] = []
+        reserved: dict[tuple[str, str], int] = {}
+        for zone, state, count in found:
             if state is None:
                 if count:
                     reserved[(store_id, gtin)] = int(count)
