@@ -100,3 +100,17 @@ def test_two_readers_on_one_host_and_port_are_refused() -> None:
             "reader 'paris-01-r1' already uses 127.0.0.1:15084; two agents must not drive one reader",
         )
     ]
+
+
+def test_stores_and_products_are_found_by_id() -> None:
+    data = _example()
+    data["stores"] = [{**data["stores"][0], "id": f"s{i}", "readers": []} for i in range(3)]
+    data["products"] = [{"gtin": f"0000000000000{i}", "category": f"c{i}"} for i in range(3)]
+    site = parse_site(data, "test")
+    assert [site.store(f"s{i}").id for i in (2, 0, 1)] == ["s2", "s0", "s1"]
+    with pytest.raises(KeyError):
+        site.store("s9")
+    found = site.product("00000000000001")
+    assert found is not None
+    assert found.category == "c1"
+    assert site.product("00000000000009") is None
