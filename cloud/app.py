@@ -99,6 +99,10 @@ def create_app(
         summary="Real-time, item-level store inventory from RFID.",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # The API reports through Prometheus (/metrics).  FastAPI's native OpenTelemetry
+        # layer, left on, asks the global OpenTelemetry providers (and the environment)
+        # on every request whether to trace (~5 us each time), for nothing.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_exception_handlers(app)
     if settings.cors_origins:
