@@ -53,6 +53,9 @@ async def run(
             host=settings.host,
             port=settings.port,
             lifespan="on",
+            # The C parser (cloud extra): h11, the pure-Python one, cost ~150 us of CPU
+            # per request, a quarter of an availability look-up (docs/benchmarks.md).
+            http="httptools",
             log_config=None,  # keep the process's logging setup
             access_log=False,  # per-request lines cost throughput; /metrics counts requests
             timeout_graceful_shutdown=settings.shutdown_grace_s,
@@ -80,6 +83,20 @@ async def run(
             server.should_exit = True
             await asyncio.shield(serving)
             raise
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """The event loop to serve on: uvloop where installed (the cloud extra, not on Windows), else asyncio's.
+
+    ``run`` serves on whatever loop runs it, so the choice is the caller's:
+    ``tagledger api`` makes its loop with this.  uvloop (libuv) runs the API
+    and its asyncpg pool with less CPU per request than asyncio's selector loop.
+    """
+    try:
+        import uvloop  # noqa: PLC0415 - optional: absent on Windows
+    except ImportError:
+        return asyncio.new_event_loop
+    return uvloop.new_event_loop
 
 
 def _bind(host: str, port: int) -> socket.socket:
