@@ -115,8 +115,11 @@ def create_app(
     # Added last so it wraps everything, CORS included: every response is counted.
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health_router)
-    app.include_router(stores_router)
+    # Routes are matched in this order; the availability look-up, the hottest, comes
+    # right after the health probes.  No two routers' paths overlap, so the order
+    # changes which route is tried first, never which one answers.
     app.include_router(availability_router)
+    app.include_router(stores_router)
     app.include_router(stock_router)
     app.include_router(items_router)
     app.include_router(reservations_router)
