@@ -14,6 +14,7 @@ import tagledger
 from cloud.auth.ratelimit import RateLimiter
 from cloud.auth.service import Authenticator
 from cloud.availability.endpoints import router as availability_router
+from cloud.availability.lookups import Lookups
 from cloud.changes.endpoints import router as changes_router
 from cloud.errors import install_exception_handlers
 from cloud.feeds.endpoints import router as feeds_router
@@ -87,7 +88,9 @@ def create_app(
                 metrics=metrics,
                 auth=Authenticator(the_ledger, required=settings.auth_required, cache_s=settings.auth_cache_s),
                 limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
+                lookups=Lookups(the_ledger),
             )
+            stack.push_async_callback(state["lookups"].aclose)
             if settings.webhooks_enabled:
                 webhooks = asyncio.create_task(run_webhooks(state), name="api-webhooks")
                 stack.push_async_callback(_cancel, webhooks)

@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 
 from cloud.auth.ratelimit import RateLimiter
 from cloud.auth.service import Authenticator
+from cloud.availability.lookups import Lookups
 from cloud.metrics import ApiMetrics
 from cloud.settings import ApiSettings
 from tagledger.clock import Clock
@@ -33,6 +34,7 @@ class State(TypedDict):
     metrics: ApiMetrics
     auth: Authenticator
     limiter: RateLimiter
+    lookups: Lookups
 
 
 async def get_state(request: Request) -> State:

@@ -58,3 +58,37 @@ async def test_one_pair_answers_what_the_batch_says_about_it(ledger: Ledger) -> 
     assert reserved == {("s1", GTIN_A): 1}
     # Unknown pair: nothing, and no reserved entry (not a 0).
     assert await ledger.stock_and_reserved(["s9"], [GTIN_A], now_us=now) == ([], {})
+
+
+async def test_pairs_answer_each_pair_at_its_own_now_in_order(ledger: Ledger) -> None:
+    await ledger.commit_batch(
+        batch(1),
+        [
+            tr("a1", T0, P, "floor"),
+            tr("a2", T0, U, "backroom"),
+            tr("b1", T0, P, "floor", gtin=GTIN_B),
+            tr("c1", T0, P, "floor", store_id="s2"),
+        ],
+    )
+    await ledger.create_hold(hold("h1", "s1", GTIN_A, 1, expires_us=T0 + 20 * S))
+    early, late = T0 + 10 * S, T0 + 30 * S  # h1 counts at the first, has lapsed at the second
+    pairs = [
+        ("s1", GTIN_A, early),
+        ("s2", GTIN_A, early),
+        ("s1", GTIN_A, late),
+        ("s9", GTIN_B, early),
+        ("s1", GTIN_B, early),
+        ("s1", GTIN_A, early),
+    ]
+    answers = await ledger.stock_and_reserved_pairs(pairs)
+    assert len(answers) == len(pairs)
+    for (store_id, gtin, now), (rows, reserved) in zip(pairs, answers, strict=True):
+        alone, held = await ledger.stock_and_reserved([store_id], [gtin], now_us=now)
+        key = lambda r: (r.zone, r.state)  # noqa: E731
+        assert sorted(rows, key=key) == sorted(alone, key=key)
+        assert reserved == held.get((store_id, gtin), 0)
+    assert [r for _, r in answers] == [1, 0, 0, 0, 0, 1]
+    assert [sum(row.count for row in rows) for rows, _ in answers] == [2, 1, 2, 0, 1, 2]
+    # One pair alone, and no pairs at all.
+    assert await ledger.stock_and_reserved_pairs([("s1", GTIN_B, early)]) == [answers[4]]
+    assert await ledger.stock_and_reserved_pairs([]) == []
