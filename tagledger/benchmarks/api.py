@@ -27,7 +27,8 @@ What it does, in order:
    server;
 4. **latency at a stated load** (open loop): availability look-ups on a fixed
    arrival schedule at ``--latency-load`` (default 0.5) times the ``rps`` just
-   measured (``latency_rps``), requests evenly spaced and dealt round-robin
+   measured (``latency_rps``; ``--latency-rps`` sets it outright, for A/B runs
+   at equal load), requests evenly spaced and dealt round-robin
    over the same number of connections, as wrk2 does.  A request's latency
    runs from its *scheduled* send time, not from when it was actually sent: a
    stall of the server (or of a connection still waiting for its previous
@@ -468,7 +469,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             meter = CpuMeter(proc.pid, admin, name)
             availability = summary(await drive(host, port, lookups, **opts, meter=meter))
             healthz = summary(await drive(host, port, trivial, **opts, meter=meter))
-            latency_rps = round(args.latency_load * availability["rps"], 1)
+            latency_rps = args.latency_rps or round(args.latency_load * availability["rps"], 1)
             latency = (
                 summary(
                     await drive_open_loop(
@@ -515,7 +516,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "trivial_saturation_p99_ms": healthz["p99_ms"],
         "ratio_to_trivial": round(availability["rps"] / healthz["rps"], 3) if healthz["rps"] else 0.0,
         # Latency at a stated load, open loop from the scheduled send times.
-        "latency_load": args.latency_load,
+        "latency_load": args.latency_load if args.latency_rps is None else None,
         "latency_rps": latency_rps,
     }
     if latency is not None:
@@ -556,6 +557,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         type=float,
         default=0.5,
         help="Open-loop rate of the latency phase, as a fraction of the measured maximum rate (0: skip it).",
+    )
+    p.add_argument(
+        "--latency-rps",
+        type=float,
+        default=None,
+        help="Open-loop rate of the latency phase in requests/s, instead of --latency-load (A/B runs at equal load).",
     )
     p.add_argument("--max-requests", type=int, default=500_000, help="Cap on requests per phase.")
     p.add_argument("--seed", type=int, default=1)
