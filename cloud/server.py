@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 from collections.abc import Callable, Generator
@@ -74,6 +75,7 @@ async def run(
             if serving.done():
                 await serving  # startup failed: raise its error
                 raise RuntimeError("the API server stopped during startup")
+            _freeze_startup_objects()
             url = _base_url(sock)
             log.info("API listening on %s", url)
             if on_started is not None:
@@ -83,6 +85,21 @@ async def run(
             server.should_exit = True
             await asyncio.shield(serving)
             raise
+
+
+def _freeze_startup_objects() -> None:
+    """Exempt what exists once the app is up from the garbage collector's full passes.
+
+    The modules, the app, its routes, models and pools (~140k objects) live as long
+    as the process, yet every full (generation 2) collection walked them all: under
+    load one every ~3 s, each a pause of 120-150 ms during which no request is
+    answered, and ~5 % of the server's CPU.  ``gc.freeze`` moves them to the
+    permanent generation; full passes then took ~2 ms.  The cost: a reference cycle
+    among those objects that becomes garbage later is never collected (they do not
+    become garbage: they are the running app).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
