@@ -12,6 +12,7 @@ from contextlib import AsyncExitStack, contextmanager
 import uvicorn
 
 from cloud.app import _open_ledger, create_app
+from cloud.http_protocol import OneWriteHttpToolsProtocol
 from cloud.settings import ApiSettings
 from tagledger.ledger.repository import Ledger
 from tagledger.site import load_site
@@ -55,8 +56,9 @@ async def run(
             port=settings.port,
             lifespan="on",
             # The C parser (cloud extra): h11, the pure-Python one, cost ~150 us of CPU
-            # per request, a quarter of an availability look-up (docs/benchmarks.md).
-            http="httptools",
+            # per request, a quarter of an availability look-up (docs/benchmarks.md);
+            # and each response in one write (cloud.http_protocol).
+            http=OneWriteHttpToolsProtocol,
             log_config=None,  # keep the process's logging setup
             access_log=False,  # per-request lines cost throughput; /metrics counts requests
             timeout_graceful_shutdown=settings.shutdown_grace_s,

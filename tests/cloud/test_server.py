@@ -81,8 +81,8 @@ def test_tagledger_api_serves_on_uvloop_where_installed() -> None:
 
 def test_connections_accepted_by_the_serving_loop_get_nodelay() -> None:
     # What the test above checks for asyncio's loop, for the loop `tagledger api` really
-    # uses (uvloop): the server writes each response in two sends (head, body), and
-    # without TCP_NODELAY the body waits for the client's delayed ACK.
+    # uses (uvloop): without TCP_NODELAY a write that follows another unacknowledged one
+    # (the chunks of a change stream) waits for the client's delayed ACK.
     from cloud.server import _bind, loop_factory
 
     async def serve_one() -> int:
