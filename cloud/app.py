@@ -43,7 +43,10 @@ Times are RFC 3339 with an offset; the API answers in UTC.
 Every `/v1` endpoint needs an API key (`Authorization: Bearer tlk_...`, issued with
 `tagledger keys issue`) carrying one of the scopes the endpoint names:
 `availability:read`, `reservations:write`, `staff`, `audit` (or `admin`).  A key
-limited to some stores gets 403 `store_forbidden` for the others.
+limited to some stores gets 403 `store_forbidden` for the others.  Each API process
+trusts a verified key for `auth_cache_s` (5 s by default) without asking the ledger
+again, so a revoked key is refused everywhere at most that long after
+`tagledger keys revoke`.
 
 Each key has a rate limit (token bucket: `rate_limit_per_s` on average, bursts of
 `rate_limit_burst`), kept in each API process: with N worker processes a key may

@@ -46,8 +46,11 @@ CPU per request
     of the PostgreSQL backends serving the bench database from ``/proc``
     before and after, and reports microseconds per request
     (``server_cpu_us_per_request``, ``trivial_server_cpu_us_per_request``,
-    ``db_cpu_us_per_request``).  These are the figures to compare A/B; they
-    are absent where ``/proc`` is (not Linux, or a remote database).
+    ``db_cpu_us_per_request``), and the load generator's own
+    (``client_cpu_us_per_request``, the share of the 2 cores the server
+    cannot have).  These are the figures to compare A/B; the server and
+    database ones are absent where ``/proc`` is not (not Linux, or a remote
+    database).
 
 The client is a minimal asyncio HTTP/1.1 client rather than httpx: on a 2-core
 machine the load generator shares the CPU with the server, and httpx's
@@ -339,11 +342,13 @@ async def drive(
     phase = Phase()
     budget = [max_requests]
     before = await meter.snapshot() if meter else None
+    client_before = time.process_time()
     start = time.perf_counter()
     await asyncio.gather(*(_connection(host, port, requests, seconds, budget, phase) for _ in range(connections)))
     phase.elapsed = time.perf_counter() - start
     if meter and before is not None:
         phase.cpu = CpuMeter.spent(before, await meter.snapshot())
+        phase.cpu["client"] = time.process_time() - client_before
     return phase
 
 
@@ -534,7 +539,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         )
     # CPU per request (see the module docstring): the figures to compare A/B on a busy machine.
     for key, phase in (("", availability), ("trivial_", healthz), ("latency_", latency or {})):
-        for group in ("server", "db"):
+        for group in ("server", "db", "client"):
             if f"{group}_cpu_us_per_request" in phase:
                 result[f"{key}{group}_cpu_us_per_request"] = phase[f"{group}_cpu_us_per_request"]
     result["cpus"] = os.cpu_count()

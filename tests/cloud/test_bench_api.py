@@ -44,3 +44,4 @@ def test_bench_api_prints_the_figures_as_its_last_line(capsys: pytest.CaptureFix
     # The server is local: its CPU per request is read from /proc for both endpoints.
     assert figures["server_cpu_us_per_request"] > 0
     assert figures["trivial_server_cpu_us_per_request"] > 0
+    assert figures["client_cpu_us_per_request"] > 0
