@@ -49,6 +49,7 @@ class Lookups:
         self._max_batch = max_batch
         self._queue: deque[_Waiting] = deque()
         self._runners: set[asyncio.Task[None]] = set()
+        self._starting = False  # a runner is created and has not taken from the queue yet
         self._closed = False
 
     async def stock_and_reserved(self, store_id: str, gtin: str, *, now_us: int) -> _Answer:
@@ -57,13 +58,16 @@ class Lookups:
             raise RuntimeError("the look-ups are closed")
         answer: asyncio.Future[_Answer] = asyncio.get_running_loop().create_future()
         self._queue.append((store_id, gtin, now_us, answer))
-        if len(self._runners) < self._max_in_flight:
+        # A runner about to start takes this look-up too: no second one for the same turn.
+        if not self._starting and len(self._runners) < self._max_in_flight:
+            self._starting = True
             runner = asyncio.create_task(self._run(), name="availability-lookups")
             self._runners.add(runner)
             runner.add_done_callback(self._runners.discard)
         return await answer
 
     async def _run(self) -> None:
+        self._starting = False
         try:
             while self._queue:
                 batch: list[_Waiting] = []
