@@ -31,7 +31,6 @@ async def test_run_serves_over_tcp_and_stops_when_cancelled(ledger_url: str, led
             assert r.status_code == 200
             assert r.json()["on_hand"] == 4
     finally:
-        gc.unfreeze()  # the test process goes on
         server.cancel()
         with pytest.raises(asyncio.CancelledError):
             await server
