@@ -14,6 +14,7 @@ import tagledger
 from cloud.auth.ratelimit import RateLimiter
 from cloud.auth.service import Authenticator
 from cloud.availability.endpoints import router as availability_router
+from cloud.availability.lookups import Lookups
 from cloud.changes.endpoints import router as changes_router
 from cloud.errors import install_exception_handlers
 from cloud.feeds.endpoints import router as feeds_router
@@ -42,7 +43,10 @@ Times are RFC 3339 with an offset; the API answers in UTC.
 Every `/v1` endpoint needs an API key (`Authorization: Bearer tlk_...`, issued with
 `tagledger keys issue`) carrying one of the scopes the endpoint names:
 `availability:read`, `reservations:write`, `staff`, `audit` (or `admin`).  A key
-limited to some stores gets 403 `store_forbidden` for the others.
+limited to some stores gets 403 `store_forbidden` for the others.  Each API process
+trusts a verified key for `auth_cache_s` (5 s by default) without asking the ledger
+again, so a revoked key is refused everywhere at most that long after
+`tagledger keys revoke`.
 
 Each key has a rate limit (token bucket: `rate_limit_per_s` on average, bursts of
 `rate_limit_burst`), kept in each API process: with N worker processes a key may
@@ -87,7 +91,9 @@ def create_app(
                 metrics=metrics,
                 auth=Authenticator(the_ledger, required=settings.auth_required, cache_s=settings.auth_cache_s),
                 limiter=RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst),
+                lookups=Lookups(the_ledger),
             )
+            stack.push_async_callback(state["lookups"].aclose)
             if settings.webhooks_enabled:
                 webhooks = asyncio.create_task(run_webhooks(state), name="api-webhooks")
                 stack.push_async_callback(_cancel, webhooks)
@@ -99,6 +105,10 @@ def create_app(
         summary="Real-time, item-level store inventory from RFID.",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # The API reports through Prometheus (/metrics).  FastAPI's native OpenTelemetry
+        # layer, left on, asks the global OpenTelemetry providers (and the environment)
+        # on every request whether to trace (~5 us each time), for nothing.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_exception_handlers(app)
     if settings.cors_origins:
@@ -111,8 +121,11 @@ def create_app(
     # Added last so it wraps everything, CORS included: every response is counted.
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.include_router(health_router)
-    app.include_router(stores_router)
+    # Routes are matched in this order; the availability look-up, the hottest, comes
+    # right after the health probes.  No two routers' paths overlap, so the order
+    # changes which route is tried first, never which one answers.
     app.include_router(availability_router)
+    app.include_router(stores_router)
     app.include_router(stock_router)
     app.include_router(items_router)
     app.include_router(reservations_router)

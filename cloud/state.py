@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 
 from cloud.auth.ratelimit import RateLimiter
 from cloud.auth.service import Authenticator
+from cloud.availability.lookups import Lookups
 from cloud.metrics import ApiMetrics
 from cloud.settings import ApiSettings
 from tagledger.clock import Clock
@@ -33,19 +34,14 @@ class State(TypedDict):
     metrics: ApiMetrics
     auth: Authenticator
     limiter: RateLimiter
+    lookups: Lookups
 
 
 async def get_state(request: Request) -> State:
-    # Starlette keeps the lifespan's dict behind ``request.state``; its keys are State's.
-    return State(
-        settings=request.state.settings,
-        site=request.state.site,
-        ledger=request.state.ledger,
-        clock=request.state.clock,
-        metrics=request.state.metrics,
-        auth=request.state.auth,
-        limiter=request.state.limiter,
-    )
+    # The server puts a shallow copy of the lifespan's dict (a State) in every
+    # request's scope; ``request.state`` is an attribute view of the same dict.
+    state: State = request.scope["state"]
+    return state
 
 
 AppState = Annotated[State, Depends(get_state)]

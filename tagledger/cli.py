@@ -137,7 +137,7 @@ def _setup_logging(level: LogLevel | str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-def _run(coro: Coroutine[Any, Any, Any]) -> Any:
+def _run(coro: Coroutine[Any, Any, Any], *, loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> Any:
     """Run a role until it ends or SIGINT/SIGTERM: first a graceful stop, then a forced one."""
 
     async def main() -> Any:
@@ -162,7 +162,8 @@ def _run(coro: Coroutine[Any, Any, Any]) -> Any:
             return None
 
     try:
-        return asyncio.run(main())
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(main())
     except LedgerError as exc:
         _fail(f"ledger: {exc}", code=1)
     except (ConnectionError, TimeoutError, socket.gaierror) as exc:
@@ -523,7 +524,10 @@ def api(
         cors_origins=cors_origin or [],
         default_safety_stock=default_safety_stock,
     )
-    _run(mod.run(settings, on_started=lambda url: typer.echo(f"tagledger api: listening on {url}", err=True)))
+    _run(
+        mod.run(settings, on_started=lambda url: typer.echo(f"tagledger api: listening on {url}", err=True)),
+        loop_factory=mod.loop_factory(),
+    )
 
 
 @app.command()

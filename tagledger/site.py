@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -224,11 +225,19 @@ class Site(_Strict):
         return self
 
     # Look-ups used by every role ------------------------------------------
+    # By id through dicts built on first use: the API looks a store (and a product, for
+    # its safety stock) up on every availability request, and a chain has 1,000+ stores.
+    # The model is frozen, so the dicts cannot go stale.
+    @cached_property
+    def _stores_by_id(self) -> dict[str, Store]:
+        return {s.id: s for s in self.stores}
+
+    @cached_property
+    def _products_by_gtin(self) -> dict[str, Product]:
+        return {p.gtin: p for p in self.products}
+
     def store(self, store_id: str) -> Store:
-        for s in self.stores:
-            if s.id == store_id:
-                return s
-        raise KeyError(store_id)
+        return self._stores_by_id[store_id]  # KeyError for an unknown id, as callers expect
 
     def find_reader(self, reader_id: str) -> tuple[Store, Reader]:
         for s in self.stores:
@@ -250,10 +259,7 @@ class Site(_Strict):
                 yield s, r
 
     def product(self, gtin: str) -> Product | None:
-        for p in self.products:
-            if p.gtin == gtin:
-                return p
-        return None
+        return self._products_by_gtin.get(gtin)
 
 
 class _CrossReferenceError(ValueError):

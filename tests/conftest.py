@@ -18,6 +18,7 @@ every async test fails if it leaves a task running.
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import logging
 import os
@@ -131,6 +132,14 @@ def _clear_retained(root: str) -> None:
 
 # --------------------------------------------------------------------------- #
 # Hygiene: logged errors and leaked tasks fail the test.
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_gc() -> Iterator[None]:
+    # The API server freezes what exists once it is up (cloud.server); in the test
+    # process that would keep every fixture of the test alive for the rest of the run.
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(autouse=True)

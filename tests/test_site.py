@@ -116,3 +116,17 @@ def test_the_silence_limit_comes_from_the_zone_else_the_store_else_the_gateway()
     store = parse_site(data).stores[0]
     assert store.unconfirmed_after_s_for("floor") == 120
     assert store.unconfirmed_after_s_for(data["stores"][0]["zones"][1]["id"]) == 1800
+
+
+def test_stores_and_products_are_found_by_id() -> None:
+    data = _example()
+    data["stores"] = [{**data["stores"][0], "id": f"s{i}", "readers": []} for i in range(3)]
+    data["products"] = [{"gtin": f"0000000000000{i}", "category": f"c{i}"} for i in range(3)]
+    site = parse_site(data, "test")
+    assert [site.store(f"s{i}").id for i in (2, 0, 1)] == ["s2", "s0", "s1"]
+    with pytest.raises(KeyError):
+        site.store("s9")
+    found = site.product("00000000000001")
+    assert found is not None
+    assert found.category == "c1"
+    assert site.product("00000000000009") is None

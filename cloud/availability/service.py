@@ -75,8 +75,17 @@ async def availability_batch(state: State, *, store_ids: Sequence[str], gtins: S
 
 
 async def availability_one(state: State, *, store_id: str, gtin: str) -> AvailabilityOut:
-    batch = await availability_batch(state, store_ids=[store_id], gtins=[gtin])
-    return batch.results[0]
+    """Availability of one store x GTIN, its ledger query shared with look-ups arriving at once."""
+    as_of_us = state["clock"].now_us()  # before the query, as in the batch
+    stock, reserved = await state["lookups"].stock_and_reserved(store_id, gtin, now_us=as_of_us)
+    a = rules.availability(
+        store_id,
+        gtin,
+        stock,
+        reserved=reserved,
+        safety_stock=safety_stock(store_id, gtin, state["site"], state["settings"]),
+    )
+    return _out(a, as_of_us)
 
 
 async def nearby(

@@ -187,6 +187,16 @@ class ChannelStore(Protocol):
         """Current stock rows of the pairs and their reserved units, in ONE round trip (the hot path)."""
         ...
 
+    async def stock_and_reserved_pairs(
+        self, pairs: Sequence[tuple[str, str, int]]
+    ) -> list[tuple[list[StockRowT], int]]:
+        """For each ``(store, GTIN, now_us)``: its current stock rows and its units reserved as of ``now_us``.
+
+        In ONE round trip for all the pairs, answered in their order (a pair may repeat);
+        the API gathers look-ups that arrive together into one call.
+        """
+        ...
+
     async def latest_event_id(self) -> int:
         """The highest ``events.id`` (0 when empty): where a change stream starts."""
         ...

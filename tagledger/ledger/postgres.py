@@ -31,6 +31,18 @@ Times
     path.  ``now()`` — the transaction's start — stamps ``recorded_at`` and
     ``committed_at``.
 
+Pool release without a reset statement
+    asyncpg's default release sends ``SELECT pg_advisory_unlock_all(); CLOSE
+    ALL; UNLISTEN *; RESET ALL`` on every connection going back to the pool: a
+    second round trip after each query, which on the API's availability path
+    cost as much PostgreSQL CPU as the look-up itself.  The ledger leaves no
+    session state behind to undo: its advisory locks are transaction-scoped
+    (``pg_advisory_xact_lock``), it runs no ``SET`` (only the type codecs of
+    ``_init_connection``, which must stay), no ``LISTEN`` and no cursor outside
+    a transaction.  So the pool's ``reset`` does nothing; asyncpg still rolls
+    back a transaction left open before calling it.  Code that adds session
+    state to a ledger connection must undo it itself, or use a pool of its own.
+
 Errors
     Classified by SQLSTATE class: connection (08), transaction rollback such as
     serialization failures and deadlocks (40), insufficient resources (53),
@@ -168,6 +180,11 @@ async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
     await conn.set_type_codec("jsonb", schema="pg_catalog", encoder=json.dumps, decoder=json.loads)
 
 
+async def _no_session_state(conn: asyncpg.Connection[Any]) -> None:
+    # See "Pool release without a reset statement" in the module docstring.
+    return None
+
+
 class PostgresLedger(PostgresChannel):
     """:class:`~tagledger.ledger.repository.Ledger` on PostgreSQL.  Use :meth:`open`."""
 
@@ -178,7 +195,9 @@ class PostgresLedger(PostgresChannel):
     async def open(cls, dsn: str, *, min_size: int = 1, max_size: int = 10) -> PostgresLedger:
         """Connect a pool to a migrated database; :class:`LedgerCorrupt` if its schema is not the code's."""
         try:
-            pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection)
+            pool = await asyncpg.create_pool(
+                dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_no_session_state
+            )
         except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise _classify(exc) from exc
         ledger = cls(pool)

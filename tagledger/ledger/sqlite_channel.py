@@ -260,6 +260,30 @@ class SqliteChannel:
         # One hop into the reader thread for both queries.
         return await self._in(self._reader, query)
 
+    async def stock_and_reserved_pairs(self, pairs: Sequence[tuple[str, str, int]]) -> list[tuple[list[StockRow], int]]:
+        def query() -> list[tuple[list[StockRow], int]]:
+            conn = self._r()
+            out: list[tuple[list[StockRow], int]] = []
+            for store_id, gtin, now_us in pairs:
+                rows = conn.execute(
+                    "SELECT zone, state, count FROM stock WHERE store_id = ? AND gtin = ? AND count <> 0",
+                    (store_id, gtin),
+                ).fetchall()
+                (held,) = conn.execute(
+                    "SELECT coalesce(sum(quantity - picked), 0) FROM holds WHERE store_id = ? AND gtin = ?"
+                    " AND state IN ('held', 'confirmed') AND expires_at > ?",
+                    (store_id, gtin, now_us),
+                ).fetchone()
+                stock = [
+                    StockRow(store_id=store_id, gtin=gtin, zone=z, state=ItemState(st), count=int(n))
+                    for z, st, n in rows
+                ]
+                out.append((stock, int(held)))
+            return out
+
+        # One hop into the reader thread for every pair: SQLite is in process, no round trips to save.
+        return await self._in(self._reader, query)
+
     async def latest_event_id(self) -> int:
         def query() -> int:
             return int(self._r().execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0])

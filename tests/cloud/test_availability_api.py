@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import httpx
 import pytest
 
@@ -160,3 +163,12 @@ async def test_etag_and_cache_control_follow_the_numbers_not_the_clock(
     assert changed.status_code == 200
     assert changed.headers["etag"] != tag
     assert changed.json()["reserved"] == 1
+
+
+async def test_the_etag_covers_every_field_but_as_of(client: httpx.AsyncClient) -> None:
+    answer = await client.get(f"/v1/stores/paris-01/availability/{SHIRT}")
+    numbers = {k: v for k, v in answer.json().items() if k != "as_of"}
+    assert len(numbers) == len(answer.json()) - 1
+    # The compact JSON of the answer without as_of, in the answer's own field order.
+    text = json.dumps(numbers, separators=(",", ":"))
+    assert answer.headers["etag"] == '"' + hashlib.blake2b(text.encode(), digest_size=12).hexdigest() + '"'
