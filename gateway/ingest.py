@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -411,16 +412,15 @@ class Ingestor:
     async def _take_all(self, work: Work, arrivals: list[_Arrival]) -> None:
         """Prepare batches the reorder buffer let go, in its order; their receipts join ``work``."""
         for a in arrivals:
+            if a.store_id in self.trackers:
+                # StoreLost: dropped unprocessed; the agent re-sends it to the store's new gateway.
+                with contextlib.suppress(StoreLost):
+                    # Held as the bytes that arrived (in memory anyway): decoded again, off the fast path.
+                    await self._reads(work, a.topic, a.store_id, a.reader_id, a.payload, None, released=a)
+            # Only once prepared (or dropped for good): if _reads raises, the batches not yet
+            # prepared are not PUBACKed with this group, so the broker delivers them again.
             if a.receipt is not None:
                 work.receipts.append(a.receipt)
-        for a in arrivals:
-            if a.store_id not in self.trackers:
-                continue
-            try:
-                # Held as the bytes that arrived (in memory anyway): decoded again, off the fast path.
-                await self._reads(work, a.topic, a.store_id, a.reader_id, a.payload, None, released=a)
-            except StoreLost:
-                continue
         if self._order is not None:
             self.metrics.held_now.set(self._order.held)
 

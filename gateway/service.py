@@ -174,13 +174,16 @@ class Gateway:
     async def _add(self, ingestor: Ingestor, messages: list[tuple[str, bytes]], acks: list[Receipt]) -> None:
         await self._room.wait()
         async with self._open_lock:
-            await ingestor.prepare(messages, self._open, acks)
+            try:
+                await ingestor.prepare(messages, self._open, acks)
+            finally:
+                # Even when prepare failed part-way: a hold it stored must still time out.
+                if ingestor.holding:
+                    self._holding.set()
             if self._open:
                 self._has_work.set()
             if self._open.messages >= self.settings.group_max_messages:
                 self._room.clear()
-            if ingestor.holding:
-                self._holding.set()
 
     async def _ticks(self, ingestor: Ingestor) -> None:
         while True:
