@@ -186,6 +186,10 @@ class Reorder(Generic[T]):
             self._held += 1
             if self._held > self._max_held:
                 self._give_up_oldest(out)
+        elif len(s.held) > self._max_held:
+            # Settled seqs hold no message, but a hole that never fills followed by
+            # nothing but rejected batches would pile them up: the same bound applies.
+            self._give_up_to(stream, s, min(s.held), out, "buffer_full")
         return out
 
     def due(self) -> list[T]:
@@ -239,8 +243,11 @@ class Reorder(Generic[T]):
                 batches += 1
                 self._held -= len(hold.items)
                 out.extend(hold.items)
-        self._on_release("skipped", upto + 1 - s.next - len(below))
-        self._on_release(outcome, batches)
+        skipped = upto + 1 - s.next - len(below)
+        if skipped:
+            self._on_release("skipped", skipped)
+        if batches:
+            self._on_release(outcome, batches)
         s.next = upto + 1
         self._release_run(key, s, out, outcome)
 

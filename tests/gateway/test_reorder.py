@@ -170,6 +170,17 @@ def test_a_settled_seq_alone_never_times_out() -> None:
     assert "skipped" not in g.events
 
 
+def test_settled_seqs_behind_a_hole_that_never_fills_stay_bounded() -> None:
+    g = Gate(max_held=4)
+    g.reorder.start(A, 0)
+    for seq in range(1, 50):  # seq 0 never comes; every later batch is rejected
+        assert g.reorder.offer(A, seq, None) == []
+    assert g.reorder.next_seq(A) > 1  # the hole was given up
+    g.arrive(A, g.reorder.next_seq(A))  # and the stream flows on
+    assert g.seqs() == [g.reorder.next_seq(A) - 1]
+    assert g.events.get("skipped", 0) >= 1
+
+
 def test_forgetting_a_store_s_readers_hands_back_what_they_held_unprocessed() -> None:
     g = Gate()
     g.reorder.start(A, 0)
