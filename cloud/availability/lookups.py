@@ -19,7 +19,11 @@ How
 
     A caller that goes away (client disconnect) leaves its pair in the queue;
     its answer is dropped.  A failing statement fails every look-up it carried
-    with the ledger's own error (the API maps it to 503 as before).
+    with the ledger's own error (the API maps it to 503 as before).  A statement
+    that takes longer than ``timeout_s`` (a half-open connection, a lock) fails
+    its look-ups as the ledger being unavailable and frees its slot: with at
+    most ``max_in_flight`` slots, two stuck statements would otherwise stall
+    every look-up of the process.
 """
 
 from __future__ import annotations
@@ -29,24 +33,35 @@ from collections import deque
 
 from tagledger.ledger.channel import ChannelStore
 from tagledger.ledger.model import StockRow
+from tagledger.ledger.repository import LedgerUnavailable
 
 #: Statements running at once for single look-ups.  Two: one can be on the wire while
 #: the answer of the other is parsed; more would only split the queue into smaller batches.
 MAX_IN_FLIGHT = 2
 #: Pairs per statement, so one statement stays short even under a burst.
 MAX_BATCH = 64
+#: Longest one statement may take before its look-ups get 503 (a normal one takes < 1 ms).
+TIMEOUT_S = 5.0
 
 _Answer = tuple[list[StockRow], int]
 _Waiting = tuple[str, str, int, "asyncio.Future[_Answer]"]
 
 
 class Lookups:
-    def __init__(self, ledger: ChannelStore, *, max_in_flight: int = MAX_IN_FLIGHT, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        ledger: ChannelStore,
+        *,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        max_batch: int = MAX_BATCH,
+        timeout_s: float = TIMEOUT_S,
+    ) -> None:
         if max_in_flight < 1 or max_batch < 1:
             raise ValueError("max_in_flight and max_batch must be >= 1")
         self._ledger = ledger
         self._max_in_flight = max_in_flight
         self._max_batch = max_batch
+        self._timeout_s = timeout_s
         self._queue: deque[_Waiting] = deque()
         self._runners: set[asyncio.Task[None]] = set()
         self._starting = False  # a runner is created and has not taken from the queue yet
@@ -84,7 +99,11 @@ class Lookups:
 
     async def _answer(self, batch: list[_Waiting]) -> None:
         try:
-            answers = await self._ledger.stock_and_reserved_pairs([(s, g, now) for s, g, now, _ in batch])
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    answers = await self._ledger.stock_and_reserved_pairs([(s, g, now) for s, g, now, _ in batch])
+            except TimeoutError:
+                raise LedgerUnavailable(f"availability look-up took longer than {self._timeout_s:g} s") from None
             if len(answers) != len(batch):
                 raise RuntimeError(f"{len(answers)} answers to {len(batch)} look-ups")
         except asyncio.CancelledError:

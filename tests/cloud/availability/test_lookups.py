@@ -126,3 +126,14 @@ async def test_closing_cancels_what_is_queued_or_running_and_refuses_more() -> N
             await task
     with pytest.raises(RuntimeError, match="closed"):
         await lookups.stock_and_reserved("c", "g", now_us=3)
+
+
+async def test_a_stuck_statement_fails_its_look_ups_as_unavailable_and_frees_its_slot() -> None:
+    ledger = GatedLedger()
+    lookups = Lookups(cast(ChannelStore, ledger), max_in_flight=1, timeout_s=0.05)
+    ledger.gate.clear()  # the database stops answering
+    with pytest.raises(LedgerUnavailable, match=r"longer than 0\.05 s"):
+        await lookups.stock_and_reserved("s1", "g1", now_us=1)
+    ledger.gate.set()  # it answers again: the one slot was freed
+    rows, _ = await lookups.stock_and_reserved("s2", "g2", now_us=2)
+    assert rows[0].store_id == "s2"
