@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -181,16 +181,41 @@ async def _reference(site: Path, mqtt: tuple[str, int], pg_url: str, streams: li
         return await snapshot(ref)
 
 
+async def _setup(tmp_path: Path, pg_url: str) -> tuple[Path, list[ReadBatch]]:
+    """The two-store site file, 40 batches per store, a migrated ledger."""
+    site = tmp_path / "site.yaml"
+    site.write_text(yaml.safe_dump(_site()))
+    await migrate(pg_url)
+    return site, _stream(0, 40) + _stream(1, 40)
+
+
+@contextlib.asynccontextmanager
+async def _sending(agent: Agent) -> AsyncIterator[asyncio.Task[None]]:
+    """The agent publishing in the background; stopped on the way out, whatever happened."""
+    task = asyncio.create_task(agent.run(), name="agent")
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _assert_uninterrupted(site: Path, mqtt: tuple[str, int], pg_url: str, streams: list[ReadBatch]) -> Snapshot:
+    """Every batch is in the ledger, which equals an uninterrupted run's; returns it."""
+    got = await snapshot(pg_url)
+    want = await _reference(site, mqtt, pg_url, streams)
+    assert len(got["batches"]) == len(streams)
+    _assert_same_ledger(got, want)
+    return got
+
+
 async def test_gateway_killed_mid_stream_and_restarted_leaves_the_uninterrupted_ledger(
     pg_url: str, mqtt: tuple[str, int], topic_root: str, tmp_path: Path
 ) -> None:
-    site = tmp_path / "site.yaml"
-    site.write_text(yaml.safe_dump(_site()))
-    streams = _stream(0, 40) + _stream(1, 40)
-    await migrate(pg_url)
+    site, streams = await _setup(tmp_path, pg_url)
     agent = Agent(mqtt, Topics(topic_root), streams)
-    sending = asyncio.create_task(agent.run(), name="agent")
-    try:
+    async with _sending(agent) as sending:
         with _gateway(site, pg_url, mqtt, topic_root, f"{topic_root}-gw") as gw:
             await _until(lambda: agent.acked >= 25, "a third of the batches to be acked")
             gw.send_signal(signal.SIGKILL)
@@ -199,15 +224,9 @@ async def test_gateway_killed_mid_stream_and_restarted_leaves_the_uninterrupted_
         assert killed_at < len(streams)
         with _gateway(site, pg_url, mqtt, topic_root, f"{topic_root}-gw"):
             await asyncio.wait_for(sending, 90)
-    finally:
-        sending.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sending
-    got = await snapshot(pg_url)
-    want = await _reference(site, mqtt, pg_url, streams)
+    got = await _assert_uninterrupted(site, mqtt, pg_url, streams)
     assert len(got["batches"]) == 80
     assert len(got["items"]) == 2 * 40 * 5
-    _assert_same_ledger(got, want)
     # The late batch did not move item 0 of either store back into the backroom.
     zones = {epc: zone for epc, _, _, zone, _, _ in got["items"]}
     assert zones[_epc(0, 0)] == zones[_epc(1, 0)] == "floor"
@@ -216,45 +235,32 @@ async def test_gateway_killed_mid_stream_and_restarted_leaves_the_uninterrupted_
 async def test_two_gateways_share_stores_and_one_takes_over_when_the_other_is_killed(
     pg_url: str, mqtt: tuple[str, int], topic_root: str, tmp_path: Path
 ) -> None:
-    site = tmp_path / "site.yaml"
-    site.write_text(yaml.safe_dump(_site()))
-    streams = _stream(0, 40) + _stream(1, 40)
-    await migrate(pg_url)
+    site, streams = await _setup(tmp_path, pg_url)
     lease = ("--leases", "--lease-poll-s", "0.3")
     with _gateway(site, pg_url, mqtt, topic_root, f"{topic_root}-g1", *lease) as g1:
         await asyncio.sleep(0.5)  # g1 takes the free stores first; g2 then finds none free
         with _gateway(site, pg_url, mqtt, topic_root, f"{topic_root}-g2", *lease) as g2:
             await _until_async(lambda: _lease_holders(pg_url), lambda h: len(h) == 2, "both stores leased")
             agent = Agent(mqtt, Topics(topic_root), streams)
-            sending = asyncio.create_task(agent.run(), name="agent")
-            try:
+            async with _sending(agent) as sending:
                 await _until(lambda: agent.acked >= 25, "a third of the batches to be acked")
                 holders = await _lease_holders(pg_url)
                 victim = g1 if f"{topic_root}-g1" in "".join(holders.values()) else g2
                 victim.send_signal(signal.SIGKILL)
                 victim.wait()
                 await asyncio.wait_for(sending, 90)
-            finally:
-                sending.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sending
             survivors = await _lease_holders(pg_url)
             assert len(survivors) == 2
             assert len(set(survivors.values())) == 1
-    got = await snapshot(pg_url)
-    want = await _reference(site, mqtt, pg_url, streams)
+    got = await _assert_uninterrupted(site, mqtt, pg_url, streams)
     assert len(got["batches"]) == 80
-    _assert_same_ledger(got, want)
 
 
 async def test_a_second_gateway_gets_its_share_of_the_stores_mid_stream(
     pg_url: str, mqtt: tuple[str, int], topic_root: str, tmp_path: Path
 ) -> None:
     """g1 holds both stores; g2 joins while batches flow; each ends with one; the ledger is one gateway's."""
-    site = tmp_path / "site.yaml"
-    site.write_text(yaml.safe_dump(_site()))
-    streams = _stream(0, 40) + _stream(1, 40)
-    await migrate(pg_url)
+    site, streams = await _setup(tmp_path, pg_url)
     lease = ("--leases", "--lease-poll-s", "0.3")
     g1_id, g2_id = f"{topic_root}-g1", f"{topic_root}-g2"
     with _gateway(site, pg_url, mqtt, topic_root, g1_id, *lease):
@@ -265,8 +271,7 @@ async def test_a_second_gateway_gets_its_share_of_the_stores_mid_stream(
         # A trickle (2 batches per 1.5 s round) until g2 holds its share, however long
         # its start takes on a busy machine, so the hand-over happens mid-stream.
         agent.window = 2
-        sending = asyncio.create_task(agent.run(), name="agent")
-        try:
+        async with _sending(agent) as sending:
             await _until(lambda: agent.acked >= 4, "some batches to be acked")
             with _gateway(site, pg_url, mqtt, topic_root, g2_id, *lease):
                 await _until_async(
@@ -278,14 +283,8 @@ async def test_a_second_gateway_gets_its_share_of_the_stores_mid_stream(
                 agent.window = 20
                 await asyncio.wait_for(sending, 90)
                 assert sorted((await _lease_holders(pg_url)).values()) == [g1_id, g2_id]  # and it is stable
-        finally:
-            sending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sending
-    got = await snapshot(pg_url)
-    want = await _reference(site, mqtt, pg_url, streams)
+    got = await _assert_uninterrupted(site, mqtt, pg_url, streams)
     assert len(got["batches"]) == 80
-    _assert_same_ledger(got, want)
 
 
 async def _lease_holders(db: str) -> dict[int, str]:
