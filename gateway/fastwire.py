@@ -26,7 +26,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from gateway.formats import FormatError, Sighting
+from gateway.formats import FormatError
 from tagledger.site import Site
 from tagledger.wire import MAX_PAYLOAD_BYTES, ReadBatch, decode_as
 
@@ -148,25 +148,3 @@ def newest_us(batch: Batch) -> int | None:
     """The newest read of the batch in host-clock µs (None: no observations)."""
     obs = batch.observations
     return max(map(_last_seen, obs)) - batch.clock_offset_us if obs else None
-
-
-def sightings(batch: Batch, site: Site) -> list[Sighting]:
-    """:func:`gateway.formats.sightings_from_batch` for a decoded batch (tests, tools)."""
-    zones = antenna_zones(batch, site)
-    offset = batch.clock_offset_us
-    store_id, reader_id = batch.store_id, batch.reader_id
-    return [
-        Sighting(
-            store_id,
-            reader_id,
-            o.antenna,
-            zones[o.antenna],
-            o.epc,
-            o.first_seen_us - offset,
-            o.last_seen_us - offset,
-            o.count,
-            o.peak_rssi,
-            o.mean_rssi,
-        )
-        for o in batch.observations
-    ]

@@ -47,12 +47,15 @@ import binascii
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic_core import from_json
 
 from tagledger.site import Reader, Site, Store
 from tagledger.wire import MAX_PAYLOAD_BYTES, ReadBatch
+
+if TYPE_CHECKING:
+    from gateway.fastwire import Batch
 
 Format = Literal["tagledger", "impinj_iot", "zebra_iot"]
 
@@ -130,8 +133,9 @@ class ParsedPayload:
 # Our own batches
 
 
-def sightings_from_batch(batch: ReadBatch, site: Site) -> list[Sighting]:
-    """Convert a validated ReadBatch; reader times are shifted onto the host clock."""
+def sightings_from_batch(batch: ReadBatch | Batch, site: Site) -> list[Sighting]:
+    """Convert a validated batch (the contract's model or the fast decoder's); reader times are
+    shifted onto the host clock."""
     store, reader = _reader_by_id(site, batch.reader_id, batch.store_id)
     zones = _zone_by_port(reader)
     offset = batch.clock_offset_us

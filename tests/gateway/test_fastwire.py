@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from gateway.fastwire import Batch, decode_batch, sightings
+from gateway.fastwire import Batch, decode_batch
 from gateway.formats import sightings_from_batch
 from tagledger.site import EXAMPLE_SITE, load_site
 from tagledger.wire import Gap, Observation, ReadBatch, WireError, decode_as, encode
@@ -80,7 +80,9 @@ def _batch(**changes: Any) -> ReadBatch:
 def test_same_sightings_as_the_contract_path() -> None:
     site = load_site(EXAMPLE_SITE)
     payload = encode(_batch())
-    assert sightings(decode_batch(payload), site) == sightings_from_batch(decode_as(ReadBatch, payload), site)
+    assert sightings_from_batch(decode_batch(payload), site) == sightings_from_batch(
+        decode_as(ReadBatch, payload), site
+    )
 
 
 @pytest.mark.parametrize(
@@ -109,7 +111,9 @@ def test_refused_with_the_contracts_reason(payload: bytes, reason: str) -> None:
 )
 def test_what_only_the_contracts_lax_mode_accepts_decodes_to_its_values(payload: bytes) -> None:
     site = load_site(EXAMPLE_SITE)
-    assert sightings(decode_batch(payload), site) == sightings_from_batch(decode_as(ReadBatch, payload), site)
+    assert sightings_from_batch(decode_batch(payload), site) == sightings_from_batch(
+        decode_as(ReadBatch, payload), site
+    )
 
 
 def test_a_trailing_newline_in_an_epc_is_refused_like_the_contract() -> None:

@@ -56,21 +56,7 @@ def test_observe_reads_makes_the_same_transitions_and_states_as_observe() -> Non
         log_a, log_b = [], []
         for reader, offset, obs in _stream(seed, 400):
             zones = ZONES_OF[reader]
-            seen = [
-                Sighting(
-                    "s1",
-                    reader,
-                    o.antenna,
-                    zones[o.antenna],
-                    o.epc,
-                    o.first_seen_us - offset,
-                    o.last_seen_us - offset,
-                    o.count,
-                    o.peak_rssi,
-                    o.mean_rssi,
-                )
-                for o in obs
-            ]
+            seen = _sightings(reader, offset, obs)
             now = max(s.last_seen_us for s in seen) + 100_000
             for clock in (clock_a, clock_b):
                 clock.set(max(clock.now_us(), now))
