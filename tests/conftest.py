@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from itertools import count
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -60,31 +60,18 @@ def _require_tcp(url: str, default_port: int, what: str, env: str) -> None:
         )
 
 
-def _with_database(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
-
-
-async def _admin_execute(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(database_admin_url())
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """URL (``postgresql://...``) of a fresh, empty database for this test."""
     _require_tcp(database_admin_url(), 5432, "PostgreSQL", "TAGLEDGER_TEST_DATABASE_URL")
+    from tagledger.ledger.scratch import create_database, drop_database
+
     name = f"tagledger_test_{RUN_ID}_{next(_serial)}"
-    asyncio.run(_admin_execute(f'CREATE DATABASE "{name}"'))
+    url = asyncio.run(create_database(database_admin_url(), name))
     try:
-        yield _with_database(database_admin_url(), name)
+        yield url
     finally:
-        asyncio.run(_admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(database_admin_url(), name))
 
 
 @pytest.fixture

@@ -76,7 +76,6 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import yaml
@@ -87,6 +86,7 @@ from tagledger.clock import SystemClock
 from tagledger.ledger import open_ledger
 from tagledger.ledger.channel import ApiKeyRecord
 from tagledger.ledger.migrate import migrate
+from tagledger.ledger.scratch import scratch_database
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 ZONES = ("floor", "backroom")
@@ -416,17 +416,15 @@ def summary(phase: Phase) -> dict[str, Any]:
     return out
 
 
-def _with_database(url: str, name: str) -> str:
-    p = urlsplit(url)
-    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
-
-
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     admin_url = args.admin_url or os.environ.get("TAGLEDGER_TEST_DATABASE_URL", DEFAULT_ADMIN_URL)
     name = f"tagledger_bench_api_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(admin_url, name)
+    async with scratch_database(admin_url, name) as url:
+        return await _bench(args, admin_url, url, name)
+
+
+async def _bench(args: argparse.Namespace, admin_url: str, url: str, name: str) -> dict[str, Any]:
+    admin = await asyncpg.connect(admin_url)  # also reads the bench database's backends' CPU
     proc: subprocess.Popen[bytes] | None = None
     try:
         await migrate(url)
@@ -499,7 +497,6 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
     result: dict[str, Any] = {

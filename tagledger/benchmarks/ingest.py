@@ -48,13 +48,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiomqtt
 import asyncpg
 import yaml
 
 from tagledger.ledger.migrate import migrate
+from tagledger.ledger.scratch import scratch_database
 from tagledger.wire import Ack, ReadBatch, Topics, decode_as
 
 STORE = "bench-01"
@@ -401,17 +401,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     async def run() -> dict[str, Any]:
-        admin = await asyncpg.connect(args.database_url)
         name = f"tagledger_bench_{uuid.uuid4().hex[:8]}"
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        parts = urlsplit(args.database_url)
-        url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
-        try:
+        async with scratch_database(args.database_url, name) as url:
             with tempfile.TemporaryDirectory() as tmp:
                 return await _bench(args, url, Path(tmp))
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
 
     report = asyncio.run(run())
     print(

@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
 from tagledger.ledger.migrate import migrate
+from tagledger.ledger.scratch import scratch_database, with_database
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
@@ -36,20 +38,7 @@ async def snapshot(db: str) -> Snapshot:
 @contextlib.asynccontextmanager
 async def other_database(pg_url: str, suffix: str) -> AsyncIterator[str]:
     """A migrated database beside the test's own (``pg_url``), dropped afterwards."""
-    name = pg_url.rsplit("/", 1)[1] + "_" + suffix
-    admin = pg_url.rsplit("/", 1)[0] + "/postgres"
-    url = pg_url.rsplit("/", 1)[0] + "/" + name
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    try:
+    name = urlsplit(pg_url).path.lstrip("/") + "_" + suffix
+    async with scratch_database(with_database(pg_url, "postgres"), name) as url:
         await migrate(url)
         yield url
-    finally:
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
