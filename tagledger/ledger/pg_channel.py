@@ -25,7 +25,7 @@ Sales matching
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -223,7 +223,8 @@ class PostgresChannel:
         # One statement: on the availability path the round trip, not the index
         # look-ups, is the cost.  Reserved sums come back as rows with state NULL.
         if len(store_ids) == 1 and len(gtins) == 1:
-            return await self._stock_and_reserved_one(store_ids[0], gtins[0], now_us)
+            rows, held = await self._stock_and_reserved_one(store_ids[0], gtins[0], now_us)
+            return rows, ({(store_ids[0], gtins[0]): held} if held else {})
         async with self._errors():
             found = await self._pool.fetch(_STOCK_AND_RESERVED, list(store_ids), list(gtins), now_us)
         stock: list[StockRow] = []
@@ -238,43 +239,24 @@ class PostgresChannel:
                 )
         return stock, reserved
 
-    async def _stock_and_reserved_one(
-        self, store_id: str, gtin: str, now_us: int
-    ) -> tuple[list[StockRow], Mapping[tuple[str, str], int]]:
+    async def _stock_and_reserved_one(self, store_id: str, gtin: str, now_us: int) -> tuple[list[StockRow], int]:
         async with self._errors():
             found = await self._pool.fetch(_STOCK_AND_RESERVED_ONE, store_id, gtin, now_us)
-        stock: list[StockRow] = []
-        reserved: dict[tuple[str, str], int] = {}
-        for zone, state, count in found:
-            if state is None:
-                if count:
-                    reserved[(store_id, gtin)] = int(count)
-            else:
-                stock.append(
-                    StockRow(store_id=store_id, gtin=gtin, zone=zone, state=ItemState(state), count=int(count))
-                )
-        return stock, reserved
+        return _pair_answer(store_id, gtin, found)
 
     async def stock_and_reserved_pairs(self, pairs: Sequence[tuple[str, str, int]]) -> list[tuple[list[StockRow], int]]:
         if len(pairs) == 1:
-            store_id, gtin, now_us = pairs[0]
-            stock, reserved = await self._stock_and_reserved_one(store_id, gtin, now_us)
-            return [(stock, reserved.get((store_id, gtin), 0))]
-        out: list[tuple[list[StockRow], int]] = [([], 0) for _ in pairs]
+            return [await self._stock_and_reserved_one(*pairs[0])]
         if not pairs:
-            return out
+            return []
         async with self._errors():
             found = await self._pool.fetch(
                 _STOCK_AND_RESERVED_PAIRS, [p[0] for p in pairs], [p[1] for p in pairs], [p[2] for p in pairs]
             )
-        for i, zone, state, count in found:
-            store_id, gtin, _ = pairs[i - 1]  # ORDINALITY counts from 1
-            rows, reserved = out[i - 1]
-            if state is None:
-                out[i - 1] = (rows, int(count or 0))
-            else:
-                rows.append(StockRow(store_id=store_id, gtin=gtin, zone=zone, state=ItemState(state), count=int(count)))
-        return out
+        rows: list[list[Sequence[Any]]] = [[] for _ in pairs]
+        for row in found:
+            rows[row[0] - 1].append(row[1:])  # ORDINALITY counts from 1
+        return [_pair_answer(store_id, gtin, r) for (store_id, gtin, _), r in zip(pairs, rows, strict=True)]
 
     async def latest_event_id(self) -> int:
         async with self._errors():
@@ -403,6 +385,18 @@ class PostgresChannel:
                 list(marks.items()),
             )
         return True
+
+
+def _pair_answer(store_id: str, gtin: str, found: Iterable[Sequence[Any]]) -> tuple[list[StockRow], int]:
+    """One pair's ``(zone, state, count)`` rows: its stock rows, and its reserved units (the row with state NULL)."""
+    stock: list[StockRow] = []
+    reserved = 0
+    for zone, state, count in found:
+        if state is None:
+            reserved = int(count or 0)
+        else:
+            stock.append(StockRow(store_id=store_id, gtin=gtin, zone=zone, state=ItemState(state), count=int(count)))
+    return stock, reserved
 
 
 def _replay(hold: HoldRecord, new: NewHold) -> HoldRecord:
