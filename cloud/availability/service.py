@@ -19,7 +19,8 @@ from tagledger.clock import us_to_datetime
 from tagledger.site import Site
 
 
-def _out(a: rules.Availability, as_of_us: int) -> AvailabilityOut:
+def answer(a: rules.Availability, as_of_us: int) -> AvailabilityOut:
+    """The API's model of one availability (the batch, feeds and streams answer with it)."""
     return AvailabilityOut(
         store_id=a.store_id,
         gtin=a.gtin,
@@ -58,7 +59,7 @@ async def availability_batch(state: State, *, store_ids: Sequence[str], gtins: S
     groups = rules.group_rows(stock)
     site, settings = state["site"], state["settings"]
     results = [
-        _out(
+        answer(
             rules.availability(
                 s,
                 g,
@@ -74,8 +75,9 @@ async def availability_batch(state: State, *, store_ids: Sequence[str], gtins: S
     return AvailabilityBatch(as_of=us_to_datetime(as_of_us), results=results)
 
 
-async def availability_one(state: State, *, store_id: str, gtin: str) -> AvailabilityOut:
-    """Availability of one store x GTIN, its ledger query shared with look-ups arriving at once."""
+async def availability_one(state: State, *, store_id: str, gtin: str) -> tuple[rules.Availability, int]:
+    """Availability of one store x GTIN and its ``as_of`` (µs), its ledger query shared with
+    look-ups arriving at once.  ``answer(...)`` makes the API's model of it."""
     as_of_us = state["clock"].now_us()  # before the query, as in the batch
     stock, reserved = await state["lookups"].stock_and_reserved(store_id, gtin, now_us=as_of_us)
     a = rules.availability(
@@ -85,7 +87,7 @@ async def availability_one(state: State, *, store_id: str, gtin: str) -> Availab
         reserved=reserved,
         safety_stock=safety_stock(store_id, gtin, state["site"], state["settings"]),
     )
-    return _out(a, as_of_us)
+    return a, as_of_us
 
 
 async def nearby(
