@@ -49,11 +49,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from tagledger.clock import Clock
-from tagledger.mqtt import backoff_delays, no_delay, protocol_version
+from tagledger.mqtt import backoff_delays, no_delay, persistent_session
 from tagledger.wire import Ack, Heartbeat, ReaderState, ReaderStatus, Topics, WireError, decode_as, encode
 
 from .settings import EdgeSettings
@@ -61,9 +59,6 @@ from .spool import Spool, SpooledBatch
 
 log = logging.getLogger(__name__)
 
-#: MQTT 5 session expiry: how long the broker keeps our session (and queued
-#: acks) while the agent is away.  A week covers a long weekend outage.
-SESSION_EXPIRY_S = 7 * 24 * 3600
 #: How long a graceful stop waits for the broker to take the ``offline`` status.
 GOODBYE_TIMEOUT_S = 3.0
 
@@ -192,17 +187,10 @@ class Publisher:
             username=s.username,
             password=s.password.get_secret_value() if s.password else None,
         )
-        protocol = protocol_version(s.mqtt_protocol)
-        if protocol is aiomqtt.ProtocolVersion.V5:
-            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            properties.SessionExpiryInterval = SESSION_EXPIRY_S
-            kwargs.update(clean_start=False, properties=properties)
-        else:
-            kwargs.update(clean_session=False)
+        kwargs.update(persistent_session(s.mqtt_protocol))
         will = self._status(ReaderState.OFFLINE, "connection lost")
         client = aiomqtt.Client(
             identifier=s.effective_client_id(),
-            protocol=protocol,
             will=aiomqtt.Will(self._topic_status, encode(will), qos=1, retain=True),
             keepalive=s.keepalive_s,
             # paho's own window; ours (max_in_flight) is the real bound.

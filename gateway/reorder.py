@@ -51,8 +51,9 @@ What this does
 The caller keeps what it holds unacknowledged (no MQTT PUBACK, no ack to the
 agent) until it is committed, so a gateway that dies holding batches loses
 nothing: the broker or the agent delivers them again.  That is also why
-``max_held`` must stay below the broker's in-flight window per client
-(Mosquitto's ``max_inflight_messages``): held messages occupy it, and a full
+``max_held`` must stay below the in-flight window (the gateway's MQTT 5 Receive
+Maximum; under 3.1.1 the broker's, Mosquitto's ``max_inflight_messages``): held
+messages occupy it, and a full
 window would keep the missing predecessors out until the holds time out.
 """
 

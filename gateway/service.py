@@ -63,7 +63,7 @@ from tagledger.ledger import open_ledger
 from tagledger.ledger.migrate import migrate
 from tagledger.ledger.repository import Ledger
 from tagledger.ledger.urls import parse as parse_ledger_url
-from tagledger.mqtt import BrokerAddress, backoff_delays, no_delay, protocol_version
+from tagledger.mqtt import BrokerAddress, backoff_delays, no_delay, persistent_session
 from tagledger.site import Site, load_site
 from tagledger.wire import TopicKind, Topics
 
@@ -322,8 +322,10 @@ class Gateway:
                 client = aiomqtt.Client(
                     **kwargs,
                     identifier=s.client_id,
-                    clean_session=False,
-                    protocol=protocol_version(s.mqtt_protocol),
+                    # The broker sends at most mqtt_receive_maximum batches unacknowledged
+                    # (MQTT 5), and we PUBACK only after commits: this window is what
+                    # the commit groups can fill while the previous commit runs.
+                    **persistent_session(s.mqtt_protocol, receive_maximum=s.mqtt_receive_maximum),
                     # aiomqtt *discards* a message that finds its queue full; it is
                     # then unacked until the next connection redelivers it.  So the
                     # default is unbounded, and memory is bounded by the broker's

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tagledger.paths import default_ledger_url
@@ -26,7 +27,23 @@ class GatewaySettings(BaseSettings):
     mqtt_ca_file: str | None = None
     mqtt_cert_file: str | None = None
     mqtt_key_file: str | None = None
-    mqtt_protocol: str = Field(default="3.1.1", description="'3.1.1' or '5'.")
+    mqtt_protocol: Literal["5", "3.1.1"] = Field(
+        default="5",
+        description=(
+            "'5' (Mosquitto 2, EMQX) or '3.1.1'.  Under 5 the gateway sets its own in-flight window "
+            "(mqtt_receive_maximum); under 3.1.1 the broker's setting bounds it (Mosquitto: max_inflight_messages, "
+            "20 by default, which caps the ingest rate)."
+        ),
+    )
+    mqtt_receive_maximum: int = Field(
+        default=1000,
+        ge=1,
+        le=65535,
+        description=(
+            "MQTT 5 Receive Maximum: most batches the broker sends unacknowledged (we acknowledge after commits). "
+            "Keep it above reorder_max_held."
+        ),
+    )
     topic_root: str = Field(default="tagledger", description="First level of every tagledger topic.")
     client_id: str = Field(default_factory=lambda: f"tagledger-gateway-{socket.gethostname()}")
     stores: list[str] | None = Field(default=None, description="Only ingest these stores (default: all).")
@@ -62,7 +79,8 @@ class GatewaySettings(BaseSettings):
         le=100_000,
         description=(
             "Most messages held for missing predecessors at once (beyond it the oldest hold is given up).  Keep it "
-            "below the broker's in-flight window per client (Mosquitto: max_inflight_messages)."
+            "below the in-flight window: mqtt_receive_maximum under MQTT 5, the broker's max_inflight_messages "
+            "under 3.1.1."
         ),
     )
     leases: bool = Field(
@@ -75,3 +93,14 @@ class GatewaySettings(BaseSettings):
     lease_poll_s: float = Field(
         default=2.0, gt=0, le=300, description="How often free stores are tried and held ones checked."
     )
+
+    @model_validator(mode="after")
+    def _window_holds_the_held(self) -> Self:
+        # Held messages stay unacknowledged: with the whole window held, nothing new
+        # (not even the missing predecessor) could arrive until a hold times out.
+        if self.mqtt_protocol == "5" and self.reorder_max_held >= self.mqtt_receive_maximum:
+            raise ValueError(
+                f"reorder_max_held ({self.reorder_max_held}) must be below mqtt_receive_maximum "
+                f"({self.mqtt_receive_maximum}), the in-flight window it is held in"
+            )
+        return self

@@ -260,8 +260,8 @@ def gateway(
     ] = None,
     mqtt_key_file: Annotated[Path | None, typer.Option(envvar="TAGLEDGER_MQTT_KEY_FILE", help="Client key.")] = None,
     mqtt_protocol: Annotated[
-        str, typer.Option(envvar="TAGLEDGER_MQTT_PROTOCOL", help="MQTT version: 3.1.1 or 5.")
-    ] = "3.1.1",
+        str, typer.Option(envvar="TAGLEDGER_MQTT_PROTOCOL", help="MQTT version: 5 (default) or 3.1.1.")
+    ] = "5",
     client_id: Annotated[
         str | None,
         typer.Option(envvar="TAGLEDGER_GATEWAY_CLIENT_ID", help="MQTT client id; keep it stable across restarts."),
@@ -297,9 +297,16 @@ def gateway(
         int,
         typer.Option(
             envvar="TAGLEDGER_GATEWAY_REORDER_MAX_HELD",
-            help="Most messages held for missing predecessors at once; keep it below the broker's in-flight window.",
+            help="Most messages held for missing predecessors at once; keep it below the in-flight window.",
         ),
     ] = 64,
+    mqtt_receive_maximum: Annotated[
+        int,
+        typer.Option(
+            envvar="TAGLEDGER_MQTT_RECEIVE_MAXIMUM",
+            help="MQTT 5: most batches the broker sends before our acknowledgements (which follow commits).",
+        ),
+    ] = 1000,
     log_format: Annotated[
         str, typer.Option(envvar="TAGLEDGER_LOG_FORMAT", help="text, or json (one JSON object per line).")
     ] = "text",
@@ -331,6 +338,7 @@ def gateway(
         "lease_poll_s": lease_poll_s,
         "reorder_wait_s": reorder_wait_s,
         "reorder_max_held": reorder_max_held,
+        "mqtt_receive_maximum": mqtt_receive_maximum,
         "mqtt_username": mqtt_username,
         "mqtt_password": mqtt_password,
         "mqtt_ca_file": str(mqtt_ca_file) if mqtt_ca_file else None,

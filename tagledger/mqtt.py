@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 DEFAULT_PORTS = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883}
 
@@ -81,6 +83,31 @@ def protocol_version(name: str) -> aiomqtt.ProtocolVersion:
         return {"3.1.1": aiomqtt.ProtocolVersion.V311, "5": aiomqtt.ProtocolVersion.V5}[name]
     except KeyError:
         raise ValueError(f"MQTT protocol {name!r}: use '3.1.1' or '5'") from None
+
+
+#: MQTT 5 session expiry of our persistent sessions: how long the broker keeps a
+#: session (its subscriptions and the QoS 1 messages queued for it) while the
+#: client is away.  A week covers a long weekend outage.
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+def persistent_session(protocol_name: str, *, receive_maximum: int | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``aiomqtt.Client``: this protocol, on a session the broker keeps.
+
+    MQTT 3.1.1 says so with ``clean_session=False`` (kept until the broker's own
+    expiry).  MQTT 5 with ``clean_start=False`` and a Session Expiry Interval, and
+    lets the client set its Receive Maximum: the most QoS 1 messages the broker
+    sends it unacknowledged.  Under 3.1.1 that window is the broker's setting
+    alone (Mosquitto's ``max_inflight_messages``, 20 by default).
+    """
+    protocol = protocol_version(protocol_name)
+    if protocol is not aiomqtt.ProtocolVersion.V5:
+        return {"protocol": protocol, "clean_session": False}
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = SESSION_EXPIRY_S
+    if receive_maximum is not None:
+        properties.ReceiveMaximum = receive_maximum
+    return {"protocol": protocol, "clean_start": False, "properties": properties}
 
 
 def backoff_delays(initial: float = 0.5, maximum: float = 30.0, rng: random.Random | None = None) -> Iterator[float]:

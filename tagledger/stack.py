@@ -118,6 +118,8 @@ class StoreStack:
                 client_id=s.gateway_client_id,
                 health_port=None,
                 migrate=False,
+                # The embedded demo broker (amqtt) speaks MQTT 3.1.1 only.
+                mqtt_protocol="3.1.1",
             )
         )
         self.gateway = gateway
