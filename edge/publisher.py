@@ -15,8 +15,9 @@ Bounded in flight
     ``max_in_flight`` batches (default 100) sent-but-not-acked-by-the-gateway;
     it takes the next ones from the spool only as acks free room.  A batch not
     acked within ``ack_timeout_s`` is sent again (the gateway or its
-    subscription may have lost it), and after every reconnect everything still
-    in the spool is sent again from the oldest.
+    subscription may have lost it), or at once when the gateway asks for it
+    (an ack with result ``resend``: it got a later batch first), and after
+    every reconnect everything still in the spool is sent again from the oldest.
 
 Session
     One fixed client id per agent and a persistent session (``clean_session``
@@ -81,6 +82,7 @@ class Publisher:
         self._topic_ack = self.topics.ack(store_id, self._reader_id)
         self._client: aiomqtt.Client | None = None
         self._in_flight: dict[int, float] = {}  # seq -> monotonic time sent
+        self._asked: set[int] = set()  # in-flight seqs the gateway asked for again (ack "resend")
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -210,6 +212,7 @@ class Publisher:
             no_delay(client)
             self.connects += 1
             self._in_flight = {}
+            self._asked = set()
             log.info("connected to MQTT broker as %s", self._settings.effective_client_id())
             await client.subscribe(self._topic_ack, qos=1)
             # Visible before the first status goes out: a status change arriving
@@ -256,12 +259,16 @@ class Publisher:
         while True:
             self._wake.clear()
             now = time.monotonic()
-            for seq in [s for s, t in in_flight.items() if now - t >= ack_timeout]:
+            asked, self._asked = self._asked, set()
+            for seq in sorted(s for s, t in in_flight.items() if now - t >= ack_timeout or s in asked):
                 batch = await self._spool.get(seq)
                 if batch is None:  # acked meanwhile, or dropped by a full spool
                     in_flight.pop(seq, None)
                     continue
-                log.info("batch %d not confirmed by the gateway within %.1f s: sending again", seq, ack_timeout)
+                if seq in asked:
+                    log.info("batch %d asked for again by the gateway: sending again", seq)
+                else:
+                    log.info("batch %d not confirmed by the gateway within %.1f s: sending again", seq, ack_timeout)
                 in_flight[seq] = time.monotonic()
                 await self._send(client, batch)
                 self.resent += 1
@@ -293,6 +300,13 @@ class Publisher:
                 log.warning("ignoring malformed ack on %s: %s", message.topic, exc)
                 continue
             if ack.reader_id != self._reader_id:
+                continue
+            if ack.result == "resend":
+                # The gateway got a later batch but not this one: send it again now
+                # (if it is still ours to send) rather than at its ack timeout.
+                if ack.boot_id == self._spool.boot_id and ack.seq in self._in_flight:
+                    self._asked.add(ack.seq)
+                    self._wake.set()
                 continue
             if await self._spool.ack(ack.boot_id, ack.seq):
                 self.acked += 1

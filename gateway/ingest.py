@@ -406,7 +406,13 @@ class Ingestor:
             # and it does not wait either.
             await self._take_all(work, [arrival, *order.offer(stream, key.seq, None)])
             return True
-        await self._take_all(work, order.offer(stream, key.seq, arrival))
+        released = order.offer(stream, key.seq, arrival)
+        await self._take_all(work, released)
+        if all(a is not arrival for a in released):  # held: ask for what it waits for
+            for seq in order.missing(stream):
+                missing = BatchKey(reader_id=key.reader_id, boot_id=key.boot_id, seq=seq)
+                work.replies.append(self._ack(store_id, missing, "resend"))
+                self.metrics.resend_requests.inc()
         return True
 
     async def _take_all(self, work: Work, arrivals: list[_Arrival]) -> None:
@@ -574,7 +580,9 @@ class Ingestor:
 
     # ------------------------------------------------------------------ #
 
-    def _ack(self, store_id: str, key: BatchKey, result: Literal["committed", "duplicate", "rejected"]) -> Outgoing:
+    def _ack(
+        self, store_id: str, key: BatchKey, result: Literal["committed", "duplicate", "rejected", "resend"]
+    ) -> Outgoing:
         ack = Ack(reader_id=key.reader_id, boot_id=key.boot_id, seq=key.seq, result=result)
         return Outgoing(self.topics.ack(store_id, key.reader_id), encode(ack))
 

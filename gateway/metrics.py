@@ -72,6 +72,11 @@ class GatewayMetrics:
             "Batch seqs not received in time: later batches of their reader were processed before them.",
             registry=r,
         )
+        self.resend_requests = Counter(
+            "tagledger_resend_requests",
+            "Missing batch seqs the gateway asked their agent to send again (a later batch arrived first).",
+            registry=r,
+        )
         self.held_now = Gauge(
             "tagledger_held_messages", "Messages held now, waiting for a missing predecessor.", registry=r
         )

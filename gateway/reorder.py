@@ -44,7 +44,8 @@ What this does
       the same way.
 
     Each stream holds on its own: a hole in one reader's stream never delays
-    another reader.  Copies of a held batch (the agent re-sending it) are held
+    another reader.  :meth:`Reorder.missing` names the seqs a hold waits for,
+    so the caller can ask the agent for them at once.  Copies of a held batch (the agent re-sending it) are held
     with it and released right after it, so the caller answers them as the
     duplicates they are.
 
@@ -75,6 +76,10 @@ StreamKey = tuple[str, str]  # (reader_id, boot_id)
 Outcome = Literal["in_order", "waited_out", "buffer_full", "dropped"]
 
 
+#: Most missing seqs :meth:`Reorder.missing` returns for one stream at a time.
+MAX_ASKED = 32
+
+
 @dataclass(slots=True)
 class _Hold(Generic[T]):
     until_us: int
@@ -85,6 +90,7 @@ class _Hold(Generic[T]):
 class _Stream(Generic[T]):
     next: int
     held: dict[int, _Hold[T]] = field(default_factory=dict)
+    asked: set[int] = field(default_factory=set)  # missing seqs already asked for (see Reorder.missing)
 
 
 class Reorder(Generic[T]):
@@ -191,6 +197,30 @@ class Reorder(Generic[T]):
             # Settled seqs hold no message, but a hole that never fills followed by
             # nothing but rejected batches would pile them up: the same bound applies.
             self._give_up_to(stream, s, min(s.held), out, "buffer_full")
+        return out
+
+    def missing(self, stream: StreamKey, limit: int = MAX_ASKED) -> list[int]:
+        """The seqs a held batch waits for that were not asked for yet (at most ``limit``, lowest first).
+
+        The caller asks the agent to send them again at once rather than when its
+        own ack timeout fires (30 s by default, ten times the wait here).  Each
+        seq is returned once per stream, so a burst of batches behind one hole
+        asks for it once; ``limit`` keeps a hole of thousands of batches (a spool
+        that overflowed) from turning into thousands of requests.
+        """
+        s = self._streams[stream]
+        if not s.held:
+            return []
+        s.asked = {q for q in s.asked if q >= s.next}
+        out: list[int] = []
+        # Every seq scanned is held, asked or new: this many cover ``limit`` new ones.
+        end = min(max(s.held), s.next + limit + len(s.held) + len(s.asked))
+        for seq in range(s.next, end):
+            if seq not in s.held and seq not in s.asked:
+                out.append(seq)
+                if len(out) >= limit:
+                    break
+        s.asked.update(out)
         return out
 
     def due(self) -> list[T]:

@@ -209,11 +209,19 @@ class Heartbeat(_Payload):
 
 
 class Ack(_Payload):
-    """Gateway -> agent: this batch is durably in the ledger (or was refused for good).
+    """Gateway -> agent: this batch is durably in the ledger (or was refused for good), or is missing.
 
-    Sent only after the ledger transaction committed.  ``duplicate`` means it was
-    already committed earlier; ``rejected`` means it went to the dead letter and
-    re-sending it cannot help.  In all three cases the agent may drop it.
+    ``committed``, ``duplicate`` and ``rejected`` are sent only after the ledger
+    transaction committed.  ``duplicate`` means it was already committed earlier;
+    ``rejected`` means it went to the dead letter and re-sending it cannot help.
+    In these three cases the agent may drop it.
+
+    ``resend`` is not an acknowledgement: the gateway received a later batch of
+    the same reader and boot but not this one (a subscription that began after
+    it was sent), and asks for it now instead of when the agent's own ack
+    timeout would send it again.  The agent keeps it and sends it again if it
+    still has it in flight.  An agent that predates ``resend`` logs the message
+    as malformed and carries on: its ack timeout still re-sends.
     """
 
     v: Literal[1] = WIRE_VERSION
@@ -221,7 +229,7 @@ class Ack(_Payload):
     reader_id: Ident
     boot_id: Ident
     seq: int = Field(ge=0)
-    result: Literal["committed", "duplicate", "rejected"]
+    result: Literal["committed", "duplicate", "rejected", "resend"]
 
 
 class PosLine(_Payload):

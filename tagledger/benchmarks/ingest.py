@@ -166,6 +166,8 @@ class Publisher:
     async def pump_acks(self) -> None:
         async for m in self.client.messages:
             ack = decode_as(Ack, m.payload if isinstance(m.payload, bytes) else b"")
+            if ack.result == "resend":  # a request, not an ack: batches go out in order here, none is lost
+                continue
             fut = self.waiting.pop((ack.reader_id, ack.seq), None)
             if fut is not None and not fut.done():
                 fut.set_result(time.perf_counter())

@@ -130,6 +130,27 @@ async def test_in_flight_is_bounded_and_unconfirmed_batches_are_sent_again(
         assert r.spool.depth == 4
 
 
+async def test_a_batch_the_gateway_asks_for_goes_again_at_once_and_stays_spooled(
+    rig: Any, mqtt: tuple[str, int], topic_root: str
+) -> None:
+    async with collect(mqtt, f"{topic_root}/#") as sub, rig(ack_timeout_s=60) as r:
+        await r.append(3)
+        await sub.wait_for(lambda: len(sub.on(r.reads)) == 3)
+        batches = sub.batches(r.reads)
+        await sub.ack(r.ack, batches[1], result="resend")
+        await sub.wait_for(lambda: len(sub.on(r.reads)) == 4, within=3)  # long before the 60 s timeout
+        assert sub.on(r.reads)[3] == sub.on(r.reads)[1]  # the same bytes again
+        await eventually(lambda: r.publisher.resent == 1)
+        assert r.spool.depth == 3  # asked for is not acknowledged
+        # Asked for again once committed, or for a batch never sent: nothing goes out.
+        await sub.ack(r.ack, batches[1])
+        await eventually(lambda: r.spool.depth == 2)
+        await sub.ack(r.ack, batches[1], result="resend")
+        await sub.ack(r.ack, batches[2].model_copy(update={"seq": 99}), result="resend")
+        await asyncio.sleep(0.3)
+        assert len(sub.on(r.reads)) == 4
+
+
 async def test_broker_outage_spools_then_delivers_everything(
     rig: Any, mqtt: tuple[str, int], topic_root: str, proxy: TcpProxy
 ) -> None:

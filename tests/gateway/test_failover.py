@@ -98,7 +98,8 @@ def _stream(store_index: int, batches: int) -> list[ReadBatch]:
 
 
 class Agent:
-    """Publishes every batch until acked; re-sends the unacked ones every ``resend_s``."""
+    """Publishes every batch until acked; re-sends the unacked ones every ``resend_s``, and at once
+    those the gateway asks for (as the edge agent does)."""
 
     def __init__(self, mqtt: tuple[str, int], topics: Topics, batches: list[ReadBatch], resend_s: float = 1.5) -> None:
         self.mqtt, self.topics, self.resend_s = mqtt, topics, resend_s
@@ -115,6 +116,11 @@ class Agent:
             async def acks() -> None:
                 async for m in client.messages:
                     ack = decode_as(Ack, m.payload if isinstance(m.payload, bytes) else b"")
+                    if ack.result == "resend":
+                        b = self.unacked.get((ack.reader_id, ack.seq))
+                        if b is not None:
+                            await client.publish(self.topics.reads(b.store_id, b.reader_id), encode(b), qos=1)
+                        continue
                     assert ack.result in ("committed", "duplicate"), ack
                     if self.unacked.pop((ack.reader_id, ack.seq), None) is not None:
                         self.acked += 1

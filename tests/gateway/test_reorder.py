@@ -65,6 +65,33 @@ def test_a_batch_ahead_of_a_hole_waits_and_goes_right_after_its_predecessor() ->
     assert g.reorder.next_seq(A) == 14
 
 
+def test_the_seqs_a_hold_waits_for_are_named_once_each() -> None:
+    g = Gate()
+    g.reorder.start(A, 10)
+    assert g.reorder.missing(A) == []  # nothing held: nothing to ask for
+    g.arrive(A, 13)
+    assert g.reorder.missing(A) == [10, 11, 12]
+    g.arrive(A, 15)  # a second batch behind the same hole: only the new gap is named
+    assert g.reorder.missing(A) == [14]
+    assert g.reorder.missing(A) == []
+    g.arrive(A, 10)
+    g.arrive(A, 11)
+    g.arrive(A, 12)
+    g.arrive(A, 14)
+    assert g.seqs() == [10, 11, 12, 13, 14, 15]
+    g.arrive(A, 17)  # a new hole after the first one closed
+    assert g.reorder.missing(A) == [16]
+
+
+def test_a_huge_hole_is_named_a_bounded_number_at_a_time() -> None:
+    g = Gate()
+    g.reorder.start(A, 0)
+    g.arrive(A, 1_000_000)  # an agent whose spool overflowed: most of these never come
+    assert g.reorder.missing(A, limit=4) == [0, 1, 2, 3]
+    g.arrive(A, 1_000_001)
+    assert g.reorder.missing(A, limit=4) == [4, 5, 6, 7]
+
+
 def test_re_sends_and_late_batches_below_next_are_never_held() -> None:
     g = Gate()
     g.reorder.start(A, 5)

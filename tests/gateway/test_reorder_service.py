@@ -91,6 +91,7 @@ class Agent:
     def __init__(self, client: aiomqtt.Client, topics: Topics) -> None:
         self.client, self.topics = client, topics
         self.acks: dict[tuple[str, int], tuple[str, float]] = {}  # (reader, seq) -> (result, monotonic time)
+        self.asked: list[tuple[str, int]] = []  # (reader, seq) of every "resend" request, in arrival order
         self._arrived = asyncio.Event()
 
     @classmethod
@@ -111,7 +112,10 @@ class Agent:
     async def _listen(self) -> None:
         async for m in self.client.messages:
             ack = decode_as(Ack, m.payload if isinstance(m.payload, bytes) else b"")
-            self.acks.setdefault((ack.reader_id, ack.seq), (ack.result, time.monotonic()))
+            if ack.result == "resend":
+                self.asked.append((ack.reader_id, ack.seq))
+            else:
+                self.acks.setdefault((ack.reader_id, ack.seq), (ack.result, time.monotonic()))
             self._arrived.set()
 
     async def publish(self, *batches: ReadBatch) -> float:
@@ -122,6 +126,12 @@ class Agent:
     async def acked(self, *keys: tuple[str, int], limit_s: float = 20) -> None:
         async with asyncio.timeout(limit_s):
             while not all(k in self.acks for k in keys):
+                self._arrived.clear()
+                await self._arrived.wait()
+
+    async def asked_for(self, *keys: tuple[str, int], limit_s: float = 5) -> None:
+        async with asyncio.timeout(limit_s):
+            while not all(k in self.asked for k in keys):
                 self._arrived.clear()
                 await self._arrived.wait()
 
@@ -195,6 +205,34 @@ async def test_a_hole_that_never_fills_holds_its_successor_only_for_the_wait(
     assert [b[2] for b in ledger["batches"]] == [0, 1, 2]
     created = {e[1]: e[10] for e in ledger["events"] if e[3] is None}
     assert created[_epc(5)] == 2  # batch 1's items were first seen, for the ledger, in batch 2
+
+
+async def test_the_gateway_asks_the_agent_for_a_missing_batch_at_once(
+    pg_url: str, mqtt: tuple[str, int], topic_root: str
+) -> None:
+    # A long wait: the hole fills because the gateway asked, not because the hold ran out.
+    async with _gateway(pg_url, mqtt, topic_root, reorder_wait_s=30) as gateway, Agent.connect(mqtt, topic_root) as a:
+        await a.publish(_batch(0))
+        await a.acked((R1, 0))
+        sent = await a.publish(_batch(3))  # 1 and 2 went out before this gateway listened
+        await a.asked_for((R1, 1), (R1, 2))
+        assert time.monotonic() - sent < 2.0
+        assert (R1, 3) not in a.acks  # held until its predecessors are in
+        await a.publish(_batch(4))  # behind the same hole: nothing asked twice
+        await a.publish(_batch(1), _batch(2))  # what an agent does when asked
+        await a.acked((R1, 1), (R1, 2), (R1, 3), (R1, 4))
+        assert a.asked == [(R1, 1), (R1, 2)]
+        assert {a.acks[(R1, s)][0] for s in range(5)} == {"committed"}
+        m = gateway.metrics
+        assert m.resend_requests._value.get() == 2
+        assert m.held_batches.labels("in_order")._value.get() == 2
+        assert m.skipped_seqs._value.get() == 0
+        await asyncio.sleep(0.5)  # the PUBACKs follow the acks: let them reach the broker before we stop
+    ledger = await snapshot(pg_url)
+    assert [b[2] for b in ledger["batches"]] == [0, 1, 2, 3, 4]
+    created = {e[1]: e[10] for e in ledger["events"] if e[3] is None}
+    assert created[_epc(5)] == 1  # batch 1's items cite batch 1: the trail of an in-order run
+    assert created[_epc(10)] == 2
 
 
 async def test_a_hole_in_one_reader_s_stream_does_not_delay_another_reader(
