@@ -205,6 +205,11 @@ class ChannelStore(Protocol):
         """(event id, GTIN) of the store's item events after ``after_id``, oldest first (for change streams)."""
         ...
 
+    async def changed_holds(self, store_id: str, since_us: int, *, limit: int) -> list[tuple[int, str, str]]:
+        """(change time µs, hold id, GTIN) of the store's holds last changed at or after ``since_us``,
+        oldest first (for change streams: a hold made, confirmed, released, expired or picked)."""
+        ...
+
     async def sweep_holds(self, *, now_us: int) -> int:
         """Mark lapsed holds expired and match new sales to confirmed holds; returns holds changed."""
         ...

@@ -169,6 +169,8 @@ holds = sa.Table(
         postgresql_where=sa.text("state IN ('held', 'confirmed')"),
         sqlite_where=sa.text("state IN ('held', 'confirmed')"),
     ),
+    # Change streams find a store's holds changed since a moment (revision 0006).
+    sa.Index("holds_changed", "store_id", "updated_at"),
 )
 
 hold_cursors = sa.Table(

@@ -290,6 +290,21 @@ class SqliteChannel:
 
         return await self._in(self._reader, query)
 
+    async def changed_holds(self, store_id: str, since_us: int, *, limit: int) -> list[tuple[int, str, str]]:
+        def query() -> list[tuple[int, str, str]]:
+            found = (
+                self._r()
+                .execute(
+                    "SELECT updated_at, id, gtin FROM holds WHERE store_id = ? AND updated_at >= ?"
+                    " ORDER BY updated_at, id LIMIT ?",
+                    (store_id, since_us, limit),
+                )
+                .fetchall()
+            )
+            return [(int(u), i, g) for u, i, g in found]
+
+        return await self._in(self._reader, query)
+
     async def changed_gtins(self, store_id: str, after_id: int, *, limit: int) -> list[tuple[int, str]]:
         def query() -> list[tuple[int, str]]:
             found = (
