@@ -43,6 +43,11 @@ class Cursor:
     def id(self) -> str:
         return f"{self.event_id}.{self.hold_us}"
 
+    @property
+    def marks(self) -> tuple[int, int]:
+        """``(event id, hold µs)``: where a resumed stream starts (as ``Cursor(*marks)``)."""
+        return self.event_id, self.hold_us
+
     def hold_since(self) -> int:
         """Where the next look for hold changes starts (µs)."""
         return max(0, self.hold_us - HOLD_OVERLAP_US)

@@ -1,8 +1,9 @@
 """Delivering availability changes to webhook subscribers, with retries and a delivery log.
 
-Where changes come from: the same source as the SSE stream (ledger events above
-a high-water mark per store, polled every ``webhook_poll_s``), turned into the
-availability of every GTIN they touched by the availability service.  So a
+Where changes come from: the same source as the SSE stream (a store's ledger
+events above its mark and its holds changed since its hold mark, polled every
+``webhook_poll_s``; :mod:`cloud.changes.cursor`), turned into the availability
+of every GTIN they touched by the availability service.  So a
 webhook body holds exactly what ``GET /v1/stores/{store_id}/availability/{gtin}``
 would answer.  One body per store per poll (at most 100 GTINs each) goes to
 every subscription whose store filter admits the store.
@@ -10,7 +11,7 @@ every subscription whose store filter admits the store.
 Each delivery runs in its own task so a slow or failing receiver delays no one
 else; every attempt is written to ``webhook_deliveries`` before the next.
 
-Progress and processes: the per-store high-water marks are saved in the
+Progress and processes: the per-store marks (event id, hold change µs) are saved in the
 ledger (``webhook_marks``) after each poll's bodies are built, so a restart
 resumes where the last poll stopped and changes committed while no API process
 ran are delivered then.  Of several API processes with ``webhooks_enabled``, the
@@ -21,7 +22,6 @@ plainly: deliveries still retrying when their process stops are not resumed
 (their attempts are in the delivery log; receivers can resynchronise from the
 feeds or the availability endpoint), and a deliverer paused longer than its
 lease may deliver one poll's changes that its successor delivers again.
-Reservations are not ledger events and are not delivered (as with SSE).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import uuid
 import httpx
 
 from cloud.availability import service
+from cloud.changes.cursor import Cursor
 from cloud.state import State
 from cloud.webhooks import signing
 from tagledger.ledger.channel import DeliveryAttempt, WebhookRecord
@@ -42,6 +43,7 @@ from tagledger.ledger.repository import LedgerError
 log = logging.getLogger(__name__)
 
 MAX_EVENTS_PER_POLL = 1_000
+MAX_HOLD_CHANGES_PER_POLL = 10_000
 MAX_GTINS_PER_BODY = 100
 EVENT_TYPE = "availability.changed"
 
@@ -53,18 +55,18 @@ async def run_webhooks(state: State) -> None:
     clock = state["clock"]
     holder = f"api-{uuid.uuid4().hex[:12]}"
     ttl_us = round(settings.webhook_lease_s * 1_000_000)
-    after: dict[str, int] = {}  # empty: not the deliverer (or not yet resumed)
+    after: dict[str, Cursor] = {}  # empty: not the deliverer (or not yet resumed)
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_s) as http, asyncio.TaskGroup() as deliveries:
         while True:
             try:
                 if not await ledger.take_webhook_lease(holder, now_us=clock.now_us(), ttl_us=ttl_us):
                     after.clear()
                 else:
-                    saved = dict(after)
+                    saved = {s: c.marks for s, c in after.items()}
                     if not after:
                         after = await _resume(state)
                     await _poll(state, http, deliveries, after)
-                    changed = {s: m for s, m in after.items() if saved.get(s) != m}
+                    changed = {s: c.marks for s, c in after.items() if saved.get(s) != c.marks}
                     if changed and not await ledger.save_webhook_marks(holder, changed, now_us=clock.now_us()):
                         log.warning("webhooks: another process took over delivery")
                         after.clear()
@@ -76,40 +78,43 @@ async def run_webhooks(state: State) -> None:
             await asyncio.sleep(settings.webhook_poll_s)
 
 
-async def _resume(state: State) -> dict[str, int]:
-    """Every store's mark: as saved, or the newest event for a store never delivered from."""
+async def _resume(state: State) -> dict[str, Cursor]:
+    """Every store's marks: as saved, or the newest event and now for a store never delivered from."""
     saved = await state["ledger"].webhook_marks()
     latest = await state["ledger"].latest_event_id()
-    return {s.id: saved.get(s.id, latest) for s in state["site"].stores}
+    now = state["clock"].now_us()
+    out = {}
+    for store in state["site"].stores:
+        event_id, hold_us = saved.get(store.id, (latest, 0))
+        out[store.id] = Cursor(event_id, hold_us or now)
+    return out
 
 
-async def _poll(state: State, http: httpx.AsyncClient, deliveries: asyncio.TaskGroup, after: dict[str, int]) -> None:
+async def _poll(state: State, http: httpx.AsyncClient, deliveries: asyncio.TaskGroup, after: dict[str, Cursor]) -> None:
     ledger = state["ledger"]
     hooks = await ledger.webhooks()
     latest = await ledger.latest_event_id()
-    for store_id, mark in list(after.items()):
+    now = state["clock"].now_us()
+    for store_id, cursor in list(after.items()):
         subscribers = [h for h in hooks if h.stores is None or store_id in h.stores]
         if not subscribers:
             # Nobody listens: skip the store's changes so a later subscriber starts from now.
-            after[store_id] = max(mark, latest)
+            after[store_id] = Cursor(max(cursor.event_id, latest), max(cursor.hold_us, now))
             continue
-        rows = await ledger.changed_gtins(store_id, mark, limit=MAX_EVENTS_PER_POLL)
-        if not rows:
-            continue
-        after[store_id] = rows[-1][0]
-        last_id: dict[str, int] = {}
-        for event_id, gtin in rows:
-            last_id[gtin] = event_id
-        gtins = sorted(last_id, key=last_id.__getitem__)
-        for begin in range(0, len(gtins), MAX_GTINS_PER_BODY):
-            part = gtins[begin : begin + MAX_GTINS_PER_BODY]
-            batch = await service.availability_batch(state, store_ids=[store_id], gtins=part)
-            event_id = max(last_id[g] for g in part)
+        events = await ledger.changed_gtins(store_id, cursor.event_id, limit=MAX_EVENTS_PER_POLL)
+        holds = await ledger.changed_holds(store_id, cursor.hold_since(), limit=MAX_HOLD_CHANGES_PER_POLL)
+        announce = cursor.step(events, holds)
+        for begin in range(0, len(announce), MAX_GTINS_PER_BODY):
+            part = announce[begin : begin + MAX_GTINS_PER_BODY]
+            batch = await service.availability_batch(state, store_ids=[store_id], gtins=[g for g, _ in part])
+            change_id = part[-1][1]  # the part's last change; ids grow along ``announce``
+            event_id = int(change_id.split(".")[0])
             body = json.dumps(
                 {
                     "type": EVENT_TYPE,
                     "store_id": store_id,
                     "event_id": event_id,
+                    "change_id": change_id,
                     "availability": [a.model_dump(mode="json") for a in batch.results],
                 },
                 separators=(",", ":"),

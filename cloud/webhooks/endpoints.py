@@ -43,8 +43,10 @@ def _not_found(webhook_id: str) -> NotFound:
 @router.post("", status_code=201, response_model=WebhookCreated, summary="Subscribe a URL to availability changes")
 async def create_webhook(body: WebhookCreate, state: AppState, principal: AdminOnly) -> WebhookCreated:
     """Deliver every availability change (of the given stores, or of all) to `url` as a POST of
-    `{"type": "availability.changed", "store_id", "event_id", "availability": [...]}`, the
-    availability entries as the availability endpoint answers them.  Each request carries
+    `{"type": "availability.changed", "store_id", "event_id", "change_id", "availability": [...]}`,
+    the availability entries as the availability endpoint answers them, after item events or
+    reservation changes.  `event_id` is the last ledger event the body reports; `change_id`
+    (`<event id>.<hold change µs>`, the change stream's id) also covers reservations.  Each request carries
     `X-Tagledger-Signature: sha256=<hex HMAC-SHA256 of the body under the secret>`,
     `X-Tagledger-Delivery` (one id per delivery) and `X-Tagledger-Attempt`.  A delivery without a
     2xx answer is retried with exponential backoff (settings `webhook_retry_base_s`,

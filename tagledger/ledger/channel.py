@@ -252,11 +252,12 @@ class ChannelStore(Protocol):
         """
         ...
 
-    async def webhook_marks(self) -> dict[str, int]:
-        """Per store, the last event id whose changes were handed to deliveries."""
+    async def webhook_marks(self) -> dict[str, tuple[int, int]]:
+        """Per store, the last event id and the last hold change (µs, 0: none yet) whose changes
+        were handed to deliveries."""
         ...
 
-    async def save_webhook_marks(self, holder: str, marks: Mapping[str, int], *, now_us: int) -> bool:
+    async def save_webhook_marks(self, holder: str, marks: Mapping[str, tuple[int, int]], *, now_us: int) -> bool:
         """Store ``marks`` if ``holder`` still holds an unexpired lease, in one transaction.
 
         ``False`` (nothing written) when another process took the lease over: the

@@ -370,12 +370,12 @@ class PostgresChannel:
             got = await self._pool.fetchval(_TAKE_LEASE, WEBHOOK_LEASE, holder, now_us + ttl_us, now_us)
         return got is not None
 
-    async def webhook_marks(self) -> dict[str, int]:
+    async def webhook_marks(self) -> dict[str, tuple[int, int]]:
         async with self._errors():
-            found = await self._pool.fetch("SELECT store_id, event_id FROM webhook_marks")
-        return {r[0]: int(r[1]) for r in found}
+            found = await self._pool.fetch("SELECT store_id, event_id, hold_us FROM webhook_marks")
+        return {r[0]: (int(r[1]), int(r[2])) for r in found}
 
-    async def save_webhook_marks(self, holder: str, marks: Mapping[str, int], *, now_us: int) -> bool:
+    async def save_webhook_marks(self, holder: str, marks: Mapping[str, tuple[int, int]], *, now_us: int) -> bool:
         async with self._errors(), self._pool.acquire() as conn, conn.transaction():
             # FOR UPDATE: a takeover waits for this save, and a save after a takeover sees it.
             held = await conn.fetchval(
@@ -387,9 +387,9 @@ class PostgresChannel:
             if held is None:
                 return False
             await conn.executemany(
-                "INSERT INTO webhook_marks (store_id, event_id) VALUES ($1, $2)"
-                " ON CONFLICT (store_id) DO UPDATE SET event_id = excluded.event_id",
-                list(marks.items()),
+                "INSERT INTO webhook_marks (store_id, event_id, hold_us) VALUES ($1, $2, $3)"
+                " ON CONFLICT (store_id) DO UPDATE SET event_id = excluded.event_id, hold_us = excluded.hold_us",
+                [(store_id, event_id, hold_us) for store_id, (event_id, hold_us) in marks.items()],
             )
         return True
 

@@ -220,12 +220,14 @@ webhook_deliveries = sa.Table(
     sa.Index("webhook_deliveries_by_subscription", "subscription_id", "id"),
 )
 
-# Per store, the last event id whose changes went to the webhook deliveries.
+# Per store, how far the webhook deliveries got: the last event id, and (revision 0006)
+# the last hold change (µs) whose changes went to them.
 webhook_marks = sa.Table(
     "webhook_marks",
     metadata,
     sa.Column("store_id", sa.Text, primary_key=True),
     sa.Column("event_id", sa.BigInteger, nullable=False),
+    sa.Column("hold_us", sa.BigInteger, nullable=False, server_default=sa.text("0")),
 )
 
 # One row: the API process that delivers webhooks, until expires_us (its own clock, µs).

@@ -444,13 +444,14 @@ class SqliteChannel:
 
         return await self._in(self._writer, update)
 
-    async def webhook_marks(self) -> dict[str, int]:
-        def query() -> dict[str, int]:
-            return {r[0]: int(r[1]) for r in self._r().execute("SELECT store_id, event_id FROM webhook_marks")}
+    async def webhook_marks(self) -> dict[str, tuple[int, int]]:
+        def query() -> dict[str, tuple[int, int]]:
+            found = self._r().execute("SELECT store_id, event_id, hold_us FROM webhook_marks")
+            return {r[0]: (int(r[1]), int(r[2])) for r in found}
 
         return await self._in(self._reader, query)
 
-    async def save_webhook_marks(self, holder: str, marks: Mapping[str, int], *, now_us: int) -> bool:
+    async def save_webhook_marks(self, holder: str, marks: Mapping[str, tuple[int, int]], *, now_us: int) -> bool:
         def update() -> bool:
             conn = self._w()
             conn.execute("BEGIN IMMEDIATE")
@@ -461,9 +462,10 @@ class SqliteChannel:
                 ).fetchone()
                 if held is not None:
                     conn.executemany(
-                        "INSERT INTO webhook_marks (store_id, event_id) VALUES (?, ?)"
-                        " ON CONFLICT (store_id) DO UPDATE SET event_id = excluded.event_id",
-                        list(marks.items()),
+                        "INSERT INTO webhook_marks (store_id, event_id, hold_us) VALUES (?, ?, ?)"
+                        " ON CONFLICT (store_id) DO UPDATE SET event_id = excluded.event_id,"
+                        " hold_us = excluded.hold_us",
+                        [(store_id, event_id, hold_us) for store_id, (event_id, hold_us) in marks.items()],
                     )
                 conn.execute("COMMIT")
             except BaseException:

@@ -196,6 +196,43 @@ async def _resumed(ledger: Ledger) -> None:
             await asyncio.sleep(0.02)
 
 
+async def test_a_reservation_is_delivered_as_an_availability_change(
+    ledger_url: str, ledger: Ledger, site: Site, clock: ManualClock
+) -> None:
+    await _commit(ledger, "paris-01", 1, [shirt(0), shirt(1)])
+    app = create_app(_settings(ledger_url), ledger=ledger, site=site, clock=clock)
+    async with receiving(fail_first=0) as receiver, api_client(app) as client:
+        made = await client.post("/v1/webhooks", json={"url": receiver.url, "secret": SECRET, "stores": ["paris-01"]})
+        assert made.status_code == 201, made.text
+        await _resumed(ledger)
+        clock.advance(1)
+        hold = await client.post(
+            "/v1/reservations",
+            json={"store_id": "paris-01", "gtin": SHIRT, "quantity": 1},
+            headers={"Idempotency-Key": "hook-1"},
+        )
+        assert hold.status_code == 201, hold.text
+        await wait_for(receiver, 1)
+        clock.advance(1)
+        assert (await client.post(f"/v1/reservations/{hold.json()['id']}/release")).status_code == 200
+        await wait_for(receiver, 2)
+        await asyncio.sleep(3 * 0.05)  # a repeated delivery of either change would arrive by now
+        assert len(receiver.got) == 2
+        bodies = [json.loads(r.body) for r in receiver.got]
+        assert [(b["availability"][0]["gtin"], b["availability"][0]["reserved"]) for b in bodies] == [
+            (SHIRT, 1),
+            (SHIRT, 0),
+        ]
+        assert all(signing.verify(SECRET, r.body, r.headers["x-tagledger-signature"]) for r in receiver.got)
+        event_ids = {b["event_id"] for b in bodies}
+        assert len(event_ids) == 1  # no item event between them: only the hold mark moved
+        marks = [int(b["change_id"].split(".")[1]) for b in bodies]
+        assert marks[0] < marks[1]
+        # The deliverer's saved marks include the hold mark, so a restart would not deliver these again.
+        saved = await ledger.webhook_marks()
+        assert saved["paris-01"] == (event_ids.pop(), marks[1])
+
+
 async def test_of_two_processes_one_delivers_and_the_other_resumes_from_its_marks(
     ledger_url: str, ledger: Ledger, site: Site, clock: ManualClock
 ) -> None:

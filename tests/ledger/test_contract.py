@@ -384,14 +384,14 @@ async def test_one_webhook_deliverer_at_a_time_and_a_lapsed_lease_is_taken_over(
     assert not await ledger.take_webhook_lease("b", now_us=t + 1, ttl_us=ttl)
     assert await ledger.take_webhook_lease("a", now_us=t + 10_000_000, ttl_us=ttl)  # renewed to t + 25 s
     assert not await ledger.take_webhook_lease("b", now_us=t + 20_000_000, ttl_us=ttl)
-    assert await ledger.save_webhook_marks("a", {"paris-01": 7, "lyon-01": 3}, now_us=t + 20_000_000)
+    assert await ledger.save_webhook_marks("a", {"paris-01": (7, t), "lyon-01": (3, 0)}, now_us=t + 20_000_000)
     # "a" stops renewing: "b" takes over once the lease lapsed, and "a" can no longer write.
     assert await ledger.take_webhook_lease("b", now_us=t + 25_000_000, ttl_us=ttl)
-    assert not await ledger.save_webhook_marks("a", {"paris-01": 99}, now_us=t + 25_000_001)
+    assert not await ledger.save_webhook_marks("a", {"paris-01": (99, t + 1)}, now_us=t + 25_000_001)
     assert not await ledger.take_webhook_lease("a", now_us=t + 25_000_002, ttl_us=ttl)
-    assert await ledger.webhook_marks() == {"paris-01": 7, "lyon-01": 3}
-    assert await ledger.save_webhook_marks("b", {"paris-01": 9}, now_us=t + 26_000_000)
-    assert await ledger.webhook_marks() == {"paris-01": 9, "lyon-01": 3}
+    assert await ledger.webhook_marks() == {"paris-01": (7, t), "lyon-01": (3, 0)}
+    assert await ledger.save_webhook_marks("b", {"paris-01": (9, t + 2)}, now_us=t + 26_000_000)
+    assert await ledger.webhook_marks() == {"paris-01": (9, t + 2), "lyon-01": (3, 0)}
 
 
 async def test_concurrent_lease_takers_get_exactly_one_lease(ledger: Ledger) -> None:
