@@ -23,10 +23,12 @@ Grouping
     A full group stops the receiver, so the backlog waits in the MQTT client's
     queue and in the broker, not in prepared state.
 
-Subscriptions are QoS 1 on a persistent session (``clean_session=False`` under a
-stable client id), so batches published while the gateway is down wait in the
-broker.  The broker's PUBACK is not what frees the agent's spool: the gateway's
-own ``ack`` message, sent after the ledger commit, is (see ``gateway.ingest``).
+Subscriptions are QoS 1 on a persistent session under a stable client id
+(:func:`tagledger.mqtt.persistent_session`; MQTT 5 by default, whose Receive
+Maximum sets how many batches the broker sends before our PUBACKs), so batches
+published while the gateway is down wait in the broker.  The broker's PUBACK is
+not what frees the agent's spool: the gateway's own ``ack`` message, sent after
+the ledger commit, is (see ``gateway.ingest``).
 
 Scale out (PostgreSQL)
     With ``leases`` on, the gateway subscribes only to the stores whose lease it
@@ -35,8 +37,8 @@ Scale out (PostgreSQL)
     holds at most ``ceil(stores / live)``: it hands surplus stores back
     (unsubscribe, drain, commit, unlock) and tries free ones up to its share, so
     a gateway that joins gets its share, and when one dies the others take its
-    stores within a poll interval and the agents' re-sends of unacknowledged
-    batches reach them.  SQLite has one
+    stores within a poll interval; the new holder asks the agents for the
+    batches it missed (ack ``resend``) and their re-sends reach it.  SQLite has one
     writer: one gateway owns every store.
 """
 

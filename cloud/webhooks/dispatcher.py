@@ -10,18 +10,19 @@ every subscription whose store filter admits the store.
 
 Each delivery runs in its own task so a slow or failing receiver delays no one
 else; every attempt is written to ``webhook_deliveries`` before the next.
+Delivery is at least once: receivers de-duplicate by ``X-Tagledger-Delivery``.
 
-Progress and processes: the per-store marks (event id, hold change µs) are saved in the
-ledger (``webhook_marks``) after each poll's bodies are built, so a restart
-resumes where the last poll stopped and changes committed while no API process
-ran are delivered then.  Of several API processes with ``webhooks_enabled``, the
-one holding the ledger's webhook lease delivers; the lease is renewed every poll
-and taken over by another process once it lapses (``webhook_lease_s``), and a
-deliverer that finds its lease taken stops before writing marks.  Limits, stated
-plainly: deliveries still retrying when their process stops are not resumed
-(their attempts are in the delivery log; receivers can resynchronise from the
-feeds or the availability endpoint), and a deliverer paused longer than its
-lease may deliver one poll's changes that its successor delivers again.
+Progress and processes: the per-store marks (event id, hold change µs) are saved
+in the ledger (``webhook_marks``) after each poll's bodies are built, together
+with the deliveries they produced (``webhook_pending``) and before any is made,
+so a restart resumes where the last poll stopped, changes committed while no API
+process ran are delivered then, and deliveries still retrying when their process
+stopped are taken up again (their attempts go on counting).  Of several API
+processes with ``webhooks_enabled``, the one holding the ledger's webhook lease
+delivers; the lease is renewed every poll and taken over by another process once
+it lapses (``webhook_lease_s``), and a deliverer that finds its lease taken stops
+before writing marks or starting deliveries.  A deliverer paused longer than its
+lease may go on with deliveries its successor also takes up.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from cloud.availability import service
 from cloud.changes.cursor import Cursor
 from cloud.state import State
 from cloud.webhooks import signing
-from tagledger.ledger.channel import DeliveryAttempt, WebhookRecord
+from tagledger.ledger.channel import DeliveryAttempt, PendingDelivery, WebhookRecord
 from tagledger.ledger.repository import LedgerError
 
 log = logging.getLogger(__name__)
@@ -56,20 +57,43 @@ async def run_webhooks(state: State) -> None:
     holder = f"api-{uuid.uuid4().hex[:12]}"
     ttl_us = round(settings.webhook_lease_s * 1_000_000)
     after: dict[str, Cursor] = {}  # empty: not the deliverer (or not yet resumed)
+    running: set[str] = set()  # ids of the deliveries this process is making
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_s) as http, asyncio.TaskGroup() as deliveries:
+
+        def start(pending: PendingDelivery, hook: WebhookRecord) -> None:
+            if pending.delivery_id in running:
+                return
+            running.add(pending.delivery_id)
+            task = deliveries.create_task(
+                _deliver(state, http, hook, pending), name=f"webhook-{hook.id}-{pending.delivery_id}"
+            )
+            task.add_done_callback(lambda _t: running.discard(pending.delivery_id))
+
         while True:
             try:
                 if not await ledger.take_webhook_lease(holder, now_us=clock.now_us(), ttl_us=ttl_us):
                     after.clear()
                 else:
-                    saved = {s: c.marks for s, c in after.items()}
+                    saved = {s: c.marks for s, c in after.items()}  # empty after a resume: all are saved
                     if not after:
                         after = await _resume(state)
-                    await _poll(state, http, deliveries, after)
+                        # What the last deliverer handed out and did not finish.
+                        hooks = {h.id: h for h in await ledger.webhooks()}
+                        for pending in await ledger.pending_deliveries():
+                            if pending.subscription_id in hooks:
+                                start(pending, hooks[pending.subscription_id])
+                    handed = await _poll(state, after)
                     changed = {s: c.marks for s, c in after.items() if saved.get(s) != c.marks}
-                    if changed and not await ledger.save_webhook_marks(holder, changed, now_us=clock.now_us()):
+                    # The marks and the deliveries they produced are saved together, before
+                    # any is made: a stop from here on leaves them for the next deliverer.
+                    if changed and not await ledger.save_webhook_marks(
+                        holder, changed, now_us=clock.now_us(), pending=[p for p, _ in handed]
+                    ):
                         log.warning("webhooks: another process took over delivery")
                         after.clear()
+                    else:
+                        for pending, hook in handed:
+                            start(pending, hook)
             except LedgerError as exc:
                 # Transient (a ledger restart): look again next interval; the saved marks
                 # are where delivery resumes.
@@ -90,11 +114,13 @@ async def _resume(state: State) -> dict[str, Cursor]:
     return out
 
 
-async def _poll(state: State, http: httpx.AsyncClient, deliveries: asyncio.TaskGroup, after: dict[str, Cursor]) -> None:
+async def _poll(state: State, after: dict[str, Cursor]) -> list[tuple[PendingDelivery, WebhookRecord]]:
+    """The deliveries of the changes since ``after`` (whose marks it moves past them)."""
     ledger = state["ledger"]
     hooks = await ledger.webhooks()
     latest = await ledger.latest_event_id()
     now = state["clock"].now_us()
+    out: list[tuple[PendingDelivery, WebhookRecord]] = []
     for store_id, cursor in list(after.items()):
         subscribers = [h for h in hooks if h.stores is None or store_id in h.stores]
         if not subscribers:
@@ -119,17 +145,15 @@ async def _poll(state: State, http: httpx.AsyncClient, deliveries: asyncio.TaskG
                 },
                 separators=(",", ":"),
             ).encode()
-            for hook in subscribers:
-                deliveries.create_task(
-                    _deliver(state, http, hook, body, store_id, event_id), name=f"webhook-{hook.id}-{event_id}"
-                )
+            out += [
+                (PendingDelivery(uuid.uuid4().hex, hook.id, store_id, event_id, body), hook) for hook in subscribers
+            ]
+    return out
 
 
-async def _deliver(
-    state: State, http: httpx.AsyncClient, hook: WebhookRecord, body: bytes, store_id: str, event_id: int
-) -> None:
+async def _deliver(state: State, http: httpx.AsyncClient, hook: WebhookRecord, pending: PendingDelivery) -> None:
     settings = state["settings"]
-    delivery_id = uuid.uuid4().hex
+    delivery_id, body = pending.delivery_id, pending.body
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "tagledger-webhooks",
@@ -138,9 +162,11 @@ async def _deliver(
         signing.SIGNATURE_HEADER: signing.signature(hook.secret, body),
     }
     attempts = settings.webhook_max_attempts
-    for attempt in range(1, attempts + 1):
+    error: str | None = None
+    # A delivery resumed from an earlier deliverer goes on counting its attempts.
+    for attempt in range(pending.attempts + 1, max(attempts, pending.attempts + 1) + 1):
         status: int | None = None
-        error: str | None = None
+        error = None
         try:
             response = await http.post(hook.url, content=body, headers={**headers, "X-Tagledger-Attempt": str(attempt)})
             status = response.status_code
@@ -155,8 +181,8 @@ async def _deliver(
                 DeliveryAttempt(
                     subscription_id=hook.id,
                     delivery_id=delivery_id,
-                    event_id=event_id,
-                    store_id=store_id,
+                    event_id=pending.event_id,
+                    store_id=pending.store_id,
                     attempt=attempt,
                     at_us=state["clock"].now_us(),
                     status_code=status,

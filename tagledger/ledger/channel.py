@@ -155,6 +155,29 @@ class DeliveryAttempt:
     id: int = 0  # assigned by the ledger
 
 
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    """A webhook body handed out to one subscription and not yet delivered or given up."""
+
+    delivery_id: str
+    subscription_id: str
+    store_id: str
+    event_id: int
+    body: bytes
+    attempts: int = 0  # made so far
+
+
+PENDING_COLUMNS = "delivery_id, subscription_id, store_id, event_id, body, attempts"
+
+
+def pending_params(p: PendingDelivery) -> tuple[Any, ...]:
+    return (p.delivery_id, p.subscription_id, p.store_id, p.event_id, p.body, p.attempts)
+
+
+def pending_from_row(row: Sequence[Any]) -> PendingDelivery:
+    return PendingDelivery(row[0], row[1], row[2], int(row[3]), bytes(row[4]), int(row[5]))
+
+
 class ChannelStore(Protocol):
     """What the channel API needs from the ledger besides stock; both backends implement it."""
 
@@ -233,10 +256,13 @@ class ChannelStore(Protocol):
     async def webhook(self, webhook_id: str) -> WebhookRecord | None: ...
 
     async def delete_webhook(self, webhook_id: str) -> bool:
-        """Remove a subscription (its delivery log stays); ``False`` if there is none."""
+        """Remove a subscription and its pending deliveries (its delivery log stays); ``False`` if there is none."""
         ...
 
-    async def record_delivery_attempt(self, attempt: DeliveryAttempt) -> None: ...
+    async def record_delivery_attempt(self, attempt: DeliveryAttempt) -> None:
+        """Log an attempt; in the same transaction its pending delivery counts it (``retrying``)
+        or is done with (``delivered``, ``failed``)."""
+        ...
 
     async def delivery_attempts(
         self, subscription_id: str, *, limit: int, before_id: int | None = None
@@ -257,12 +283,24 @@ class ChannelStore(Protocol):
         were handed to deliveries."""
         ...
 
-    async def save_webhook_marks(self, holder: str, marks: Mapping[str, tuple[int, int]], *, now_us: int) -> bool:
-        """Store ``marks`` if ``holder`` still holds an unexpired lease, in one transaction.
+    async def save_webhook_marks(
+        self,
+        holder: str,
+        marks: Mapping[str, tuple[int, int]],
+        *,
+        now_us: int,
+        pending: Sequence[PendingDelivery] = (),
+    ) -> bool:
+        """Store ``marks`` and the deliveries they produced if ``holder`` still holds an unexpired
+        lease, in one transaction.
 
         ``False`` (nothing written) when another process took the lease over: the
         caller is no longer the deliverer and must stop.
         """
+        ...
+
+    async def pending_deliveries(self) -> list[PendingDelivery]:
+        """Deliveries handed out and not yet delivered or given up, by event id."""
         ...
 
 

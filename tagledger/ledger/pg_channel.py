@@ -36,6 +36,7 @@ from tagledger.ledger.channel import (
     API_KEY_COLUMNS,
     DELIVERY_COLUMNS,
     HOLD_COLUMNS,
+    PENDING_COLUMNS,
     WEBHOOK_COLUMNS,
     WEBHOOK_LEASE,
     ApiKeyRecord,
@@ -47,6 +48,7 @@ from tagledger.ledger.channel import (
     IdempotencyConflict,
     InsufficientStock,
     NewHold,
+    PendingDelivery,
     WebhookRecord,
     allocate_sales,
     api_key_from_row,
@@ -55,6 +57,8 @@ from tagledger.ledger.channel import (
     delivery_params,
     hold_from_row,
     lock_key,
+    pending_from_row,
+    pending_params,
     same_request,
     webhook_from_row,
     webhook_params,
@@ -341,16 +345,25 @@ class PostgresChannel:
         return None if row is None else webhook_from_row(row)
 
     async def delete_webhook(self, webhook_id: str) -> bool:
-        async with self._errors():
-            status = await self._pool.execute("DELETE FROM webhook_subscriptions WHERE id = $1", webhook_id)
+        async with self._errors(), self._pool.acquire() as conn, conn.transaction():
+            status = await conn.execute("DELETE FROM webhook_subscriptions WHERE id = $1", webhook_id)
+            await conn.execute("DELETE FROM webhook_pending WHERE subscription_id = $1", webhook_id)
         return status != "DELETE 0"
 
     async def record_delivery_attempt(self, attempt: DeliveryAttempt) -> None:
-        async with self._errors():
-            await self._pool.execute(
+        async with self._errors(), self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
                 f"INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 *delivery_params(attempt),
             )
+            if attempt.outcome == "retrying":
+                await conn.execute(
+                    "UPDATE webhook_pending SET attempts = $2 WHERE delivery_id = $1",
+                    attempt.delivery_id,
+                    attempt.attempt,
+                )
+            else:
+                await conn.execute("DELETE FROM webhook_pending WHERE delivery_id = $1", attempt.delivery_id)
 
     async def delivery_attempts(
         self, subscription_id: str, *, limit: int, before_id: int | None = None
@@ -375,7 +388,14 @@ class PostgresChannel:
             found = await self._pool.fetch("SELECT store_id, event_id, hold_us FROM webhook_marks")
         return {r[0]: (int(r[1]), int(r[2])) for r in found}
 
-    async def save_webhook_marks(self, holder: str, marks: Mapping[str, tuple[int, int]], *, now_us: int) -> bool:
+    async def save_webhook_marks(
+        self,
+        holder: str,
+        marks: Mapping[str, tuple[int, int]],
+        *,
+        now_us: int,
+        pending: Sequence[PendingDelivery] = (),
+    ) -> bool:
         async with self._errors(), self._pool.acquire() as conn, conn.transaction():
             # FOR UPDATE: a takeover waits for this save, and a save after a takeover sees it.
             held = await conn.fetchval(
@@ -391,7 +411,19 @@ class PostgresChannel:
                 " ON CONFLICT (store_id) DO UPDATE SET event_id = excluded.event_id, hold_us = excluded.hold_us",
                 [(store_id, event_id, hold_us) for store_id, (event_id, hold_us) in marks.items()],
             )
+            if pending:
+                await conn.executemany(
+                    f"INSERT INTO webhook_pending ({PENDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)",
+                    [pending_params(p) for p in pending],
+                )
         return True
+
+    async def pending_deliveries(self) -> list[PendingDelivery]:
+        async with self._errors():
+            found = await self._pool.fetch(
+                f"SELECT {PENDING_COLUMNS} FROM webhook_pending ORDER BY event_id, delivery_id"
+            )
+        return [pending_from_row(r) for r in found]
 
 
 def _pair_answer(store_id: str, gtin: str, found: Iterable[Sequence[Any]]) -> tuple[list[StockRow], int]:

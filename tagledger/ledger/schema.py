@@ -220,6 +220,19 @@ webhook_deliveries = sa.Table(
     sa.Index("webhook_deliveries_by_subscription", "subscription_id", "id"),
 )
 
+# Deliveries handed out and not yet delivered or given up (revision 0006): written with the
+# marks that produced them, so a deliverer that stops leaves them for the next to finish.
+webhook_pending = sa.Table(
+    "webhook_pending",
+    metadata,
+    sa.Column("delivery_id", sa.Text, primary_key=True),
+    sa.Column("subscription_id", sa.Text, nullable=False),
+    sa.Column("store_id", sa.Text, nullable=False),
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),  # made so far
+)
+
 # Per store, how far the webhook deliveries got: the last event id, and (revision 0006)
 # the last hold change (µs) whose changes went to them.
 webhook_marks = sa.Table(

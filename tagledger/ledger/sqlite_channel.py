@@ -22,6 +22,7 @@ from tagledger.ledger.channel import (
     API_KEY_COLUMNS,
     DELIVERY_COLUMNS,
     HOLD_COLUMNS,
+    PENDING_COLUMNS,
     WEBHOOK_COLUMNS,
     WEBHOOK_LEASE,
     ApiKeyRecord,
@@ -33,6 +34,7 @@ from tagledger.ledger.channel import (
     IdempotencyConflict,
     InsufficientStock,
     NewHold,
+    PendingDelivery,
     WebhookRecord,
     allocate_sales,
     api_key_from_row,
@@ -40,6 +42,8 @@ from tagledger.ledger.channel import (
     delivery_from_row,
     delivery_params,
     hold_from_row,
+    pending_from_row,
+    pending_params,
     same_request,
     webhook_from_row,
     webhook_params,
@@ -398,19 +402,35 @@ class SqliteChannel:
         return await self._in(self._reader, query)
 
     async def delete_webhook(self, webhook_id: str) -> bool:
-        def update() -> bool:
-            return self._w().execute("DELETE FROM webhook_subscriptions WHERE id = ?", (webhook_id,)).rowcount > 0
+        def update(conn: sqlite3.Connection) -> bool:
+            deleted = conn.execute("DELETE FROM webhook_subscriptions WHERE id = ?", (webhook_id,)).rowcount > 0
+            conn.execute("DELETE FROM webhook_pending WHERE subscription_id = ?", (webhook_id,))
+            return deleted
 
-        return await self._in(self._writer, update)
+        return await self._in(self._writer, lambda: _in_write_transaction(self._w(), update))
 
     async def record_delivery_attempt(self, attempt: DeliveryAttempt) -> None:
-        await self._in(
-            self._writer,
-            lambda: self._w().execute(
+        def update(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 f"INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 delivery_params(attempt),
-            ),
-        )
+            )
+            if attempt.outcome == "retrying":
+                conn.execute(
+                    "UPDATE webhook_pending SET attempts = ? WHERE delivery_id = ?",
+                    (attempt.attempt, attempt.delivery_id),
+                )
+            else:
+                conn.execute("DELETE FROM webhook_pending WHERE delivery_id = ?", (attempt.delivery_id,))
+
+        await self._in(self._writer, lambda: _in_write_transaction(self._w(), update))
+
+    async def pending_deliveries(self) -> list[PendingDelivery]:
+        def query() -> list[PendingDelivery]:
+            found = self._r().execute(f"SELECT {PENDING_COLUMNS} FROM webhook_pending ORDER BY event_id, delivery_id")
+            return [pending_from_row(r) for r in found]
+
+        return await self._in(self._reader, query)
 
     async def delivery_attempts(
         self, subscription_id: str, *, limit: int, before_id: int | None = None
@@ -451,7 +471,14 @@ class SqliteChannel:
 
         return await self._in(self._reader, query)
 
-    async def save_webhook_marks(self, holder: str, marks: Mapping[str, tuple[int, int]], *, now_us: int) -> bool:
+    async def save_webhook_marks(
+        self,
+        holder: str,
+        marks: Mapping[str, tuple[int, int]],
+        *,
+        now_us: int,
+        pending: Sequence[PendingDelivery] = (),
+    ) -> bool:
         def update() -> bool:
             conn = self._w()
             conn.execute("BEGIN IMMEDIATE")
@@ -466,6 +493,10 @@ class SqliteChannel:
                         " ON CONFLICT (store_id) DO UPDATE SET event_id = excluded.event_id,"
                         " hold_us = excluded.hold_us",
                         [(store_id, event_id, hold_us) for store_id, (event_id, hold_us) in marks.items()],
+                    )
+                    conn.executemany(
+                        f"INSERT INTO webhook_pending ({PENDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                        [pending_params(p) for p in pending],
                     )
                 conn.execute("COMMIT")
             except BaseException:

@@ -261,6 +261,38 @@ async def test_of_two_processes_one_delivers_and_the_other_resumes_from_its_mark
     assert len({json.loads(r.body)["event_id"] for r in receiver.got}) == 3
 
 
+async def test_a_delivery_still_retrying_when_its_process_stops_is_taken_up_by_the_next(
+    ledger_url: str, ledger: Ledger, site: Site, clock: ManualClock
+) -> None:
+    # The second attempt would come 30 s after the first: the process stops before that.
+    settings = _settings(ledger_url).model_copy(update={"webhook_retry_base_s": 30.0})
+    async with receiving(fail_first=1) as receiver:
+        async with api_client(create_app(settings, ledger=ledger, site=site, clock=clock)) as client:
+            made = await client.post("/v1/webhooks", json={"url": receiver.url, "secret": SECRET})
+            assert made.status_code == 201
+            await _resumed(ledger)
+            await _commit(ledger, "paris-01", 1, [shirt(0)])
+            await wait_for(receiver, 1)
+            async with asyncio.timeout(5):
+                while [p.attempts for p in await ledger.pending_deliveries()] != [1]:  # noqa: ASYNC110 - polling the database is the point
+                    await asyncio.sleep(0.02)
+        clock.advance(settings.webhook_lease_s + 1)  # the stopped deliverer's lease lapses
+        async with api_client(create_app(settings, ledger=ledger, site=site, clock=clock)) as client:
+            await wait_for(receiver, 2)
+            async with asyncio.timeout(5):
+                while await ledger.pending_deliveries():  # noqa: ASYNC110 - polling the database is the point
+                    await asyncio.sleep(0.02)
+            log = (await client.get(f"/v1/webhooks/{made.json()['id']}/deliveries")).json()["attempts"]
+        await asyncio.sleep(3 * 0.05)
+    first, second = receiver.got
+    assert len(receiver.got) == 2  # taken up once, not delivered anew from the marks
+    assert second.headers["x-tagledger-delivery"] == first.headers["x-tagledger-delivery"]
+    assert (first.headers["x-tagledger-attempt"], second.headers["x-tagledger-attempt"]) == ("1", "2")
+    assert second.body == first.body
+    assert signing.verify(SECRET, second.body, second.headers["x-tagledger-signature"])
+    assert [(a["attempt"], a["outcome"]) for a in log] == [(2, "delivered"), (1, "retrying")]
+
+
 @pytest.mark.parametrize(
     "body",
     [

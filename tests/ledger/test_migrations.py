@@ -26,6 +26,7 @@ TABLES = {"batches", "events", "items", "stock", "rejects", "reader_status", "al
     "webhook_deliveries",
     "webhook_marks",
     "webhook_lease",
+    "webhook_pending",
 }
 
 
