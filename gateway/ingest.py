@@ -49,7 +49,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from gateway.dedup import BatchIndex
 from gateway.fastwire import Batch, antenna_zones, decode_batch, newest_us
@@ -72,6 +72,7 @@ from tagledger.mqtt import backoff_delays
 from tagledger.site import Site
 from tagledger.wire import (
     Ack,
+    AckResult,
     PosTransaction,
     ReaderState,
     ReaderStatus,
@@ -580,9 +581,7 @@ class Ingestor:
 
     # ------------------------------------------------------------------ #
 
-    def _ack(
-        self, store_id: str, key: BatchKey, result: Literal["committed", "duplicate", "rejected", "resend"]
-    ) -> Outgoing:
+    def _ack(self, store_id: str, key: BatchKey, result: AckResult) -> Outgoing:
         ack = Ack(reader_id=key.reader_id, boot_id=key.boot_id, seq=key.seq, result=result)
         return Outgoing(self.topics.ack(store_id, key.reader_id), encode(ack))
 

@@ -200,18 +200,22 @@ class Reorder(Generic[T]):
         return out
 
     def missing(self, stream: StreamKey, limit: int = MAX_ASKED) -> list[int]:
-        """The seqs a held batch waits for that were not asked for yet (at most ``limit``, lowest first).
+        """The seqs a held batch waits for that were not asked for yet, lowest first.
 
         The caller asks the agent to send them again at once rather than when its
         own ack timeout fires (30 s by default, ten times the wait here).  Each
         seq is returned once per stream, so a burst of batches behind one hole
-        asks for it once; ``limit`` keeps a hole of thousands of batches (a spool
-        that overflowed) from turning into thousands of requests.
+        asks for it once, and at most ``limit`` asks are outstanding per stream
+        (until the hole fills or is given up): a hole of thousands of batches
+        (a spool that overflowed) asks for ``limit`` of them, not thousands.
         """
         s = self._streams[stream]
         if not s.held:
             return []
         s.asked = {q for q in s.asked if q >= s.next}
+        limit -= len(s.asked)
+        if limit <= 0:
+            return []
         out: list[int] = []
         # Every seq scanned is held, asked or new: this many cover ``limit`` new ones.
         end = min(max(s.held), s.next + limit + len(s.held) + len(s.asked))

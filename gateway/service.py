@@ -37,8 +37,9 @@ Scale out (PostgreSQL)
     holds at most ``ceil(stores / live)``: it hands surplus stores back
     (unsubscribe, drain, commit, unlock) and tries free ones up to its share, so
     a gateway that joins gets its share, and when one dies the others take its
-    stores within a poll interval; the new holder asks the agents for the
-    batches it missed (ack ``resend``) and their re-sends reach it.  SQLite has one
+    stores within a poll interval; the new holder asks an agent for the batches
+    it missed as soon as a later batch of that reader arrives (ack ``resend``),
+    and an agent with nothing newer to send re-sends at its ack timeout.  SQLite has one
     writer: one gateway owns every store.
 """
 

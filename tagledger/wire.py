@@ -208,6 +208,10 @@ class Heartbeat(_Payload):
     clock_skewed: bool = False
 
 
+#: What an :class:`Ack` says of its batch.
+AckResult = Literal["committed", "duplicate", "rejected", "resend"]
+
+
 class Ack(_Payload):
     """Gateway -> agent: this batch is durably in the ledger (or was refused for good), or is missing.
 
@@ -229,7 +233,7 @@ class Ack(_Payload):
     reader_id: Ident
     boot_id: Ident
     seq: int = Field(ge=0)
-    result: Literal["committed", "duplicate", "rejected", "resend"]
+    result: AckResult
 
 
 class PosLine(_Payload):

@@ -28,6 +28,7 @@ from fastapi.responses import StreamingResponse
 from cloud.auth.deps import AvailabilityReader
 from cloud.availability import service
 from cloud.changes.cursor import Cursor, parse_id
+from cloud.changes.service import next_changes
 from cloud.errors import ERROR_RESPONSES
 from cloud.params import parse_gtins
 from cloud.state import AppState, State
@@ -36,9 +37,6 @@ from cloud.stores.service import get_store
 router = APIRouter(prefix="/v1", tags=["changes"], responses=ERROR_RESPONSES)
 
 HEARTBEAT_S = 15.0
-MAX_EVENTS_PER_POLL = 1_000
-#: Hold changes read per poll; more than this within HOLD_OVERLAP_US for one store would be read again and again.
-MAX_HOLD_CHANGES_PER_POLL = 10_000
 MAX_GTINS_PER_MESSAGE = 100
 
 
@@ -70,11 +68,13 @@ async def stream_changes(
     get_store(state["site"], store_id)
     wanted = None if gtin is None else set(parse_gtins(gtin, field="gtin"))
     resumed = parse_id(last_event_id)
+    now = state["clock"].now_us()
     if resumed is None:
-        cursor = Cursor(await state["ledger"].latest_event_id(), state["clock"].now_us())
+        cursor = Cursor.fresh(await state["ledger"].latest_event_id(), now)
+    elif resumed[1] is None:  # an id of a stream that did not follow holds yet
+        cursor = Cursor(resumed[0], now, floor_us=now)
     else:
-        event_id, hold_us = resumed
-        cursor = Cursor(event_id, state["clock"].now_us() if hold_us is None else hold_us)
+        cursor = Cursor.resume(resumed[0], resumed[1])
     return StreamingResponse(
         _events(state, store_id, wanted, cursor, max_s),
         media_type="text/event-stream",
@@ -92,9 +92,7 @@ async def _events(
     ledger = state["ledger"]
     yield f": changes of {store_id} after {cursor.id}\n\n"
     while loop.time() < end:
-        events = await ledger.changed_gtins(store_id, cursor.event_id, limit=MAX_EVENTS_PER_POLL)
-        holds = await ledger.changed_holds(store_id, cursor.hold_since(), limit=MAX_HOLD_CHANGES_PER_POLL)
-        announce = [(g, i) for g, i in cursor.step(events, holds) if wanted is None or g in wanted]
+        announce = [(g, i) for g, i in await next_changes(ledger, store_id, cursor) if wanted is None or g in wanted]
         if announce:
             ids = dict(announce)
             gtins = [g for g, _ in announce]

@@ -36,6 +36,7 @@ import httpx
 
 from cloud.availability import service
 from cloud.changes.cursor import Cursor
+from cloud.changes.service import next_changes
 from cloud.state import State
 from cloud.webhooks import signing
 from tagledger.ledger.channel import DeliveryAttempt, PendingDelivery, WebhookRecord
@@ -43,8 +44,6 @@ from tagledger.ledger.repository import LedgerError
 
 log = logging.getLogger(__name__)
 
-MAX_EVENTS_PER_POLL = 1_000
-MAX_HOLD_CHANGES_PER_POLL = 10_000
 MAX_GTINS_PER_BODY = 100
 EVENT_TYPE = "availability.changed"
 
@@ -57,40 +56,46 @@ async def run_webhooks(state: State) -> None:
     holder = f"api-{uuid.uuid4().hex[:12]}"
     ttl_us = round(settings.webhook_lease_s * 1_000_000)
     after: dict[str, Cursor] = {}  # empty: not the deliverer (or not yet resumed)
-    running: set[str] = set()  # ids of the deliveries this process is making
+    running: dict[str, asyncio.Task[None]] = {}  # the deliveries this process is making, by id
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_s) as http, asyncio.TaskGroup() as deliveries:
 
         def start(pending: PendingDelivery, hook: WebhookRecord) -> None:
             if pending.delivery_id in running:
                 return
-            running.add(pending.delivery_id)
             task = deliveries.create_task(
                 _deliver(state, http, hook, pending), name=f"webhook-{hook.id}-{pending.delivery_id}"
             )
-            task.add_done_callback(lambda _t: running.discard(pending.delivery_id))
+            running[pending.delivery_id] = task
+            task.add_done_callback(lambda _t: running.pop(pending.delivery_id, None))
+
+        def stand_down() -> None:
+            # Another process delivers now and takes up the pending deliveries: ours stop
+            # (their rows stay) rather than POST the same deliveries alongside it.
+            if after or running:
+                log.warning("webhooks: another process took over delivery")
+            after.clear()
+            for task in list(running.values()):
+                task.cancel()
 
         while True:
             try:
                 if not await ledger.take_webhook_lease(holder, now_us=clock.now_us(), ttl_us=ttl_us):
-                    after.clear()
+                    stand_down()
                 else:
                     saved = {s: c.marks for s, c in after.items()}  # empty after a resume: all are saved
                     if not after:
                         after = await _resume(state)
                         # What the last deliverer handed out and did not finish.
-                        hooks = {h.id: h for h in await ledger.webhooks()}
-                        for pending in await ledger.pending_deliveries():
-                            if pending.subscription_id in hooks:
-                                start(pending, hooks[pending.subscription_id])
+                        for pending, hook in await _unfinished(state):
+                            start(pending, hook)
                     handed = await _poll(state, after)
                     changed = {s: c.marks for s, c in after.items() if saved.get(s) != c.marks}
                     # The marks and the deliveries they produced are saved together, before
                     # any is made: a stop from here on leaves them for the next deliverer.
-                    if changed and not await ledger.save_webhook_marks(
+                    if (changed or handed) and not await ledger.save_webhook_marks(
                         holder, changed, now_us=clock.now_us(), pending=[p for p, _ in handed]
                     ):
-                        log.warning("webhooks: another process took over delivery")
-                        after.clear()
+                        stand_down()
                     else:
                         for pending, hook in handed:
                             start(pending, hook)
@@ -103,19 +108,69 @@ async def run_webhooks(state: State) -> None:
 
 
 async def _resume(state: State) -> dict[str, Cursor]:
-    """Every store's marks: as saved, or the newest event and now for a store never delivered from."""
+    """Every store's cursor: from its saved marks, or from now for a store never delivered from."""
     saved = await state["ledger"].webhook_marks()
     latest = await state["ledger"].latest_event_id()
     now = state["clock"].now_us()
     out = {}
     for store in state["site"].stores:
-        event_id, hold_us = saved.get(store.id, (latest, 0))
-        out[store.id] = Cursor(event_id, hold_us or now)
+        if store.id not in saved:
+            out[store.id] = Cursor.fresh(latest, now)
+        elif saved[store.id][1] == 0:  # saved before holds were followed: holds from now on
+            out[store.id] = Cursor(saved[store.id][0], now, floor_us=now)
+        else:
+            out[store.id] = Cursor.resume(*saved[store.id])
     return out
 
 
+async def _unfinished(state: State) -> list[tuple[PendingDelivery, WebhookRecord]]:
+    """The pending deliveries to take up; those older than the retry schedule are given up instead.
+
+    A body that old reports an availability long superseded (the receiver got the
+    newer ones meanwhile): it is logged as failed, not delivered late.
+    """
+    settings = state["settings"]
+    ledger = state["ledger"]
+    hooks = {h.id: h for h in await ledger.webhooks()}
+    now = state["clock"].now_us()
+    span_s = (
+        sum(
+            signing.backoff_s(a, base_s=settings.webhook_retry_base_s, cap_s=settings.webhook_retry_max_s)
+            for a in range(1, settings.webhook_max_attempts)
+        )
+        + settings.webhook_max_attempts * settings.webhook_timeout_s
+    )
+    out = []
+    for pending in await ledger.pending_deliveries():
+        hook = hooks.get(pending.subscription_id)
+        if hook is None:
+            continue
+        if now - pending.created_us <= span_s * 1_000_000:
+            out.append((pending, hook))
+            continue
+        await ledger.record_delivery_attempt(
+            DeliveryAttempt(
+                subscription_id=hook.id,
+                delivery_id=pending.delivery_id,
+                event_id=pending.event_id,
+                store_id=pending.store_id,
+                attempt=pending.attempts + 1,
+                at_us=now,
+                status_code=None,
+                error=f"not delivered within the retry schedule ({span_s:.0f} s); given up",
+                outcome="failed",
+            )
+        )
+    return out
+
+
+#: How often the hold mark of a store without subscribers follows the clock (so its
+#: marks are not saved at every poll, and a new subscriber does not get old changes).
+IDLE_MARK_S = 60
+
+
 async def _poll(state: State, after: dict[str, Cursor]) -> list[tuple[PendingDelivery, WebhookRecord]]:
-    """The deliveries of the changes since ``after`` (whose marks it moves past them)."""
+    """The deliveries of the changes since ``after`` (whose cursors it moves past them)."""
     ledger = state["ledger"]
     hooks = await ledger.webhooks()
     latest = await ledger.latest_event_id()
@@ -124,16 +179,17 @@ async def _poll(state: State, after: dict[str, Cursor]) -> list[tuple[PendingDel
     for store_id, cursor in list(after.items()):
         subscribers = [h for h in hooks if h.stores is None or store_id in h.stores]
         if not subscribers:
-            # Nobody listens: skip the store's changes so a later subscriber starts from now.
-            after[store_id] = Cursor(max(cursor.event_id, latest), max(cursor.hold_us, now))
+            # Nobody listens: skip the store's changes so a later subscriber starts from (about) now.
+            hold_us = now if now - cursor.hold_us >= IDLE_MARK_S * 1_000_000 else cursor.hold_us
+            marks = (max(cursor.event_id, latest), hold_us)
+            if marks != cursor.marks:
+                after[store_id] = Cursor(*marks, floor_us=hold_us)
             continue
-        events = await ledger.changed_gtins(store_id, cursor.event_id, limit=MAX_EVENTS_PER_POLL)
-        holds = await ledger.changed_holds(store_id, cursor.hold_since(), limit=MAX_HOLD_CHANGES_PER_POLL)
-        announce = cursor.step(events, holds)
+        announce = await next_changes(ledger, store_id, cursor)
         for begin in range(0, len(announce), MAX_GTINS_PER_BODY):
             part = announce[begin : begin + MAX_GTINS_PER_BODY]
             batch = await service.availability_batch(state, store_ids=[store_id], gtins=[g for g, _ in part])
-            change_id = part[-1][1]  # the part's last change; ids grow along ``announce``
+            change_id = part[-1][1]  # the part's last change; ids never go backwards along ``announce``
             event_id = int(change_id.split(".")[0])
             body = json.dumps(
                 {
@@ -145,9 +201,8 @@ async def _poll(state: State, after: dict[str, Cursor]) -> list[tuple[PendingDel
                 },
                 separators=(",", ":"),
             ).encode()
-            out += [
-                (PendingDelivery(uuid.uuid4().hex, hook.id, store_id, event_id, body), hook) for hook in subscribers
-            ]
+            for hook in subscribers:
+                out.append((PendingDelivery(uuid.uuid4().hex, hook.id, store_id, event_id, body, now), hook))
     return out
 
 

@@ -41,7 +41,9 @@ class WebhookList(BaseModel):
 class DeliveryAttemptOut(BaseModel):
     id: int = Field(description="Log entry id (the cursor for `before`).")
     delivery_id: str = Field(description="The same for every attempt of one delivery (X-Tagledger-Delivery).")
-    event_id: int = Field(description="The ledger event id the delivered body reports up to.")
+    event_id: int = Field(
+        description="The ledger event id the delivered body reports up to (its change_id also covers reservations)."
+    )
     store_id: str
     attempt: int
     at: datetime

@@ -12,8 +12,9 @@ Retries
     seconds, capped at ``cap``: with the defaults (1 s, 6 attempts) the tries
     span about 31 s, long enough to ride out a receiver's restart, short enough
     that a stale availability is not delivered minutes late.  Every body carries
-    the ledger ``event_id`` it reports up to, so a receiver that gets a retried,
-    older body after a newer one can tell and keep the newer.
+    the ``change_id`` it reports up to (``"<event id>.<hold change µs>"``, never
+    going backwards; compare it as a pair of integers), so a receiver that gets a
+    retried, older body after a newer one can tell and keep the newer.
 """
 
 from __future__ import annotations

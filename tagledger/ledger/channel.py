@@ -164,18 +164,19 @@ class PendingDelivery:
     store_id: str
     event_id: int
     body: bytes
+    created_us: int
     attempts: int = 0  # made so far
 
 
-PENDING_COLUMNS = "delivery_id, subscription_id, store_id, event_id, body, attempts"
+PENDING_COLUMNS = "delivery_id, subscription_id, store_id, event_id, body, created_us, attempts"
 
 
 def pending_params(p: PendingDelivery) -> tuple[Any, ...]:
-    return (p.delivery_id, p.subscription_id, p.store_id, p.event_id, p.body, p.attempts)
+    return (p.delivery_id, p.subscription_id, p.store_id, p.event_id, p.body, p.created_us, p.attempts)
 
 
 def pending_from_row(row: Sequence[Any]) -> PendingDelivery:
-    return PendingDelivery(row[0], row[1], row[2], int(row[3]), bytes(row[4]), int(row[5]))
+    return PendingDelivery(row[0], row[1], row[2], int(row[3]), bytes(row[4]), int(row[5]), int(row[6]))
 
 
 class ChannelStore(Protocol):
@@ -228,9 +229,10 @@ class ChannelStore(Protocol):
         """(event id, GTIN) of the store's item events after ``after_id``, oldest first (for change streams)."""
         ...
 
-    async def changed_holds(self, store_id: str, since_us: int, *, limit: int) -> list[tuple[int, str, str]]:
-        """(change time µs, hold id, GTIN) of the store's holds last changed at or after ``since_us``,
-        oldest first (for change streams: a hold made, confirmed, released, expired or picked)."""
+    async def changed_holds(self, store_id: str, after: tuple[int, str], *, limit: int) -> list[tuple[int, str, str]]:
+        """(change time µs, hold id, GTIN) of the store's holds whose (last change, id) comes after
+        ``after``, in that order (for change streams: a hold made, confirmed, released, expired or
+        picked)."""
         ...
 
     async def sweep_holds(self, *, now_us: int) -> int:

@@ -76,8 +76,8 @@ RETURNING {HOLD_COLUMNS}"""
 _MAX_EVENT_ID = "SELECT coalesce(max(id), 0) FROM events"
 _CHANGED_GTINS = """SELECT id, gtin FROM events WHERE id > $1 AND (store_id = $2 OR from_store_id = $2)
  AND gtin IS NOT NULL ORDER BY id LIMIT $3"""
-_CHANGED_HOLDS = """SELECT updated_at, id, gtin FROM holds WHERE store_id = $1 AND updated_at >= $2
- ORDER BY updated_at, id LIMIT $3"""
+_CHANGED_HOLDS = """SELECT updated_at, id, gtin FROM holds WHERE store_id = $1 AND (updated_at, id) > ($2, $3)
+ ORDER BY updated_at, id LIMIT $4"""
 _TAKE_LEASE = """INSERT INTO webhook_lease (name, holder, expires_us) VALUES ($1, $2, $3)
  ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_us = excluded.expires_us
  WHERE webhook_lease.holder = excluded.holder OR webhook_lease.expires_us <= $4
@@ -274,9 +274,9 @@ class PostgresChannel:
             found = await self._pool.fetch(_CHANGED_GTINS, after_id, store_id, limit)
         return [(int(r[0]), r[1]) for r in found]
 
-    async def changed_holds(self, store_id: str, since_us: int, *, limit: int) -> list[tuple[int, str, str]]:
+    async def changed_holds(self, store_id: str, after: tuple[int, str], *, limit: int) -> list[tuple[int, str, str]]:
         async with self._errors():
-            found = await self._pool.fetch(_CHANGED_HOLDS, store_id, since_us, limit)
+            found = await self._pool.fetch(_CHANGED_HOLDS, store_id, after[0], after[1], limit)
         return [(int(r[0]), r[1], r[2]) for r in found]
 
     async def sweep_holds(self, *, now_us: int) -> int:
@@ -413,7 +413,7 @@ class PostgresChannel:
             )
             if pending:
                 await conn.executemany(
-                    f"INSERT INTO webhook_pending ({PENDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)",
+                    f"INSERT INTO webhook_pending ({PENDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     [pending_params(p) for p in pending],
                 )
         return True

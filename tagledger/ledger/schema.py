@@ -231,6 +231,7 @@ webhook_pending = sa.Table(
     sa.Column("event_id", sa.BigInteger, nullable=False),
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),  # made so far
+    sa.Column("created_us", sa.BigInteger, nullable=False),  # the deliverer's clock
 )
 
 # Per store, how far the webhook deliveries got: the last event id, and (revision 0006)

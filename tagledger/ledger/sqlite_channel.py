@@ -294,14 +294,14 @@ class SqliteChannel:
 
         return await self._in(self._reader, query)
 
-    async def changed_holds(self, store_id: str, since_us: int, *, limit: int) -> list[tuple[int, str, str]]:
+    async def changed_holds(self, store_id: str, after: tuple[int, str], *, limit: int) -> list[tuple[int, str, str]]:
         def query() -> list[tuple[int, str, str]]:
             found = (
                 self._r()
                 .execute(
-                    "SELECT updated_at, id, gtin FROM holds WHERE store_id = ? AND updated_at >= ?"
+                    "SELECT updated_at, id, gtin FROM holds WHERE store_id = ? AND (updated_at, id) > (?, ?)"
                     " ORDER BY updated_at, id LIMIT ?",
-                    (store_id, since_us, limit),
+                    (store_id, after[0], after[1], limit),
                 )
                 .fetchall()
             )
@@ -479,30 +479,22 @@ class SqliteChannel:
         now_us: int,
         pending: Sequence[PendingDelivery] = (),
     ) -> bool:
-        def update() -> bool:
-            conn = self._w()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                held = conn.execute(
-                    "SELECT 1 FROM webhook_lease WHERE name = ? AND holder = ? AND expires_us > ?",
-                    (WEBHOOK_LEASE, holder, now_us),
-                ).fetchone()
-                if held is not None:
-                    conn.executemany(
-                        "INSERT INTO webhook_marks (store_id, event_id, hold_us) VALUES (?, ?, ?)"
-                        " ON CONFLICT (store_id) DO UPDATE SET event_id = excluded.event_id,"
-                        " hold_us = excluded.hold_us",
-                        [(store_id, event_id, hold_us) for store_id, (event_id, hold_us) in marks.items()],
-                    )
-                    conn.executemany(
-                        f"INSERT INTO webhook_pending ({PENDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                        [pending_params(p) for p in pending],
-                    )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return held is not None
+        def update(conn: sqlite3.Connection) -> bool:
+            held = conn.execute(
+                "SELECT 1 FROM webhook_lease WHERE name = ? AND holder = ? AND expires_us > ?",
+                (WEBHOOK_LEASE, holder, now_us),
+            ).fetchone()
+            if held is None:
+                return False
+            conn.executemany(
+                "INSERT INTO webhook_marks (store_id, event_id, hold_us) VALUES (?, ?, ?)"
+                " ON CONFLICT (store_id) DO UPDATE SET event_id = excluded.event_id, hold_us = excluded.hold_us",
+                [(store_id, event_id, hold_us) for store_id, (event_id, hold_us) in marks.items()],
+            )
+            conn.executemany(
+                f"INSERT INTO webhook_pending ({PENDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [pending_params(p) for p in pending],
+            )
+            return True
 
-        return await self._in(self._writer, update)
+        return await self._in(self._writer, lambda: _in_write_transaction(self._w(), update))

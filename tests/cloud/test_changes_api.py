@@ -89,6 +89,11 @@ async def test_an_sse_client_sees_a_commit_within_a_second(
         ):
             replay = await _read_events(response, 10)
         assert [_event_id(e) for e in replay] == ids
+
+        def numbers(e: dict[str, str]) -> dict[str, object]:
+            return {k: v for k, v in json.loads(e["data"]).items() if k != "as_of"}
+
+        assert [numbers(e) for e in replay] == [numbers(e) for e in events]
     finally:
         server.cancel()
         with pytest.raises(asyncio.CancelledError):

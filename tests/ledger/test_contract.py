@@ -397,9 +397,9 @@ async def test_one_webhook_deliverer_at_a_time_and_a_lapsed_lease_is_taken_over(
 
 async def test_pending_deliveries_are_saved_with_the_marks_and_end_with_their_last_attempt(ledger: Ledger) -> None:
     t, ttl = 1_000_000_000, 15_000_000
-    d1 = PendingDelivery("d1", "wh_1", "paris-01", 7, b'{"a":1}')
-    d2 = PendingDelivery("d2", "wh_2", "paris-01", 7, b'{"a":1}')
-    d3 = PendingDelivery("d3", "wh_1", "lyon-01", 9, b'{"b":2}')
+    d1 = PendingDelivery("d1", "wh_1", "paris-01", 7, b'{"a":1}', t)
+    d2 = PendingDelivery("d2", "wh_2", "paris-01", 7, b'{"a":1}', t)
+    d3 = PendingDelivery("d3", "wh_1", "lyon-01", 9, b'{"b":2}', t)
     assert await ledger.take_webhook_lease("a", now_us=t, ttl_us=ttl)
     assert await ledger.save_webhook_marks("a", {"paris-01": (7, t)}, now_us=t, pending=[d1, d2])
     # Not the deliverer any more: neither the marks nor the deliveries are written.

@@ -96,14 +96,24 @@ async def test_pairs_answer_each_pair_at_its_own_now_in_order(ledger: Ledger) ->
 
 async def test_changed_holds_names_each_hold_change_of_a_store_since_a_moment(ledger: Ledger) -> None:
     await ledger.commit_batch(
-        batch(1), [tr("a1", T0, P, "floor"), tr("a2", T0, P, "floor"), tr("c1", T0, P, "floor", store_id="s2")]
+        batch(1),
+        [
+            tr("a1", T0, P, "floor"),
+            tr("a2", T0, P, "floor"),
+            tr("c1", T0, P, "floor", store_id="s2"),
+            tr("c2", T0, P, "floor", store_id="s2"),
+        ],
     )
     await ledger.create_hold(hold("h1", "s1", GTIN_A, 1, expires_us=T0 + 60 * S))
     await ledger.create_hold(hold("h2", "s2", GTIN_A, 1, expires_us=T0 + 60 * S))
-    assert await ledger.changed_holds("s1", T0, limit=10) == [(T0, "h1", GTIN_A)]
+    assert await ledger.changed_holds("s1", (T0 - 1, ""), limit=10) == [(T0, "h1", GTIN_A)]
     await ledger.release_hold("h1", now_us=T0 + 5 * S)
-    assert await ledger.changed_holds("s1", T0, limit=10) == [(T0 + 5 * S, "h1", GTIN_A)]
-    assert await ledger.changed_holds("s1", T0 + 5 * S + 1, limit=10) == []
-    # Expiry by the sweep is a change too.
+    assert await ledger.changed_holds("s1", (T0, ""), limit=10) == [(T0 + 5 * S, "h1", GTIN_A)]
+    assert await ledger.changed_holds("s1", (T0 + 5 * S, "h1"), limit=10) == []
+    # Expiry by the sweep is a change too; holds changed at one instant come by id, after a given one.
+    await ledger.create_hold(hold("h3", "s2", GTIN_A, 1, expires_us=T0 + 60 * S))
     await ledger.sweep_holds(now_us=T0 + 61 * S)
-    assert await ledger.changed_holds("s2", T0 + 1, limit=10) == [(T0 + 61 * S, "h2", GTIN_A)]
+    swept = [(T0 + 61 * S, "h2", GTIN_A), (T0 + 61 * S, "h3", GTIN_A)]
+    assert await ledger.changed_holds("s2", (T0, ""), limit=10) == swept
+    assert await ledger.changed_holds("s2", (T0, ""), limit=1) == swept[:1]
+    assert await ledger.changed_holds("s2", (T0 + 61 * S, "h2"), limit=10) == swept[1:]

@@ -38,6 +38,7 @@ def upgrade() -> None:
         sa.Column("event_id", sa.BigInteger, nullable=False),
         sa.Column("body", sa.LargeBinary, nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+        sa.Column("created_us", sa.BigInteger, nullable=False),
     )
 
 
