@@ -61,7 +61,7 @@ class Cursor:
 
     @classmethod
     def fresh(cls, event_id: int, now_us: int) -> Cursor:
-        """From the newest event and ``now``: nothing that happened before is announced."""
+        """Events after ``event_id``, holds changed after ``now_us``: no hold change from before is announced."""
         return cls(event_id, now_us, floor_us=now_us)
 
     @classmethod

@@ -68,13 +68,10 @@ async def stream_changes(
     get_store(state["site"], store_id)
     wanted = None if gtin is None else set(parse_gtins(gtin, field="gtin"))
     resumed = parse_id(last_event_id)
-    now = state["clock"].now_us()
-    if resumed is None:
-        cursor = Cursor.fresh(await state["ledger"].latest_event_id(), now)
-    elif resumed[1] is None:  # an id of a stream that did not follow holds yet
-        cursor = Cursor(resumed[0], now, floor_us=now)
-    else:
-        cursor = Cursor.resume(resumed[0], resumed[1])
+    # No id: from the newest event.  An id without a hold mark (a stream from before holds
+    # were followed): its events, and holds from now on.
+    event_id, hold_us = resumed if resumed is not None else (await state["ledger"].latest_event_id(), None)
+    cursor = Cursor.fresh(event_id, state["clock"].now_us()) if hold_us is None else Cursor.resume(event_id, hold_us)
     return StreamingResponse(
         _events(state, store_id, wanted, cursor, max_s),
         media_type="text/event-stream",

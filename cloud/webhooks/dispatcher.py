@@ -114,12 +114,9 @@ async def _resume(state: State) -> dict[str, Cursor]:
     now = state["clock"].now_us()
     out = {}
     for store in state["site"].stores:
-        if store.id not in saved:
-            out[store.id] = Cursor.fresh(latest, now)
-        elif saved[store.id][1] == 0:  # saved before holds were followed: holds from now on
-            out[store.id] = Cursor(saved[store.id][0], now, floor_us=now)
-        else:
-            out[store.id] = Cursor.resume(*saved[store.id])
+        # A hold mark of 0: saved before holds were followed, so holds from now on.
+        event_id, hold_us = saved.get(store.id, (latest, 0))
+        out[store.id] = Cursor.resume(event_id, hold_us) if hold_us else Cursor.fresh(event_id, now)
     return out
 
 
@@ -183,7 +180,7 @@ async def _poll(state: State, after: dict[str, Cursor]) -> list[tuple[PendingDel
             hold_us = now if now - cursor.hold_us >= IDLE_MARK_S * 1_000_000 else cursor.hold_us
             marks = (max(cursor.event_id, latest), hold_us)
             if marks != cursor.marks:
-                after[store_id] = Cursor(*marks, floor_us=hold_us)
+                after[store_id] = Cursor.fresh(*marks)
             continue
         announce = await next_changes(ledger, store_id, cursor)
         for begin in range(0, len(announce), MAX_GTINS_PER_BODY):
