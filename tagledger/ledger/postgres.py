@@ -342,6 +342,16 @@ class PostgresLedger(PostgresChannel):
         async with self._errors():
             return await self._pool.fetch(sql, *args)
 
+    async def fetch(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in await self._fetch(sql, *args)]
+
+    async def execute(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        return await self.fetch(sql, *args)  # one statement is one implicit transaction
+
+    async def execute_all(self, steps: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
+        async with self._errors(), self._pool.acquire() as conn, conn.transaction():
+            return [[tuple(r) for r in await conn.fetch(sql, *args)] for sql, args in steps]
+
     async def load_items(self, store_id: str | None = None) -> list[ItemRecord]:
         if store_id is None:
             found = await self._fetch(f"SELECT {rows.ITEM_COLUMNS} FROM items ORDER BY epc")

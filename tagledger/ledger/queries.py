@@ -3,6 +3,21 @@
 
 from __future__ import annotations
 
+import re
+
+# A quoted string literal (left as it is) or a $N placeholder (renumbered).
+_LITERAL_OR_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\$(\d+)")
+
+
+def sqlite_placeholders(sql: str) -> str:
+    """``$1``-style placeholders (PostgreSQL's) as SQLite's numbered ``?1``.
+
+    SQLite binds ``?N`` to the N-th argument, so a placeholder may repeat or come
+    out of order exactly as in PostgreSQL.  ``$N`` inside a quoted literal is
+    text and stays.
+    """
+    return _LITERAL_OR_PLACEHOLDER.sub(lambda m: m.group(0) if m.group(1) is None else f"?{m.group(1)}", sql)
+
 
 def as_of_stock(store: str, at: str, gtin_filter: str = "") -> str:
     """Stock of one store at a past time, as the sum of event deltas.

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from tagledger.ledger.channel import ChannelStore
 from tagledger.ledger.model import (
@@ -106,3 +106,24 @@ class Ledger(ChannelStore, Protocol):
         ...
 
     async def reader_statuses(self, store_id: str | None = None) -> list[ReaderStatusRecord]: ...
+
+    # SQL of the caller's own ----------------------------------------------------
+    # For read models and tools outside the ledger package (console views, audit
+    # tables) whose SQL is written once for both backends.  Placeholders are
+    # PostgreSQL's ``$1, $2, ...`` (SQLite gets them renumbered as ``?1, ?2``).
+    # Portable SQL only: no ``::`` casts, no ``= ANY($1)`` (pass IN lists as
+    # separate placeholders), no ``now()`` (pass the time).  Rows come back as
+    # tuples; times are integer µs on both backends; booleans come back as 0/1
+    # from SQLite; a jsonb column is decoded on PostgreSQL and text on SQLite.
+
+    async def fetch(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Rows of one read-only statement (SQLite: the query-only connection)."""
+        ...
+
+    async def execute(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """One writing statement in its own transaction; the rows of its ``RETURNING`` clause, if any."""
+        ...
+
+    async def execute_all(self, steps: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
+        """Several writing statements ``(sql, args)`` in ONE transaction: all or none; each one's rows."""
+        ...

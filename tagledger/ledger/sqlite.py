@@ -305,6 +305,29 @@ class SqliteLedger(SqliteChannel):
     def _fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return self._r().execute(sql, params).fetchall()
 
+    async def fetch(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        return await self._query(queries.sqlite_placeholders(sql), args)
+
+    async def execute(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        (found,) = await self.execute_all([(sql, args)])
+        return found
+
+    async def execute_all(self, steps: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
+        work = [(queries.sqlite_placeholders(sql), tuple(args)) for sql, args in steps]
+        return await self._in(self._writer, self._execute_all, work)
+
+    def _execute_all(self, steps: list[tuple[str, tuple[Any, ...]]]) -> list[list[tuple[Any, ...]]]:
+        conn = self._w()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            found = [conn.execute(sql, args).fetchall() for sql, args in steps]
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return found
+
     async def load_items(self, store_id: str | None = None) -> list[ItemRecord]:
         if store_id is None:
             found = await self._query(f"SELECT {rows.ITEM_COLUMNS} FROM items ORDER BY epc")

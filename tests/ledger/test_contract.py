@@ -20,7 +20,7 @@ from tagledger.ledger.model import (
     StockRow,
     Transition,
 )
-from tagledger.ledger.repository import CommitResult, Ledger, LedgerUnavailable
+from tagledger.ledger.repository import CommitResult, Ledger, LedgerCorrupt, LedgerUnavailable
 
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z in µs
 S = 1_000_000
@@ -435,3 +435,29 @@ async def test_pending_deliveries_are_saved_with_the_marks_and_end_with_their_la
 async def test_concurrent_lease_takers_get_exactly_one_lease(ledger: Ledger) -> None:
     got = await asyncio.gather(*(ledger.take_webhook_lease(f"p{i}", now_us=5, ttl_us=10) for i in range(8)))
     assert sum(got) == 1
+
+
+async def test_own_sql_runs_once_for_both_backends(ledger: Ledger) -> None:
+    insert = "INSERT INTO reader_status (reader_id, store_id, state, at, detail) VALUES ($1, $2, $3, $4, $5)"
+    returned = await ledger.execute(insert + " RETURNING reader_id, at", "r1", "s1", "online", T0, "")
+    assert returned == [("r1", T0)]
+    assert await ledger.execute(insert, "r2", "s1", "offline", T0 + S, "cable") == []
+    # Placeholders may repeat and come out of order; "$1" inside a literal is text.
+    found = await ledger.fetch(
+        "SELECT reader_id, at, '$1' FROM reader_status WHERE store_id = $2 AND (state = $1 OR reader_id = $1)"
+        " ORDER BY reader_id",
+        "offline",
+        "s1",
+    )
+    assert found == [("r2", T0 + S, "$1")]
+
+
+async def test_own_writes_in_one_transaction_are_all_or_none(ledger: Ledger) -> None:
+    insert = "INSERT INTO reader_status (reader_id, store_id, state, at, detail) VALUES ($1, $2, $3, $4, $5)"
+    results = await ledger.execute_all(
+        [(insert, ("r1", "s1", "online", T0, "")), (insert + " RETURNING reader_id", ("r2", "s1", "online", T0, ""))]
+    )
+    assert results == [[], [("r2",)]]
+    with pytest.raises(LedgerCorrupt, match=r"(?i)unique|duplicate"):
+        await ledger.execute_all([(insert, ("r3", "s1", "online", T0, "")), (insert, ("r1", "s1", "online", T0, ""))])
+    assert [r[0] for r in await ledger.fetch("SELECT reader_id FROM reader_status ORDER BY reader_id")] == ["r1", "r2"]
