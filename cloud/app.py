@@ -16,11 +16,12 @@ from cloud.auth.service import Authenticator
 from cloud.availability.endpoints import router as availability_router
 from cloud.availability.lookups import Lookups
 from cloud.changes.endpoints import router as changes_router
-from cloud.errors import install_exception_handlers
+from cloud.errors import MethodTable, install_exception_handlers
 from cloud.feeds.endpoints import router as feeds_router
 from cloud.health.endpoints import router as health_router
 from cloud.items.endpoints import router as items_router
 from cloud.metrics import ApiMetrics, MetricsMiddleware
+from cloud.openapi import install as install_openapi
 from cloud.reservations.endpoints import router as reservations_router
 from cloud.reservations.service import sweep_holds_forever
 from cloud.settings import ApiSettings
@@ -111,6 +112,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_exception_handlers(app)
+    install_openapi(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -120,18 +122,23 @@ def create_app(
         )
     # Added last so it wraps everything, CORS included: every response is counted.
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.include_router(health_router)
     # Routes are matched in this order; the availability look-up, the hottest, comes
     # right after the health probes.  No two routers' paths overlap, so the order
     # changes which route is tried first, never which one answers.
-    app.include_router(availability_router)
-    app.include_router(stores_router)
-    app.include_router(stock_router)
-    app.include_router(items_router)
-    app.include_router(reservations_router)
-    app.include_router(changes_router)
-    app.include_router(feeds_router)
-    app.include_router(webhooks_router)
+    routers = [
+        health_router,
+        availability_router,
+        stores_router,
+        stock_router,
+        items_router,
+        reservations_router,
+        changes_router,
+        feeds_router,
+        webhooks_router,
+    ]
+    for router in routers:
+        app.include_router(router)
+    app.state.methods = MethodTable(route for router in routers for route in router.routes)
     return app
 
 

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from tagledger.ledger.repository import LedgerError, LedgerUnavailable
 
@@ -167,12 +169,55 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = _validation_details(exc)
+    if any(d["type"] == "json_invalid" for d in details):
+        # Not a request with a bad field but no JSON at all: 400, as documented in
+        # OpenAPI for every operation with a body (cloud.openapi).
+        where = details[0]["loc"]
+        return error_response(400, "invalid_json", "the request body is not valid JSON", {"loc": where})
     where = ", ".join(".".join(str(p) for p in d["loc"]) + ": " + d["message"] for d in details[:5])
     return error_response(422, "invalid_request", f"invalid request: {where}", details)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+class MethodTable:
+    """Which methods the API serves at a path, from every route of the given routers.
+
+    Starlette's 405 names only the methods of the first route whose path matched, but
+    one path may have several routes (``GET`` and ``POST /v1/webhooks``).
+    """
+
+    def __init__(self, routes: Iterable[object]) -> None:
+        by_path: dict[str, set[str]] = {}
+        for route in routes:
+            path, methods = getattr(route, "path", None), getattr(route, "methods", None)
+            if isinstance(path, str) and methods:
+                by_path.setdefault(path, set()).update(methods)
+        self._table = [(compile_path(path)[0], methods) for path, methods in by_path.items()]
+
+    def allowed(self, path: str) -> list[str]:
+        """The methods of ``path`` (HEAD with GET, OPTIONS with any), sorted; empty for an unknown path."""
+        methods: set[str] = set()
+        for regex, served in self._table:
+            if regex.match(path):
+                methods |= served
+        if "GET" in methods:
+            methods.add("HEAD")
+        if methods:
+            methods.add("OPTIONS")
+        return sorted(methods)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        table: MethodTable | None = getattr(request.app.state, "methods", None)
+        allow = ", ".join(table.allowed(request.url.path) if table is not None else ())
+        if request.method == "OPTIONS" and allow:
+            # What a path allows is what OPTIONS asks; CORS preflights never get here
+            # (the CORS middleware answers them when origins are configured).
+            return Response(status_code=204, headers={"Allow": allow})
+        response = error_response(405, "method_not_allowed", f"{request.method} is not allowed here; allowed: {allow}")
+        response.headers["Allow"] = allow
+        return response
     code = _STATUS_CODES.get(exc.status_code, "server_error" if exc.status_code >= 500 else "client_error")
     response = error_response(exc.status_code, code, str(exc.detail))
     if exc.headers:

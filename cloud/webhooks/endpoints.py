@@ -22,6 +22,9 @@ from cloud.webhooks.schemas import (
 from tagledger.clock import us_to_datetime
 from tagledger.ledger.channel import WebhookRecord
 
+#: Log ids are BIGINT in the ledger: a larger ``before`` could not be compared there.
+MAX_LOG_ID = 2**63 - 1
+
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=ERROR_RESPONSES)
 
 
@@ -96,7 +99,9 @@ async def list_deliveries(
     state: AppState,
     principal: AdminOnly,
     limit: Annotated[int, Query(ge=1, le=1000, description="At most this many attempts (1-1000).")] = 100,
-    before: Annotated[int | None, Query(ge=1, description="Only log entries older than this id (paging).")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_LOG_ID, description="Only log entries older than this id (paging).")
+    ] = None,
 ) -> DeliveryLog:
     """Every delivery attempt to the subscription, newest first: its delivery id, attempt number,
     time, the receiver's HTTP status (null when it did not answer), the error and the outcome

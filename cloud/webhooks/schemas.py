@@ -16,7 +16,10 @@ class WebhookCreate(BaseModel):
         default=None,
         min_length=16,
         max_length=200,
-        description="HMAC-SHA256 key for X-Tagledger-Signature; omitted: one is generated and returned once.",
+        # Control characters (NUL above all) cannot be stored in a PostgreSQL text column.
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="HMAC-SHA256 key for X-Tagledger-Signature (no control characters); omitted: one is "
+        "generated and returned once.",
     )
     stores: list[str] | None = Field(
         default=None, min_length=1, max_length=1000, description="Only changes of these stores; omitted: every store."

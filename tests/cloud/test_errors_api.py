@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,12 @@ CASES: list[tuple[str, str, Any, Any, int, str]] = [
         "invalid_gtin",
     ),  # circled digits ①..⑧
     ("POST", "/v1/availability:batch", None, {}, 422, "invalid_request"),
-    ("POST", "/v1/availability:batch", None, b"not json", 422, "invalid_request"),
+    ("POST", "/v1/availability:batch", None, b"not json", 400, "invalid_json"),
+    ("POST", "/v1/webhooks", None, b'{"url": "http://x.example/', 400, "invalid_json"),
+    # Issue 11: a NUL in the secret reached PostgreSQL (500); a `before` beyond BIGINT reached the driver.
+    ("POST", "/v1/webhooks", None, {"url": "http://x.example/h", "secret": "a" * 16 + "\0"}, 422, "invalid_request"),
+    ("GET", "/v1/webhooks/wh_1/deliveries", {"before": 2**63}, None, 422, "invalid_request"),
+    ("GET", "/v1/webhooks/wh_1/deliveries", {"before": "9223372036854775808"}, None, 422, "invalid_request"),
     ("POST", "/v1/availability:batch", None, [], 422, "invalid_request"),
     ("POST", "/v1/availability:batch", None, {"stores": [], "gtins": [SHIRT]}, 422, "invalid_request"),
     ("POST", "/v1/availability:batch", None, {"stores": ["paris-01"], "gtins": []}, 422, "invalid_request"),
@@ -175,3 +181,41 @@ async def test_validation_details_say_where(client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/availability:batch", json={"stores": ["paris-01"]})
     details = r.json()["error"]["details"]
     assert details == [{"loc": ["body", "gtins"], "message": "Field required", "type": "missing"}]
+
+
+async def test_allow_names_every_method_of_the_path_and_options_answers_it(client: httpx.AsyncClient) -> None:
+    # Issue 11: Starlette named only the first matching route's methods (GET /v1/webhooks has a POST twin).
+    r = await client.request("PUT", "/v1/webhooks")
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, HEAD, OPTIONS, POST"
+    assert r.json()["error"]["code"] == "method_not_allowed"
+    r = await client.options("/v1/webhooks")
+    assert r.status_code == 204
+    assert r.headers["allow"] == "GET, HEAD, OPTIONS, POST"
+    r = await client.options("/v1/availability:batch")
+    assert (r.status_code, r.headers["allow"]) == (204, "OPTIONS, POST")
+    r = await client.options("/v1/nothing-here")
+    assert r.status_code == 404
+
+
+async def test_openapi_gives_identifier_patterns_and_the_400_of_bodies(client: httpx.AsyncClient) -> None:
+    doc = (await client.get("/openapi.json")).json()
+
+    def param(path: str, name: str) -> dict[str, Any]:
+        found = [p for p in doc["paths"][path]["get"]["parameters"] if p["name"] == name]
+        return found[0]["schema"]
+
+    gtin = param("/v1/stores/{store_id}/availability/{gtin}", "gtin")["pattern"]
+    assert re.fullmatch(gtin, "4006381333931")
+    assert not re.fullmatch(gtin, "12a")
+    epc = param("/v1/items/{epc}", "epc")["pattern"]
+    assert re.fullmatch(epc, "30f4ab")
+    assert not re.fullmatch(epc, "XYZ")
+    cursor = param("/v1/items/{epc}/history", "cursor")
+    assert any(v.get("pattern") == "^[A-Za-z0-9_-]+$" for v in cursor["anyOf"])
+    stock_gtin = param("/v1/stores/{store_id}/stock", "gtin")
+    assert any(v.get("items", {}).get("pattern") == gtin for v in stock_gtin["anyOf"])
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            if "requestBody" in op:
+                assert "400" in op["responses"], (method, path)
