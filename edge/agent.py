@@ -198,6 +198,11 @@ class _Agent:
         in_source = getattr(self.source, "queued_reads", 0)
         return (in_source if isinstance(in_source, int) else 0) + self.reads_in_queue
 
+    def _source_count(self, name: str) -> int:
+        """A counter the reader connection keeps (edge.llrp does), 0 for sources without it."""
+        value = getattr(self.source, name, 0)
+        return value if isinstance(value, int) else 0
+
     def _clock_offset_us(self) -> int:
         # A source that samples the offset where reports arrive (edge.llrp does,
         # on its socket thread) knows it better than we do after queueing.
@@ -287,6 +292,10 @@ class _Agent:
                     gaps_total=self.gaps_recorded + self.spool.drop_events,
                     clock_offset_us=offset,
                     clock_skewed=abs(offset) > threshold_us,
+                    interval_s=self.settings.heartbeat_interval_s,
+                    reads_filtered=self._source_count("reads_filtered"),
+                    reads_without_rssi=self._source_count("reads_without_rssi"),
+                    reads_without_antenna=self._source_count("reads_without_antenna"),
                 )
             )
 

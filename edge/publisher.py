@@ -169,8 +169,11 @@ class Publisher:
     # ------------------------------------------------------------------ #
     # One connection
 
-    def _status(self, state: ReaderState | None = None, detail: str | None = None) -> ReaderStatus:
+    def _status(
+        self, state: ReaderState | None = None, detail: str | None = None, *, last_will: bool = False
+    ) -> ReaderStatus:
         return ReaderStatus(
+            last_will=last_will,
             store_id=self._store_id,
             reader_id=self._reader_id,
             state=state or self._state,
@@ -190,7 +193,9 @@ class Publisher:
             password=s.password.get_secret_value() if s.password else None,
         )
         kwargs.update(persistent_session(s.mqtt_protocol))
-        will = self._status(ReaderState.OFFLINE, "connection lost")
+        # Its at_us is now, the connect; last_will=True tells the gateway that it
+        # still comes after every status this connection publishes.
+        will = self._status(ReaderState.OFFLINE, "connection lost", last_will=True)
         client = aiomqtt.Client(
             identifier=s.effective_client_id(),
             will=aiomqtt.Will(self._topic_status, encode(will), qos=1, retain=True),

@@ -63,6 +63,7 @@ from tagledger.ledger.model import (
     MAX_REJECT_BYTES,
     BatchKey,
     BatchRecord,
+    ReaderHeartbeatRecord,
     ReaderStatusRecord,
     Reject,
     Transition,
@@ -73,6 +74,7 @@ from tagledger.site import Site
 from tagledger.wire import (
     Ack,
     AckResult,
+    Heartbeat,
     PosTransaction,
     ReaderState,
     ReaderStatus,
@@ -84,6 +86,11 @@ from tagledger.wire import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: A reader whose agent sent no heartbeat for this many of its intervals is
+#: reported ``stale`` by the API: one lost heartbeat (QoS 0) is no alarm, two
+#: in a row begin to be, three are the agent or its link in trouble.
+STALE_AFTER_HEARTBEATS = 3
 
 #: The caller's handle for acknowledging one message to its transport, opaque to
 #: the ingestor (the service's: connection number, MQTT mid, QoS).  Each comes
@@ -140,11 +147,12 @@ class Work:
     replies: list[Outgoing] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     statuses: list[ReaderStatusRecord] = field(default_factory=list)
+    heartbeats: dict[str, ReaderHeartbeatRecord] = field(default_factory=dict)  # the newest per reader
     receipts: list[Receipt] = field(default_factory=list)  # acknowledge these after the commit
     messages: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.stores or self.replies or self.rejects or self.statuses or self.receipts)
+        return bool(self.stores or self.replies or self.rejects or self.statuses or self.heartbeats or self.receipts)
 
     def _segment(self, store_id: str, batches: bool) -> _Segment:
         segments = self.stores.setdefault(store_id, [])
@@ -305,7 +313,9 @@ class Ingestor:
             self._pos(work, topic, store_id, payload)
         elif kind in ("impinj", "zebra"):
             self._reader_payload(work, topic, store_id, reader_id, kind, payload)
-        elif kind not in ("heartbeat", "ack"):
+        elif kind == "heartbeat":
+            self._heartbeat(work, topic, store_id, reader_id, payload)
+        elif kind != "ack":
             self._reject(work, topic, payload, "unknown_topic", f"unknown message kind {kind!r}")
         return False
 
@@ -454,8 +464,22 @@ class Ingestor:
                 state=status.state.value,
                 at_us=status.at_us,
                 detail=status.detail,
+                last_will=status.last_will,
             )
         )
+
+    def _heartbeat(self, work: Work, topic: str, store_id: str, reader_id: str, payload: bytes) -> None:
+        try:
+            beat = decode_as(Heartbeat, payload)
+        except WireError as exc:
+            self._reject(work, topic, payload, exc.reason, exc.detail)
+            return
+        stale_at = None
+        if beat.interval_s is not None:
+            stale_at = self.clock.now_us() + round(STALE_AFTER_HEARTBEATS * beat.interval_s * US_PER_S)
+        newest = work.heartbeats.get(reader_id)
+        if newest is None or newest.at_us <= beat.at_us:
+            work.heartbeats[reader_id] = ReaderHeartbeatRecord(reader_id, store_id, beat.at_us, stale_at)
 
     def _pos(self, work: Work, topic: str, store_id: str, payload: bytes) -> None:
         try:
@@ -507,6 +531,8 @@ class Ingestor:
             await self._retrying(lambda r=reject: self.ledger.record_reject(r))  # type: ignore[misc]
         for status in work.statuses:
             await self._retrying(lambda s=status: self.ledger.record_reader_status(s), status.store_id)  # type: ignore[misc]
+        for beat in work.heartbeats.values():
+            await self._retrying(lambda b=beat: self.ledger.record_reader_heartbeat(b), beat.store_id)  # type: ignore[misc]
         replies = list(work.replies)
         if len(work.stores) == 1:
             for store_id, segments in work.stores.items():

@@ -74,7 +74,7 @@ log = logging.getLogger(__name__)
 
 #: Longest a surplus store's pending writes are waited for before it is handed back.
 _DRAIN_LIMIT_S = 10.0
-_READER_KINDS = (TopicKind.READS, TopicKind.STATUS, TopicKind.IMPINJ, TopicKind.ZEBRA)
+_READER_KINDS = (TopicKind.READS, TopicKind.STATUS, TopicKind.HEARTBEAT, TopicKind.IMPINJ, TopicKind.ZEBRA)
 
 
 class Gateway:

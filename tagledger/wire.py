@@ -185,6 +185,14 @@ class ReaderStatus(_Payload):
     boot_id: Ident | None = None
     detail: str = Field(default="", max_length=500)
     antennas_down: list[int] = Field(default_factory=list)
+    last_will: bool = Field(
+        default=False,
+        description=(
+            "True in the MQTT last will.  The broker publishes it when the agent's connection dies, after"
+            " every status the agent sent on that connection, but its at_us is the time the will was"
+            " registered (the connect): so it supersedes the agent's earlier statuses whatever its at_us."
+        ),
+    )
 
 
 class Heartbeat(_Payload):
@@ -206,6 +214,18 @@ class Heartbeat(_Payload):
     gaps_total: int = Field(default=0, ge=0)
     clock_offset_us: int = 0
     clock_skewed: bool = False
+    interval_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds until the next heartbeat: a reader whose heartbeats stop is reported stale.",
+    )
+    reads_filtered: int = Field(
+        default=0, ge=0, description="Reads dropped by the profile's filters (RSSI floor, EPC prefixes) since boot."
+    )
+    reads_without_rssi: int = Field(default=0, ge=0, description="Reads whose report carried no PeakRSSI, since boot.")
+    reads_without_antenna: int = Field(
+        default=0, ge=0, description="Reads whose report carried no AntennaID, since boot."
+    )
 
 
 #: What an :class:`Ack` says of its batch.

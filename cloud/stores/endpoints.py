@@ -51,6 +51,8 @@ async def get_store(store_id: str, state: AppState, principal: StoresReader) -> 
 @router.get("/{store_id}/readers", response_model=ReaderStatusList, summary="Readers of a store")
 async def list_readers(store_id: str, state: AppState, principal: StaffOnly) -> ReaderStatusList:
     """The store's readers (address, model, profile, antenna-to-zone mapping) with the last status each
-    reader's agent reported to the ledger: which reader is down, since when.  ``unknown`` when none.
+    reader's agent reported to the ledger: which reader is down, since when.  ``unknown`` when none;
+    ``stale`` when the agent said online (or reader down) but its heartbeats stopped.
     """
-    return await service.reader_statuses(state["ledger"], service.get_store(state["site"], store_id))
+    store = service.get_store(state["site"], store_id)
+    return await service.reader_statuses(state["ledger"], store, now_us=state["clock"].now_us())

@@ -54,10 +54,14 @@ class ReaderStatusOut(BaseModel):
     profile: str
     antennas: list[AntennaOut]
     status: str = Field(
-        description="Last status the reader's agent reported (online, offline, degraded, ...); 'unknown' if none."
+        description=(
+            "Last status the reader's agent reported (online, reader_down, offline, ...); 'unknown' if none;"
+            " 'stale' if it reported online or reader_down but its heartbeats stopped."
+        )
     )
     status_at: datetime | None = Field(description="When that status was observed; null if never.")
     status_detail: str = Field(description="The agent's explanation, if any.")
+    heartbeat_at: datetime | None = Field(default=None, description="The agent's newest heartbeat; null if none.")
 
 
 class ReaderStatusList(BaseModel):

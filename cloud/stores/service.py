@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from cloud.errors import StoreNotFound
 from cloud.stores.schemas import AntennaOut, ReaderOut, ReaderStatusList, ReaderStatusOut, StoreOut, ZoneOut
 from tagledger.clock import us_to_datetime
+from tagledger.ledger.model import ReaderStatusRecord
 from tagledger.ledger.repository import Ledger
 from tagledger.site import Reader, Site, Store
 
@@ -46,7 +47,20 @@ def store_out(store: Store) -> StoreOut:
     )
 
 
-async def reader_statuses(ledger: Ledger, store: Store) -> ReaderStatusList:
+def effective_state(status: ReaderStatusRecord, now_us: int) -> str:
+    """The state to show: what the agent last said, or ``stale`` if it said it is up but went quiet.
+
+    An ``offline`` agent is offline whatever its heartbeats did; one that said
+    ``online`` or ``reader_down`` and then sent no heartbeat past ``stale_at``
+    (three of its intervals after the last) may have hung, or lost its link
+    without the broker noticing yet: its word can no longer be taken.
+    """
+    if status.state != "offline" and status.stale_at_us is not None and now_us > status.stale_at_us:
+        return "stale"
+    return status.state
+
+
+async def reader_statuses(ledger: Ledger, store: Store, *, now_us: int) -> ReaderStatusList:
     """The site's readers (the list of record) with the last status the ledger holds for each.
 
     A status for a reader the site file no longer lists is left out: the site file
@@ -65,9 +79,12 @@ async def reader_statuses(ledger: Ledger, store: Store) -> ReaderStatusList:
                 port=r.port,
                 profile=r.profile,
                 antennas=_antennas(r),
-                status=status.state if status else "unknown",
+                status=effective_state(status, now_us) if status else "unknown",
                 status_at=us_to_datetime(status.at_us) if status else None,
                 status_detail=status.detail if status else "",
+                heartbeat_at=(
+                    us_to_datetime(status.heartbeat_at_us) if status and status.heartbeat_at_us is not None else None
+                ),
             )
         )
     return ReaderStatusList(store_id=store.id, readers=out)

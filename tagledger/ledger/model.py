@@ -129,3 +129,18 @@ class ReaderStatusRecord:
     state: str  # wire vocabulary: "online", "offline", "degraded", ...
     at_us: int  # when the state was observed (event time)
     detail: str = ""
+    # The MQTT last will: it comes after every status of its connection, though
+    # its at_us (when the will was registered) is older; see record_reader_status.
+    last_will: bool = False
+    heartbeat_at_us: int | None = None  # the agent's time of its newest heartbeat
+    stale_at_us: int | None = None  # without another heartbeat, stale from then on
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderHeartbeatRecord:
+    """A heartbeat of one reader's agent: alive at ``at_us``, stale after ``stale_at_us`` without another."""
+
+    reader_id: str
+    store_id: str
+    at_us: int  # agent clock
+    stale_at_us: int | None  # gateway clock; None: the agent does not say when the next one comes

@@ -68,6 +68,7 @@ from tagledger.ledger.model import (
     BatchRecord,
     EventRecord,
     ItemRecord,
+    ReaderHeartbeatRecord,
     ReaderStatusRecord,
     Reject,
     StockRow,
@@ -328,12 +329,27 @@ class PostgresLedger(PostgresChannel):
             await self._pool.execute(
                 f"INSERT INTO reader_status ({rows.READER_STATUS_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
                 " ON CONFLICT (reader_id) DO UPDATE SET store_id = excluded.store_id, state = excluded.state,"
-                " at = excluded.at, detail = excluded.detail WHERE excluded.at >= reader_status.at",
+                " at = CASE WHEN $6 THEN GREATEST(excluded.at, reader_status.at) ELSE excluded.at END,"
+                " detail = excluded.detail,"
+                " stale_at = CASE WHEN excluded.at > reader_status.at THEN NULL ELSE reader_status.stale_at END"
+                " WHERE $6 OR excluded.at >= reader_status.at",
                 status.reader_id,
                 status.store_id,
                 status.state,
                 status.at_us,
                 status.detail,
+                status.last_will,
+            )
+
+    async def record_reader_heartbeat(self, heartbeat: ReaderHeartbeatRecord) -> None:
+        async with self._errors():
+            await self._pool.execute(
+                "UPDATE reader_status SET heartbeat_at = $3, stale_at = $4"
+                " WHERE reader_id = $1 AND store_id = $2 AND (heartbeat_at IS NULL OR heartbeat_at <= $3)",
+                heartbeat.reader_id,
+                heartbeat.store_id,
+                heartbeat.at_us,
+                heartbeat.stale_at_us,
             )
 
     # -- read side --------------------------------------------------------------
@@ -407,7 +423,7 @@ class PostgresLedger(PostgresChannel):
         return int(n)
 
     async def reader_statuses(self, store_id: str | None = None) -> list[ReaderStatusRecord]:
-        sql = f"SELECT {rows.READER_STATUS_COLUMNS} FROM reader_status"
+        sql = f"SELECT {rows.READER_STATUS_READ_COLUMNS} FROM reader_status"
         if store_id is None:
             found = await self._fetch(sql + " ORDER BY reader_id")
         else:

@@ -26,6 +26,7 @@ from tagledger.ledger.model import (
     BatchRecord,
     EventRecord,
     ItemRecord,
+    ReaderHeartbeatRecord,
     ReaderStatusRecord,
     Reject,
     StockRow,
@@ -102,7 +103,16 @@ class Ledger(ChannelStore, Protocol):
 
     # Reader health -----------------------------------------------------------
     async def record_reader_status(self, status: ReaderStatusRecord) -> None:
-        """Keep the newest status per reader; an older ``at_us`` than the stored one is ignored."""
+        """Keep the newest status per reader; an older ``at_us`` than the stored one is ignored.
+
+        A ``last_will`` status always wins, and keeps the stored time if that is newer
+        (the will was registered at connect time, before the statuses it follows).  A
+        status newer than the stored one clears the staleness its heartbeats set.
+        """
+        ...
+
+    async def record_reader_heartbeat(self, heartbeat: ReaderHeartbeatRecord) -> None:
+        """Note a heartbeat on the reader's status row (none yet: ignored; older than stored: ignored)."""
         ...
 
     async def reader_statuses(self, store_id: str | None = None) -> list[ReaderStatusRecord]: ...

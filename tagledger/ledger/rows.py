@@ -28,6 +28,7 @@ EVENT_COLUMNS = (
 )
 REJECT_COLUMNS = "received_at, source, topic, reason, detail, payload, meta"
 READER_STATUS_COLUMNS = "reader_id, store_id, state, at, detail"
+READER_STATUS_READ_COLUMNS = READER_STATUS_COLUMNS + ", heartbeat_at, stale_at"
 
 Row = Iterable[Any]  # a tuple (sqlite3) or an asyncpg Record
 
@@ -146,5 +147,13 @@ def reject(row: Row) -> Reject:
 
 
 def reader_status(row: Row) -> ReaderStatusRecord:
-    reader_id, store_id, state, at, detail = row
-    return ReaderStatusRecord(reader_id=reader_id, store_id=store_id, state=state, at_us=int(at), detail=detail)
+    reader_id, store_id, state, at, detail, heartbeat_at, stale_at = row
+    return ReaderStatusRecord(
+        reader_id=reader_id,
+        store_id=store_id,
+        state=state,
+        at_us=int(at),
+        detail=detail,
+        heartbeat_at_us=None if heartbeat_at is None else int(heartbeat_at),
+        stale_at_us=None if stale_at is None else int(stale_at),
+    )

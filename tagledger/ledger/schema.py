@@ -139,6 +139,8 @@ reader_status = sa.Table(
     sa.Column("state", sa.Text, nullable=False),
     sa.Column("at", TIMESTAMP, nullable=False),
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("heartbeat_at", TIMESTAMP, nullable=True),  # revision 0007
+    sa.Column("stale_at", TIMESTAMP, nullable=True),
 )
 
 # Channel tables (revision 0003): reservations and API keys; see ``tagledger.ledger.channel``.

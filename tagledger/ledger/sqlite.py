@@ -44,6 +44,7 @@ from tagledger.ledger.model import (
     BatchRecord,
     EventRecord,
     ItemRecord,
+    ReaderHeartbeatRecord,
     ReaderStatusRecord,
     Reject,
     StockRow,
@@ -291,10 +292,23 @@ class SqliteLedger(SqliteChannel):
 
     def _record_reader_status(self, s: ReaderStatusRecord) -> None:
         self._w().execute(
-            f"INSERT INTO reader_status ({rows.READER_STATUS_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
+            f"INSERT INTO reader_status ({rows.READER_STATUS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"
             " ON CONFLICT (reader_id) DO UPDATE SET store_id = excluded.store_id, state = excluded.state,"
-            " at = excluded.at, detail = excluded.detail WHERE excluded.at >= reader_status.at",
-            (s.reader_id, s.store_id, s.state, s.at_us, s.detail),
+            " at = CASE WHEN ?6 THEN MAX(excluded.at, reader_status.at) ELSE excluded.at END,"
+            " detail = excluded.detail,"
+            " stale_at = CASE WHEN excluded.at > reader_status.at THEN NULL ELSE reader_status.stale_at END"
+            " WHERE ?6 OR excluded.at >= reader_status.at",
+            (s.reader_id, s.store_id, s.state, s.at_us, s.detail, s.last_will),
+        )
+
+    async def record_reader_heartbeat(self, heartbeat: ReaderHeartbeatRecord) -> None:
+        await self._in(self._writer, self._record_reader_heartbeat, heartbeat)
+
+    def _record_reader_heartbeat(self, h: ReaderHeartbeatRecord) -> None:
+        self._w().execute(
+            "UPDATE reader_status SET heartbeat_at = ?3, stale_at = ?4"
+            " WHERE reader_id = ?1 AND store_id = ?2 AND (heartbeat_at IS NULL OR heartbeat_at <= ?3)",
+            (h.reader_id, h.store_id, h.at_us, h.stale_at_us),
         )
 
     # -- read side --------------------------------------------------------------
@@ -382,7 +396,7 @@ class SqliteLedger(SqliteChannel):
         return int(found[0][0])
 
     async def reader_statuses(self, store_id: str | None = None) -> list[ReaderStatusRecord]:
-        sql = f"SELECT {rows.READER_STATUS_COLUMNS} FROM reader_status"
+        sql = f"SELECT {rows.READER_STATUS_READ_COLUMNS} FROM reader_status"
         found = await (
             self._query(sql + " ORDER BY reader_id")
             if store_id is None

@@ -15,6 +15,7 @@ from tagledger.ledger.model import (
     BatchKey,
     BatchRecord,
     ItemState,
+    ReaderHeartbeatRecord,
     ReaderStatusRecord,
     Reject,
     StockRow,
@@ -337,6 +338,34 @@ async def test_reader_status_keeps_the_newest(ledger: Ledger) -> None:
         ReaderStatusRecord("r1", "s1", "offline", T0 + 10 * S, "connection lost")
     ]
     assert [s.reader_id for s in await ledger.reader_statuses()] == ["r1", "r2"]
+
+
+async def test_last_will_wins_over_the_newer_online_of_its_connection(ledger: Ledger) -> None:
+    # The will was registered at connect (T0); the agent said "online" after (T0 + 1 s).
+    await ledger.record_reader_status(ReaderStatusRecord("r1", "s1", "online", T0 + S))
+    await ledger.record_reader_status(ReaderStatusRecord("r1", "s1", "offline", T0, "connection lost", last_will=True))
+    [got] = await ledger.reader_statuses("s1")
+    assert (got.state, got.at_us, got.detail) == ("offline", T0 + S, "connection lost")
+    # The agent comes back: its new online is newer than what the will left.
+    await ledger.record_reader_status(ReaderStatusRecord("r1", "s1", "online", T0 + 2 * S))
+    [got] = await ledger.reader_statuses("s1")
+    assert (got.state, got.at_us) == ("online", T0 + 2 * S)
+
+
+async def test_heartbeats_mark_the_status_row_and_a_newer_status_clears_staleness(ledger: Ledger) -> None:
+    await ledger.record_reader_heartbeat(ReaderHeartbeatRecord("r1", "s1", T0, T0 + 30 * S))  # no row: ignored
+    assert await ledger.reader_statuses("s1") == []
+    await ledger.record_reader_status(ReaderStatusRecord("r1", "s1", "online", T0))
+    await ledger.record_reader_heartbeat(ReaderHeartbeatRecord("r1", "s1", T0 + 10 * S, T0 + 40 * S))
+    await ledger.record_reader_heartbeat(ReaderHeartbeatRecord("r1", "s1", T0 + 5 * S, T0 + 35 * S))  # late, ignored
+    [got] = await ledger.reader_statuses("s1")
+    assert (got.heartbeat_at_us, got.stale_at_us) == (T0 + 10 * S, T0 + 40 * S)
+    await ledger.record_reader_status(ReaderStatusRecord("r1", "s1", "online", T0))  # the same status again
+    [got] = await ledger.reader_statuses("s1")
+    assert got.stale_at_us == T0 + 40 * S
+    await ledger.record_reader_status(ReaderStatusRecord("r1", "s1", "online", T0 + 60 * S))  # a new connection
+    [got] = await ledger.reader_statuses("s1")
+    assert (got.heartbeat_at_us, got.stale_at_us) == (T0 + 10 * S, None)
 
 
 async def test_load_items_by_store(ledger: Ledger) -> None:
