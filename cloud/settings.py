@@ -23,7 +23,10 @@ from tagledger.site import EXAMPLE_SITE
 
 
 class ApiSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TAGLEDGER_API_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a refused value (a broker or ledger URL) may carry a password.
+    model_config = SettingsConfigDict(
+        env_prefix="TAGLEDGER_API_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         default_factory=default_ledger_url,

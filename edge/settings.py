@@ -22,7 +22,10 @@ from .spool import DEFAULT_MAX_BYTES
 class EdgeSettings(BaseSettings):
     """One agent drives one reader.  Every field is also ``TAGLEDGER_EDGE_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="TAGLEDGER_EDGE_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a refused value (a broker or ledger URL) may carry a password.
+    model_config = SettingsConfigDict(
+        env_prefix="TAGLEDGER_EDGE_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     # What to read ---------------------------------------------------------
     site: Path = Field(description="Site file (YAML) naming the store, this reader and its antennas.")

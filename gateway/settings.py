@@ -14,7 +14,8 @@ from tagledger.site import EXAMPLE_SITE
 
 
 class GatewaySettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TAGLEDGER_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a refused value (a broker or ledger URL) may carry a password.
+    model_config = SettingsConfigDict(env_prefix="TAGLEDGER_", extra="ignore", frozen=True, hide_input_in_errors=True)
 
     site: Path = Field(default=EXAMPLE_SITE, description="Site file (stores, zones, readers).")
     database_url: str = Field(

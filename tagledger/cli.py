@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from tagledger.ledger.repository import LedgerError
 from tagledger.paths import default_ledger_url
+from tagledger.redact import redact_url
 from tagledger.site import EXAMPLE_SITE, SiteError, load_site
 
 #: The embedded ledger in the per-user state directory (tagledger.paths).
@@ -362,17 +363,7 @@ def migrate(database_url: DatabaseOpt = DEFAULT_LEDGER_URL, log_level: LogLevelO
         _fail(str(exc))
     if not done:
         _fail("interrupted; run it again to finish", code=130)
-    typer.echo(f"ledger at {_redact(database_url)} is up to date")
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest:
-        creds, _, host = rest.rpartition("@")
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
-    return url
+    typer.echo(f"ledger at {redact_url(database_url)} is up to date")
 
 
 def _given(**values: Any) -> dict[str, Any]:

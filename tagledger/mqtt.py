@@ -15,13 +15,15 @@ import random
 import socket
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from tagledger.redact import redact_url
 
 DEFAULT_PORTS = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883}
 
@@ -32,19 +34,24 @@ class BrokerAddress:
     port: int
     tls: bool
     username: str | None = None
-    password: str | None = None
+    # Out of repr: an address in a log line or a traceback's locals must not show it.
+    password: str | None = field(default=None, repr=False)
 
     @classmethod
     def parse(cls, url: str) -> BrokerAddress:
-        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        shown = redact_url(url)  # every message below names the URL without its password
+        try:
+            parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        except ValueError:
+            raise ValueError(f"MQTT URL {shown!r} is malformed") from None
         if parts.scheme not in DEFAULT_PORTS:
-            raise ValueError(f"MQTT URL {url!r}: scheme must be one of {', '.join(sorted(DEFAULT_PORTS))}")
+            raise ValueError(f"MQTT URL {shown!r}: scheme must be one of {', '.join(sorted(DEFAULT_PORTS))}")
         if not parts.hostname:
-            raise ValueError(f"MQTT URL {url!r} has no host")
+            raise ValueError(f"MQTT URL {shown!r} has no host")
         try:
             port = parts.port or DEFAULT_PORTS[parts.scheme]
         except ValueError:
-            raise ValueError(f"MQTT URL {url!r}: invalid port") from None
+            raise ValueError(f"MQTT URL {shown!r}: invalid port") from None
         return cls(
             host=parts.hostname,
             port=port,

@@ -41,6 +41,7 @@ from cloud.state import State
 from cloud.webhooks import signing
 from tagledger.ledger.channel import DeliveryAttempt, PendingDelivery, WebhookRecord
 from tagledger.ledger.repository import LedgerError
+from tagledger.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -250,4 +251,6 @@ async def _deliver(state: State, http: httpx.AsyncClient, hook: WebhookRecord, p
             await asyncio.sleep(
                 signing.backoff_s(attempt, base_s=settings.webhook_retry_base_s, cap_s=settings.webhook_retry_max_s)
             )
-    log.warning("webhooks: delivery %s to %s failed after %d attempts (%s)", delivery_id, hook.url, attempts, error)
+    log.warning(
+        "webhooks: delivery %s to %s failed after %d attempts (%s)", delivery_id, redact_url(hook.url), attempts, error
+    )
