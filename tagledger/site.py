@@ -122,6 +122,15 @@ class Store(_Strict):
     longitude: float = Field(ge=-180, le=180)
     timezone: str = "UTC"
     gln: str | None = Field(default=None, pattern=r"^[0-9]{13}$", description="GS1 Global Location Number.")
+    gln_company_prefix_length: int | None = Field(
+        default=None,
+        ge=6,
+        le=12,
+        description=(
+            "Digits of the GS1 company prefix at the start of the GLN: an SGLN (EPCIS readPoint and"
+            " bizLocation) splits the GLN there, and the GLN alone does not say where. Needed for EPCIS export."
+        ),
+    )
     zones: list[Zone] = Field(min_length=1)
     readers: list[Reader] = Field(default_factory=list)
     unconfirmed_after_s: float | None = Field(

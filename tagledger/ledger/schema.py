@@ -254,3 +254,119 @@ webhook_lease = sa.Table(
     sa.Column("holder", sa.Text, nullable=False),
     sa.Column("expires_us", sa.BigInteger, nullable=False),
 )
+
+# Auditor tools (revision 0007): count sessions, book (ERP) stock, approved adjustments and
+# the audit log; see ``cloud.audit``.  Written and read through ``Ledger.fetch/execute``.
+
+count_sessions = sa.Table(
+    "count_sessions",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("store_id", sa.Text, nullable=False),
+    sa.Column("zones", sa.Text),  # JSON list, NULL = the whole store
+    sa.Column("state", sa.Text, nullable=False),  # open | closed
+    sa.Column("opened_at", TIMESTAMP, nullable=False),
+    sa.Column("opened_by", sa.Text, nullable=False),
+    sa.Column("closed_at", TIMESTAMP),
+    sa.Column("closed_by", sa.Text),
+    sa.Index("count_sessions_by_store", "store_id", "opened_at"),
+)
+
+# What the ledger held when the count was opened: the items the count should find.
+count_expected = sa.Table(
+    "count_expected",
+    metadata,
+    sa.Column("session_id", sa.Text, primary_key=True),
+    sa.Column("epc", sa.Text, primary_key=True),
+    sa.Column("gtin", sa.Text),
+    sa.Column("zone", sa.Text),
+)
+
+# Reads sent to a count (handheld sweeps, or fixed readers' reads forwarded to it).
+count_reads = sa.Table(
+    "count_reads",
+    metadata,
+    sa.Column("id", BIGID, sa.Identity(), primary_key=True),
+    sa.Column("session_id", sa.Text, nullable=False),
+    sa.Column("epc", sa.Text, nullable=False),
+    sa.Column("zone", sa.Text),
+    sa.Column("reader_id", sa.Text),
+    sa.Column("antenna", sa.Integer),
+    sa.Column("at", TIMESTAMP, nullable=False),
+    sa.Index("count_reads_by_session", "session_id", "epc"),
+)
+
+# The result, written once when the count closes: per GTIN, and the items not found.
+count_results = sa.Table(
+    "count_results",
+    metadata,
+    sa.Column("session_id", sa.Text, primary_key=True),
+    sa.Column("gtin", sa.Text, primary_key=True),  # "" for items without a GTIN
+    sa.Column("expected", sa.BigInteger, nullable=False),
+    sa.Column("counted", sa.BigInteger, nullable=False),
+)
+
+count_missing = sa.Table(
+    "count_missing",
+    metadata,
+    sa.Column("session_id", sa.Text, primary_key=True),
+    sa.Column("epc", sa.Text, primary_key=True),
+    sa.Column("gtin", sa.Text),
+    sa.Column("zone", sa.Text),
+)
+
+# Book stock imported from an ERP: one import per store and as-of time.
+book_imports = sa.Table(
+    "book_imports",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("store_id", sa.Text, nullable=False),
+    sa.Column("as_of", TIMESTAMP, nullable=False),
+    sa.Column("imported_at", TIMESTAMP, nullable=False),
+    sa.Column("imported_by", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),  # file name or "api"
+    sa.Column("lines", sa.Integer, nullable=False),
+    sa.Index("book_imports_by_store", "store_id", "as_of"),
+)
+
+book_lines = sa.Table(
+    "book_lines",
+    metadata,
+    sa.Column("import_id", sa.Text, primary_key=True),
+    sa.Column("gtin", sa.Text, primary_key=True),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("unit_price", sa.Double),
+)
+
+# An accepted difference between RFID and book stock, with who accepted it.
+adjustments = sa.Table(
+    "adjustments",
+    metadata,
+    sa.Column("id", BIGID, sa.Identity(), primary_key=True),
+    sa.Column("import_id", sa.Text, nullable=False),
+    sa.Column("store_id", sa.Text, nullable=False),
+    sa.Column("gtin", sa.Text, nullable=False),
+    sa.Column("book_quantity", sa.BigInteger, nullable=False),
+    sa.Column("rfid_quantity", sa.BigInteger, nullable=False),
+    sa.Column("difference", sa.BigInteger, nullable=False),
+    sa.Column("unit_price", sa.Double),
+    sa.Column("value", sa.Double),
+    sa.Column("approved_by", sa.Text, nullable=False),
+    sa.Column("approved_at", TIMESTAMP, nullable=False),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.UniqueConstraint("import_id", "gtin", name="adjustments_import_gtin"),
+)
+
+# Append-only: who did what with the auditor tools (imports, approvals, counts, exports).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", BIGID, sa.Identity(), primary_key=True),
+    sa.Column("at", TIMESTAMP, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("store_id", sa.Text),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),  # JSON object
+    sa.Index("audit_log_by_store", "store_id", "id"),
+)

@@ -18,16 +18,30 @@ from tagledger.ledger.repository import LedgerCorrupt
 from tagledger.ledger.schema import metadata
 from tagledger.ledger.urls import parse
 
-TABLES = {"batches", "events", "items", "stock", "rejects", "reader_status", "alembic_version"} | {
-    "holds",
-    "hold_cursors",
-    "api_keys",
-    "webhook_subscriptions",
-    "webhook_deliveries",
-    "webhook_marks",
-    "webhook_lease",
-    "webhook_pending",
-}
+TABLES = (
+    {"batches", "events", "items", "stock", "rejects", "reader_status", "alembic_version"}
+    | {
+        "holds",
+        "hold_cursors",
+        "api_keys",
+        "webhook_subscriptions",
+        "webhook_deliveries",
+        "webhook_marks",
+        "webhook_lease",
+        "webhook_pending",
+    }
+    | {
+        "count_sessions",
+        "count_expected",
+        "count_reads",
+        "count_results",
+        "count_missing",
+        "book_imports",
+        "book_lines",
+        "adjustments",
+        "audit_log",
+    }
+)
 
 
 async def _inspect(url: str, fn: Any) -> Any:
