@@ -255,7 +255,7 @@ webhook_lease = sa.Table(
     sa.Column("expires_us", sa.BigInteger, nullable=False),
 )
 
-# Auditor tools (revision 0007): count sessions, book (ERP) stock, approved adjustments and
+# Auditor tools (revision 0008): count sessions, book (ERP) stock, approved adjustments and
 # the audit log; see ``cloud.audit``.  Written and read through ``Ledger.fetch/execute``.
 
 count_sessions = sa.Table(

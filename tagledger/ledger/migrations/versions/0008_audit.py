@@ -1,7 +1,7 @@
 """Auditor tools: count sessions, book (ERP) stock and its approved adjustments, the audit log.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-06
 
 A count session keeps what the ledger held when it was opened (``count_expected``),
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
