@@ -57,8 +57,7 @@ async def create_reservation(
 @router.get("/{reservation_id}", response_model=ReservationOut, summary="A reservation")
 async def get_reservation(reservation_id: str, state: AppState, principal: Writer) -> ReservationOut:
     """The reservation and its state as of now (a hold past its deadline reads ``expired``)."""
-    hold = await service.get(state["ledger"], reservation_id)
-    require_stores_allowed(principal, [hold.store_id])
+    hold = await service.get_own(state["ledger"], reservation_id, principal)
     return service.out(hold, state["clock"].now_us())
 
 
@@ -71,8 +70,7 @@ async def confirm_reservation(
     ``ttl_s`` passes.  Confirming twice is harmless; an expired or released hold is 409
     ``reservation_not_active``.
     """
-    hold = await service.get(state["ledger"], reservation_id)
-    require_stores_allowed(principal, [hold.store_id])
+    await service.get_own(state["ledger"], reservation_id, principal)
     return await service.confirm(state, reservation_id, None if body is None else body.ttl_s)
 
 
@@ -81,6 +79,5 @@ async def release_reservation(reservation_id: str, state: AppState, principal: W
     """Give the units back (cart abandoned, order cancelled).  Releasing twice is harmless; releasing
     a consumed hold is 409 ``reservation_not_active``.
     """
-    hold = await service.get(state["ledger"], reservation_id)
-    require_stores_allowed(principal, [hold.store_id])
+    await service.get_own(state["ledger"], reservation_id, principal)
     return await service.release(state, reservation_id)

@@ -13,6 +13,8 @@ import asyncio
 import logging
 import uuid
 
+from cloud.auth.deps import require_stores_allowed
+from cloud.auth.scopes import Principal, Scope
 from cloud.availability.rules import CONFIRMED_STATES
 from cloud.availability.service import safety_stock
 from cloud.errors import Conflict, InvalidParameter, NotFound
@@ -112,6 +114,20 @@ async def get(ledger: Ledger, hold_id: str) -> HoldRecord:
     hold = await ledger.get_hold(hold_id)
     if hold is None:
         raise ReservationNotFound(hold_id)
+    return hold
+
+
+async def get_own(ledger: Ledger, hold_id: str, principal: Principal) -> HoldRecord:
+    """The hold, if ``principal`` may act on it: the key that made it, or an admin key.
+
+    Another key's reservation is answered as unknown (404), not 403: its ids are
+    not for others to probe.  Within a store limit too (an admin key limited to
+    some stores acts only on their holds).
+    """
+    hold = await get(ledger, hold_id)
+    if hold.owner != principal.key_id and Scope.ADMIN not in principal.scopes:
+        raise ReservationNotFound(hold_id)
+    require_stores_allowed(principal, [hold.store_id])
     return hold
 
 

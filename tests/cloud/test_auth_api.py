@@ -217,6 +217,33 @@ async def test_a_store_limited_key_sees_only_its_stores(
     assert hold.json()["error"]["code"] == "store_forbidden"
 
 
+async def test_a_reservation_is_read_confirmed_and_released_only_by_its_key_or_an_admin(
+    app_and_keys: tuple[httpx.AsyncClient, Keys, FastAPI],
+) -> None:
+    # Issue 11: any reservations:write key could read, confirm or release any key's hold.
+    client, keys, _ = app_and_keys
+    shop = {"Authorization": f"Bearer {await keys.issue({Scope.RESERVATIONS_WRITE})}"}
+    other = {"Authorization": f"Bearer {await keys.issue({Scope.RESERVATIONS_WRITE})}"}
+    admin = {"Authorization": f"Bearer {await keys.issue({Scope.ADMIN})}"}
+    made = await client.post(
+        "/v1/reservations",
+        json={"store_id": "paris-01", "gtin": SHIRT, "quantity": 1},
+        headers={**shop, "Idempotency-Key": "own"},
+    )
+    assert made.status_code == 201, made.text
+    hold_id = made.json()["id"]
+    for method, suffix in [("GET", ""), ("POST", "/confirm"), ("POST", "/release")]:
+        r = await client.request(method, f"/v1/reservations/{hold_id}{suffix}", headers=other)
+        assert r.status_code == 404, (method, suffix, r.text)
+        assert r.json()["error"]["code"] == "reservation_not_found"
+    r = await client.get(f"/v1/reservations/{hold_id}", headers=shop)
+    assert (r.status_code, r.json()["state"]) == (200, "held")
+    r = await client.post(f"/v1/reservations/{hold_id}/confirm", headers=shop)
+    assert (r.status_code, r.json()["state"]) == (200, "confirmed")
+    r = await client.post(f"/v1/reservations/{hold_id}/release", headers=admin)
+    assert (r.status_code, r.json()["state"]) == (200, "released")
+
+
 @pytest.mark.parametrize(
     "header",
     [
