@@ -51,6 +51,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from gateway.antennas import Step, heartbeat_steps, status_steps
 from gateway.dedup import BatchIndex
 from gateway.fastwire import Batch, antenna_zones, decode_batch, newest_us
 from gateway.formats import FormatError, parse_reader_payload
@@ -148,11 +149,20 @@ class Work:
     rejects: list[Reject] = field(default_factory=list)
     statuses: list[ReaderStatusRecord] = field(default_factory=list)
     heartbeats: dict[str, ReaderHeartbeatRecord] = field(default_factory=dict)  # the newest per reader
+    health: list[Step] = field(default_factory=list)  # antenna_health rows (gateway.antennas)
     receipts: list[Receipt] = field(default_factory=list)  # acknowledge these after the commit
     messages: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.stores or self.replies or self.rejects or self.statuses or self.heartbeats or self.receipts)
+        return bool(
+            self.stores
+            or self.replies
+            or self.rejects
+            or self.statuses
+            or self.heartbeats
+            or self.health
+            or self.receipts
+        )
 
     def _segment(self, store_id: str, batches: bool) -> _Segment:
         segments = self.stores.setdefault(store_id, [])
@@ -457,6 +467,11 @@ class Ingestor:
         for port in status.antennas_down:
             tracker.antenna_down(reader_id, port, status.at_us)
         self.metrics.readers_down.set(len(self._readers_down))
+        try:
+            reader = self.site.store(store_id).reader(reader_id)
+        except KeyError:
+            reader = None
+        work.health.extend(status_steps(status, reader))
         work.statuses.append(
             ReaderStatusRecord(
                 reader_id=reader_id,
@@ -480,6 +495,7 @@ class Ingestor:
         newest = work.heartbeats.get(reader_id)
         if newest is None or newest.at_us <= beat.at_us:
             work.heartbeats[reader_id] = ReaderHeartbeatRecord(reader_id, store_id, beat.at_us, stale_at)
+        work.health.extend(heartbeat_steps(beat))
 
     def _pos(self, work: Work, topic: str, store_id: str, payload: bytes) -> None:
         try:
@@ -533,6 +549,9 @@ class Ingestor:
             await self._retrying(lambda s=status: self.ledger.record_reader_status(s), status.store_id)  # type: ignore[misc]
         for beat in work.heartbeats.values():
             await self._retrying(lambda b=beat: self.ledger.record_reader_heartbeat(b), beat.store_id)  # type: ignore[misc]
+        if work.health:
+            steps = work.health
+            await self._retrying(lambda: self.ledger.execute_all(steps))
         replies = list(work.replies)
         if len(work.stores) == 1:
             for store_id, segments in work.stores.items():

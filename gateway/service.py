@@ -74,6 +74,7 @@ log = logging.getLogger(__name__)
 
 #: Longest a surplus store's pending writes are waited for before it is handed back.
 _DRAIN_LIMIT_S = 10.0
+# Heartbeats carry each antenna's read rate (kept in antenna_health for the staff console).
 _READER_KINDS = (TopicKind.READS, TopicKind.STATUS, TopicKind.HEARTBEAT, TopicKind.IMPINJ, TopicKind.ZEBRA)
 
 

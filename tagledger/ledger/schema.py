@@ -143,6 +143,22 @@ reader_status = sa.Table(
     sa.Column("stale_at", TIMESTAMP, nullable=True),
 )
 
+# Per-antenna health (revision 0009): the read rate each agent's heartbeat reports and
+# the down flag of its last status, for "which antenna is down".  Written by the
+# gateway through ``Ledger.execute_all`` (``gateway.antennas``), read by the API.
+# Times are plain µs integers on both backends.
+antenna_health = sa.Table(
+    "antenna_health",
+    metadata,
+    sa.Column("reader_id", sa.Text, primary_key=True),
+    sa.Column("port", sa.Integer, primary_key=True),
+    sa.Column("store_id", sa.Text, nullable=False),
+    sa.Column("reads_per_s", sa.Float, nullable=False, server_default=sa.text("0")),
+    sa.Column("heartbeat_us", sa.BigInteger, nullable=True),
+    sa.Column("down", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("status_us", sa.BigInteger, nullable=True),
+)
+
 # Channel tables (revision 0003): reservations and API keys; see ``tagledger.ledger.channel``.
 
 holds = sa.Table(

@@ -19,7 +19,17 @@ from tagledger.ledger import open_ledger
 from tagledger.ledger.model import ItemState
 from tagledger.ledger.repository import Ledger
 from tagledger.site import EXAMPLE_SITE
-from tagledger.wire import Ack, Observation, ReadBatch, Topics, decode_as, encode
+from tagledger.wire import (
+    Ack,
+    Heartbeat,
+    Observation,
+    ReadBatch,
+    ReaderState,
+    ReaderStatus,
+    Topics,
+    decode_as,
+    encode,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -193,3 +203,28 @@ async def test_health_endpoints_and_metrics(running: Running) -> None:
         assert 'tagledger_batches_total{result="committed"} 1.0' in metrics
         assert "tagledger_observations_total 5.0" in metrics
         assert (await http.get("/nope")).status_code == 404
+
+
+async def test_heartbeats_and_statuses_keep_each_antennas_rate_and_down_flag(running: Running) -> None:
+    topics = running.topics
+    beat = Heartbeat(
+        store_id=STORE, reader_id=READER, boot_id="boot-a", at_us=T0, reader_connected=True,
+        reads_per_s={"1": 120.5, "2": 80.0, "3": 0.0},
+    )  # fmt: skip
+    status = ReaderStatus(store_id=STORE, reader_id=READER, state=ReaderState.ONLINE, at_us=T0, antennas_down=[3])
+    older = Heartbeat(
+        store_id=STORE, reader_id=READER, boot_id="boot-a", at_us=T0 - 10, reader_connected=True,
+        reads_per_s={"1": 1.0},
+    )  # fmt: skip
+    await running.publish(topics.heartbeat(STORE, READER), encode(beat))
+    await running.publish(topics.status(STORE, READER), encode(status))
+    await running.publish(topics.heartbeat(STORE, READER), encode(older))
+    await running.publish(topics.heartbeat(STORE, READER), b"{not json")
+    letter = json.loads((await running.reply())[1])
+    assert letter["reason"] == "malformed"
+    sql = (
+        "SELECT port, reads_per_s, heartbeat_us, down, status_us FROM antenna_health WHERE reader_id = $1 ORDER BY port"
+    )
+    rows = await running.ledger.fetch(sql, READER)
+    # The older heartbeat came last and changed nothing; the status marked port 3 down, 1 and 2 up.
+    assert rows == [(1, 120.5, T0, 0, T0), (2, 80.0, T0, 0, T0), (3, 0.0, T0, 1, T0)]

@@ -29,6 +29,7 @@ TABLES = (
         "webhook_marks",
         "webhook_lease",
         "webhook_pending",
+        "antenna_health",
     }
     | {
         "count_sessions",
