@@ -10,6 +10,7 @@ command also maps the variables every role shares (``TAGLEDGER_SITE``,
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Annotated
@@ -124,6 +125,19 @@ class ApiSettings(BaseSettings):
         default=1.0, gt=0, description="Wait after the first failed attempt; doubled after each further one."
     )
     webhook_retry_max_s: float = Field(default=300.0, gt=0, description="Longest wait between two attempts.")
+    webhook_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR) webhooks may be delivered to although they are not public: loopback, "
+        'private and link-local targets are refused otherwise (SSRF guard), e.g. ["10.20.0.0/16"].',
+    )
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for v in value:
+            ipaddress.ip_network(v.strip(), strict=False)  # ValueError names the bad one
+        return value
+
     shutdown_grace_s: int = Field(
         default=10, ge=0, description="On SIGTERM, how long in-flight requests get before they are cut."
     )

@@ -31,6 +31,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 
 import httpx
 
@@ -38,7 +39,7 @@ from cloud.availability import service
 from cloud.changes.cursor import Cursor
 from cloud.changes.service import next_changes
 from cloud.state import State
-from cloud.webhooks import signing
+from cloud.webhooks import signing, targets
 from tagledger.ledger.channel import DeliveryAttempt, PendingDelivery, WebhookRecord
 from tagledger.ledger.repository import LedgerError
 from tagledger.redact import redact_url
@@ -204,6 +205,21 @@ async def _poll(state: State, after: dict[str, Cursor]) -> list[tuple[PendingDel
     return out
 
 
+async def _pinned(target: str, allowed: Sequence[targets.IpNetwork]) -> tuple[httpx.URL, str, dict[str, str]]:
+    """The URL to POST to, with the host replaced by the address just checked; its Host header; extensions.
+
+    Connecting to the checked address (not letting the HTTP client look the name up
+    again) leaves no window for a DNS answer that changes in between; TLS still
+    verifies the certificate against the name (SNI ``sni_hostname``).
+    """
+    url = httpx.URL(target)
+    name = url.raw_host.decode("ascii")  # IDNA-encoded, as DNS and the Host header take it
+    address = await targets.resolve_checked(name, url.port or (443 if url.scheme == "https" else 80), allowed)
+    shown = f"[{name}]" if ":" in name else name
+    host = f"{shown}:{url.port}" if url.port else shown
+    return url.copy_with(host=str(address)), host, {"sni_hostname": name} if url.scheme == "https" else {}
+
+
 async def _deliver(state: State, http: httpx.AsyncClient, hook: WebhookRecord, pending: PendingDelivery) -> None:
     settings = state["settings"]
     delivery_id, body = pending.delivery_id, pending.body
@@ -215,16 +231,25 @@ async def _deliver(state: State, http: httpx.AsyncClient, hook: WebhookRecord, p
         signing.SIGNATURE_HEADER: signing.signature(hook.secret, body),
     }
     attempts = settings.webhook_max_attempts
+    allowed = targets.parse_networks(settings.webhook_allowed_networks)
     error: str | None = None
     # A delivery resumed from an earlier deliverer goes on counting its attempts.
     for attempt in range(pending.attempts + 1, max(attempts, pending.attempts + 1) + 1):
         status: int | None = None
         error = None
         try:
-            response = await http.post(hook.url, content=body, headers={**headers, "X-Tagledger-Attempt": str(attempt)})
+            url, host, extensions = await _pinned(hook.url, allowed)
+            response = await http.post(
+                url,
+                content=body,
+                headers={**headers, "Host": host, "X-Tagledger-Attempt": str(attempt)},
+                extensions=extensions,
+            )
             status = response.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
+        except (targets.TargetForbidden, targets.TargetUnresolvable) as exc:
+            error = str(exc)[:500]
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
         ok = error is None

@@ -6,11 +6,13 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from pydantic import HttpUrl
 
 from cloud.auth.deps import AdminOnly
-from cloud.errors import ERROR_RESPONSES, NotFound
+from cloud.errors import ERROR_RESPONSES, InvalidParameter, NotFound
 from cloud.state import AppState
 from cloud.stores.service import require_stores
+from cloud.webhooks import targets
 from cloud.webhooks.schemas import (
     DeliveryAttemptOut,
     DeliveryLog,
@@ -55,10 +57,16 @@ async def create_webhook(body: WebhookCreate, state: AppState, principal: AdminO
     2xx answer is retried with exponential backoff (settings `webhook_retry_base_s`,
     `webhook_max_attempts`); every attempt is logged (`GET /v1/webhooks/{id}/deliveries`).
     The secret is returned only here.
+
+    Targets inside the operator's network are refused (422 `webhook_target_forbidden`): hosts
+    that are or resolve to loopback, private, link-local, unspecified or other non-public
+    addresses, unless the setting `webhook_allowed_networks` allows them.  Each delivery
+    checks the target again and connects to the address it checked.
     """
     stores = None if body.stores is None else list(dict.fromkeys(body.stores))
     if stores is not None:
         require_stores(state["site"], stores)
+    await _check_target(body.url, state["settings"].webhook_allowed_networks)
     hook = WebhookRecord(
         id="wh_" + secrets.token_hex(8),
         url=str(body.url),
@@ -68,6 +76,24 @@ async def create_webhook(body: WebhookCreate, state: AppState, principal: AdminO
     )
     await state["ledger"].add_webhook(hook)
     return WebhookCreated(**_out(hook).model_dump(), secret=hook.secret)
+
+
+async def _check_target(url: HttpUrl, allowed_networks: list[str]) -> None:
+    """Refuse a target inside the operator's network (SSRF; cloud.webhooks.targets).
+
+    A name that does not resolve yet is accepted: every delivery checks it again.
+    """
+    host = url.host or ""
+    try:
+        await targets.resolve_checked(host, url.port or 443, targets.parse_networks(allowed_networks))
+    except targets.TargetForbidden as exc:
+        raise InvalidParameter(
+            str(exc),
+            code="webhook_target_forbidden",
+            details={"host": exc.host, "address": exc.address, "reason": exc.reason},
+        ) from None
+    except targets.TargetUnresolvable:
+        pass
 
 
 @router.get("", response_model=WebhookList, summary="List webhook subscriptions")

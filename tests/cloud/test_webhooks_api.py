@@ -19,6 +19,7 @@ from cloud.app import create_app
 from cloud.settings import ApiSettings
 from cloud.webhooks import signing
 from tagledger.clock import ManualClock, SystemClock
+from tagledger.ledger.channel import WebhookRecord
 from tagledger.ledger.model import BatchKey, BatchRecord
 from tagledger.ledger.repository import Ledger
 from tagledger.site import Site
@@ -93,6 +94,8 @@ def _settings(ledger_url: str) -> ApiSettings:
         webhook_poll_s=0.05,
         webhook_retry_base_s=BASE_S,
         webhook_max_attempts=3,
+        # The receivers listen on 127.0.0.1, a target refused by default (SSRF guard).
+        webhook_allowed_networks=["127.0.0.0/8"],
     )
 
 
@@ -321,3 +324,28 @@ async def test_unknown_stores_and_subscriptions_are_404(client: httpx.AsyncClien
 
 def test_backoff_doubles_up_to_the_cap() -> None:
     assert [signing.backoff_s(n, base_s=1.0, cap_s=10.0) for n in range(1, 6)] == [1.0, 2.0, 4.0, 8.0, 10.0]
+
+
+async def test_a_target_is_checked_again_at_delivery(
+    ledger_url: str, ledger: Ledger, site: Site, clock: ManualClock
+) -> None:
+    # Issue 11 (SSRF): a subscription accepted earlier (its name resolved elsewhere then, or the
+    # allow-list was wider) is refused at delivery time, each attempt logged with the reason.
+    settings = _settings(ledger_url).model_copy(update={"webhook_allowed_networks": []})
+    async with receiving(fail_first=0) as receiver:
+        await ledger.add_webhook(
+            WebhookRecord(id="wh_rebound", url=receiver.url, secret=SECRET, stores=None, created_us=clock.now_us())
+        )
+        app = create_app(settings, ledger=ledger, site=site, clock=clock)
+        async with api_client(app) as client:
+            await _resumed(ledger)
+            await _commit(ledger, "paris-01", 1, [shirt(0)])
+            async with asyncio.timeout(5):
+                while True:
+                    attempts = (await client.get("/v1/webhooks/wh_rebound/deliveries")).json()["attempts"]
+                    if len(attempts) == 3:
+                        break
+                    await asyncio.sleep(0.02)
+        assert receiver.got == []
+        assert [a["outcome"] for a in attempts] == ["failed", "retrying", "retrying"]
+        assert all("loopback" in a["error"] and a["status_code"] is None for a in attempts)
