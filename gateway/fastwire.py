@@ -85,7 +85,9 @@ def decode_batch(data: bytes) -> Batch:
     if len(data) <= MAX_PAYLOAD_BYTES:
         try:
             batch = _DECODER.decode(data)
-        except msgspec.MsgspecError:
+        except (msgspec.MsgspecError, RecursionError):
+            # RecursionError: nested deeper than msgspec recurses; the contract
+            # refuses it as malformed.
             pass
         else:
             if _all_hex("".join([o.epc for o in batch.observations])):

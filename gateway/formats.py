@@ -38,12 +38,18 @@ so an unknown antenna there is a configuration error that must be loud.
 
 Unknown fields and unknown event types are ignored (the readers add fields
 across firmware versions).
+
+Every number is bounded to what the state machine and the ledger can hold (an
+RSSI finite and within the contract's -128..20 dBm, a read count within int4),
+and, given ``not_after_us``, every event time to the gateway's clock plus the
+allowed skew (reason ``clock``): see ``gateway.vetting``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -62,6 +68,10 @@ Format = Literal["tagledger", "impinj_iot", "zebra_iot"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _HEXCHARS = frozenset("0123456789ABCDEF")
+#: RSSI bounds of the wire contract (``tagledger.wire.Observation``), dBm.
+RSSI_MIN_DBM, RSSI_MAX_DBM = -128.0, 20.0
+#: Largest read count of one event: the ledger's int4.
+MAX_READS = 2**31 - 1
 
 
 class FormatError(ValueError):
@@ -167,7 +177,12 @@ def sightings_from_batch(batch: ReadBatch | Batch, site: Site) -> list[Sighting]
 
 
 def parse_impinj(
-    payload: bytes, site: Site, *, store_id: str | None = None, reader_id: str | None = None
+    payload: bytes,
+    site: Site,
+    *,
+    store_id: str | None = None,
+    reader_id: str | None = None,
+    not_after_us: int | None = None,
 ) -> ParsedPayload:
     """Parse Impinj IoT device interface events: one object, an array, or one object per line."""
     events = list(_events(payload))
@@ -191,37 +206,36 @@ def parse_impinj(
     out = ParsedPayload("impinj_iot", store.id, reader.id)
     for i, event in enumerate(events):
         try:
-            _impinj_event(event, store, reader, zones, out)
+            _impinj_event(event, store, reader, zones, out, not_after_us)
         except FormatError as exc:
             out.skipped.append(FormatError(exc.reason, f"event {i}: {exc.detail}"))
     return _all_bad_raises(out, len(events))
 
 
-def _impinj_event(event: Any, store: Store, reader: Reader, zones: dict[int, str], out: ParsedPayload) -> None:
+def _impinj_event(
+    event: Any, store: Store, reader: Reader, zones: dict[int, str], out: ParsedPayload, not_after_us: int | None
+) -> None:
     if not isinstance(event, dict):
         raise FormatError("invalid", "an event must be a JSON object")
     if "tagInventoryEvent" in event:
-        at_us = _iso_us(event.get("timestamp"), "timestamp")
+        at_us = _iso_us(event.get("timestamp"), "timestamp", not_after_us)
         body = _body(event, "tagInventoryEvent")
         epc = _epc(body.get("epcHex"), body.get("epc"))
         port = _int(body.get("antennaPort"), "tagInventoryEvent.antennaPort", 1)
         zone = zones.get(port)
         if zone is None:
             raise FormatError("unknown_antenna", f"reader {reader.id} has no antenna {port} in the site file")
-        cdbm = body.get("peakRssiCdbm")
-        if not isinstance(cdbm, int | float) or isinstance(cdbm, bool):
-            # Without RSSI the zone cannot be arbitrated: the reader's
-            # tagInventoryEventConfig must report peakRssiCdbm.
-            raise FormatError("invalid", "tagInventoryEvent.peakRssiCdbm missing or not a number")
-        rssi = float(cdbm) / 100.0
+        # Without RSSI the zone cannot be arbitrated: the reader's
+        # tagInventoryEventConfig must report peakRssiCdbm.
+        rssi = _rssi(body.get("peakRssiCdbm"), "tagInventoryEvent.peakRssiCdbm", 100.0)
         last = body.get("lastSeenTime")
-        seen_us = at_us if last is None else _iso_us(last, "tagInventoryEvent.lastSeenTime")
+        seen_us = at_us if last is None else _iso_us(last, "tagInventoryEvent.lastSeenTime", not_after_us)
         out.sightings.append(Sighting(store.id, reader.id, port, zone, epc, seen_us, seen_us, 1, rssi, rssi))
     elif "overflowEvent" in event:
-        at_us = _iso_us(event.get("timestamp"), "timestamp")
+        at_us = _iso_us(event.get("timestamp"), "timestamp", not_after_us)
         out.gaps.append(GapEvent(store.id, reader.id, "reader_overflow", at_us, at_us))
     elif "antennaConnectedEvent" in event or "antennaDisconnectedEvent" in event:
-        at_us = _iso_us(event.get("timestamp"), "timestamp")
+        at_us = _iso_us(event.get("timestamp"), "timestamp", not_after_us)
         up = "antennaConnectedEvent" in event
         name = "antennaConnectedEvent" if up else "antennaDisconnectedEvent"
         port = _int(_body(event, name).get("antennaPort"), f"{name}.antennaPort", 1)
@@ -234,7 +248,9 @@ def _impinj_event(event: Any, store: Store, reader: Reader, zones: dict[int, str
 # Zebra IoT Connector
 
 
-def parse_zebra(payload: bytes, site: Site, *, reader_id: str, store_id: str | None = None) -> ParsedPayload:
+def parse_zebra(
+    payload: bytes, site: Site, *, reader_id: str, store_id: str | None = None, not_after_us: int | None = None
+) -> ParsedPayload:
     """Parse Zebra IoT Connector tag data events: one event or a JSON array of them."""
     store, reader = _reader_by_id(site, reader_id, store_id)
     zones = _zone_by_port(reader)
@@ -242,45 +258,50 @@ def parse_zebra(payload: bytes, site: Site, *, reader_id: str, store_id: str | N
     out = ParsedPayload("zebra_iot", store.id, reader.id)
     for i, event in enumerate(events):
         try:
-            _zebra_event(event, store, reader, zones, out)
+            _zebra_event(event, store, reader, zones, out, not_after_us)
         except FormatError as exc:
             out.skipped.append(FormatError(exc.reason, f"event {i}: {exc.detail}"))
     return _all_bad_raises(out, len(events))
 
 
-def _zebra_event(event: Any, store: Store, reader: Reader, zones: dict[int, str], out: ParsedPayload) -> None:
+def _zebra_event(
+    event: Any, store: Store, reader: Reader, zones: dict[int, str], out: ParsedPayload, not_after_us: int | None
+) -> None:
     if not isinstance(event, dict):
         raise FormatError("invalid", "an event must be a JSON object")
     data = event.get("data")
     if not isinstance(data, dict) or "idHex" not in data:
         return  # not a tag data event (e.g. a heartbeat on the same endpoint)
-    at_us = _iso_us(event.get("timestamp"), "timestamp")
+    at_us = _iso_us(event.get("timestamp"), "timestamp", not_after_us)
     epc = _epc(data.get("idHex"), None)
     port = _int(data.get("antenna"), "data.antenna", 1)
     zone = zones.get(port)
     if zone is None:
         raise FormatError("unknown_antenna", f"reader {reader.id} has no antenna {port} in the site file")
-    rssi = data.get("peakRssi")
-    if not isinstance(rssi, int | float) or isinstance(rssi, bool):
-        raise FormatError("invalid", "data.peakRssi missing or not a number")
-    reads = data.get("reads", 1)
-    count = _int(reads, "data.reads", 1)
-    out.sightings.append(Sighting(store.id, reader.id, port, zone, epc, at_us, at_us, count, float(rssi), float(rssi)))
+    rssi = _rssi(data.get("peakRssi"), "data.peakRssi", 1.0)
+    count = _int(data.get("reads", 1), "data.reads", 1, MAX_READS)
+    out.sightings.append(Sighting(store.id, reader.id, port, zone, epc, at_us, at_us, count, rssi, rssi))
 
 
 # --------------------------------------------------------------------------- #
 
 
 def parse_reader_payload(
-    kind: str, payload: bytes, site: Site, *, store_id: str | None, reader_id: str | None
+    kind: str,
+    payload: bytes,
+    site: Site,
+    *,
+    store_id: str | None,
+    reader_id: str | None,
+    not_after_us: int | None = None,
 ) -> ParsedPayload:
-    """Dispatch on the topic's last level (``impinj`` or ``zebra``)."""
+    """Dispatch on the topic's last level (``impinj`` or ``zebra``); events later than ``not_after_us`` are refused."""
     if kind == "impinj":
-        return parse_impinj(payload, site, store_id=store_id, reader_id=reader_id)
+        return parse_impinj(payload, site, store_id=store_id, reader_id=reader_id, not_after_us=not_after_us)
     if kind == "zebra":
         if reader_id is None:
             raise FormatError("unknown_reader", "Zebra events carry no reader identity; the topic must name it")
-        return parse_zebra(payload, site, store_id=store_id, reader_id=reader_id)
+        return parse_zebra(payload, site, store_id=store_id, reader_id=reader_id, not_after_us=not_after_us)
     raise FormatError("invalid", f"unknown reader format {kind!r}")
 
 
@@ -337,10 +358,27 @@ def _body(event: dict[str, Any], name: str) -> dict[str, Any]:
     return body
 
 
-def _int(value: Any, where: str, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise FormatError("invalid", f"{where} must be an integer >= {minimum}, got {value!r}")
+def _int(value: Any, where: str, minimum: int, maximum: int = 65535) -> int:
+    """An integer within bounds (antenna ports: 1..65535, the LLRP range)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+        shown = repr(value) if not isinstance(value, int) or value.bit_length() < 128 else "a huge integer"
+        raise FormatError("invalid", f"{where} must be an integer in {minimum}..{maximum}, got {shown[:40]}")
     return value
+
+
+def _rssi(value: Any, where: str, per_dbm: float) -> float:
+    """An RSSI in dBm from ``value`` / ``per_dbm``: finite and within the contract's bounds.
+
+    An infinite or absurd RSSI would turn the zone arbitration's milliwatts into
+    infinities (a NaN confidence) or overflow them.
+    """
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise FormatError("invalid", f"{where} missing or not a number")
+    dbm = float(value) / per_dbm if not isinstance(value, int) or value.bit_length() < 64 else math.inf
+    if not RSSI_MIN_DBM <= dbm <= RSSI_MAX_DBM:  # NaN fails too
+        bounds = f"{RSSI_MIN_DBM:g}..{RSSI_MAX_DBM:g} dBm"
+        raise FormatError("invalid", f"{where} must be within {bounds}, got {value!r:.40}")
+    return dbm
 
 
 def _epc(hex_value: Any, b64_value: Any) -> str:
@@ -358,7 +396,7 @@ def _epc(hex_value: Any, b64_value: Any) -> str:
     return epc
 
 
-def _iso_us(value: Any, where: str) -> int:
+def _iso_us(value: Any, where: str, not_after_us: int | None = None) -> int:
     if not isinstance(value, str):
         raise FormatError("invalid", f"{where} missing or not a string")
     try:
@@ -367,4 +405,7 @@ def _iso_us(value: Any, where: str) -> int:
         raise FormatError("invalid", f"{where} {value[:40]!r} is not an ISO-8601 time") from None
     if dt.tzinfo is None:
         raise FormatError("invalid", f"{where} {value[:40]!r} has no time zone")
-    return (dt - _EPOCH) // _US
+    at_us = (dt - _EPOCH) // _US
+    if at_us < 0 or (not_after_us is not None and at_us > not_after_us):
+        raise FormatError("clock", f"{where} {value[:40]!r} is before 1970 or too far ahead of the gateway's clock")
+    return at_us

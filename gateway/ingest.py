@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -58,6 +57,7 @@ from gateway.formats import FormatError, parse_reader_payload
 from gateway.metrics import GatewayMetrics
 from gateway.reorder import Reorder
 from gateway.state import StoreTracker
+from gateway.vetting import DEFAULT_CLOCK_SKEW_S, check_batch, check_pos, check_status
 from gateway.watermarks import Watermarks
 from tagledger.clock import US_PER_S, Clock, MonotonicClock
 from tagledger.ledger.model import (
@@ -92,6 +92,12 @@ T = TypeVar("T")
 #: reported ``stale`` by the API: one lost heartbeat (QoS 0) is no alarm, two
 #: in a row begin to be, three are the agent or its link in trouble.
 STALE_AFTER_HEARTBEATS = 3
+
+#: A read batch whose seq is this far past what its stream expects restarts the
+#: stream there instead of being held for (and asking for) the seqs in between:
+#: an agent sends a few hundred batches a minute, so a jump of a million is a
+#: reset or corrupted counter, never a backlog.
+MAX_SEQ_JUMP = 1_000_000
 
 #: The caller's handle for acknowledging one message to its transport, opaque to
 #: the ingestor (the service's: connection number, MQTT mid, QoS).  Each comes
@@ -188,6 +194,7 @@ class Ingestor:
         reorder_wait_s: float = 0.0,
         reorder_max_held: int = 64,
         monotonic: Clock | None = None,
+        clock_skew_s: float = DEFAULT_CLOCK_SKEW_S,
     ) -> None:
         self.site = site
         self.ledger = ledger
@@ -213,6 +220,7 @@ class Ingestor:
             self._order = Reorder(reorder_wait_s, reorder_max_held, self._monotonic, self._held_metric)
         self._stray: list[Receipt] = []  # receipts of held messages dropped unprocessed, to acknowledge
         self._readers_down: set[str] = set()
+        self._skew_us = round(clock_skew_s * US_PER_S)
 
     # ------------------------------------------------------------------ #
     # Stores
@@ -273,6 +281,12 @@ class Ingestor:
                     continue  # a read batch that went through the reorder buffer took its receipt
             except StoreLost:
                 pass
+            except Exception as exc:
+                # Whatever escaped the checks: this message goes to the dead letter,
+                # alone, and the rest of the group goes on.  Otherwise it would stay
+                # unacknowledged, the broker would deliver it again after every
+                # restart, and enough of them would fill the in-flight window.
+                self._unprocessable(work, topic, payload, exc)
             if receipt is not None:
                 work.receipts.append(receipt)
         return work
@@ -355,11 +369,30 @@ class Ingestor:
             return False
         index = self._index
         order = self._order
+        stream = (key.reader_id, key.boot_id)
+        try:
+            check_batch(batch, self.clock.now_us(), self._skew_us)
+        except FormatError as exc:
+            self._reject(work, topic, payload, exc.reason, exc.detail, ack=(store_id, key))
+            if order is not None and released is None and order.known(stream) and not _jumped(order, stream, key.seq):
+                # Settled: nobody waits for a batch that was refused.
+                await self._take_all(work, order.offer(stream, key.seq, None))
+            return False
         if not index.known(key.reader_id, key.boot_id):
             high = await self._retrying(lambda: self._watermarks.max_seq(key.reader_id, key.boot_id), store_id)
             index.start(key.reader_id, key.boot_id, high)
             if order is not None:
-                order.start((key.reader_id, key.boot_id), 0 if high is None else high + 1)
+                order.start(stream, 0 if high is None else high + 1)
+        if order is not None and released is None and _jumped(order, stream, key.seq):
+            self.metrics.seq_jumps.inc()
+            log.warning(
+                "reader %s boot %s jumped to seq %d (expected %d): its stream restarts there",
+                key.reader_id,
+                key.boot_id,
+                key.seq,
+                order.next_seq(stream),
+            )
+            await self._take_all(work, order.restart(stream, key.seq))
         if order is not None and released is None and not order.admit((key.reader_id, key.boot_id), key.seq):
             # Ahead of a hole (held), or filling one (let through with its successors).
             return await self._out_of_order(work, order, topic, store_id, reader_id, payload, receipt, batch, key)
@@ -440,10 +473,13 @@ class Ingestor:
         """Prepare batches the reorder buffer let go, in its order; their receipts join ``work``."""
         for a in arrivals:
             if a.store_id in self.trackers:
-                # StoreLost: dropped unprocessed; the agent re-sends it to the store's new gateway.
-                with contextlib.suppress(StoreLost):
+                try:
                     # Held as the bytes that arrived (in memory anyway): decoded again, off the fast path.
                     await self._reads(work, a.topic, a.store_id, a.reader_id, a.payload, None, released=a)
+                except StoreLost:
+                    pass  # dropped unprocessed; the agent re-sends it to the store's new gateway
+                except Exception as exc:
+                    self._unprocessable(work, a.topic, a.payload, exc)
             # Only once prepared (or dropped for good): if _reads raises, the batches not yet
             # prepared are not PUBACKed with this group, so the broker delivers them again.
             if a.receipt is not None:
@@ -454,7 +490,8 @@ class Ingestor:
     def _status(self, work: Work, topic: str, store_id: str, reader_id: str, payload: bytes) -> None:
         try:
             status = decode_as(ReaderStatus, payload)
-        except WireError as exc:
+            check_status(status, self.clock.now_us(), self._skew_us)
+        except (WireError, FormatError) as exc:
             self._reject(work, topic, payload, exc.reason, exc.detail)
             return
         tracker = self.trackers[store_id]
@@ -500,7 +537,8 @@ class Ingestor:
     def _pos(self, work: Work, topic: str, store_id: str, payload: bytes) -> None:
         try:
             tx = decode_as(PosTransaction, payload)
-        except WireError as exc:
+            check_pos(tx, self.clock.now_us(), self._skew_us)
+        except (WireError, FormatError) as exc:
             self._reject(work, topic, payload, exc.reason, exc.detail)
             return
         if tx.store_id != store_id:
@@ -518,7 +556,14 @@ class Ingestor:
         repeated sighting, which makes a redelivery harmless.
         """
         try:
-            parsed = parse_reader_payload(kind, payload, self.site, store_id=store_id, reader_id=reader_id)
+            parsed = parse_reader_payload(
+                kind,
+                payload,
+                self.site,
+                store_id=store_id,
+                reader_id=reader_id,
+                not_after_us=self.clock.now_us() + self._skew_us,
+            )
         except FormatError as exc:
             self._reject(work, topic, payload, exc.reason, exc.detail)
             return
@@ -672,6 +717,12 @@ class Ingestor:
         if ack is not None:
             work.replies.append(self._ack(*ack, "rejected"))
 
+    def _unprocessable(self, work: Work, topic: str, payload: bytes, exc: Exception) -> None:
+        """A message whose preparation raised past every check: a bug, logged as one, and a dead letter."""
+        log.error("could not prepare a message on %s", topic, exc_info=exc)
+        detail = f"{type(exc).__name__}: {exc}"[:500]
+        self._reject(work, topic, payload, "unprocessable", detail)
+
     async def _retrying(self, op: Callable[[], Awaitable[T]], store_id: str | None = None) -> T:
         """Run a ledger call, retrying while the database is unavailable.
 
@@ -690,3 +741,8 @@ class Ingestor:
                 delay = next(delays)
                 log.warning("ledger unavailable (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
+
+
+def _jumped(order: Reorder[_Arrival], stream: tuple[str, str], seq: int) -> bool:
+    """Is ``seq`` further ahead of what its (known) stream expects than any backlog could be?"""
+    return order.known(stream) and seq > order.next_seq(stream) + MAX_SEQ_JUMP

@@ -72,6 +72,12 @@ class GatewayMetrics:
             "Batch seqs not received in time: later batches of their reader were processed before them.",
             registry=r,
         )
+        self.seq_jumps = Counter(
+            "tagledger_seq_jumps",
+            "Read batches whose seq jumped more than MAX_SEQ_JUMP past what their stream expected: the stream"
+            " restarts there (no resend requests, no skipped seqs counted).",
+            registry=r,
+        )
         self.resend_requests = Counter(
             "tagledger_resend_requests",
             "Missing batch seqs the gateway asked their agent to send again (a later batch arrived first).",

@@ -199,6 +199,31 @@ class Reorder(Generic[T]):
             self._give_up_to(stream, s, min(s.held), out, "buffer_full")
         return out
 
+    def restart(self, stream: StreamKey, next_seq: int) -> list[T]:
+        """Expect ``next_seq`` next: the seqs before it are neither waited for, asked for nor counted as skipped.
+
+        For a stream that jumped far ahead of what it had sent (an agent's seq
+        counter reset or corrupted): waiting for, asking for or counting the
+        seqs in between would be meaningless.  What is held below ``next_seq``
+        is released, in seq order, with the run that follows it.
+        """
+        s = self._streams[stream]
+        out: list[T] = []
+        batches = 0
+        for seq in sorted(q for q in s.held if q < next_seq):
+            hold = s.held.pop(seq)
+            self._held -= len(hold.items)
+            out.extend(hold.items)
+            batches += 1 if hold.items else 0
+        if batches:
+            self._on_release("waited_out", batches)
+        s.next = max(s.next, next_seq)
+        s.asked.clear()
+        self._release_run(stream, s, out, "in_order")
+        if not s.held:
+            self._holding.discard(stream)
+        return out
+
     def missing(self, stream: StreamKey, limit: int = MAX_ASKED) -> list[int]:
         """The seqs a held batch waits for that were not asked for yet, lowest first.
 

@@ -135,6 +135,7 @@ class Gateway:
                 ledger_for=self._ledger_for(ledger),
                 reorder_wait_s=s.reorder_wait_s,
                 reorder_max_held=s.reorder_max_held,
+                clock_skew_s=s.clock_skew_s,
             )
             if leases is None:
                 await self.ingestor.load()

@@ -84,6 +84,15 @@ class GatewaySettings(BaseSettings):
             "under 3.1.1."
         ),
     )
+    clock_skew_s: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description=(
+            "Furthest an event time (a read, a reader status, a POS transaction) may be ahead of the gateway's "
+            "clock; later ones go to the dead letter with reason 'clock'."
+        ),
+    )
     leases: bool = Field(
         default=False,
         description=(
