@@ -57,7 +57,7 @@ from gateway.formats import FormatError, parse_reader_payload
 from gateway.metrics import GatewayMetrics
 from gateway.reorder import Reorder
 from gateway.state import StoreTracker
-from gateway.vetting import DEFAULT_CLOCK_SKEW_S, check_batch, check_pos, check_status
+from gateway.vetting import DEFAULT_CLOCK_SKEW_S, check_batch, check_heartbeat, check_pos, check_status
 from gateway.watermarks import Watermarks
 from tagledger.clock import US_PER_S, Clock, MonotonicClock
 from tagledger.ledger.model import (
@@ -523,7 +523,8 @@ class Ingestor:
     def _heartbeat(self, work: Work, topic: str, store_id: str, reader_id: str, payload: bytes) -> None:
         try:
             beat = decode_as(Heartbeat, payload)
-        except WireError as exc:
+            check_heartbeat(beat, self.clock.now_us(), self._skew_us)
+        except (WireError, FormatError) as exc:
             self._reject(work, topic, payload, exc.reason, exc.detail)
             return
         stale_at = None

@@ -25,6 +25,7 @@ Pure: the caller passes the gateway's clock reading.
 
 from __future__ import annotations
 
+import math
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -32,13 +33,15 @@ from gateway.formats import FormatError
 
 if TYPE_CHECKING:
     from gateway.fastwire import Batch
-    from tagledger.wire import PosTransaction, ReaderStatus
+    from tagledger.wire import Heartbeat, PosTransaction, ReaderStatus
 
 INT4_MAX = 2**31 - 1
 INT8_MAX = 2**63 - 1
 #: Largest quantity of one POS line: the state machine confirms that many items one by one.
 MAX_POS_QUANTITY = 100_000
 DEFAULT_CLOCK_SKEW_S = 300.0
+#: Longest heartbeat interval an agent may announce (its staleness deadline is computed from it).
+MAX_HEARTBEAT_INTERVAL_S = 86_400.0
 
 _first = attrgetter("first_seen_us")
 _last = attrgetter("last_seen_us")
@@ -85,3 +88,14 @@ def check_pos(tx: PosTransaction, now_us: int, skew_us: int) -> None:
     for line in tx.lines:
         if line.quantity > MAX_POS_QUANTITY:
             raise FormatError("out_of_range", f"quantity {line.quantity} is above {MAX_POS_QUANTITY}")
+
+
+def check_heartbeat(beat: Heartbeat, now_us: int, skew_us: int) -> None:
+    check_time(beat.at_us, now_us, skew_us, "at_us")
+    if beat.interval_s is not None and not beat.interval_s <= MAX_HEARTBEAT_INTERVAL_S:  # NaN and inf fail too
+        raise FormatError("out_of_range", f"interval_s {beat.interval_s} is above {MAX_HEARTBEAT_INTERVAL_S:g}")
+    for port, rate in beat.reads_per_s.items():
+        if port.isdigit() and not 1 <= int(port) <= 65535:
+            raise FormatError("out_of_range", f"antenna port {port[:20]} is not in 1..65535")
+        if not math.isfinite(rate) or rate < 0:
+            raise FormatError("out_of_range", f"reads_per_s of port {port[:20]} is {rate}")

@@ -34,6 +34,11 @@ def _zebra(**data: object) -> bytes:
     return json.dumps({"timestamp": STAMP, "data": {"idHex": EPC, "antenna": 1, "peakRssi": -50, **data}}).encode()
 
 
+def _heartbeat(**fields: object) -> bytes:
+    beat = {"v": 1, "kind": "heartbeat", "store_id": STORE, "reader_id": READER, "boot_id": "b", "at_us": NOW_US}
+    return dumps({**beat, "reader_connected": True, **fields})
+
+
 HUGE_READS = b'"reads": 1' + b"0" * 400
 POISONS = {
     "impinj rssi overflows math.pow": (IMPINJ, _impinj(peakRssiCdbm=1_000_000), "invalid"),
@@ -48,6 +53,16 @@ POISONS = {
     ),
     "batch nested 2,000 deep": (READS, b'{"a":' * 2000, "malformed"),
     "impinj nested 2,000 deep": (IMPINJ, b'[{"a":' * 2000, "malformed"),
+    "heartbeat interval Infinity": (
+        TOPICS.heartbeat(STORE, READER),
+        _heartbeat(interval_s=1.5).replace(b"1.5", b"Infinity"),
+        "out_of_range",
+    ),
+    "heartbeat port beyond int4": (
+        TOPICS.heartbeat(STORE, READER),
+        _heartbeat(reads_per_s={"99999999999": 1.0}),
+        "out_of_range",
+    ),
 }
 
 
@@ -115,6 +130,7 @@ CLOCK_POISONS = {
     "status at 2^63-1": (TOPICS.status(STORE, READER), _status(FAR)),
     "status 301 s ahead": (TOPICS.status(STORE, READER), _status(NOW_US + 301_000_000)),
     "pos at 2^63-1": (TOPICS.pos(STORE), _pos(FAR)),
+    "heartbeat at 2^63-1": (TOPICS.heartbeat(STORE, READER), _heartbeat(at_us=FAR)),
     "impinj in 9999": (IMPINJ, _impinj().replace(STAMP.encode(), b"9999-12-31T23:59:59+00:00")),
     "zebra 10 min ahead": (ZEBRA, _zebra().replace(STAMP.encode(), b"2026-11-18T21:43:20+00:00")),
 }
