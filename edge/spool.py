@@ -65,6 +65,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from tagledger.paths import make_private_file
 from tagledger.wire import Gap, Observation, ReadBatch, encode
 
 log = logging.getLogger(__name__)
@@ -220,7 +221,7 @@ class Spool:
         return self._conn
 
     def _open_sync(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_file(self.path)  # read data stays the agent user's (0600 in a 0700 directory)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch and
         # the seq counter always commit together.
         conn = sqlite3.connect(self.path, isolation_level=None)

@@ -30,6 +30,7 @@ from gateway.service import Gateway
 from gateway.settings import GatewaySettings
 from tagledger.ledger.migrate import migrate
 from tagledger.mqtt import BrokerAddress, backoff_delays
+from tagledger.paths import make_private_dir
 from tagledger.sim.runner import SimSettings, Simulation
 from tagledger.site import Site, load_site
 from tagledger.wire import PosTransaction, Topics, encode
@@ -83,7 +84,7 @@ class StoreStack:
         return self
 
     async def _start(self, s: StackSettings) -> None:
-        s.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(s.data_dir)
         original = load_site(s.site)
         await migrate(s.database_url)
         sim = Simulation(

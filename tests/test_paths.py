@@ -40,3 +40,34 @@ async def test_migrating_a_first_sqlite_ledger_creates_its_directory(tmp_path: P
     target = tmp_path / "state" / "tagledger" / "tagledger.sqlite"
     await migrate(f"sqlite:///{target}")
     assert target.is_file()
+
+
+async def test_a_new_ledger_and_spool_are_owner_only(tmp_path: Path) -> None:
+    # Issue 11: the SQLite ledger (webhook secrets, key digests) and the state directory were
+    # created with the umask's modes (0644 / 0755 typically): readable by every local user.
+    import os
+    import stat
+
+    from edge.spool import Spool
+    from tagledger.ledger.migrate import migrate
+
+    old = os.umask(0o022)
+    try:
+        ledger = tmp_path / "state" / "tagledger" / "tagledger.sqlite"
+        await migrate(f"sqlite:///{ledger}")
+        spool_path = tmp_path / "edge-state" / "spool" / "r1.sqlite"
+        async with Spool.open(spool_path, store_id="s1", reader_id="r1"):
+            pass
+    finally:
+        os.umask(old)
+    for directory in (ledger.parent, spool_path.parent):
+        assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+    for file in [ledger, spool_path, *ledger.parent.glob("*.sqlite-*"), *spool_path.parent.glob("*.sqlite-*")]:
+        assert stat.S_IMODE(file.stat().st_mode) == 0o600, file
+    # An existing directory the operator chose keeps its mode.
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    os.chmod(shared, 0o755)
+    await migrate(f"sqlite:///{shared / 'ledger.sqlite'}")
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+    assert stat.S_IMODE((shared / "ledger.sqlite").stat().st_mode) == 0o600

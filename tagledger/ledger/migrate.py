@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from tagledger.ledger.urls import parse
+from tagledger.paths import make_private_file
 
 SCRIPT_LOCATION = "tagledger.ledger:migrations"
 #: Key of the advisory lock migrations hold on PostgreSQL ("tagl" in ASCII).
@@ -67,7 +68,8 @@ def migrate_sync(url: str, revision: str = "head") -> None:
 async def _run(url: str, step: Callable[[Connection], None]) -> None:
     parsed = parse(url)
     if parsed.backend == "sqlite":
-        Path(parsed.target).parent.mkdir(parents=True, exist_ok=True)  # a first run in a new state directory
+        # A first run in a new state directory: directory 0700 and file 0600 (tagledger.paths).
+        make_private_file(Path(parsed.target))
     engine = create_async_engine(parsed.sqlalchemy_url, poolclass=NullPool)
     try:
         async with engine.begin() as conn:
