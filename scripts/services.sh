@@ -146,4 +146,15 @@ ensure_tools() {
   if ! command -v systemd-analyze >/dev/null 2>&1; then
     _tl_apt_install systemd || { echo "services: systemd-analyze is missing (Debian package 'systemd')" >&2; return 1; }
   fi
+  # tests/test_deploy_image.py builds deploy/Dockerfile with buildah (no daemon)
+  # on a Debian root file system made by debootstrap; tests/test_deploy_monitoring.py
+  # checks the alert rules with promtool (Debian package 'prometheus', about
+  # 20 MB to download).
+  local missing=()
+  command -v buildah >/dev/null 2>&1 || missing+=(buildah)
+  command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  if [ ${#missing[@]} -gt 0 ]; then
+    _tl_apt_install --no-install-recommends "${missing[@]}" || { echo "services: cannot install ${missing[*]} (Debian packages)" >&2; return 1; }
+  fi
 }
