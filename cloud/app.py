@@ -20,6 +20,7 @@ from cloud.errors import MethodTable, install_exception_handlers
 from cloud.feeds.endpoints import router as feeds_router
 from cloud.health.endpoints import router as health_router
 from cloud.items.endpoints import router as items_router
+from cloud.items.endpoints import store_items_router
 from cloud.metrics import ApiMetrics, MetricsMiddleware
 from cloud.openapi import install as install_openapi
 from cloud.reservations.endpoints import router as reservations_router
@@ -131,6 +132,7 @@ def create_app(
         stores_router,
         stock_router,
         items_router,
+        store_items_router,
         reservations_router,
         changes_router,
         feeds_router,

@@ -28,8 +28,8 @@ from fastapi.openapi.utils import get_openapi
 PARAMETER_PATTERNS = {
     # GTIN-8, -12, -13 or -14 (cloud.gtin).
     "gtin": r"^[0-9]{8,14}$",
-    # EPC hex, 16 to 496 bits, either case (cloud.items.service.parse_epc).
-    "epc": r"^[0-9A-Fa-f]{4,124}$",
+    # EPC hex, 16 to 496 bits, either case, or an SGTIN pure-identity URN (cloud.epcs.parse_epc).
+    "epc": r"^([0-9A-Fa-f]{4,124}|urn:epc:id:sgtin:[0-9]+\.[0-9]+\.[!%-?A-Z_a-z\x22]{1,60})$",
     # Opaque, base64url without padding (cloud.pagination, cloud.params).
     "cursor": r"^[A-Za-z0-9_-]+$",
 }

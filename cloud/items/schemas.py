@@ -16,6 +16,7 @@ class ProductOut(BaseModel):
 
 class ItemOut(BaseModel):
     epc: str = Field(description="EPC as upper-case hex.")
+    epc_uri: str | None = Field(description="The EPC's GS1 pure-identity URN (urn:epc:id:...); null if undecodable.")
     store_id: str
     scheme: str = Field(description="EPC scheme (sgtin-96, sgtin-198, sscc-96, giai-96, ...) or 'unknown'.")
     gtin: str | None = Field(description="GTIN-14 decoded from an SGTIN EPC; null for other schemes.")
@@ -53,5 +54,12 @@ class EventOut(BaseModel):
 
 class ItemHistory(BaseModel):
     epc: str
+    epc_uri: str | None = Field(description="The EPC's GS1 pure-identity URN; null if undecodable.")
     events: list[EventOut] = Field(description="Newest first.")
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next (older) page; null on the last page.")
+
+
+class ItemList(BaseModel):
+    store_id: str
+    items: list[ItemOut] = Field(description="Sorted by EPC (hex).")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import httpx
 import pytest
 
 from tagledger.clock import ManualClock
 from tagledger.ledger.model import ReaderStatusRecord
 from tagledger.ledger.repository import Ledger
-from tests.cloud.ledger_data import NOW, SHOE, populate, shirt, shoe
+from tests.cloud.ledger_data import JEANS, NOW, SHIRT, SHOE, jeans, populate, shirt, shoe
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +25,7 @@ async def test_item_shows_its_current_state_and_decoded_product(client: httpx.As
     assert r.status_code == 200, r.text
     assert r.json() == {
         "epc": shoe(0),
+        "epc_uri": "urn:epc:id:sgtin:549755813888.0.0",
         "store_id": "paris-01",
         "scheme": "sgtin-96",
         "gtin": SHOE,
@@ -100,3 +104,88 @@ async def test_readers_show_the_last_reported_status(client: httpx.AsyncClient, 
         {"port": 2, "zone": "floor"},
         {"port": 3, "zone": "fitting"},
     ]
+
+
+async def test_an_item_is_found_by_its_pure_identity_urn_too(client: httpx.AsyncClient) -> None:
+    by_hex = (await client.get(f"/v1/items/{shoe(0)}")).json()
+    r = await client.get(f"/v1/items/{by_hex['epc_uri']}")
+    assert r.status_code == 200, r.text
+    assert r.json() == by_hex
+    history = (await client.get(f"/v1/items/{by_hex['epc_uri']}/history")).json()
+    assert history["epc"] == shoe(0)
+    assert history["epc_uri"] == by_hex["epc_uri"]
+    unknown = await client.get("/v1/items/urn:epc:id:sgtin:0614141.812345.6789")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "item_not_found"
+    other = await client.get("/v1/items/urn:epc:id:sscc:0614141.1234567890")
+    assert (other.status_code, other.json()["error"]["code"]) == (422, "unsupported_epc_scheme")
+    bad = await client.get("/v1/items/urn:epc:id:sgtin:nonsense")
+    assert (bad.status_code, bad.json()["error"]["code"]) == (422, "invalid_epc")
+
+
+async def test_items_of_a_store_default_to_those_on_hand_and_filter_by_zone_state_and_gtin(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.get("/v1/stores/paris-01/items")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    # The sold shoe is not on hand; everything else of paris-01 is (lyon's shirts are another store).
+    assert [i["epc"] for i in body["items"]] == sorted([shirt(0), shirt(1), shirt(2), shirt(3), shoe(1), jeans(0)])
+    assert body["next_cursor"] is None
+    assert body["items"][0]["product"] == {"name": "Linen shirt", "category": "shirts"}
+
+    async def epcs(**params: object) -> list[str]:
+        r = await client.get("/v1/stores/paris-01/items", params=params)
+        assert r.status_code == 200, r.text
+        return [i["epc"] for i in r.json()["items"]]
+
+    assert await epcs(zone="backroom") == [shirt(3)]
+    assert await epcs(zone=["backroom", "exit"]) == sorted([shirt(3), jeans(0)])
+    assert await epcs(state="sold") == [shoe(0)]
+    assert await epcs(gtin=JEANS) == [jeans(0)]
+    assert await epcs(gtin=SHIRT, zone="floor", state="present") == [shirt(1), shirt(2)]
+
+
+async def test_missing_items_are_those_unobserved_for_longer_than_asked(
+    client: httpx.AsyncClient, clock: ManualClock
+) -> None:
+    # shirt 0 became unobserved at t+100 s; it is t+200 s now.
+    r = await client.get("/v1/stores/paris-01/items", params={"unobserved_for_s": 60})
+    assert [i["epc"] for i in r.json()["items"]] == [shirt(0)]
+    assert r.json()["items"][0]["since"] == "2026-01-01T00:01:40Z"
+    r = await client.get("/v1/stores/paris-01/items", params={"unobserved_for_s": 101})
+    assert r.json()["items"] == []
+
+
+async def test_items_page_with_a_cursor_and_come_whole_as_csv(client: httpx.AsyncClient) -> None:
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, object] = {"limit": 4}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await client.get("/v1/stores/paris-01/items", params=params)).json()
+        seen += [i["epc"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted([shirt(0), shirt(1), shirt(2), shirt(3), shoe(1), jeans(0)])
+
+    r = await client.get("/v1/stores/paris-01/items", params={"limit": 1}, headers={"Accept": "text/csv"})
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/csv")
+    table = list(csv.DictReader(io.StringIO(r.text)))
+    assert [row["epc"] for row in table] == seen  # every page, whatever the limit
+    first = table[0]
+    assert (first["gtin"], first["product"], first["zone"], first["on_hand"]) == (SHIRT, "Linen shirt", "floor", "true")
+    assert first["epc_uri"].startswith("urn:epc:id:sgtin:")
+
+
+async def test_item_listing_refuses_unknown_stores_and_bad_filters(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/v1/stores/nowhere/items")).status_code == 404
+    bad_state = await client.get("/v1/stores/paris-01/items", params={"state": "floating"})
+    assert bad_state.status_code == 422
+    bad_gtin = await client.get("/v1/stores/paris-01/items", params={"gtin": "123"})
+    assert bad_gtin.json()["error"]["code"] == "invalid_gtin"
+    bad_cursor = await client.get("/v1/stores/paris-01/items", params={"cursor": "nope"})
+    assert bad_cursor.json()["error"]["code"] == "invalid_cursor"
