@@ -29,6 +29,34 @@ taken for half-open, dropped, and re-established.  A connection that has not
 reached "inventorying" within ``setup_timeout_s`` is treated the same way: a
 reader that accepts TCP but never reads is the failure this guards against.
 
+Readers that leave fields out.  A report without PeakRSSI is not a read at
+-128 dBm: its strength is unknown, so the RSSI floor does not apply and the
+read is carried at the floor (the weakest strength the profile accepts, so it
+never outweighs a measured read).  A report without AntennaID is attributed to
+the reader's antenna when it has only one; otherwise it cannot be placed in a
+zone and is dropped.  Both are counted (``reads_without_rssi``,
+``reads_without_antenna``, and ``reads_filtered`` for the profile's filters;
+all three go out in the heartbeat) and logged once a minute, not per read.
+
+Per-tag reports.  Some readers send one tag per RO_ACCESS_REPORT.  The socket
+thread then calls us a thousand times a second; waking the event loop for each
+would cost more than the reads.  Reads are therefore collected on the socket
+thread and handed over at most every 20 ms (``_HANDOVER_S``), one wake-up for
+all that arrived meanwhile; 20 ms is small against the aggregation window.
+
+Transmit power.  sllurp's own choice from the reader's power table rounds down
+and never picks the top entry, so the power is chosen here: the nearest entry
+of the table the reader sent in its capabilities (the lower one on a tie),
+logged at INFO, and handed to sllurp as a table index.
+
+Why a connection ended.  The ``disconnected`` event (and so the status the
+agent publishes) says why: the reader refused the session, answered a request
+with an error (a rejected ROSpec), the watchdog gave up on a silent reader,
+or the connection was lost.  Its time is the last message received from the
+reader, so that a hung reader's ``reader_down`` gap starts where its silence
+did.  On shutdown the session is closed politely: ROSpecs deleted, then
+CLOSE_CONNECTION.
+
 Clock.  Readers stamp reads with their own clock.  For each report, ``s =
 max(last_seen) − host receive time`` equals ``offset − delay`` where ``delay``
 (read to receipt: report cadence + network + scheduling) is never negative, so
@@ -42,6 +70,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
@@ -72,6 +101,16 @@ _READER_MESSAGES = (
 
 _CLOCK_WINDOW_US = 60_000_000
 _OVERFLOW_REPORT_S = 1.0
+_HANDOVER_S = 0.02  # reads wait at most this long on the socket thread (see "Per-tag reports")
+_ODDITY_LOG_S = 60.0  # a reader's missing fields are logged at most this often
+_CLOSE_TIMEOUT_S = 2.0  # wait for CLOSE_CONNECTION_RESPONSE
+
+# Responses whose LLRPStatus tells whether the reader accepted what we asked.
+_RESPONSES = (
+    *(name for name in _READER_MESSAGES if name.endswith("_RESPONSE")),
+    "ERROR_MESSAGE",
+    "IMPINJ_ENABLE_EXTENSIONS_RESPONSE",
+)
 
 
 def _now_us() -> int:
@@ -79,17 +118,19 @@ def _now_us() -> int:
 
 
 class _SllurpDisconnectNoise(logging.Filter):
-    """sllurp logs an ordinary lost connection as an ERROR with a traceback.
+    """sllurp logs an ordinary lost connection, and a reader's refusals, as ERROR or CRITICAL.
 
-    The bridge reports every disconnect itself (a ``disconnected`` ReaderEvent and
-    a warning), so these records are lowered to WARNING: an agent's error log
-    should mean that something is wrong with the agent.
+    The bridge reports every disconnect itself, with its reason (a
+    ``disconnected`` ReaderEvent, a warning, the published status), so these
+    records are lowered to WARNING: an agent's error log should mean that
+    something is wrong with the agent.  An exception in one of our own
+    callbacks stays an ERROR.
     """
 
-    _MESSAGES = ("\nDisconnected from server", "Exception encountered in main loop")
+    _KEEP = ("Error during message callback",)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR and str(record.msg).startswith(self._MESSAGES):
+        if record.levelno >= logging.ERROR and not str(record.msg).startswith(self._KEEP):
             record.levelno = logging.WARNING
             record.levelname = "WARNING"
         return True
@@ -161,6 +202,17 @@ def sllurp_config(
     }
 
 
+def nearest_power(table: Sequence[tuple[int, float]], want_dbm: float) -> tuple[int, float]:
+    """The (index, dBm) entry of a reader's transmit power table nearest to ``want_dbm``.
+
+    A tie goes to the lower power.  sllurp's own search rounds down and never
+    reaches the table's last entry (30 dBm asked on a 10-30 dBm table gave 29.75).
+    """
+    if not table:
+        raise ValueError("the reader sent no transmit power table")
+    return min(table, key=lambda entry: (abs(entry[1] - want_dbm), entry[1]))
+
+
 def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Random) -> float:
     """Full jitter: uniform in [0, min(max, initial × 2^attempt)]."""
     return rng.uniform(0.0, min(max_s, initial_s * (2 ** min(attempt, 30))))
@@ -229,12 +281,26 @@ class LlrpReader:
         self._overflow_timer: asyncio.TimerHandle | None = None
         self._offsets: deque[tuple[int, int]] = deque()
         self._last_activity_s = 0.0
+        # Reads on their way from the socket thread to the loop (see "Per-tag reports").
+        self._handover: list[tuple[list[TagRead], int | None, int]] = []
+        self._handover_lock = threading.Lock()
+        self._handover_due = False
+        self._handover_timer: asyncio.TimerHandle | None = None
+        # Why the reader refused what we asked on this connection (None: it did not).
+        self._refusal: str | None = None
+        self._power_wanted: dict[int, float] = {}
+        # Missing fields since they were last logged: name -> (monotonic time logged, count since).
+        self._oddities: dict[str, tuple[float, int]] = {}
 
-        # Counters for the agent's heartbeat.
+        # Counters for the agent's heartbeat (written on sllurp's thread, read on the loop).
         self.reads_received = 0
         self.reads_dropped = 0
         self.reads_filtered = 0
+        self.reads_without_rssi = 0
+        self.reads_without_antenna = 0
         self.connects = 0
+        #: Transmit power chosen per antenna from the reader's table (dBm), on the last connection.
+        self.tx_power_dbm: dict[int, float] = {}
 
     # ------------------------------------------------------------------ lifecycle
     async def __aenter__(self) -> LlrpReader:
@@ -264,6 +330,9 @@ class LlrpReader:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
+        if self._handover_timer is not None:
+            self._handover_timer.cancel()
+        self._take_handover()
         if self._overflow_timer is not None:
             self._overflow_timer.cancel()
             self._overflow_timer = None
@@ -329,6 +398,10 @@ class LlrpReader:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 
+    def _refusal_reason(self) -> str | None:
+        # Set by sllurp's thread; a method so that mypy's narrowing does not outlive an await.
+        return self._refusal
+
     def _stop_requested(self) -> bool:
         # A method, not the attribute, so that type narrowing does not outlive an await.
         return self._stopping
@@ -337,20 +410,25 @@ class LlrpReader:
         """One TCP connection, from connect to loss; True if it reached inventorying."""
         assert self._loop is not None
         wake = self._wake = asyncio.Event()
-        config = LLRPReaderConfig(
-            sllurp_config(
-                self.profile,
-                self.antennas,
-                keepalive_s=self._keepalive_s,
-                tx_power_dbm=self._tx_power,
-                impinj_search_mode=self._impinj_search_mode,
-            )
+        config_dict = sllurp_config(
+            self.profile,
+            self.antennas,
+            keepalive_s=self._keepalive_s,
+            tx_power_dbm=self._tx_power,
+            impinj_search_mode=self._impinj_search_mode,
         )
+        self._power_wanted = dict(config_dict["tx_power_dbm"])
+        config = LLRPReaderConfig(config_dict)
         client = LLRPReaderClient(self.host, self.port, config, timeout=self._connect_timeout_s)
         client.add_tag_report_callback(self._on_tag_report)
         client.add_event_callback(self._on_reader_event)
         for name in _READER_MESSAGES:
             client.add_message_callback(name, self._on_any_message)
+        # Message callbacks run before sllurp's own handling of the message.
+        client.add_message_callback("GET_READER_CAPABILITIES_RESPONSE", self._on_capabilities)
+        for name in (*_RESPONSES, "READER_EVENT_NOTIFICATION"):
+            client.add_message_callback(name, self._on_status)
+        self._refusal = None
         client.add_disconnected_callback(lambda _c: self._call(wake.set))
         client.add_state_callback(LLRPReaderState.STATE_INVENTORYING, lambda _c, _s: self._call(self._on_inventorying))
 
@@ -381,20 +459,40 @@ class LlrpReader:
                     break
         finally:
             reached = reached or self._inventorying
+            refusal = self._refusal_reason()
+            if refusal is not None and (reason == "connection lost" or not reached):
+                reason = refusal
+                log.warning("reader %s:%s: %s", self.host, self.port, reason)
+            # The reader was last heard of at _last_activity_s: a hung reader's gap starts there.
+            last_heard_us = _now_us() - round((time.monotonic() - self._last_activity_s) * 1e6)
             await self._close(client, polite=self._stopping)
             self._inventorying = False
-            self._emit(ReaderEvent(kind="disconnected", at_us=_now_us(), detail=reason))
+            self._emit(ReaderEvent(kind="disconnected", at_us=last_heard_us, detail=reason))
             if reason == "connection lost":
                 log.warning("reader %s:%s: connection lost", self.host, self.port)
         return reached
 
     async def _close(self, client: LLRPReaderClient, *, polite: bool) -> None:
         if polite and client.is_alive():
+            # DELETE_ACCESSSPEC, DELETE_ROSPEC, then CLOSE_CONNECTION: the reader
+            # ends the session itself instead of finding its client gone.
+            closed = threading.Event()
+            client.add_message_callback("CLOSE_CONNECTION_RESPONSE", lambda _c, _m: closed.set())
+
+            def close_session(_state: Any, _ok: bool, *_args: Any) -> None:
+                try:
+                    client.llrp.sendMessage({"CLOSE_CONNECTION": {}})
+                except Exception:  # the socket is gone already: nothing to close
+                    closed.set()
+
             try:
-                client.disconnect()  # DELETE_ACCESSSPEC, DELETE_ROSPEC, then close
+                client.disconnect_requested.set()
+                client.llrp.stopPolitely(onCompletion=close_session, disconnect=True)
             except Exception as exc:  # the socket may already be gone
                 log.info("reader %s:%s: polite stop failed: %s", self.host, self.port, exc)
-            await asyncio.to_thread(client.join, self._stop_timeout_s)
+            else:
+                if not await asyncio.to_thread(closed.wait, self._stop_timeout_s):
+                    log.info("reader %s:%s: no answer to CLOSE_CONNECTION", self.host, self.port)
         client.hard_disconnect()
         await asyncio.to_thread(client.join, self._stop_timeout_s)
         if client.is_alive():
@@ -418,11 +516,29 @@ class LlrpReader:
         self._events.append(event)
         self._events_ready.set()
 
-    def _deliver(self, reads: list[TagRead], offset_sample: int | None, received_us: int) -> None:
-        if offset_sample is not None:
-            self._offsets.append((received_us, offset_sample))
-            while self._offsets and self._offsets[0][0] < received_us - _CLOCK_WINDOW_US:
-                self._offsets.popleft()
+    def _schedule_handover(self) -> None:
+        assert self._loop is not None
+        self._handover_timer = self._loop.call_later(_HANDOVER_S, self._take_handover)
+
+    def _take_handover(self) -> None:
+        """On the loop: take every report the socket thread collected since the last time."""
+        self._handover_timer = None
+        with self._handover_lock:
+            items, self._handover = self._handover, []
+            self._handover_due = False
+        if not items:
+            return
+        reads = items[0][0] if len(items) == 1 else [r for part, _, _ in items for r in part]
+        offsets = self._offsets
+        for _, sample, received_us in items:
+            if sample is not None:
+                offsets.append((received_us, sample))
+        newest = items[-1][2]
+        while offsets and offsets[0][0] < newest - _CLOCK_WINDOW_US:
+            offsets.popleft()
+        self._deliver(reads)
+
+    def _deliver(self, reads: list[TagRead]) -> None:
         self.reads_received += len(reads)
         room = self.max_queued_reads - self._queued
         if room < len(reads):
@@ -466,30 +582,114 @@ class LlrpReader:
         floor = self.profile.rssi_floor_dbm
         epc_filtered = bool(self.profile.epc_include_prefixes or self.profile.epc_exclude_prefixes)
         accepts = self.profile.accepts_epc
+        only_port = self.antennas[0] if len(self.antennas) == 1 else None
+        filtered = no_rssi = no_antenna = 0
         for tag in tags:
             raw = tag.get("EPC-96") or tag.get("EPC")
             if not raw:
                 continue
             epc = (raw.decode("ascii") if isinstance(raw, bytes) else str(raw)).upper()
-            rssi = float(tag.get("PeakRSSI", -128))
-            if rssi < floor or (epc_filtered and not accepts(epc)):
-                self.reads_filtered += 1
+            rssi = tag.get("PeakRSSI")
+            if rssi is None:
+                # Unknown, not weak: kept, at the weakest strength the profile accepts.
+                no_rssi += 1
+                rssi = floor
+            elif rssi < floor:
+                filtered += 1
                 continue
+            if epc_filtered and not accepts(epc):
+                filtered += 1
+                continue
+            antenna = tag.get("AntennaID")
+            if antenna is None:
+                no_antenna += 1
+                if only_port is None:
+                    continue  # which of the reader's antennas saw it is unknown
+                antenna = only_port
             last = int(tag.get("LastSeenTimestampUTC") or tag.get("FirstSeenTimestampUTC") or received_us)
             first = int(tag.get("FirstSeenTimestampUTC") or last)
             newest = max(newest, last)
             reads.append(
                 TagRead(
                     epc=epc,
-                    antenna=int(tag.get("AntennaID", 0)),
+                    antenna=int(antenna),
                     first_seen_us=first,
                     last_seen_us=last,
                     count=max(1, int(tag.get("TagSeenCount", 1))),
-                    peak_rssi=rssi,
+                    peak_rssi=float(rssi),
                 )
             )
+        if filtered:
+            self.reads_filtered += filtered
+        if no_rssi:
+            self.reads_without_rssi += no_rssi
+            self._note_oddity("without PeakRSSI", no_rssi, f"kept at the RSSI floor, {floor} dBm")
+        if no_antenna:
+            self.reads_without_antenna += no_antenna
+            self._note_oddity(
+                "without AntennaID",
+                no_antenna,
+                f"attributed to antenna {only_port}, the reader's only one"
+                if only_port is not None
+                else "dropped: the reader has several antennas",
+            )
         sample = newest - received_us if newest else None
-        self._call(self._deliver, reads, sample, received_us)
+        with self._handover_lock:
+            self._handover.append((reads, sample, received_us))
+            if self._handover_due:
+                return
+            self._handover_due = True
+        self._call(self._schedule_handover)
+
+    def _note_oddity(self, what: str, n: int, treatment: str) -> None:
+        """Count reads that lack a field; log the first at once, then at most once a minute."""
+        now = time.monotonic()
+        logged_at, since = self._oddities.get(what, (-_ODDITY_LOG_S, 0))
+        since += n
+        if now - logged_at >= _ODDITY_LOG_S:
+            log.warning("reader %s:%s: %d read(s) %s (%s)", self.host, self.port, since, what, treatment)
+            self._oddities[what] = (now, 0)
+        else:
+            self._oddities[what] = (logged_at, since)
+
+    def _on_capabilities(self, client: Any, msg: Any) -> None:
+        """Choose each antenna's transmit power from the reader's own table, before sllurp does."""
+        try:
+            caps = msg.msgdict["GET_READER_CAPABILITIES_RESPONSE"]
+            entries = caps["RegulatoryCapabilities"]["UHFBandCapabilities"]["TransmitPowerLevelTableEntry"]
+            table = [(int(e["Index"]), int(e["TransmitPowerValue"]) / 100.0) for e in entries]
+            chosen = {port: nearest_power(table, want) for port, want in self._power_wanted.items()}
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning("reader %s:%s: no usable transmit power table (%s); sllurp chooses", self.host, self.port, exc)
+            return
+        # An index, not dBm: sllurp then takes the entry as it is.
+        client.config.tx_power_dbm = None
+        client.config.tx_power = {port: index for port, (index, _) in chosen.items()}
+        self.tx_power_dbm = {port: dbm for port, (_, dbm) in chosen.items()}
+        for port, (_, dbm) in sorted(chosen.items()):
+            log.info(
+                "reader %s:%s antenna %d: transmit power %.2f dBm (asked %.2f dBm)",
+                self.host,
+                self.port,
+                port,
+                dbm,
+                self._power_wanted[port],
+            )
+
+    def _on_status(self, _client: Any, msg: Any) -> None:
+        """Remember why the reader refused a request or the session (the disconnect reason)."""
+        name = msg.getName()
+        body = msg.msgdict.get(name, {}) if msg.msgdict else {}
+        if name == "READER_EVENT_NOTIFICATION":
+            attempt = body.get("ReaderEventNotificationData", {}).get("ConnectionAttemptEvent")
+            if attempt is not None and attempt.get("Status") != "Success":
+                self._refusal = f"reader refused the session: {attempt.get('Status')}"
+            return
+        status = body.get("LLRPStatus") or {}
+        code = status.get("StatusCode")
+        if code is not None and code != "Success" and self._refusal is None:
+            what = name.removesuffix("_RESPONSE")
+            self._refusal = f"reader rejected {what}: {code} {status.get('ErrorDescription') or ''}".rstrip()
 
     def _on_reader_event(self, _client: Any, data: dict[str, Any]) -> None:
         ev = data.get("AntennaEvent")

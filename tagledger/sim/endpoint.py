@@ -15,6 +15,13 @@ and drops the client, like a rebooting reader; ``refuse=False`` keeps the socket
 open but goes silent, like a hung reader behind a half-open connection), and
 :meth:`LlrpEndpoint.set_antenna_connected`.
 
+Deviations of real readers, for interoperability tests: :class:`Faults` (set
+at construction or changed on :attr:`LlrpEndpoint.faults` at any time) makes
+the endpoint leave PeakRSSI or AntennaID out of its reports whatever the
+client asked for, send one tag per RO_ACCESS_REPORT, refuse the session, or
+reject the ROSpec.  Impinj's ``IMPINJ_ENABLE_EXTENSIONS`` is answered and the
+``ImpinjInventorySearchMode`` of an ROSpec recorded (``rospecs_added``).
+
 A new connection replaces an existing one instead of being refused: a real
 reader refuses, but only after its own keepalive logic has not yet noticed a
 dead peer, which would only slow tests down without testing anything new.
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import struct
 from collections.abc import Sequence
@@ -71,6 +79,17 @@ class ReadSupplier(Protocol):
 
 
 @dataclass
+class Faults:
+    """How this reader departs from what the client asked for (see the module docstring)."""
+
+    omit_peak_rssi: bool = False  # no PeakRSSI in TagReportData, even when asked for
+    omit_antenna_id: bool = False  # no AntennaID in TagReportData, even when asked for
+    per_tag_reports: bool = False  # one TagReportData per RO_ACCESS_REPORT
+    refuse_session: bool = False  # ConnectionAttemptEvent "a client connection already exists", then close
+    reject_rospec: str | None = None  # answer ADD_ROSPEC with this error description
+
+
+@dataclass
 class EndpointStats:
     connections: int = 0
     reports_sent: int = 0
@@ -107,6 +126,7 @@ class LlrpEndpoint:
         max_antennas: int | None = None,
         rf_modes: tuple[c.RfMode, ...] = DEFAULT_RF_MODES,
         capture: list[tuple[str, bytes]] | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.reader_id = reader_id
         self.host = host
@@ -116,6 +136,9 @@ class LlrpEndpoint:
         self._clock = clock or SystemClock()
         self.clock_offset_us = clock_offset_us
         self._caps = c.Capabilities(max_antennas=max_antennas or max(4, *self.antennas), rf_modes=rf_modes)
+        self.faults = faults or Faults()
+        self.rospecs_added: list[c.ROSpec] = []  # every ADD_ROSPEC accepted, for tests
+        self.impinj_extensions_enabled = False
         self._connected_antennas = set(self.antennas)
         self._capture = capture  # ("in"/"out", frame bytes) of every message, for golden files
         self._server: asyncio.Server | None = None
@@ -229,8 +252,16 @@ class LlrpEndpoint:
                 self._session.writer.transport.abort()
                 await self._end_session()
             session = _Session(reader=reader, writer=writer)
-            self._session = session
             self.stats.connections += 1
+            if self.faults.refuse_session:
+                # As a reader that still holds another client's session answers.
+                writer.write(
+                    c.connection_attempt_event(self._msg_id(), self._reader_now_us(), c.CONNECTION_CLIENT_EXISTS)
+                )
+                await writer.drain()
+                writer.close()
+                return
+            self._session = session
             self._send(session, c.connection_attempt_event(self._msg_id(), self._reader_now_us()))
             await self._serve(session)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -311,10 +342,14 @@ class LlrpEndpoint:
             pass  # no response defined
         elif t == c.Msg.ADD_ROSPEC:
             spec = c.decode_add_rospec(f.body)
-            if spec.rospec_id == 0 or spec.rospec_id in s.rospecs:
+            if self.faults.reject_rospec is not None:
+                why = self.faults.reject_rospec
+                self._send(s, c.status_response(c.Msg.ADD_ROSPEC_RESPONSE, mid, c.Status.PARAMETER_ERROR, why))
+            elif spec.rospec_id == 0 or spec.rospec_id in s.rospecs:
                 self._send(s, c.status_response(c.Msg.ADD_ROSPEC_RESPONSE, mid, c.Status.A_INVALID, "bad ROSpecID"))
             else:
                 s.rospecs[spec.rospec_id] = spec
+                self.rospecs_added.append(spec)
                 self._send(s, c.status_response(c.Msg.ADD_ROSPEC_RESPONSE, mid))
         elif t in (c.Msg.ENABLE_ROSPEC, c.Msg.START_ROSPEC, c.Msg.STOP_ROSPEC, c.Msg.DISABLE_ROSPEC):
             rid = c.decode_spec_id(f.body)
@@ -354,6 +389,16 @@ class LlrpEndpoint:
             elif t == c.Msg.DELETE_ACCESSSPEC and c.decode_spec_id(f.body) == 0:
                 s.access_specs.clear()
             self._send(s, c.status_response(c.STATUS_RESPONSES[t], mid))
+        elif t == c.Msg.CUSTOM_MESSAGE:
+            vendor, subtype, _ = c.decode_custom_message(f.body)
+            if (vendor, subtype) == (c.VENDOR_IMPINJ, c.IMPINJ_ENABLE_EXTENSIONS) and (
+                self._caps.manufacturer_pen == c.VENDOR_IMPINJ
+            ):
+                self.impinj_extensions_enabled = True
+                reply = c.custom_message(mid, c.VENDOR_IMPINJ, c.IMPINJ_ENABLE_EXTENSIONS_RESPONSE, c.llrp_status())
+                self._send(s, reply)
+            else:
+                self._send(s, c.error_message(mid, c.Status.UNSUPPORTED_MESSAGE, f"custom {vendor}/{subtype}"))
         elif t == c.Msg.CLOSE_CONNECTION:
             self._stop_all(s)
             self._send(s, c.status_response(c.Msg.CLOSE_CONNECTION_RESPONSE, mid))
@@ -419,10 +464,18 @@ class LlrpEndpoint:
                     )
                     for e in entries
                 ]
-            n = spec.report_every_n_tags or len(entries)
+            faults = self.faults
+            selector = spec.selector
+            if faults.omit_peak_rssi or faults.omit_antenna_id:
+                selector = dataclasses.replace(
+                    selector,
+                    peak_rssi=selector.peak_rssi and not faults.omit_peak_rssi,
+                    antenna_id=selector.antenna_id and not faults.omit_antenna_id,
+                )
+            n = 1 if faults.per_tag_reports else spec.report_every_n_tags or len(entries)
             for i in range(0, len(entries), n):
                 chunk = entries[i : i + n]
-                self._send(s, c.ro_access_report(self._msg_id(), chunk, spec.selector, spec.rospec_id))
+                self._send(s, c.ro_access_report(self._msg_id(), chunk, selector, spec.rospec_id))
                 self.stats.reports_sent += 1
                 self.stats.tags_sent += len(chunk)
             await s.writer.drain()

@@ -132,6 +132,7 @@ class P(IntEnum):
     CONNECTION_CLOSE_EVENT = 257
     LLRP_STATUS = 287
     C1G2_LLRP_CAPABILITIES = 327
+    CUSTOM = 1023
     UHF_C1G2_RF_MODE_TABLE = 328
     UHF_C1G2_RF_MODE_TABLE_ENTRY = 329
     C1G2_INVENTORY_COMMAND = 330
@@ -186,6 +187,14 @@ START_IMMEDIATE = 1
 
 # ConnectionAttemptEvent status.
 CONNECTION_SUCCESS = 0
+#: ConnectionAttemptEvent status: "Failed (a Client initiated connection already exists)".
+CONNECTION_CLIENT_EXISTS = 2
+
+#: Impinj's IANA enterprise number, the vendor of its custom LLRP messages and parameters.
+VENDOR_IMPINJ = 25882
+IMPINJ_ENABLE_EXTENSIONS = 21  # custom message subtype; the response is 22
+IMPINJ_ENABLE_EXTENSIONS_RESPONSE = 22
+IMPINJ_INVENTORY_SEARCH_MODE = 23  # custom parameter subtype, in C1G2InventoryCommand
 
 
 class CodecError(ValueError):
@@ -286,6 +295,18 @@ def status_response(msg_type: int, message_id: int, code: int = Status.SUCCESS, 
 
 def error_message(message_id: int, code: int, description: str) -> bytes:
     return status_response(Msg.ERROR_MESSAGE, message_id, code, description)
+
+
+def custom_message(message_id: int, vendor: int, subtype: int, body: bytes = b"") -> bytes:
+    return encode_message(Msg.CUSTOM_MESSAGE, message_id, struct.pack("!IB", vendor, subtype) + body)
+
+
+def decode_custom_message(body: bytes) -> tuple[int, int, bytes]:
+    """(vendor, subtype, data) of a CUSTOM_MESSAGE body."""
+    if len(body) < 5:
+        raise CodecError("truncated CUSTOM_MESSAGE")
+    vendor, subtype = struct.unpack("!IB", body[:5])
+    return vendor, subtype, body[5:]
 
 
 def keepalive(message_id: int) -> bytes:
@@ -531,6 +552,7 @@ class ROSpec:
     tag_population: int | None = None
     mode_identifier: int | None = None
     tx_power_index: dict[int, int] = field(default_factory=dict)
+    impinj_search_mode: int | None = None  # ImpinjInventorySearchMode, if the client sent it
 
 
 def _u8(b: bytes, off: int = 0) -> int:
@@ -590,6 +612,10 @@ def _decode_inventory_parameter_spec(body: bytes, spec: ROSpec) -> None:
                         (spec.tag_population,) = struct.unpack("!H", c.body[1:3])
                     elif c.type == P.C1G2_RF_CONTROL:
                         (spec.mode_identifier,) = struct.unpack("!H", c.body[:2])
+                    elif c.type == P.CUSTOM and len(c.body) >= 10:
+                        vendor, subtype, mode = struct.unpack("!IIH", c.body[:10])
+                        if (vendor, subtype) == (VENDOR_IMPINJ, IMPINJ_INVENTORY_SEARCH_MODE):
+                            spec.impinj_search_mode = mode
 
 
 @dataclass(slots=True)
