@@ -44,7 +44,8 @@ Times are RFC 3339 with an offset; the API answers in UTC.
 
 Every `/v1` endpoint needs an API key (`Authorization: Bearer tlk_...`, issued with
 `tagledger keys issue`) carrying one of the scopes the endpoint names:
-`availability:read`, `reservations:write`, `staff`, `audit` (or `admin`).  A key
+`availability:read`, `reservations:write`, `staff`, `audit` (or `admin`); `metrics` opens
+`/metrics` when the setting `metrics_require_key` is on (it is open by default).  A key
 limited to some stores gets 403 `store_forbidden` for the others.  Each API process
 trusts a verified key for `auth_cache_s` (5 s by default) without asking the ledger
 again, so a revoked key is refused everywhere at most that long after
@@ -53,6 +54,9 @@ again, so a revoked key is refused everywhere at most that long after
 Each key has a rate limit (token bucket: `rate_limit_per_s` on average, bursts of
 `rate_limit_burst`), kept in each API process: with N worker processes a key may
 get up to N times the rate.  Beyond it: 429 `rate_limited` with `Retry-After`.
+
+A reservation is read, confirmed and released only with the key that made it (or an
+admin key); to any other key it is 404 `reservation_not_found`.
 """
 
 
@@ -140,6 +144,7 @@ def create_app(
     ]
     for router in routers:
         app.include_router(router)
+    app.state.metrics = metrics  # for a separate metrics port (cloud.server)
     app.state.methods = MethodTable(route for router in routers for route in router.routes)
     return app
 

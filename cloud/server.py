@@ -10,6 +10,7 @@ from collections.abc import Callable, Generator
 from contextlib import AsyncExitStack, contextmanager
 
 import uvicorn
+from prometheus_client import start_http_server
 
 from cloud.app import _open_ledger, create_app
 from cloud.http_protocol import OneWriteHttpToolsProtocol
@@ -50,6 +51,15 @@ async def run(
             ledger = await _open_ledger(settings.database_url)
             stack.push_async_callback(ledger.close)
         app = create_app(settings, ledger=ledger, site=site)
+        if settings.metrics_port is not None:
+            # prometheus_client's own small server, in a thread: scraping never waits on the API.
+            metrics_server, _ = start_http_server(
+                settings.metrics_port, addr=settings.metrics_host, registry=app.state.metrics.registry
+            )
+            stack.callback(metrics_server.server_close)
+            stack.callback(metrics_server.shutdown)
+            host, port = metrics_server.server_address[:2]
+            log.info("metrics on http://%s:%s/metrics", host, port)
         config = uvicorn.Config(
             app,
             host=settings.host,

@@ -138,6 +138,19 @@ class ApiSettings(BaseSettings):
             ipaddress.ip_network(v.strip(), strict=False)  # ValueError names the bad one
         return value
 
+    metrics_require_key: bool = Field(
+        default=False,
+        description="/metrics answers only to an API key with the scope metrics (or admin), as a Bearer "
+        "token; off by default: the metrics are route counts and latencies, no stock or keys.",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="Serve /metrics on this port of metrics_host instead of the API's port (0: a free one); "
+        "the API's own /metrics then answers 404.  Default: on the API's port.",
+    )
+    metrics_host: str = Field(default="127.0.0.1", description="Address of the separate metrics port.")
     shutdown_grace_s: int = Field(
         default=10, ge=0, description="On SIGTERM, how long in-flight requests get before they are cut."
     )

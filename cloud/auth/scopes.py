@@ -6,6 +6,7 @@ One scope per audience of the API:
 * ``reservations:write``: e-commerce holding units for carts and pickup orders;
 * ``staff``: store dashboards (stock, items, readers, availability);
 * ``audit``: auditors (stock as of a past time, item histories);
+* ``metrics``: a Prometheus scraper, for ``/metrics`` when ``metrics_require_key`` is on;
 * ``admin``: everything.
 
 A key may also be limited to some stores; a request naming another store is
@@ -26,6 +27,7 @@ class Scope(StrEnum):
     RESERVATIONS_WRITE = "reservations:write"
     STAFF = "staff"
     AUDIT = "audit"
+    METRICS = "metrics"
     ADMIN = "admin"
 
 

@@ -289,3 +289,24 @@ async def test_keys_are_stored_hashed(app_and_keys: tuple[httpx.AsyncClient, Key
     assert stored.secret_sha256 == tokens.digest(token)
     assert token not in repr(stored)
     assert (stored.scopes, stored.stores, stored.revoked_us) == (("audit",), ("paris-01",), None)
+
+
+async def test_metrics_can_require_a_metrics_key(
+    ledger_url: str, ledger: Ledger, site: Site, clock: ManualClock
+) -> None:
+    # Issue 11: /metrics was open to anyone who reaches the API; metrics_require_key closes it.
+    settings = ApiSettings(database_url=ledger_url, auth_required=True, auth_cache_s=0, metrics_require_key=True)
+    keys = Keys(ledger)
+    async with api_client(create_app(settings, ledger=ledger, site=site, clock=clock)) as client:
+        assert (await client.get("/metrics")).status_code == 401
+        staff = await keys.issue({Scope.STAFF})
+        r = await client.get("/metrics", headers={"Authorization": f"Bearer {staff}"})
+        assert (r.status_code, r.json()["error"]["code"]) == (403, "insufficient_scope")
+        for scope in (Scope.METRICS, Scope.ADMIN):
+            token = await keys.issue({scope})
+            r = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200
+            assert "tagledger_api_requests_total" in r.text
+        metrics_key = await keys.issue({Scope.METRICS})
+        r = await client.get("/v1/stores", headers={"Authorization": f"Bearer {metrics_key}"})
+        assert r.status_code == 403  # a scraper's key opens nothing else

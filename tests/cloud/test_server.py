@@ -108,3 +108,32 @@ def test_connections_accepted_by_the_serving_loop_get_nodelay() -> None:
 
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
         assert runner.run(serve_one()) != 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_metrics_on_a_port_of_their_own(ledger_url: str, ledger: Ledger) -> None:
+    # Issue 11: /metrics can be kept off the API's address (a scraper network apart).
+    metrics_port = _free_port()
+    started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    settings = ApiSettings(database_url=ledger_url, port=0, auth_required=False, metrics_port=metrics_port)
+    server = asyncio.create_task(run(settings, on_started=started.set_result), name="api-under-test")
+    try:
+        url = await asyncio.wait_for(started, 10)
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{url}/healthz")).status_code == 200
+            assert (await http.get(f"{url}/metrics")).status_code == 404
+            scraped = await http.get(f"http://127.0.0.1:{metrics_port}/metrics")
+            assert scraped.status_code == 200
+            assert 'tagledger_api_requests_total{method="GET",route="/healthz",status="200"} 1.0' in scraped.text
+    finally:
+        server.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await server
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient() as http:
+            await http.get(f"http://127.0.0.1:{metrics_port}/metrics")
