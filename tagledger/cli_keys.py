@@ -49,7 +49,7 @@ def issue(
     name: Annotated[str, typer.Option(help="Who the key is for (shown in lists).")],
     scope: Annotated[
         list[str],
-        typer.Option(help="availability:read, reservations:write, staff, audit, metrics or admin (repeat for several)."),
+        typer.Option(help="availability:read, reservations:write, staff, audit, metrics or admin (repeat)."),
     ],
     store: Annotated[list[str] | None, typer.Option(help="Limit the key to this store (repeat); default all.")] = None,
     database_url: DatabaseOpt = DEFAULT_LEDGER_URL,
