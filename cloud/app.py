@@ -17,6 +17,7 @@ from cloud.availability.endpoints import router as availability_router
 from cloud.availability.lookups import Lookups
 from cloud.changes.endpoints import router as changes_router
 from cloud.errors import MethodTable, install_exception_handlers
+from cloud.events.endpoints import router as events_router
 from cloud.feeds.endpoints import router as feeds_router
 from cloud.health.endpoints import router as health_router
 from cloud.items.endpoints import router as items_router
@@ -137,6 +138,7 @@ def create_app(
         stock_router,
         items_router,
         store_items_router,
+        events_router,
         reservations_router,
         changes_router,
         feeds_router,

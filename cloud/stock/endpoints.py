@@ -35,6 +35,9 @@ async def get_stock(
         list[str] | None,
         Query(max_length=MAX_STOCK_GTINS, description="Restrict to these GTINs (repeat the parameter; at most 100)."),
     ] = None,
+    zone: Annotated[
+        list[str] | None, Query(max_length=MAX_STOCK_GTINS, description="Restrict to these zones (repeat).")
+    ] = None,
     limit: Annotated[
         int, Query(ge=1, le=MAX_STOCK_PAGE, description="At most this many entries per page (1-10000).")
     ] = 1000,
@@ -45,14 +48,19 @@ async def get_stock(
     """Item counts of one store by GTIN x zone (and by state), rebuilt from the ledger's events when
     ``as_of`` names a past moment.  A time without an offset is refused (422 ``naive_datetime``), as
     is one in the future (422 ``as_of_in_future``).  Entries come a page at a time (sorted by GTIN then
-    zone; ``next_cursor`` null on the last page); ``on_hand`` is the store's total over every page.
+    zone; ``next_cursor`` null on the last page); ``on_hand`` is the store's total over every page (of
+    the zones asked for, when ``zone`` is given).  Each entry names its product (from the site file's
+    product master) and splits ``on_hand`` into ``sellable`` (reads vouch for it) and
+    ``unconfirmed``.
     """
     get_store(state["site"], store_id)
     now_us = state["clock"].now_us()
     as_of_us = None if as_of is None else parse_as_of(as_of, now_us=now_us)
     gtins = None if gtin is None else parse_gtins(gtin, field="gtin")
     after = None if cursor is None else decode_cursor(cursor, parts=2)
-    out = await service.store_stock(state["ledger"], store_id, gtins=gtins, as_of_us=as_of_us, now_us=now_us)
+    out = await service.store_stock(
+        state["ledger"], store_id, gtins=gtins, as_of_us=as_of_us, now_us=now_us, zones=zone, site=state["site"]
+    )
     if after is not None:
         out.entries = [e for e in out.entries if (e.gtin, e.zone) > (after[0], after[1])]
     if len(out.entries) > limit:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -45,6 +46,17 @@ class StoreList(BaseModel):
     next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null on the last.")
 
 
+class AntennaHealthOut(BaseModel):
+    port: int
+    zone: str
+    health: Literal["ok", "quiet", "down", "unknown"] = Field(
+        description="down: the agent reports the antenna down; quiet: it reads nothing; unknown: no report yet."
+    )
+    reads_per_s: float | None = Field(description="Reads per second in the agent's last heartbeat; null if none.")
+    down: bool = Field(description="Whether the agent's last status lists the antenna as down.")
+    heartbeat_at: datetime | None = Field(description="Time of the heartbeat that gave reads_per_s.")
+
+
 class ReaderStatusOut(BaseModel):
     id: str
     model: str
@@ -62,6 +74,15 @@ class ReaderStatusOut(BaseModel):
     status_at: datetime | None = Field(description="When that status was observed; null if never.")
     status_detail: str = Field(description="The agent's explanation, if any.")
     heartbeat_at: datetime | None = Field(default=None, description="The agent's newest heartbeat; null if none.")
+    last_seen: datetime | None = Field(
+        default=None, description="The newest word from the reader's agent (status or heartbeat); null if none."
+    )
+    reads_per_s: float | None = Field(
+        default=None, description="Sum of the antennas' read rates in their last heartbeats; null if none."
+    )
+    antenna_health: list[AntennaHealthOut] = Field(
+        default_factory=list, description="Each antenna of the site file with its read rate and down flag."
+    )
 
 
 class ReaderStatusList(BaseModel):

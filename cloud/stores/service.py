@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Literal
 
 from cloud.errors import StoreNotFound
-from cloud.stores.schemas import AntennaOut, ReaderOut, ReaderStatusList, ReaderStatusOut, StoreOut, ZoneOut
+from cloud.stores.schemas import (
+    AntennaHealthOut,
+    AntennaOut,
+    ReaderOut,
+    ReaderStatusList,
+    ReaderStatusOut,
+    StoreOut,
+    ZoneOut,
+)
 from tagledger.clock import us_to_datetime
 from tagledger.ledger.model import ReaderStatusRecord
 from tagledger.ledger.repository import Ledger
@@ -60,6 +70,43 @@ def effective_state(status: ReaderStatusRecord, now_us: int) -> str:
     return status.state
 
 
+# Per-antenna rows the gateway keeps from heartbeats and statuses (gateway.antennas).
+_ANTENNA_HEALTH = "SELECT reader_id, port, reads_per_s, heartbeat_us, down FROM antenna_health WHERE store_id = $1"
+
+
+def _antenna_health(port: int, zone: str, row: tuple[float, int | None, int] | None) -> AntennaHealthOut:
+    if row is None:
+        return AntennaHealthOut(port=port, zone=zone, health="unknown", reads_per_s=None, down=False, heartbeat_at=None)
+    rate, beat_us, down = row
+    health: Literal["ok", "quiet", "down", "unknown"]
+    if down:
+        health = "down"
+    elif beat_us is None:
+        health = "unknown"
+    else:
+        health = "ok" if rate > 0 else "quiet"
+    return AntennaHealthOut(
+        port=port,
+        zone=zone,
+        health=health,
+        reads_per_s=rate if beat_us is not None else None,
+        down=bool(down),
+        heartbeat_at=None if beat_us is None else us_to_datetime(beat_us),
+    )
+
+
+def _reads_per_s(antennas: list[AntennaHealthOut]) -> float | None:
+    rates = [a.reads_per_s for a in antennas if a.reads_per_s is not None]
+    return round(sum(rates), 1) if rates else None
+
+
+def _last_seen(status: ReaderStatusRecord | None) -> datetime | None:
+    if status is None:
+        return None
+    newest = max(status.at_us, status.heartbeat_at_us or 0)
+    return us_to_datetime(newest)
+
+
 async def reader_statuses(ledger: Ledger, store: Store, *, now_us: int) -> ReaderStatusList:
     """The site's readers (the list of record) with the last status the ledger holds for each.
 
@@ -67,9 +114,14 @@ async def reader_statuses(ledger: Ledger, store: Store, *, now_us: int) -> Reade
     says which readers a store has.
     """
     known = {s.reader_id: s for s in await ledger.reader_statuses(store.id)}
+    health: dict[tuple[str, int], tuple[float, int | None, int]] = {
+        (str(reader_id), int(port)): (float(rate), None if beat is None else int(beat), int(down))
+        for reader_id, port, rate, beat, down in await ledger.fetch(_ANTENNA_HEALTH, store.id)
+    }
     out: list[ReaderStatusOut] = []
     for r in store.readers:
         status = known.get(r.id)
+        antennas = [_antenna_health(a.port, a.zone, health.get((r.id, a.port))) for a in r.antennas]
         out.append(
             ReaderStatusOut(
                 id=r.id,
@@ -85,6 +137,9 @@ async def reader_statuses(ledger: Ledger, store: Store, *, now_us: int) -> Reade
                 heartbeat_at=(
                     us_to_datetime(status.heartbeat_at_us) if status and status.heartbeat_at_us is not None else None
                 ),
+                last_seen=_last_seen(status),
+                reads_per_s=_reads_per_s(antennas),
+                antenna_health=antennas,
             )
         )
     return ReaderStatusList(store_id=store.id, readers=out)

@@ -172,3 +172,21 @@ async def test_the_etag_covers_every_field_but_as_of(client: httpx.AsyncClient) 
     # The compact JSON of the answer without as_of, in the answer's own field order.
     text = json.dumps(numbers, separators=(",", ":"))
     assert answer.headers["etag"] == '"' + hashlib.blake2b(text.encode(), digest_size=12).hexdigest() + '"'
+
+
+async def test_stock_of_some_zones_names_products_and_splits_sellable_from_unconfirmed(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.get("/v1/stores/paris-01/stock", params=[("zone", "floor"), ("zone", "exit")])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    cells = {
+        (e["gtin"], e["zone"]): (e["product"]["name"], e["on_hand"], e["sellable"], e["unconfirmed"])
+        for e in body["entries"]
+    }
+    assert cells == {
+        (SHIRT, "floor"): ("Linen shirt", 3, 2, 1),
+        (SHOE, "floor"): ("Running shoe", 1, 1, 0),
+        (JEANS, "exit"): ("Denim jeans", 1, 0, 1),
+    }
+    assert body["on_hand"] == 5  # the backroom shirt is left out with its zone

@@ -8,9 +8,11 @@ import io
 import httpx
 import pytest
 
+from gateway.antennas import heartbeat_steps, status_steps
 from tagledger.clock import ManualClock
 from tagledger.ledger.model import ReaderStatusRecord
 from tagledger.ledger.repository import Ledger
+from tagledger.wire import Heartbeat, ReaderState, ReaderStatus
 from tests.cloud.ledger_data import JEANS, NOW, SHIRT, SHOE, jeans, populate, shirt, shoe
 
 
@@ -189,3 +191,29 @@ async def test_item_listing_refuses_unknown_stores_and_bad_filters(client: httpx
     assert bad_gtin.json()["error"]["code"] == "invalid_gtin"
     bad_cursor = await client.get("/v1/stores/paris-01/items", params={"cursor": "nope"})
     assert bad_cursor.json()["error"]["code"] == "invalid_cursor"
+
+
+async def test_readers_show_each_antennas_read_rate_and_down_flag(client: httpx.AsyncClient, ledger: Ledger) -> None:
+    beat = Heartbeat(
+        store_id="paris-01", reader_id="paris-01-r1", boot_id="b", at_us=NOW, reader_connected=True,
+        reads_per_s={"1": 150.0, "2": 0.0, "3": 20.5},
+    )  # fmt: skip
+    status = ReaderStatus(
+        store_id="paris-01", reader_id="paris-01-r1", state=ReaderState.ONLINE, at_us=NOW - 5, antennas_down=[3]
+    )
+    await ledger.execute_all([*heartbeat_steps(beat), *status_steps(status, None)])
+    await ledger.record_reader_status(
+        ReaderStatusRecord(reader_id="paris-01-r1", store_id="paris-01", state="online", at_us=NOW - 5)
+    )
+    readers = {x["id"]: x for x in (await client.get("/v1/stores/paris-01/readers")).json()["readers"]}
+    r1 = readers["paris-01-r1"]
+    assert [(a["port"], a["zone"], a["health"], a["reads_per_s"]) for a in r1["antenna_health"]] == [
+        (1, "floor", "ok", 150.0),
+        (2, "floor", "quiet", 0.0),
+        (3, "fitting", "down", 20.5),
+    ]
+    assert r1["reads_per_s"] == 170.5
+    assert r1["last_seen"] == "2026-01-01T00:03:19.999995Z"
+    r2 = readers["paris-01-r2"]
+    assert (r2["reads_per_s"], r2["last_seen"]) == (None, None)
+    assert {a["health"] for a in r2["antenna_health"]} == {"unknown"}
