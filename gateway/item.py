@@ -38,15 +38,25 @@ class TrackedItem:
         "g_last",
         "g_peak",
         "g_reads",
+        "gap",
+        "gap_max",
+        "gaps",
         "gtin",
         "home",
         "home_ref_us",
         "last_seen_us",
+        "pin_mw",
+        "pin_zone",
+        "pos_us",
+        "prev_zone",
         "scheme",
         "serial",
         "since_us",
         "sold_by_tx",
         "state",
+        "x_first",
+        "x_last",
+        "x_reads",
         "zone",
     )
 
@@ -68,6 +78,22 @@ class TrackedItem:
         self.scheme = "unknown"
         self.sold_by_tx = False
         self.due_us = 0  # due time of the earliest deadline queued for it (0: none)
+        # Presence (gateway.presence): the learned mean and largest recent gap
+        # between reads, and how many gaps were learned.
+        self.gap = 0.0
+        self.gap_max = 0.0
+        self.gaps = 0
+        # Transit zones: the zone the item came from, the till arrival time, and
+        # the transit zone it was taken out of by the dwell prior (with the mean
+        # power of the cross-reads there, which a real arrival must beat).
+        self.prev_zone: str | None = None
+        self.pos_us = 0
+        self.pin_zone: str | None = None
+        self.pin_mw = 0.0
+        # Current exit episode: first and last exit read, reads in it (0: none).
+        self.x_first = 0
+        self.x_last = 0
+        self.x_reads = 0
         # Glimpse gate (new items, and sold/departed items seen again).
         self.g_first = 0
         self.g_last = 0

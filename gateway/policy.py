@@ -89,6 +89,66 @@ class Policy:
     #: Confidence of departed_exit (unsold, won the exit zone, fell silent).
     departed_confidence: float = 0.9
 
+    # --- presence (gateway.presence) -----------------------------------------------
+    #: A present item's read rate is learned as the mean gap between its reads
+    #: (exponentially weighted, weight 1/n for the first reads, then this).
+    gap_weight: float = 1 / 32
+    #: Gaps shorter than this are the same inventory round seen by two antennas
+    #: (or two observations of one batch): not learned.
+    gap_min_us: int = 200_000
+    #: Gaps learned before silence is judged by the item's own rate.
+    gap_min_samples: int = 8
+    #: An item silent in a healthy zone for this many of its mean gaps ...
+    vanish_mean_gaps: float = 30.0
+    #: ... and this many of its largest recent gaps (a tag that is sometimes
+    #: unread for minutes, e.g. behind metal, is not declared gone by a lull) ...
+    vanish_max_gaps: float = 4.0
+    #: ... and at least this long, has left the store (``missing``, not counted).
+    vanish_min_us: int = 180 * US_PER_S
+    #: The longest a silent item in a healthy zone is kept, whatever its rate, and
+    #: the limit for items whose rate is not learned yet.
+    vanish_max_us: int = 2 * 3600 * US_PER_S
+
+    # --- transit zones: dwell priors -------------------------------------------------
+    #: An item cannot stay at a till, an exit or in a fitting room for long: read
+    #: there steadily for longer than this, it is a shelf item beside it that the
+    #: transit antenna cross-reads (by zone role).
+    pos_dwell_max_us: int = 150 * US_PER_S
+    fitting_dwell_max_us: int = 40 * 60 * US_PER_S
+    #: An item that arrived at a till and then is not read there for this long has
+    #: left it: sold (``pos_read``) unless read on a shelf in between.
+    pos_leave_us: int = 20 * US_PER_S
+    #: After a dwell reclassification the transit zone may take the item again only
+    #: when its reads there are this much stronger than the cross-reads were.
+    pin_margin_db: float = 6.0
+    #: An unknown tag read only by transit antennas is admitted (beside them) once
+    #: its reads span this long; a passing tag is gone before.
+    transit_admit_span_us: int = 45 * US_PER_S
+    #: An item that arrived at a till this recently and then goes out or silent was sold.
+    pos_recent_us: int = 600 * US_PER_S
+
+    # --- exit passages ---------------------------------------------------------------
+    #: Exit reads of an item further apart than this start a new episode.
+    exit_episode_gap_us: int = 30 * US_PER_S
+    #: An episode longer than this is a steady cross-read, not a passage.
+    exit_burst_max_us: int = 20 * US_PER_S
+    #: Reads an episode needs to be a passage.
+    exit_min_reads: int = 2
+    #: A passage followed by this much silence (and at least ``exit_silence_gaps``
+    #: of the item's mean gaps) anywhere in the store departs the item.
+    exit_silence_gaps: float = 4.0
+    #: Reads elsewhere within this long after the last exit read are the same pass.
+    exit_tail_us: int = 2 * US_PER_S
+
+    # --- reader health (gateway.reader_health) --------------------------------------
+    #: A reader is busy once it has delivered this many observations per second on
+    #: average; a busy reader silent (no batch arriving) for ``reader_silent_us``, or
+    #: whose observation rate falls below ``reader_collapse`` of its normal rate,
+    #: is impaired until it delivers again.
+    reader_busy_per_s: float = 2.0
+    reader_silent_us: int = 20 * US_PER_S
+    reader_collapse: float = 0.1
+
     def hysteresis_for(self, mobility: Mobility) -> Hysteresis:
         return self.hysteresis[mobility]
 

@@ -5,61 +5,61 @@ runtime owns one :class:`StoreTracker` per store and calls it under its write lo
 
     tracker = StoreTracker(store, clock, policy=DEFAULT_POLICY)
     tracker.load(items: Iterable[ItemRecord])                        # at start, from the ledger
+    tracker.load_rates(rates: Iterable[ReadRate])                    # what the model learned
     tracker.observe(sightings, batch: BatchKey | None) -> list[Transition]
+    tracker.observe_reads(reader_id, observations, zone_of, offset_us, batch) -> list[Transition]
     tracker.tick(max_transitions=10_000) -> list[Transition]         # ~every second
     tracker.reader_down(reader_id, at_us) / reader_up(reader_id, at_us)
     tracker.antenna_down(reader_id, port, at_us) / antenna_up(reader_id, port, at_us)
     tracker.health(event: HealthEvent)            # Impinj antenna (dis)connected events
     tracker.pos_transaction(tx: PosTransaction) -> list[Transition]
+    tracker.read_rates(since_us) -> list[ReadRate]  # learned rates changed since, to persist
     tracker.items_by_zone() -> dict[str, int]    # counted items per zone
     tracker.item(epc) -> ItemRecord | None
     len(tracker)                                  # items known (glimpses excluded)
     tracker.stats                                 # counters for metrics
 
-Rules (the why of each number is in :mod:`gateway.policy`):
+The model (docs/accuracy.md has the whole of it, with the parameters):
 
-Glimpse gate
-    An unknown EPC is a *glimpse* until it has ``admit_min_reads`` reads spanning
-    ``admit_min_span_us`` (or one read at ``admit_strong_dbm``); glimpses not
-    admitted within ``glimpse_ttl_us`` are forgotten.  A stray read never
-    becomes stock.
-Zone arbitration
-    See :mod:`gateway.arbitration`: mW-averaged RSSI per zone over an exponential
-    window; a challenger must beat the current zone by a margin set by the
-    current zone's mobility, which decays while the current zone is silent.
-Silence
-    present (or returned) -> unobserved after ``unobserved_after_us`` without a
-    read anywhere; unobserved items stay counted, their confidence decays
-    (``item()`` reports it).  Silence alone never departs an item.  While any
-    antenna covering an item's zone is down, the item's silence clock stops: it
-    restarts from the moment the zone is whole again (:mod:`gateway.zone_health`).
-Zone roles (applied when a zone *wins* arbitration, never on a lone cross-read)
-    * pos: an unsold item that wins the POS zone is ``sold`` (reason
-      ``pos_read``, confidence 0.8 x zone share).  A POS transaction is
-      authoritative: it sells any item (confidence 1.0), confirms a read-based
-      sale, and a ``return`` line makes a sold/departed item ``returned``.  A
-      transaction older than the item's last transition is ignored (counted in
-      ``stats``), like any late evidence.  A line with only a GTIN (a barcode
-      till) confirms the newest unconfirmed POS-read sale of that GTIN; with no
-      such sale it is left to the availability layer (``stats``).  Redelivered
-      transactions are recognised by id (bounded memory, not across restarts).
-    * exit: an unsold item that wins the exit zone is ``exiting``; silent for
-      ``exit_silence_us`` it is ``departed_exit``; read again in another zone that
-      wins, it is ``present`` again.
-    * receiving: a new item admitted there is ``present`` with reason
-      ``received``.
-    * A sold or departed item read again in a zone other than POS / exit, passing
-      the glimpse gate, and (for sales) at least ``return_grace_us`` after the sale,
-      is ``returned``; it becomes ``present`` on a read ``return_settle_us`` later.
+Admission (:mod:`gateway.admission`)
+    A tag is a glimpse until enough reads; it is admitted where its evidence is
+    strongest among non-transit zones (stock lives on shelves, not at the till).
+Zone (:mod:`gateway.arbitration`)
+    mW-averaged RSSI per zone; a challenger must beat the home zone by a margin
+    that decays while the home is silent.  A zone whose readers are impaired
+    keeps its items: no move out of it on weaker evidence.
+Presence (:mod:`gateway.presence`)
+    Each item's read rate is learned; silence in a healthy zone far beyond that
+    rate makes the item ``missing`` (not counted), with the probability in its
+    trail.  present -> ``unobserved`` (still counted) after the zone's
+    unconfirmed limit.  While a zone is impaired -- an announced outage, or a
+    busy reader gone quiet (:mod:`gateway.reader_health`) -- its items' silence
+    does not count, and silence is never judged beyond the event time the
+    zone's readers have delivered (reads still in flight).
+Transit zones (dwell priors)
+    * till: an item that *arrives* (wins the POS zone from its shelf) is
+      ``present`` at the till; when the till stops reading it (``pos_leave_us``)
+      without a shelf reading it again, or it passes the exit, it is ``sold``
+      (``pos_read``).  Read at the till for longer than ``pos_dwell_max_us``,
+      it is a shelf item beside the till: back to that shelf (``transit_dwell``)
+      and pinned, so the same cross-reads cannot take it again.
+    * fitting room: the same dwell prior, ``fitting_dwell_max_us``.
+    * exit: exit reads never make an item's zone.  A short burst of them
+      followed by silence everywhere departs the item (``departed_exit``,
+      reason ``exit_passage``; ``sold`` if it came from the till); steady
+      cross-reads of a shelf item do not, nor silence while its zone is impaired.
+POS transactions (:mod:`gateway.pos`)
+    Authoritative in any order relative to the reads.  A sold item read again
+    in the store within ``return_grace_us`` is the customer leaving; later, past
+    the glimpse gate, it is ``returned``.
 Event time
     All decisions use the readers' event time.  Evidence older than an item's
-    last transition is ignored for that item, so an agent flushing an hour of
-    spool cannot overwrite newer state; transitions of one item never go back
-    in time.
+    last transition is ignored for that item; transitions of one item never go
+    back in time.
 
-Cost: ``observe`` does O(1) dict work per sighting.  ``tick`` pops due deadlines
-from a heap that holds at most one entry per live item (re-pushed lazily when a
-read moved the deadline), so it never scans the inventory.
+Cost: ``observe_reads`` does O(1) work per observation, and the common case (a
+present item read in its home zone) is inlined.  ``tick`` pops due deadlines
+(:mod:`gateway.deadlines`), never scans the inventory.
 """
 
 from __future__ import annotations
@@ -67,18 +67,22 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
+from gateway.admission import admission_zone, default_shelf, gate, is_transit, shelf_for
 from gateway.arbitration import ZoneEvidence, challenger_wins, share
+from gateway.deadlines import Deadlines
 from gateway.epc import decode_epc
 from gateway.formats import HealthEvent, Sighting
 from gateway.item import TrackedItem, ZoneInfo
 from gateway.policy import DEFAULT_POLICY, Policy
+from gateway.pos import PosReconciler
+from gateway.presence import GAP_MAX_FORGET, PresenceModel
+from gateway.reader_health import ReaderActivity
 from gateway.zone_health import ZoneHealth
 from tagledger.clock import US_PER_S, Clock
-from tagledger.ledger.model import COUNTED_STATES, BatchKey, ItemRecord, ItemState, Transition
+from tagledger.ledger.model import COUNTED_STATES, BatchKey, ItemRecord, ItemState, ReadRate, Transition
 from tagledger.site import Store, ZoneRole
 from tagledger.wire import PosTransaction
 
@@ -88,9 +92,12 @@ EXITING = ItemState.EXITING
 DEPARTED = ItemState.DEPARTED_EXIT
 SOLD = ItemState.SOLD
 RETURNED = ItemState.RETURNED
+MISSING = ItemState.MISSING
 
-_GONE = frozenset({SOLD, DEPARTED})
 _new_sighting = tuple.__new__  # Sighting(...) goes through a Python-level __new__; this does not
+
+# What a due deadline means (StoreTracker._due).
+_RECHECK, _EXIT, _POS_LEAVE, _DWELL, _UNOBSERVED, _VANISH, _EXITING = range(7)
 
 
 class WireObservation(Protocol):
@@ -112,34 +119,31 @@ class WireObservation(Protocol):
     def mean_rssi(self) -> float: ...
 
 
-#: Transaction ids remembered to drop redeliveries.
-_RECENT_TX = 100_000
-#: Unconfirmed POS-read sales kept per GTIN for barcode-only till lines.
-_PENDING_PER_GTIN = 1_000
-
-
 class StoreTracker:
     def __init__(self, store: Store, clock: Clock, policy: Policy | None = None) -> None:
         self.store_id = store.id
         self.clock = clock
-        self.policy = policy or DEFAULT_POLICY
+        self.policy = p = policy or DEFAULT_POLICY
         self._zones = {z.id: self._zone_info(store, z.id) for z in store.zones}
+        self._shelf = default_shelf(self._zones)
         self._items: dict[str, TrackedItem] = {}
         self._n_items = 0
         self._counts: dict[str, int] = {}
-        self._deadlines: list[tuple[int, int, str]] = []  # (due_us, tie, epc), one entry per timed item
-        self._glimpse_expiry: list[tuple[int, int, str]] = []
+        self._deadlines = Deadlines()
+        self._glimpses: list[tuple[int, int, str]] = []  # (expiry_us, tie, epc)
         self._tie = itertools.count()
         self.zone_health = ZoneHealth(store)
-        self._recent_tx: OrderedDict[str, None] = OrderedDict()
-        # GTIN -> EPCs sold by a POS read and not yet confirmed by a transaction.
-        self._pos_read_sales: dict[str, list[str]] = {}
+        self.presence = PresenceModel(p)
+        self.readers = ReaderActivity(p.reader_busy_per_s, p.reader_silent_us, p.reader_collapse)
+        self._zone_readers = {z: self.zone_health.readers_of(z) for z in self._zones}
+        self.pos = PosReconciler(self)
         self.stats: dict[str, int] = {
             "late_ignored": 0,
             "unknown_zone": 0,
             "glimpses_expired": 0,
             "pos_lines_without_epc": 0,
             "pos_late_ignored": 0,
+            "readers_impaired": 0,
         }
 
     def __len__(self) -> int:
@@ -177,14 +181,37 @@ class StoreTracker:
             self._count(item)
             self._schedule(item)
 
+    def load_rates(self, rates: Iterable[ReadRate]) -> None:
+        """Restore the read rates the presence model learned before a restart."""
+        for r in rates:
+            item = self._items.get(r.epc)
+            if item is not None and r.store_id == self.store_id:
+                PresenceModel.restore(item, r.gap_us, r.gap_max_us, r.gaps)
+                item.due_us = 0
+                self._schedule(item)
+
+    def read_rates(self) -> list[ReadRate]:
+        """The learned read rates of counted items, to persist (see ``load_rates``)."""
+        known = self.presence.known
+        return [
+            ReadRate(self.store_id, i.epc, i.gap, i.gap_max, i.gaps)
+            for i in self._items.values()
+            if i.state in COUNTED_STATES and known(i)
+        ]
+
     # ------------------------------------------------------------------ #
     # Reads
 
     def observe(self, sightings: Sequence[Sighting], batch: BatchKey | None = None) -> list[Transition]:
         out: list[Transition] = []
         one = self._sighting
+        newest: dict[str, tuple[int, int]] = {}
         for s in sightings:
             one(s, batch, out)
+            n, t = newest.get(s.reader_id, (0, 0))
+            newest[s.reader_id] = (n + 1, max(t, s.last_seen_us))
+        for reader_id, (n, t) in newest.items():
+            self._delivered(reader_id, n, t)
         return out
 
     def observe_reads(
@@ -200,31 +227,37 @@ class StoreTracker:
         Same result as ``observe`` of the sightings
         ``Sighting(store, reader_id, o.antenna, zone_of[o.antenna], o.epc,
         o.first_seen_us - offset_us, o.last_seen_us - offset_us, ...)``.  The
-        common case -- a present (or exiting) item read again in its home zone,
-        which can change nothing but its evidence and last-seen time -- is
-        handled inline: one test (``item.home``, the home zone's evidence
-        while the item is present or exiting in a known zone, kept by
-        :meth:`_set_home` wherever state, zone or evidence change) replaces the
-        state, zone and evidence look-ups, and the evidence decay of
-        :meth:`ZoneEvidence.add` is written out.  Measured: the look-ups were
-        mostly cache misses (item -> evidence dict -> its table -> evidence),
-        not interpreter work.  Every other read becomes a Sighting and takes
-        the general path.  Every antenna must be in
-        ``zone_of`` (the caller checks before calling, so a bad batch changes
-        nothing).
+        common case -- a present item read again in its home zone, which can
+        change nothing but its evidence, its learned read rate and its
+        last-seen time -- is handled inline: one test (``item.home``, kept by
+        :meth:`_set_home`) replaces the state, zone and evidence look-ups, and
+        :meth:`ZoneEvidence.add` and :meth:`PresenceModel.learn` are written
+        out.  Measured: the look-ups were mostly cache misses, not interpreter
+        work.  Every other read becomes a Sighting and takes the general path.
+        Every antenna must be in ``zone_of`` (the caller checks before calling,
+        so a bad batch changes nothing).
         """
         out: list[Transition] = []
         get = self._items.get
         store_id = self.store_id
-        half_life = self.policy.window_half_life_us
+        p = self.policy
+        half_life = p.window_half_life_us
+        min_gap = p.gap_min_us
+        weight = p.gap_weight
+        warm = round(1 / weight)
         exp2 = math.exp2
         pow_ = math.pow
         one = self._sighting
         new = _new_sighting
         sighting = Sighting
+        n = 0
+        newest = 0
         for o in observations:
+            n += 1
             item = get(o.epc)
             t = o.last_seen_us - offset_us
+            if t > newest:  # noqa: PLR1730  (a max() call per read costs more)
+                newest = t
             if item is None or (ev := item.home) is None or zone_of[o.antenna] != item.zone or t < item.since_us:
                 s = (store_id, reader_id, o.antenna, zone_of[o.antenna], o.epc, o.first_seen_us - offset_us, t, o.count)
                 one(new(sighting, (*s, o.peak_rssi, o.mean_rssi)), batch, out)
@@ -246,9 +279,26 @@ class StoreTracker:
                 f = exp2((t - ref) / half_life)
                 ev.reads += count * f
                 ev.mw += power * f
-            if t > item.last_seen_us:  # noqa: PLR1730  (a max() call per read costs more)
+            last = item.last_seen_us
+            if t > last:
+                gap = t - last
+                if gap >= min_gap:  # PresenceModel.learn, inline
+                    g = item.gaps
+                    item.gap += (gap - item.gap) * (weight if g >= warm else 1.0 / (g + 1))
+                    item.gaps = g + 1
+                    if gap > item.gap_max:
+                        item.gap_max = float(gap)
+                    else:
+                        item.gap_max += (gap - item.gap_max) * GAP_MAX_FORGET
                 item.last_seen_us = t
+        if n:
+            self._delivered(reader_id, n, newest)
         return out
+
+    def _delivered(self, reader_id: str, n: int, newest_us: int) -> None:
+        now = self.clock.now_us()
+        if self.readers.delivered(reader_id, n, newest_us, now):
+            self.zone_health.reader_up(reader_id, now, "implicit")
 
     def _sighting(self, s: Sighting, batch: BatchKey | None, out: list[Transition]) -> None:
         zone_id = s.zone
@@ -260,7 +310,7 @@ class StoreTracker:
         item = items.get(s.epc)
         if item is None:
             item = items[s.epc] = TrackedItem(s.epc)
-            heapq.heappush(self._glimpse_expiry, (s.first_seen_us + self.policy.glimpse_ttl_us, next(self._tie), s.epc))
+            heapq.heappush(self._glimpses, (s.first_seen_us + self.policy.glimpse_ttl_us, next(self._tie), s.epc))
         t = s.last_seen_us
         if t < item.since_us:
             self.stats["late_ignored"] += 1
@@ -277,14 +327,33 @@ class StoreTracker:
             ev = item.evidence[zone_id] = ZoneEvidence()
             self._set_home(item)
         ev.add(t, s.count, s.mean_rssi, self.policy.window_half_life_us)
-        item.last_seen_us = max(item.last_seen_us, t)
+        if t > item.last_seen_us:
+            self.presence.learn(item, t)
+            item.last_seen_us = t
+        if zone.role is ZoneRole.EXIT and zone_id != item.zone:
+            self._exit_read(item, t, s.count)
+            return
         if zone_id == item.zone:
-            if state is UNOBSERVED:
+            if state is UNOBSERVED or state is MISSING:
                 self._to(item, PRESENT, zone_id, t, "seen_again", self._share(item, zone_id, t), s, batch, out)
             elif state is RETURNED and t - item.since_us >= self.policy.return_settle_us:
                 self._to(item, PRESENT, zone_id, t, "settled", self._share(item, zone_id, t), s, batch, out)
             return
         self._challenge(item, zone, ev, s, batch, out)
+
+    def _exit_read(self, item: TrackedItem, t: int, count: int) -> None:
+        """Exit reads never make an item's zone: they make an episode, judged when it falls silent."""
+        if item.x_last and -self.policy.exit_episode_gap_us <= t - item.x_last <= self.policy.exit_episode_gap_us:
+            item.x_first = min(item.x_first, t)
+            item.x_last = max(item.x_last, t)
+            item.x_reads += count
+        else:
+            item.x_first = item.x_last = t
+            item.x_reads = count
+        self._deadlines.want(item, self._exit_due(item))
+
+    def _exit_due(self, item: TrackedItem) -> int:
+        return item.x_last + self.presence.exit_silence_us(item)
 
     def _challenge(
         self,
@@ -301,9 +370,12 @@ class StoreTracker:
             self._enter(item, zone, s, batch, out)
             return
         t = s.last_seen_us
+        if zone.id == item.pin_zone and ev.reads and ev.mw < ev.reads * item.pin_mw * self._pin_factor:
+            return  # the transit cross-reads the dwell prior already explained
         home_ev = item.evidence.get(home.id)
         home_last = home_ev.last_us if home_ev is not None else item.home_ref_us
-        # Home-zone silence, not counting time while the home zone was impaired.
+        # Home-zone silence, not counting time while the home zone was impaired
+        # (0 while it is: only a challenger beating the full margin takes it).
         silence = self.zone_health.silence_us(home.id, home_last, t)
         p = self.policy
         if challenger_wins(home_ev, ev, t, silence, home.hysteresis, p.move_min_reads, p.window_half_life_us):
@@ -316,51 +388,45 @@ class StoreTracker:
         if ev is None:
             ev = item.evidence[zone.id] = ZoneEvidence()
         ev.add(s.last_seen_us, s.count, s.mean_rssi, self.policy.window_half_life_us)
-        if not self._gate(item, s):
+        if not gate(item, s, self.policy):
             return
-        # Admitted: place it where its evidence is strongest.
+        where, pin = admission_zone(item, self._zones, self.policy, self._shelf)
+        if where is None:
+            return  # only transit antennas read it, not for long yet: keep gathering
+        item.g_reads = 0
         t = item.g_last
-        half_life = self.policy.window_half_life_us
-        best = max(item.evidence, key=lambda z: item.evidence[z].power_at(t, half_life))
+        if pin is not None:
+            self._pin(item, pin, t)
         item.last_seen_us = t
         d = decode_epc(item.epc)
         item.gtin, item.serial, item.scheme = d.gtin, d.serial, d.scheme
         self._n_items += 1
-        self._enter(item, self._zones[best], s, batch, out)
+        self._enter(item, self._zones[where], s, batch, out)
 
-    def _gate(self, item: TrackedItem, s: Sighting) -> bool:
-        """Accumulate glimpse evidence; True when it is enough to believe the tag is here."""
-        p = self.policy
-        if item.g_reads == 0 or s.last_seen_us - item.g_first > p.glimpse_ttl_us:
-            item.g_first, item.g_last, item.g_reads, item.g_peak = s.first_seen_us, s.last_seen_us, 0, -200.0
-        item.g_first = min(item.g_first, s.first_seen_us)
-        item.g_last = max(item.g_last, s.last_seen_us)
-        item.g_reads += s.count
-        item.g_peak = max(item.g_peak, s.peak_rssi)
-        admitted = item.g_peak >= p.admit_strong_dbm or (
-            item.g_reads >= p.admit_min_reads and item.g_last - item.g_first >= p.admit_min_span_us
-        )
-        if admitted:
-            item.g_reads = 0
-        return admitted
+    def _pin(self, item: TrackedItem, zone_id: str, at_us: int) -> None:
+        ev = item.evidence.get(zone_id)
+        item.pin_zone = zone_id
+        item.pin_mw = ev.mw / ev.reads if ev is not None and ev.reads else 0.0
 
     def _seen_after_gone(
         self, item: TrackedItem, zone: ZoneInfo, s: Sighting, batch: BatchKey | None, out: list[Transition]
     ) -> None:
         # A sold item at the till or the door is the customer leaving; a departed
         # item at the door may be outside, still in range.  Neither is a return.
-        if zone.role in (ZoneRole.POS, ZoneRole.EXIT):
+        if is_transit(zone):
             return
         if item.state is SOLD and s.last_seen_us - item.since_us < self.policy.return_grace_us:
             return
-        if not self._gate(item, s):
+        if not gate(item, s, self.policy):
             return
+        item.g_reads = 0
         t = max(item.g_last, item.since_us)
         item.evidence = {zone.id: ZoneEvidence()}
         item.evidence[zone.id].add(s.last_seen_us, s.count, s.mean_rssi, self.policy.window_half_life_us)
         item.last_seen_us = max(item.last_seen_us, t)
         reason = "seen_after_sale" if item.state is SOLD else "seen_after_exit"
         item.sold_by_tx = False
+        item.pos_us = item.x_first = item.x_last = item.x_reads = 0
         self._to(item, RETURNED, zone.id, t, reason, 1.0, s, batch, out)
 
     def _enter(
@@ -369,69 +435,200 @@ class StoreTracker:
         """The item won ``zone`` (or was just admitted there): apply the zone's role."""
         t = max(item.g_last if item.state is None else s.last_seen_us, item.since_us)
         conf = self._share(item, zone.id, t)
-        new = item.state is None
-        if zone.role is ZoneRole.POS:
-            self._to(item, SOLD, zone.id, t, "pos_read", self.policy.pos_read_confidence * conf, s, batch, out)
-            if item.gtin is not None:
-                pending = self._pos_read_sales.setdefault(item.gtin, [])
-                pending.append(item.epc)
-                if len(pending) > _PENDING_PER_GTIN:
-                    del pending[0]
-        elif zone.role is ZoneRole.EXIT:
-            self._to(item, EXITING, zone.id, t, "exit", conf, s, batch, out)
-        elif new:
+        old = self._zones.get(item.zone) if item.zone is not None else None
+        if old is not None and not is_transit(old):
+            item.prev_zone = old.id
+        if item.state is None:
             reason = "received" if zone.role is ZoneRole.RECEIVING else "observed"
-            self._to(item, PRESENT, zone.id, t, reason, conf, s, batch, out)
+        elif zone.role is ZoneRole.POS:
+            reason = "at_pos"
+            item.pos_us = t
+            self.pos.arrived(item)
         else:
-            self._to(item, PRESENT, zone.id, t, "zone_change", conf, s, batch, out)
+            reason = "zone_change"
+            if not is_transit(zone) and zone.id != item.prev_zone:
+                item.pin_zone = None
+        self._to(item, PRESENT, zone.id, t, reason, conf, s, batch, out)
 
     # ------------------------------------------------------------------ #
     # Time
 
     def tick(self, max_transitions: int | None = 10_000) -> list[Transition]:
-        """Apply silence rules whose time has come; cheap when nothing is due.
+        """Apply the rules whose time has come; cheap when nothing is due.
 
         At most ``max_transitions`` are returned per call so that one tick never
-        holds the runtime's write lock for long (a whole store falling silent at
-        once is ~15 µs per item); the rest stay due and come with the next ticks,
-        with their exact event times.
+        holds the runtime's write lock for long; the rest stay due and come
+        with the next ticks, with their exact event times.
         """
         now = self.clock.now_us()
         out: list[Transition] = []
-        heap = self._deadlines
-        while heap and heap[0][0] <= now:
-            if max_transitions is not None and len(out) >= max_transitions:
+        down, up = self.readers.check(now)
+        for reader_id in down:
+            self.stats["readers_impaired"] += 1
+            self.zone_health.reader_down(reader_id, now, "implicit")
+        for reader_id in up:
+            self.zone_health.reader_up(reader_id, now, "implicit")
+        lookup = self._items.get
+        while max_transitions is None or len(out) < max_transitions:
+            item = self._deadlines.pop(now, lookup)
+            if item is None:
                 break
-            queued, _, epc = heapq.heappop(heap)
-            item = self._items.get(epc)
-            if item is None or queued != item.due_us:
-                continue  # superseded by an earlier deadline pushed later
-            item.due_us = 0
-            due = self._due(item, now)
-            if due is None:
-                continue
-            if due > now:
-                self._push(item, due)
-                continue
-            at = max(due, item.since_us)
-            if item.state is EXITING:
-                self._to(
-                    item, DEPARTED, item.zone, at, "exit_silence", self.policy.departed_confidence, None, None, out
-                )
-            else:
-                conf = self._decayed(item.confidence, at - item.last_seen_us)
-                self._to(item, UNOBSERVED, item.zone, at, "silence", conf, None, None, out)
-        expiry = self._glimpse_expiry
+            self._fire(item, now, out)
+        ttl = self.policy.glimpse_ttl_us
+        expiry = self._glimpses
         while expiry and expiry[0][0] <= now:
             _, _, epc = heapq.heappop(expiry)
-            item = self._items.get(epc)
-            if item is not None and item.state is None:
-                if item.g_reads == 0 or item.g_first + self.policy.glimpse_ttl_us <= now:
-                    del self._items[epc]
-                    self.stats["glimpses_expired"] += 1
-                else:
-                    heapq.heappush(expiry, (item.g_first + self.policy.glimpse_ttl_us, next(self._tie), epc))
+            glimpse = lookup(epc)
+            if glimpse is None or glimpse.state is not None:
+                continue
+            if glimpse.g_reads == 0 or glimpse.g_first + ttl <= now:
+                del self._items[epc]
+                self.stats["glimpses_expired"] += 1
+            else:
+                heapq.heappush(expiry, (glimpse.g_first + ttl, next(self._tie), epc))
         return out
+
+    def _fire(self, item: TrackedItem, now: int, out: list[Transition]) -> None:
+        due, kind = self._due(item, now)
+        if due is None:
+            return
+        if due > now:
+            self._deadlines.push(item, due)
+            return
+        p = self.policy
+        zone = item.zone
+        if kind == _EXIT:
+            item.x_first = item.x_last = item.x_reads = 0
+            at = item.last_seen_us
+            if item.pos_us and at - item.pos_us <= p.pos_recent_us:
+                self._sell(item, at, "pos_read", p.pos_read_confidence, out)
+            else:
+                self._to(item, DEPARTED, zone, at, "exit_passage", p.departed_confidence, None, None, out)
+        elif kind == _EXITING:
+            self._to(item, DEPARTED, zone, due, "exit_silence", p.departed_confidence, None, None, out)
+        elif kind == _POS_LEAVE:
+            self._sell(item, item.last_seen_us, "pos_read", p.pos_read_confidence, out)
+        elif kind == _DWELL:
+            assert zone is not None
+            shelf = shelf_for(item, self._zones, due, p, self._shelf)
+            self._pin(item, zone, due)
+            item.pos_us = 0
+            self._to(item, PRESENT, shelf, due, "transit_dwell", self._share(item, shelf, due), None, None, out)
+        elif kind == _UNOBSERVED:
+            conf = item.confidence * self.presence.presence(item, due - item.last_seen_us)
+            self._to(item, UNOBSERVED, zone, due, "silence", conf, None, None, out)
+        elif kind == _VANISH:
+            at = item.last_seen_us
+            if item.pos_us and at - item.pos_us <= p.pos_recent_us:
+                self._sell(item, at, "pos_read", p.pos_read_confidence * 0.9, out)
+            else:
+                conf = 1.0 - self.presence.presence(item, due - item.last_seen_us)
+                self._to(item, MISSING, zone, due, "vanished", conf, None, None, out)
+        else:
+            self._deadlines.push(item, now + p.health_recheck_us)
+
+    def _due(self, item: TrackedItem, now: int) -> tuple[int | None, int]:
+        """When the item's next time-driven rule is due, and which (None: never)."""
+        state = item.state
+        zone_id = item.zone
+        if state is None or state is SOLD or state is DEPARTED or zone_id is None:
+            return None, 0
+        zone = self._zones.get(zone_id)  # None: a zone since removed from the site file
+        p = self.policy
+        health = self.zone_health
+        best: int | None = None
+        kind = 0
+        if item.x_last:
+            best, kind = self._exit_due(item), _EXIT
+            if best <= now:
+                # A passage: a burst, nothing anywhere after it, the item's zone
+                # whole and its readers' evidence reaching past the deadline.
+                burst = item.x_last - item.x_first <= p.exit_burst_max_us and item.x_reads >= p.exit_min_reads
+                if not burst or item.last_seen_us > item.x_last + p.exit_tail_us:
+                    item.x_first = item.x_last = item.x_reads = 0
+                    best = None
+                elif health.down_count.get(zone_id):
+                    return now + p.health_recheck_us, _RECHECK
+                else:
+                    whole = health.up_since_us.get(zone_id, 0) + self.presence.exit_silence_us(item)
+                    reach = self._reach_us(zone_id)
+                    if whole > now:
+                        best, kind = whole, _RECHECK
+                    elif reach is not None and reach < best:
+                        return now + p.health_recheck_us // 6, _RECHECK
+                    else:
+                        return best, _EXIT
+        if state is MISSING:
+            return best, kind
+        if state is EXITING:
+            due = item.last_seen_us + p.exit_silence_us
+            return (due, _EXITING) if best is None or due < best else (best, kind)
+        if health.down_count.get(zone_id):
+            due = now + p.health_recheck_us
+            return (due, _RECHECK) if best is None or due < best else (best, kind)
+        start = max(item.last_seen_us, health.up_since_us.get(zone_id, 0))
+        candidates: list[tuple[int, int]] = []
+        if best is not None:
+            candidates.append((best, kind))
+        if zone is not None and zone.role is ZoneRole.POS and state is PRESENT:
+            ev = item.evidence.get(zone_id)
+            last_pos = ev.last_us if ev is not None else item.since_us
+            leave = last_pos + p.pos_leave_us
+            if self._read_elsewhere_after(item, zone_id, last_pos):
+                leave = 0  # read on a shelf after the till: not leaving through it
+            if leave:
+                candidates.append((leave, _POS_LEAVE))
+            dwell = item.since_us + p.pos_dwell_max_us
+            candidates.append((max(dwell, now + 1) if leave and leave <= dwell else dwell, _DWELL))
+        elif zone is not None and zone.role is ZoneRole.FITTING_ROOM and state is PRESENT:
+            ev = item.evidence.get(zone_id)
+            if ev is not None and ev.last_us >= item.since_us + p.fitting_dwell_max_us - p.pos_leave_us:
+                candidates.append((item.since_us + p.fitting_dwell_max_us, _DWELL))
+            else:
+                candidates.append((item.since_us + p.fitting_dwell_max_us, _RECHECK))
+        if state is PRESENT or state is RETURNED:
+            limit = zone.unobserved_after_us if zone is not None else p.unobserved_after_us
+            candidates.append((start + limit, _UNOBSERVED))
+        vanish = start + self.presence.vanish_after_us(item)
+        candidates.append((vanish, _VANISH))
+        due, kind = min(candidates)
+        if kind == _VANISH and due <= now:
+            reach = self._reach_us(zone_id)
+            if reach is not None and reach < due:
+                return now + p.health_recheck_us // 6, _RECHECK  # reads still in flight
+        if kind == _POS_LEAVE and due <= now:
+            reach = self._reach_us(zone_id)
+            if reach is not None and reach < due:
+                return now + p.health_recheck_us // 6, _RECHECK
+        return due, kind
+
+    def _read_elsewhere_after(self, item: TrackedItem, zone_id: str, at_us: int) -> bool:
+        for z, ev in item.evidence.items():
+            if z != zone_id and ev.last_us > at_us:
+                info = self._zones.get(z)
+                if info is not None and info.role is not ZoneRole.EXIT:
+                    return True
+        return False
+
+    def _reach_us(self, zone_id: str) -> int | None:
+        """How far in event time the readers of a zone have delivered.
+
+        The oldest watermark of its busy readers; 0 when none of its readers
+        has delivered anything since start (a restarted gateway waits for the
+        agents to reconnect before it judges silence); None when its readers
+        deliver but none is busy enough for its silence to mean anything.
+        """
+        reach: int | None = None
+        heard = False
+        readers = self.readers
+        for reader_id in self._zone_readers.get(zone_id, ()):
+            w = readers.watermark_us(reader_id)
+            if w is None:
+                continue
+            heard = True
+            if readers.is_busy(reader_id) and (reach is None or w < reach):
+                reach = w
+        return reach if heard else 0
 
     def _zone_info(self, store: Store, zone_id: str) -> ZoneInfo:
         zone = store.zone(zone_id)
@@ -441,41 +638,10 @@ class StoreTracker:
         unobserved_after_us = round(limit_s * US_PER_S) if limit_s is not None else self.policy.unobserved_after_us
         return ZoneInfo(zone.id, zone.role, self.policy.hysteresis_for(zone.effective_mobility), unobserved_after_us)
 
-    def _due(self, item: TrackedItem, now: int) -> int | None:
-        """When the item's next time-driven transition is due (None: never)."""
-        state = item.state
-        if not (state is PRESENT or state is RETURNED or state is EXITING) or item.zone is None:
-            return None
-        health = self.zone_health
-        if health.down_count.get(item.zone):
-            return now + self.policy.health_recheck_us
-        start = max(item.last_seen_us, health.up_since_us.get(item.zone, 0))
-        if item.state is EXITING:
-            return start + self.policy.exit_silence_us
-        zone = self._zones.get(item.zone)  # None: a zone since removed from the site file
-        return start + (zone.unobserved_after_us if zone is not None else self.policy.unobserved_after_us)
-
     def _schedule(self, item: TrackedItem) -> None:
-        """Queue the item's deadline unless an earlier one is queued already.
-
-        Reads only ever push a deadline later, so they queue nothing: the entry
-        is re-checked when it falls due (lazy).  Only a transition that brings
-        the deadline forward (present -> exiting) queues a second entry, and the
-        superseded one is skipped when popped.
-        """
-        state = item.state
-        if not (state is PRESENT or state is RETURNED or state is EXITING):
-            return
-        due = self._due(item, self.clock.now_us())
-        if due is not None and not (item.due_us and item.due_us <= due):
-            self._push(item, due)
-
-    def _push(self, item: TrackedItem, due: int) -> None:
-        item.due_us = due
-        heapq.heappush(self._deadlines, (due, next(self._tie), item.epc))
-
-    def _decayed(self, confidence: float, silence_us: int) -> float:
-        return confidence * math.exp2(-max(0, silence_us) / self.policy.confidence_half_life_us)
+        """Queue the item's deadline unless an earlier one is queued already (see gateway.deadlines)."""
+        due, _ = self._due(item, self.clock.now_us())
+        self._deadlines.want(item, due)
 
     # ------------------------------------------------------------------ #
     # Health
@@ -507,65 +673,42 @@ class StoreTracker:
         return self.zone_health.zones_down()
 
     # ------------------------------------------------------------------ #
-    # Point of sale
+    # Point of sale (rules in gateway.pos)
 
     def pos_transaction(self, tx: PosTransaction) -> list[Transition]:
         out: list[Transition] = []
-        if tx.store_id != self.store_id:
-            return out
-        # Redelivered transactions (MQTT QoS 1) are dropped by id; the window is
-        # bounded, and EPC lines are idempotent anyway.
-        if tx.transaction_id in self._recent_tx:
-            return out
-        self._recent_tx[tx.transaction_id] = None
-        if len(self._recent_tx) > _RECENT_TX:
-            self._recent_tx.popitem(last=False)
-        for line in tx.lines:
-            if line.epc is None:
-                if line.gtin is not None and line.kind == "sale":
-                    self._confirm_by_gtin(line.gtin.zfill(14), line.quantity, tx.at_us, out)
-                else:
-                    self.stats["pos_lines_without_epc"] += 1
-                continue
-            item = self._items.get(line.epc)
-            if item is None:
-                item = self._items[line.epc] = TrackedItem(line.epc)
-            if item.state is None:
-                d = decode_epc(item.epc)
-                item.gtin, item.serial, item.scheme = d.gtin, d.serial, d.scheme
-                item.g_reads = 0
-                self._n_items += 1
-            elif tx.at_us < item.since_us and not (line.kind == "sale" and item.state is SOLD):
-                self.stats["pos_late_ignored"] += 1
-                continue
-            at = max(tx.at_us, item.since_us)
-            if line.kind == "sale":
-                if item.state is SOLD and item.sold_by_tx:
-                    continue  # redelivered transaction
-                item.sold_by_tx = True
-                self._to(item, SOLD, item.zone, at, "pos_transaction", 1.0, None, None, out)
-            elif item.state is None or item.state in _GONE:
-                item.sold_by_tx = False
-                self._to(item, RETURNED, item.zone, at, "pos_return", 1.0, None, None, out)
+        if tx.store_id == self.store_id:
+            self.pos.transaction(tx, out)
         return out
 
-    def _confirm_by_gtin(self, gtin: str, quantity: int, at_us: int, out: list[Transition]) -> None:
-        """A line without EPC confirms the newest unconfirmed POS-read sales of its GTIN.
+    def get_item(self, epc: str) -> TrackedItem | None:
+        return self._items.get(epc)
 
-        Tills that scan barcodes know the product, not the item.  The items the
-        POS antenna just sold by reading them are the best candidates; a line
-        with no such candidate is left to the availability layer (counted).
-        """
-        candidates = self._pos_read_sales.get(gtin, [])
-        while quantity and candidates:
-            item = self._items.get(candidates.pop())
-            if item is None or item.state is not SOLD or item.sold_by_tx:
-                continue  # confirmed or returned since
-            item.sold_by_tx = True
-            self._to(item, SOLD, item.zone, max(at_us, item.since_us), "pos_transaction_gtin", 1.0, None, None, out)
-            quantity -= 1
-        if quantity:
-            self.stats["pos_lines_without_epc"] += 1
+    def known_item(self, epc: str) -> TrackedItem:
+        """The item of ``epc``, made known to the ledger (not a glimpse) if it was not."""
+        item = self._items.get(epc)
+        if item is None:
+            item = self._items[epc] = TrackedItem(epc)
+        if item.state is None:
+            d = decode_epc(item.epc)
+            item.gtin, item.serial, item.scheme = d.gtin, d.serial, d.scheme
+            item.g_reads = 0
+            self._n_items += 1
+        return item
+
+    def sell(self, item: TrackedItem, at_us: int, reason: str, confidence: float, out: list[Transition]) -> None:
+        """A transaction's sale: authoritative, recorded however the reads moved the item since."""
+        item.sold_by_tx = True
+        self._sell(item, at_us, reason, confidence, out)
+
+    def _sell(self, item: TrackedItem, at_us: int, reason: str, confidence: float, out: list[Transition]) -> None:
+        item.x_first = item.x_last = item.x_reads = 0
+        self._to(item, SOLD, item.zone, at_us, reason, confidence, None, None, out)
+
+    def give_back(self, item: TrackedItem, at_us: int, out: list[Transition]) -> None:
+        item.sold_by_tx = False
+        item.pos_us = 0
+        self._to(item, RETURNED, item.zone, at_us, "pos_return", 1.0, None, None, out)
 
     # ------------------------------------------------------------------ #
     # Inspection
@@ -579,7 +722,7 @@ class StoreTracker:
             return None
         conf = item.confidence
         if item.state is UNOBSERVED:
-            conf = self._decayed(conf, self.clock.now_us() - item.since_us)
+            conf = item.confidence * self.presence.presence(item, self.clock.now_us() - item.last_seen_us)
         return ItemRecord(
             epc=item.epc,
             store_id=self.store_id,
@@ -651,6 +794,10 @@ class StoreTracker:
             item.home = item.evidence.get(zone)
         else:
             item.home = None
+
+    @property
+    def _pin_factor(self) -> float:
+        return math.pow(10.0, self.policy.pin_margin_db / 10.0)
 
     def _share(self, item: TrackedItem, zone: str, at_us: int) -> float:
         return share(item.evidence, zone, at_us, self.policy.window_half_life_us)

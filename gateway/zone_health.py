@@ -20,35 +20,43 @@ class ZoneHealth:
         self._reader_ports: dict[str, dict[int, str]] = {
             r.id: {a.port: a.zone for a in r.antennas} for r in store.readers
         }
-        self._down: set[tuple[str, int]] = set()
+        # (source, reader, port): an announced outage ("event") and one inferred
+        # from silence ("implicit", gateway.reader_health) are kept apart, so the
+        # end of one never ends the other.
+        self._down: set[tuple[str, str, int]] = set()
         #: zone -> number of its antennas down (read directly on the hot path).
         self.down_count: dict[str, int] = {}
         #: zone -> event time it last became whole again.
         self.up_since_us: dict[str, int] = {}
 
-    def reader_down(self, reader_id: str, at_us: int) -> None:
+    def reader_down(self, reader_id: str, at_us: int, source: str = "event") -> None:
         for port in self._reader_ports.get(reader_id, {}):
-            self.antenna_down(reader_id, port, at_us)
+            self.antenna_down(reader_id, port, at_us, source)
 
-    def reader_up(self, reader_id: str, at_us: int) -> None:
+    def reader_up(self, reader_id: str, at_us: int, source: str = "event") -> None:
         for port in self._reader_ports.get(reader_id, {}):
-            self.antenna_up(reader_id, port, at_us)
+            self.antenna_up(reader_id, port, at_us, source)
 
-    def antenna_down(self, reader_id: str, port: int, at_us: int) -> None:
+    def antenna_down(self, reader_id: str, port: int, at_us: int, source: str = "event") -> None:
         zone = self._reader_ports.get(reader_id, {}).get(port)
-        if zone is None or (reader_id, port) in self._down:
+        key = (source, reader_id, port)
+        if zone is None or key in self._down:
             return
-        self._down.add((reader_id, port))
+        self._down.add(key)
         self.down_count[zone] = self.down_count.get(zone, 0) + 1
 
-    def antenna_up(self, reader_id: str, port: int, at_us: int) -> None:
+    def antenna_up(self, reader_id: str, port: int, at_us: int, source: str = "event") -> None:
         zone = self._reader_ports.get(reader_id, {}).get(port)
-        if zone is None or (reader_id, port) not in self._down:
+        key = (source, reader_id, port)
+        if zone is None or key not in self._down:
             return
-        self._down.discard((reader_id, port))
+        self._down.discard(key)
         self.down_count[zone] -= 1
         if not self.down_count[zone]:
             self.up_since_us[zone] = max(at_us, self.up_since_us.get(zone, 0))
+
+    def readers_of(self, zone: str) -> list[str]:
+        return [r for r, ports in self._reader_ports.items() if zone in ports.values()]
 
     def is_down(self, zone: str) -> bool:
         return bool(self.down_count.get(zone))

@@ -17,6 +17,7 @@ class ItemState(StrEnum):
     DEPARTED_EXIT = "departed_exit"  # unsold, left through the exit (a loss)
     SOLD = "sold"  # a POS transaction or a POS read recorded the sale
     RETURNED = "returned"  # sold earlier, seen inside the store again
+    MISSING = "missing"  # silent in a healthy zone far beyond its own read rate: left unseen (not counted)
 
 
 #: States whose items count as on hand.  An unobserved item is still counted: a
@@ -59,6 +60,17 @@ class Transition:
     antenna: int | None = None
     batch: BatchKey | None = None
     from_store_id: str | None = None  # set when an item shows up in another store
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRate:
+    """What the presence model learned of one item's reads (``gateway.presence``), kept across restarts."""
+
+    store_id: str
+    epc: str
+    gap_us: float  # mean gap between reads
+    gap_max_us: float  # largest recent gap
+    gaps: int  # gaps learned
 
 
 @dataclass(frozen=True, slots=True)

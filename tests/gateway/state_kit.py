@@ -104,6 +104,18 @@ class Sim:
         out += self.tick()
         return out
 
+    def reads(
+        self, epc: str, zone: str, seconds: float, every: float = 1.0, rssi: float = -55.0, tick: bool = True
+    ) -> list[Transition]:
+        """Read ``epc`` in ``zone`` every ``every`` s for ``seconds`` (ticking as the runtime would)."""
+        out: list[Transition] = []
+        for _ in range(round(seconds / every)):
+            self.clock.advance(every)
+            out += self.see(epc, zone, rssi)
+            if tick:
+                out += self.tick()
+        return out
+
     def place(self, epc: str, zone: str, rssi: float = -50.0) -> None:
         """Make ``epc`` an item present in ``zone`` (admitted by a multi-read observation)."""
         out = self.see(epc, zone, rssi, count=3, span_us=500_000)

@@ -1,0 +1,96 @@
+"""Presence as a probability, from each item's own read rate.
+
+A fixed "unread for N minutes" rule treats a tag read every second and a tag
+behind metal read twice an hour alike: either the first lingers as ghost stock
+or the second is declared gone.  Instead each item's read rate is learned while
+it is present -- the mean gap between its reads, and the largest recent gap --
+and silence is judged against *that item's* rate: a tag read every window that
+misses a hundred windows is gone, a tag behind metal that misses three is not.
+
+Model: reads of a present item in a healthy zone arrive at a steady rate, so
+the probability of a silence of ``s`` is about ``exp(-s / gap)``.  Rates drift
+(a shopper moves the item to a darker corner), so the model departs an item only
+when the silence exceeds ``vanish_mean_gaps`` mean gaps *and*
+``vanish_max_gaps`` of the largest recent gaps *and* ``vanish_min_us``: a margin
+of many orders of magnitude over the Poisson figure, paid for by a slower
+verdict on real losses.  Silence is counted only while the item's zone is
+healthy (:mod:`gateway.zone_health`, :mod:`gateway.reader_health`).
+
+The model's only state is on :class:`gateway.item.TrackedItem` (``gap``,
+``gap_max``, ``gaps``): three numbers per item, updated in O(1) per read.  The
+read hot path of :meth:`gateway.state.StoreTracker.observe_reads` inlines
+:meth:`PresenceModel.learn` (same arithmetic; a test holds them equal).
+"""
+
+from __future__ import annotations
+
+import math
+
+from gateway.item import TrackedItem
+from gateway.policy import Policy
+
+#: Presence probability when the silence reaches the item's vanish limit.
+_AT_LIMIT = 0.02
+_LN_AT_LIMIT = -math.log(_AT_LIMIT)
+#: How fast the largest-gap memory forgets, per learned gap.
+GAP_MAX_FORGET = 1 / 64
+
+
+class PresenceModel:
+    """Learns read rates and turns silence into a presence probability.
+
+    * :meth:`learn` -- a read at ``at_us`` (call before updating ``last_seen_us``);
+    * :meth:`vanish_after_us` -- the silence after which the item is gone;
+    * :meth:`presence` -- probability the item is still here after a silence;
+    * :meth:`restore` / :meth:`snapshot` -- the learned rate, for persistence.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._min_gap = policy.gap_min_us
+        self._weight = policy.gap_weight
+        self._warm = round(1 / policy.gap_weight)
+
+    def learn(self, item: TrackedItem, at_us: int) -> None:
+        gap = at_us - item.last_seen_us
+        if gap < self._min_gap or not item.last_seen_us:
+            return
+        n = item.gaps
+        w = self._weight if n >= self._warm else 1.0 / (n + 1)
+        item.gap += (gap - item.gap) * w
+        item.gaps = n + 1
+        if gap > item.gap_max:
+            item.gap_max = float(gap)
+        else:
+            item.gap_max += (gap - item.gap_max) * GAP_MAX_FORGET
+
+    def known(self, item: TrackedItem) -> bool:
+        return item.gaps >= self.policy.gap_min_samples
+
+    def vanish_after_us(self, item: TrackedItem) -> int:
+        p = self.policy
+        if item.gaps < p.gap_min_samples:
+            return p.vanish_max_us
+        limit = max(p.vanish_min_us, p.vanish_mean_gaps * item.gap, p.vanish_max_gaps * item.gap_max)
+        return round(min(limit, p.vanish_max_us))
+
+    def presence(self, item: TrackedItem, silence_us: int) -> float:
+        """Probability the item is still here after ``silence_us`` of healthy silence."""
+        if silence_us <= 0:
+            return 1.0
+        return math.exp(-_LN_AT_LIMIT * silence_us / self.vanish_after_us(item))
+
+    def exit_silence_us(self, item: TrackedItem) -> int:
+        """Silence after an exit passage that departs the item (scaled by its rate)."""
+        p = self.policy
+        if item.gaps < p.gap_min_samples:
+            return p.exit_silence_us
+        return round(min(max(p.exit_silence_us, p.exit_silence_gaps * item.gap), p.vanish_min_us))
+
+    @staticmethod
+    def snapshot(item: TrackedItem) -> tuple[float, float, int]:
+        return item.gap, item.gap_max, item.gaps
+
+    @staticmethod
+    def restore(item: TrackedItem, gap: float, gap_max: float, gaps: int) -> None:
+        item.gap, item.gap_max, item.gaps = gap, gap_max, gaps
