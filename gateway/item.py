@@ -54,6 +54,9 @@ class TrackedItem:
         "since_us",
         "sold_by_tx",
         "state",
+        "w_max",
+        "w_n",
+        "w_start",
         "x_first",
         "x_last",
         "x_reads",
@@ -83,6 +86,10 @@ class TrackedItem:
         self.gap = 0.0
         self.gap_max = 0.0
         self.gaps = 0
+        # The read window not yet folded into them (hot path: a count and a max).
+        self.w_start = 0
+        self.w_n = 0
+        self.w_max = 0
         # Transit zones: the zone the item came from, the till arrival time, and
         # the transit zone it was taken out of by the dwell prior (with the mean
         # power of the cross-reads there, which a real arrival must beat).

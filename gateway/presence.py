@@ -16,10 +16,13 @@ of many orders of magnitude over the Poisson figure, paid for by a slower
 verdict on real losses.  Silence is counted only while the item's zone is
 healthy (:mod:`gateway.zone_health`, :mod:`gateway.reader_health`).
 
-The model's only state is on :class:`gateway.item.TrackedItem` (``gap``,
-``gap_max``, ``gaps``): three numbers per item, updated in O(1) per read.  The
-read hot path of :meth:`gateway.state.StoreTracker.observe_reads` inlines
-:meth:`PresenceModel.learn` (same arithmetic; a test holds them equal).
+The model's state is on :class:`gateway.item.TrackedItem`: the learned
+``gap``, ``gap_max`` and ``gaps``, and the window of reads not yet folded into
+them (``w_start``, ``w_n``, ``w_max``).  A read costs one count and one
+comparison (:meth:`PresenceModel.learn`, inlined on the read hot path of
+:meth:`gateway.state.StoreTracker.observe_reads`); the window is folded into
+the learned figures whenever the item's deadline is evaluated, off the hot
+path (about once per unconfirmed limit for an item read steadily).
 """
 
 from __future__ import annotations
@@ -52,22 +55,43 @@ class PresenceModel:
         self._warm = round(1 / policy.gap_weight)
 
     def learn(self, item: TrackedItem, at_us: int) -> None:
-        gap = at_us - item.last_seen_us
-        if gap < self._min_gap or not item.last_seen_us:
+        """A read at ``at_us``; call before updating ``item.last_seen_us``.
+
+        Per read only a count and a maximum are kept (the hot path inlines
+        this); :meth:`fold` turns the window into the learned rate off the hot
+        path.  A gap shorter than ``gap_min_us`` is the same round seen twice.
+        """
+        last = item.last_seen_us
+        gap = at_us - last
+        if gap >= self._min_gap:
+            if not last:
+                return
+            item.w_n += 1
+            item.w_max = max(item.w_max, gap)
+
+    def fold(self, item: TrackedItem) -> None:
+        """Fold the reads since the last fold into the learned mean and largest gap."""
+        n = item.w_n
+        if not n or not item.w_start:
+            item.w_start = item.last_seen_us
+            item.w_n = item.w_max = 0
             return
-        n = item.gaps
-        w = self._weight if n >= self._warm else 1.0 / (n + 1)
-        item.gap += (gap - item.gap) * w
-        item.gaps = n + 1
-        if gap > item.gap_max:
-            item.gap_max = float(gap)
-        else:
-            item.gap_max += (gap - item.gap_max) * GAP_MAX_FORGET
+        mean = max(item.last_seen_us - item.w_start, 0) / n
+        g = item.gaps
+        w = min(1.0, n * self._weight) if g >= self._warm else n / (g + n)
+        item.gap += (mean - item.gap) * w
+        item.gaps = g + n
+        forget = (1 - GAP_MAX_FORGET) ** n
+        item.gap_max = max(float(item.w_max), item.gap_max * forget)
+        item.w_start = item.last_seen_us
+        item.w_n = item.w_max = 0
 
     def known(self, item: TrackedItem) -> bool:
+        self.fold(item)
         return item.gaps >= self.policy.gap_min_samples
 
     def vanish_after_us(self, item: TrackedItem) -> int:
+        self.fold(item)
         p = self.policy
         if item.gaps < p.gap_min_samples:
             return p.vanish_max_us
@@ -82,15 +106,17 @@ class PresenceModel:
 
     def exit_silence_us(self, item: TrackedItem) -> int:
         """Silence after an exit passage that departs the item (scaled by its rate)."""
+        self.fold(item)
         p = self.policy
         if item.gaps < p.gap_min_samples:
             return p.exit_silence_us
         return round(min(max(p.exit_silence_us, p.exit_silence_gaps * item.gap), p.vanish_min_us))
 
-    @staticmethod
-    def snapshot(item: TrackedItem) -> tuple[float, float, int]:
+    def snapshot(self, item: TrackedItem) -> tuple[float, float, int]:
+        self.fold(item)
         return item.gap, item.gap_max, item.gaps
 
     @staticmethod
     def restore(item: TrackedItem, gap: float, gap_max: float, gaps: int) -> None:
         item.gap, item.gap_max, item.gaps = gap, gap_max, gaps
+        item.w_start = item.w_n = item.w_max = 0

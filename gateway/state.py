@@ -78,7 +78,7 @@ from gateway.formats import HealthEvent, Sighting
 from gateway.item import TrackedItem, ZoneInfo
 from gateway.policy import DEFAULT_POLICY, Policy
 from gateway.pos import PosReconciler
-from gateway.presence import GAP_MAX_FORGET, PresenceModel
+from gateway.presence import PresenceModel
 from gateway.reader_health import ReaderActivity
 from gateway.zone_health import ZoneHealth
 from tagledger.clock import US_PER_S, Clock
@@ -174,7 +174,7 @@ class StoreTracker:
             item.since_us = rec.since_us
             item.confidence = rec.confidence
             item.gtin, item.serial, item.scheme = rec.gtin, rec.serial, rec.scheme
-            item.last_seen_us = item.home_ref_us = max(rec.since_us, now)
+            item.last_seen_us = item.home_ref_us = item.w_start = max(rec.since_us, now)
             item.sold_by_tx = rec.state is SOLD and rec.confidence >= 1.0
             self._set_home(item)
             self._n_items += 1
@@ -194,7 +194,7 @@ class StoreTracker:
         """The learned read rates of counted items, to persist (see ``load_rates``)."""
         known = self.presence.known
         return [
-            ReadRate(self.store_id, i.epc, i.gap, i.gap_max, i.gaps)
+            ReadRate(self.store_id, i.epc, *self.presence.snapshot(i))
             for i in self._items.values()
             if i.state in COUNTED_STATES and known(i)
         ]
@@ -217,7 +217,7 @@ class StoreTracker:
     def observe_reads(
         self,
         reader_id: str,
-        observations: Iterable[WireObservation],
+        observations: Sequence[WireObservation],
         zone_of: Mapping[int, str],
         offset_us: int,
         batch: BatchKey | None = None,
@@ -243,21 +243,15 @@ class StoreTracker:
         p = self.policy
         half_life = p.window_half_life_us
         min_gap = p.gap_min_us
-        weight = p.gap_weight
-        warm = round(1 / weight)
         exp2 = math.exp2
         pow_ = math.pow
         one = self._sighting
         new = _new_sighting
         sighting = Sighting
-        n = 0
-        newest = 0
+        t = 0
         for o in observations:
-            n += 1
             item = get(o.epc)
             t = o.last_seen_us - offset_us
-            if t > newest:  # noqa: PLR1730  (a max() call per read costs more)
-                newest = t
             if item is None or (ev := item.home) is None or zone_of[o.antenna] != item.zone or t < item.since_us:
                 s = (store_id, reader_id, o.antenna, zone_of[o.antenna], o.epc, o.first_seen_us - offset_us, t, o.count)
                 one(new(sighting, (*s, o.peak_rssi, o.mean_rssi)), batch, out)
@@ -279,20 +273,16 @@ class StoreTracker:
                 f = exp2((t - ref) / half_life)
                 ev.reads += count * f
                 ev.mw += power * f
-            last = item.last_seen_us
-            if t > last:
-                gap = t - last
-                if gap >= min_gap:  # PresenceModel.learn, inline
-                    g = item.gaps
-                    item.gap += (gap - item.gap) * (weight if g >= warm else 1.0 / (g + 1))
-                    item.gaps = g + 1
-                    if gap > item.gap_max:
-                        item.gap_max = float(gap)
-                    else:
-                        item.gap_max += (gap - item.gap_max) * GAP_MAX_FORGET
+            gap = t - item.last_seen_us
+            if gap > 0:
+                if gap >= min_gap:  # PresenceModel.learn, inline (an item's first read is never here)
+                    item.w_n += 1
+                    if gap > item.w_max:  # noqa: PLR1730
+                        item.w_max = gap
                 item.last_seen_us = t
-        if n:
-            self._delivered(reader_id, n, newest)
+        if observations:
+            # A batch is in read order: its last observation is its newest event time.
+            self._delivered(reader_id, len(observations), t)
         return out
 
     def _delivered(self, reader_id: str, n: int, newest_us: int) -> None:
@@ -397,7 +387,7 @@ class StoreTracker:
         t = item.g_last
         if pin is not None:
             self._pin(item, pin, t)
-        item.last_seen_us = t
+        item.last_seen_us = item.w_start = t
         d = decode_epc(item.epc)
         item.gtin, item.serial, item.scheme = d.gtin, d.serial, d.scheme
         self._n_items += 1
