@@ -154,8 +154,8 @@ def _classify(store: Store, rec: EventRecord) -> tuple[str, str, str, bool] | No
     moved_out = t.from_store_id == store.id and t.store_id != store.id
     if moved_out:
         return "DELETE", "departing", "in_transit", False
-    if t.to_state == ItemState.UNOBSERVED:
-        return None
+    if t.to_state in (ItemState.UNOBSERVED, ItemState.MISSING):
+        return None  # a belief about silence, not an observation
     if t.to_state == ItemState.SOLD:
         return "OBSERVE", "retail_selling", "retail_sold", False
     if t.to_state == ItemState.DEPARTED_EXIT:

@@ -39,7 +39,9 @@ CONDITIONS: dict[EventKind, str] = {
     EventKind.RETURN: "to_state = 'returned'",
     EventKind.ARRIVAL: f"to_state IN {_IN_STORE} AND from_state IS NULL",
     EventKind.MOVE: f"to_state IN {_IN_STORE} AND from_state IS NOT NULL AND {_ZONE_CHANGED}",
-    EventKind.UNOBSERVED: f"to_state = 'unobserved' AND from_state IS NOT NULL AND NOT ({_ZONE_CHANGED})",
+    # 'missing' (silent far beyond its own read rate, no longer counted) is the end of being unobserved.
+    EventKind.UNOBSERVED: f"(to_state = 'missing' OR (to_state = 'unobserved' AND from_state IS NOT NULL"
+    f" AND NOT ({_ZONE_CHANGED})))",
     EventKind.SEEN: f"to_state = 'present' AND from_state IS NOT NULL AND NOT ({_ZONE_CHANGED})",
 }
 
@@ -51,6 +53,8 @@ def kind_of(t: Transition) -> EventKind:
         return EventKind.EXIT
     if t.to_state is ItemState.RETURNED:
         return EventKind.RETURN
+    if t.to_state is ItemState.MISSING:
+        return EventKind.UNOBSERVED
     if t.from_state is None:
         return EventKind.ARRIVAL
     if (t.from_zone or "") != (t.to_zone or ""):
