@@ -24,6 +24,7 @@ from cloud.items.endpoints import router as items_router
 from cloud.items.endpoints import store_items_router
 from cloud.metrics import ApiMetrics, MetricsMiddleware
 from cloud.openapi import install as install_openapi
+from cloud.replenishment.endpoints import router as replenishment_router
 from cloud.reservations.endpoints import router as reservations_router
 from cloud.reservations.service import sweep_holds_forever
 from cloud.settings import ApiSettings
@@ -139,6 +140,7 @@ def create_app(
         items_router,
         store_items_router,
         events_router,
+        replenishment_router,
         reservations_router,
         changes_router,
         feeds_router,

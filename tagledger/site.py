@@ -174,12 +174,25 @@ class Product(_Strict):
     gtin: Annotated[str, Field(pattern=r"^[0-9]{14}$", description="GTIN-14, zero-padded.")]
     name: str = ""
     category: str = ""
+    floor_target: int | None = Field(
+        default=None, ge=0, le=100_000, description="Units wanted on the sales floor; overrides the category's."
+    )
+
+
+class Replenishment(_Strict):
+    """Floor targets: how many units of a product staff keep on the sales floor (the rest wait in the backroom)."""
+
+    default_floor_target: int = Field(default=0, ge=0, le=100_000, description="For products without a rule; 0: none.")
+    categories: dict[str, Annotated[int, Field(ge=0, le=100_000)]] = Field(
+        default_factory=dict, description="Floor target per product category, e.g. {shirts: 4}."
+    )
 
 
 class Site(_Strict):
     version: Literal[1] = 1
     stores: list[Store] = Field(min_length=1)
     products: list[Product] = Field(default_factory=list)
+    replenishment: Replenishment = Field(default_factory=Replenishment)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Site:
@@ -269,6 +282,17 @@ class Site(_Strict):
 
     def product(self, gtin: str) -> Product | None:
         return self._products_by_gtin.get(gtin)
+
+    def floor_target(self, gtin: str) -> int:
+        """Units of the GTIN wanted on the sales floor: the product's own, its category's, else the default."""
+        product = self._products_by_gtin.get(gtin)
+        if product is not None:
+            if product.floor_target is not None:
+                return product.floor_target
+            own = self.replenishment.categories.get(product.category)
+            if own is not None:
+                return own
+        return self.replenishment.default_floor_target
 
 
 class _CrossReferenceError(ValueError):

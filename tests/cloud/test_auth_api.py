@@ -40,6 +40,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Scope]] = {
     ("GET", "/v1/items/{epc}/history"): frozenset({S, A}),
     ("GET", "/v1/stores/{store_id}/items"): frozenset({S, A}),
     ("GET", "/v1/stores/{store_id}/events"): frozenset({S, A}),
+    ("GET", "/v1/stores/{store_id}/replenishment"): frozenset({S, A}),
     ("POST", "/v1/reservations"): frozenset({W}),
     ("GET", "/v1/reservations/{reservation_id}"): frozenset({W}),
     ("POST", "/v1/reservations/{reservation_id}/confirm"): frozenset({W}),
