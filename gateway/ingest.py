@@ -55,6 +55,7 @@ from gateway.dedup import BatchIndex
 from gateway.fastwire import Batch, antenna_zones, decode_batch, newest_us
 from gateway.formats import FormatError, parse_reader_payload
 from gateway.metrics import GatewayMetrics
+from gateway.read_rates import SAVE_EVERY_US, load_rates, save_steps
 from gateway.reorder import Reorder
 from gateway.state import StoreTracker
 from gateway.vetting import DEFAULT_CLOCK_SKEW_S, check_batch, check_heartbeat, check_pos, check_status
@@ -156,6 +157,7 @@ class Work:
     statuses: list[ReaderStatusRecord] = field(default_factory=list)
     heartbeats: dict[str, ReaderHeartbeatRecord] = field(default_factory=dict)  # the newest per reader
     health: list[Step] = field(default_factory=list)  # antenna_health rows (gateway.antennas)
+    rates: list[Step] = field(default_factory=list)  # learned read rates (gateway.read_rates)
     receipts: list[Receipt] = field(default_factory=list)  # acknowledge these after the commit
     messages: int = 0
 
@@ -167,6 +169,7 @@ class Work:
             or self.statuses
             or self.heartbeats
             or self.health
+            or self.rates
             or self.receipts
         )
 
@@ -221,6 +224,7 @@ class Ingestor:
         self._stray: list[Receipt] = []  # receipts of held messages dropped unprocessed, to acknowledge
         self._readers_down: set[str] = set()
         self._skew_us = round(clock_skew_s * US_PER_S)
+        self._rates_saved_us = clock.now_us()
 
     # ------------------------------------------------------------------ #
     # Stores
@@ -234,6 +238,7 @@ class Ingestor:
         """Start ingesting a store: its items from the ledger; its batch streams re-learnt."""
         tracker = StoreTracker(self._site_stores[store_id], self.clock)
         tracker.load(await self._retrying(lambda: self._ledger_for(store_id).load_items(store_id)))
+        tracker.load_rates(await self._retrying(lambda: load_rates(self._ledger_for(store_id), store_id)))
         self._forget_readers(store_id)
         self.trackers[store_id] = tracker
         self._items_gauge()
@@ -297,7 +302,13 @@ class Ingestor:
         if self._stray:
             work.receipts += self._stray
             self._stray = []
+        now = self.clock.now_us()
+        save_rates = now - self._rates_saved_us >= SAVE_EVERY_US
+        if save_rates:
+            self._rates_saved_us = now
         for store_id, tracker in self.trackers.items():
+            if save_rates:
+                work.rates += save_steps(tracker.changed_rates(), now)
             transitions = tracker.tick()
             if transitions:
                 work._segment(store_id, batches=False).transitions.extend(transitions)
@@ -598,6 +609,9 @@ class Ingestor:
         if work.health:
             steps = work.health
             await self._retrying(lambda: self.ledger.execute_all(steps))
+        if work.rates:
+            rates = work.rates
+            await self._retrying(lambda: self.ledger.execute_all(rates))
         replies = list(work.replies)
         if len(work.stores) == 1:
             for store_id, segments in work.stores.items():

@@ -137,6 +137,7 @@ class StoreTracker:
         self.readers = ReaderActivity(p.reader_busy_per_s, p.reader_silent_us, p.reader_collapse)
         self._zone_readers = {z: self.zone_health.readers_of(z) for z in self._zones}
         self.pos = PosReconciler(self)
+        self._saved_gap: dict[str, float] = {}  # epc -> learned gap last handed out to be saved
         self.stats: dict[str, int] = {
             "late_ignored": 0,
             "unknown_zone": 0,
@@ -187,6 +188,7 @@ class StoreTracker:
             item = self._items.get(r.epc)
             if item is not None and r.store_id == self.store_id:
                 PresenceModel.restore(item, r.gap_us, r.gap_max_us, r.gaps)
+                self._saved_gap[r.epc] = r.gap_us
                 item.due_us = 0
                 self._schedule(item)
 
@@ -198,6 +200,20 @@ class StoreTracker:
             for i in self._items.values()
             if i.state in COUNTED_STATES and known(i)
         ]
+
+    def changed_rates(self) -> list[ReadRate]:
+        """The learned rates that moved by more than a tenth since they were last returned here.
+
+        O(items): the ingestor calls it every few minutes (``gateway.read_rates``).
+        """
+        saved = self._saved_gap
+        out: list[ReadRate] = []
+        for rate in self.read_rates():
+            old = saved.get(rate.epc)
+            if old is None or abs(rate.gap_us - old) > 0.1 * old:
+                saved[rate.epc] = rate.gap_us
+                out.append(rate)
+        return out
 
     # ------------------------------------------------------------------ #
     # Reads

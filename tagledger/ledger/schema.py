@@ -159,6 +159,20 @@ antenna_health = sa.Table(
     sa.Column("status_us", sa.BigInteger, nullable=True),
 )
 
+# Learned read rates (revision 0010): the presence model's mean and largest recent
+# gap between an item's reads (``gateway.presence``), so a restart does not reset
+# them.  Written by the gateway through ``Ledger.execute_all`` (``gateway.read_rates``).
+read_rates = sa.Table(
+    "read_rates",
+    metadata,
+    sa.Column("store_id", sa.Text, primary_key=True),
+    sa.Column("epc", sa.Text, primary_key=True),
+    sa.Column("gap_us", sa.Float, nullable=False),
+    sa.Column("gap_max_us", sa.Float, nullable=False),
+    sa.Column("gaps", sa.BigInteger, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+)
+
 # Channel tables (revision 0003): reservations and API keys; see ``tagledger.ledger.channel``.
 
 holds = sa.Table(

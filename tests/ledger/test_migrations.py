@@ -30,6 +30,7 @@ TABLES = (
         "webhook_lease",
         "webhook_pending",
         "antenna_health",
+        "read_rates",
     }
     | {
         "count_sessions",
