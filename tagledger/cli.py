@@ -613,6 +613,12 @@ def bench_api(ctx: typer.Context) -> None:
     _bench("api", "all", ctx)
 
 
+@bench_app.command("accuracy", context_settings=_PASS_THROUGH)
+def bench_accuracy(ctx: typer.Context) -> None:
+    """Item location and stock accuracy on simulated stores with ground truth, against the EdgeX algorithm."""
+    _bench("accuracy", "all", ctx)
+
+
 @wire_app.command("schema")
 def wire_schema(
     write: Annotated[
