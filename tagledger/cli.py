@@ -54,6 +54,7 @@ app.add_typer(wire_app, name="wire")
 app.add_typer(site_app, name="site")
 app.add_typer(bench_app, name="bench")
 app.add_typer(import_module("tagledger.cli_keys").keys_app, name="keys")
+app.add_typer(import_module("tagledger.cli_mqtt").mqtt_app, name="mqtt")
 
 # Options several roles share; one name and one environment variable each.
 SiteOpt = Annotated[
