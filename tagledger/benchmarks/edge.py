@@ -2,7 +2,10 @@
 
 What runs
     * the store simulator (:mod:`tagledger.sim`) with ONE reader of four
-      sales-floor antennas, sized to deliver ``--reads-per-s``;
+      sales-floor antennas, sized to deliver ``--reads-per-s``; with
+      ``--reports per-tag`` it sends one tag per RO_ACCESS_REPORT, as some
+      readers do with their defaults (``batched``, the default: one report per
+      report timeout, as the profile asks);
     * the edge agent as a separate process (``python -m tagledger.cli edge``,
       configured with ``TAGLEDGER_EDGE_*`` variables), so its CPU and memory
       are its own: sllurp over TCP to the simulator, aggregation, the SQLite
@@ -35,6 +38,7 @@ Figures (last stdout line with ``--json``)
     counts.  A benchmark, not a test: it asserts nothing about time.
 
     tagledger bench edge --reads-per-s 1000 --seconds 60 --json
+    tagledger bench edge --reads-per-s 1000 --seconds 60 --reports per-tag --json
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,12 +67,13 @@ import yaml
 
 from tagledger.faults import TcpProxy
 from tagledger.mqtt import BrokerAddress
+from tagledger.sim.endpoint import Faults, LlrpEndpoint
 from tagledger.sim.llrp_codec import TagEntry
 from tagledger.sim.runner import SimSettings, Simulation
 from tagledger.wire import Ack, ReadBatch, Topics, WireError, decode_as, encode
 
 STORE, READER = "bench-01", "bench-01-r1"
-TOPIC_ROOT = "tagledger-bench"
+TOPIC_ROOT = "tagledger-bench"  # + a suffix per run, so that runs sharing a broker never mix
 
 
 def bench_site(items_zone: str = "floor") -> dict[str, Any]:
@@ -142,6 +148,7 @@ class Acker:
 
     url: str
     topics: Topics
+    client_id: str
     received: list[tuple[float, ReadBatch, int]] = field(default_factory=list)  # (monotonic, batch, bytes)
     seen: set[tuple[str, int]] = field(default_factory=set)
     duplicates: int = 0
@@ -150,7 +157,7 @@ class Acker:
         address = BrokerAddress.parse(self.url)
         reads = self.topics.reads(STORE, READER)
         ack_topic = self.topics.ack(STORE, READER)
-        async with aiomqtt.Client(**address.client_kwargs(), identifier="tagledger-bench-acker") as client:
+        async with aiomqtt.Client(**address.client_kwargs(), identifier=self.client_id) as client:
             await client.subscribe(reads, qos=1)
             async for message in client.messages:
                 payload = bytes(message.payload)
@@ -312,6 +319,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 )
             )
             sent = SentReads(sim)
+            endpoint = sim.endpoints[READER]
+            endpoint.faults = Faults(per_tag_reports=args.reports == "per-tag")
             site = bench_site()
             site["stores"][0]["readers"][0]["port"] = sim.address(READER)[1]
             agent_site = work / "site.yaml"
@@ -322,8 +331,10 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             await link.start()
             stack.push_async_callback(link.stop)
 
-            topics = Topics(TOPIC_ROOT)
-            acker = Acker(url, topics)
+            run_id = uuid.uuid4().hex[:8]
+            topic_root = f"{TOPIC_ROOT}-{run_id}"
+            topics = Topics(topic_root)
+            acker = Acker(url, topics, client_id=f"tagledger-bench-acker-{run_id}")
             tasks: list[asyncio.Task[None]] = [asyncio.ensure_future(acker.run())]
 
             async def _stop_tasks() -> None:
@@ -340,8 +351,8 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
                 "TAGLEDGER_EDGE_SITE": str(agent_site),
                 "TAGLEDGER_EDGE_READER_ID": READER,
                 "TAGLEDGER_EDGE_MQTT_URL": f"mqtt://127.0.0.1:{link.port}",
-                "TAGLEDGER_EDGE_TOPIC_ROOT": TOPIC_ROOT,
-                "TAGLEDGER_EDGE_CLIENT_ID": f"tagledger-bench-agent-{os.getpid()}",
+                "TAGLEDGER_EDGE_TOPIC_ROOT": topic_root,
+                "TAGLEDGER_EDGE_CLIENT_ID": f"tagledger-bench-agent-{run_id}",
                 "TAGLEDGER_EDGE_SPOOL_PATH": str(spool),
                 "TAGLEDGER_EDGE_HEARTBEAT_INTERVAL_S": "10",
                 "TAGLEDGER_EDGE_RECONNECT_MAX_S": "2",
@@ -375,7 +386,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             sampler = Sampler(psutil.Process(agent.pid))
             tasks.append(asyncio.ensure_future(sampler.run()))
             try:
-                return await _measure(args, acker, link, agent, sampler, spool, sent, online_s, offline_s, which)
+                return await _measure(
+                    args, acker, link, agent, sampler, spool, sent, endpoint, online_s, offline_s, which
+                )
             except BaseException:
                 log_file.flush()
                 tail = (work / "agent.log").read_text(errors="replace")[-3000:]
@@ -391,6 +404,7 @@ async def _measure(
     sampler: Sampler,
     spool: Path,
     sent: SentReads,
+    endpoint: LlrpEndpoint,
     online_s: float,
     offline_s: float,
     which: str,
@@ -402,11 +416,11 @@ async def _measure(
 
     # Online ----------------------------------------------------------------
     _say(f"online {online_s:.0f} s")
-    entries0, sent0 = sent.entries, sent.reads
+    entries0, sent0, reports0 = sent.entries, sent.reads, endpoint.stats.reports_sent
     cpu0, t0 = sampler.cpu_s(), time.monotonic()
     await asyncio.sleep(online_s)
     cpu1, t1 = sampler.cpu_s(), time.monotonic()
-    entries1, sent1 = sent.entries, sent.reads
+    entries1, sent1, reports1 = sent.entries, sent.reads, endpoint.stats.reports_sent
     online = acker.between(t0, t1)
     wall = t1 - t0
     # Batches arrive a window after their reads, so the reads per observation
@@ -439,6 +453,8 @@ async def _measure(
         "reads_per_s": round((sent1 - sent0) / wall, 1),
         "batch_reads_per_s": round(reads / wall, 1),
         "tag_entries_per_s": round((entries1 - entries0) / wall, 1),
+        "reports_per_s": round((reports1 - reports0) / wall, 1),
+        "reports": args.reports,
         "cpu_percent": round(100 * (cpu1 - cpu0) / wall, 2),
         "cpu_percent_offline": round(100 * (cpu3 - cpu2) / offline_wall, 2),
         "rss_mb": round(sampler.peak_rss / 2**20, 1),
@@ -472,6 +488,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--warmup-s", type=float, default=5.0, help="Unmeasured time after the first batch.")
     p.add_argument("--items", type=int, default=300, help="Tags in the reader's view (all on its zone).")
     p.add_argument("--window-ms", type=int, default=None, help="Aggregation window (default: the profile's).")
+    p.add_argument(
+        "--reports",
+        choices=("batched", "per-tag"),
+        default="batched",
+        help="How the reader reports: as the profile asks (batched), or one tag per report (per-tag).",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--mqtt-url", default=None, help="Broker (default: Mosquitto if it answers, else embedded).")
     p.add_argument("--json", action="store_true", help="Print one JSON object as the last line.")

@@ -84,7 +84,9 @@ class Faults:
 
     omit_peak_rssi: bool = False  # no PeakRSSI in TagReportData, even when asked for
     omit_antenna_id: bool = False  # no AntennaID in TagReportData, even when asked for
-    per_tag_reports: bool = False  # one TagReportData per RO_ACCESS_REPORT
+    # One read per RO_ACCESS_REPORT, as a reader reporting every singulation does:
+    # an entry that folds k reads goes out as k reports of TagSeenCount 1.
+    per_tag_reports: bool = False
     refuse_session: bool = False  # ConnectionAttemptEvent "a client connection already exists", then close
     reject_rospec: str | None = None  # answer ADD_ROSPEC with this error description
 
@@ -472,6 +474,8 @@ class LlrpEndpoint:
                     peak_rssi=selector.peak_rssi and not faults.omit_peak_rssi,
                     antenna_id=selector.antenna_id and not faults.omit_antenna_id,
                 )
+            if faults.per_tag_reports:
+                entries = [one for e in entries for one in _unfold(e)]
             n = 1 if faults.per_tag_reports else spec.report_every_n_tags or len(entries)
             for i in range(0, len(entries), n):
                 chunk = entries[i : i + n]
@@ -479,3 +483,14 @@ class LlrpEndpoint:
                 self.stats.reports_sent += 1
                 self.stats.tags_sent += len(chunk)
             await s.writer.drain()
+
+
+def _unfold(entry: c.TagEntry) -> list[c.TagEntry]:
+    """The single reads an entry folds, spread evenly from its first to its last sighting."""
+    if entry.count <= 1:
+        return [entry]
+    step = (entry.last_seen_us - entry.first_seen_us) // (entry.count - 1)
+    return [
+        c.TagEntry(entry.epc, entry.antenna, entry.peak_rssi, t, t, 1)
+        for t in (entry.first_seen_us + i * step for i in range(entry.count))
+    ]

@@ -29,3 +29,15 @@ def test_bench_edge_prints_the_figures_as_its_last_line(capsys: pytest.CaptureFi
     # No assertion on "duplicates": a batch in flight when the link is cut is re-sent
     # after it comes back (the gateway de-duplicates it); loss and duplication are
     # asserted exactly in tests/edge/test_delivery.py.
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_bench_edge_per_tag_mode_gets_one_tag_per_report(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--reads-per-s", "300", "--seconds", "8", "--offline-s", "3", "--warmup-s", "1"]
+    assert bench_edge.main([*argv, "--reports", "per-tag", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["reports"] == "per-tag"
+    assert figures["reads_per_s"] > 0
+    # One read per RO_ACCESS_REPORT.
+    assert figures["reports_per_s"] == pytest.approx(figures["reads_per_s"], rel=0.05)
