@@ -35,6 +35,8 @@ from typing import Any
 import pytest
 import typer.main
 
+from tagledger import mqtt_tls
+
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
 PASSWORDS = {
@@ -244,13 +246,13 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[tuple[int, int]]:
-    """deploy/mosquitto/ run locally: (authenticated port, health port)."""
+def broker(tmp_path: Path) -> Iterator[tuple[int, int, int]]:
+    """deploy/mosquitto/ run locally: (authenticated port, health port, TLS port)."""
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     passwd_tool = shutil.which("mosquitto_passwd")
     if not Path(mosquitto).exists() or passwd_tool is None:
         pytest.fail("Mosquitto is not installed (Debian package 'mosquitto')", pytrace=False)
-    port, health = _free_port(), _free_port()
+    port, health, tls_port = _free_port(), _free_port(), _free_port()
     for name in ("data", "auth", "config"):
         (tmp_path / name).mkdir()
     for name in ("acl", "acl-health"):
@@ -262,6 +264,9 @@ def broker(tmp_path: Path) -> Iterator[tuple[int, int]]:
     conf = (DEPLOY / "mosquitto" / "mosquitto.conf").read_text()
     conf = conf.replace("/mosquitto/", f"{tmp_path}/").replace("listener 1883", f"listener {port} 127.0.0.1")
     conf = conf.replace("listener 1880 127.0.0.1", f"listener {health} 127.0.0.1")
+    conf = conf.replace("listener 8883", f"listener {tls_port} 127.0.0.1")
+    # What the compose service "mqtt-passwords" copies into the auth volume.
+    mqtt_tls.write(tmp_path / "auth" / "tls", server_hosts=["localhost"], client_names=[])
     if os.geteuid() == 0:
         conf += f"\nuser {getpass.getuser()}\n"  # Mosquitto run as root drops to user 'mosquitto' otherwise
     (tmp_path / "mosquitto.conf").write_text(conf)
@@ -273,12 +278,13 @@ def broker(tmp_path: Path) -> Iterator[tuple[int, int]]:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 socket.create_connection(("127.0.0.1", health), timeout=0.2).close()
+                socket.create_connection(("127.0.0.1", tls_port), timeout=0.2).close()
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"mosquitto did not start:\n{(tmp_path / 'mosquitto.log').read_text()}")
                 time.sleep(0.05)
-        yield port, health
+        yield port, health, tls_port
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -288,7 +294,9 @@ def broker(tmp_path: Path) -> Iterator[tuple[int, int]]:
 class _Probe:
     """A small paho client: connect result, and the messages received."""
 
-    def __init__(self, port: int, user: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self, port: int, user: str | None = None, password: str | None = None, *, ca_file: Path | None = None
+    ) -> None:
         import paho.mqtt.client as mqtt
 
         self.connected = threading.Event()
@@ -300,7 +308,9 @@ class _Probe:
             self.client.username_pw_set(user, password)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port, keepalive=10)
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=str(ca_file))
+        self.client.connect("localhost" if ca_file is not None else "127.0.0.1", port, keepalive=10)
         self.client.loop_start()
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
@@ -317,8 +327,8 @@ class _Probe:
 
 
 @pytest.mark.integration
-def test_mosquitto_config_enforces_passwords_and_acl(broker: tuple[int, int]) -> None:
-    port, _ = broker
+def test_mosquitto_config_enforces_passwords_and_acl(broker: tuple[int, int, int]) -> None:
+    port, _, _ = broker
     anonymous = _Probe(port)
     gateway = _Probe(port, "tagledger-gateway", "gw-secret")
     edge = _Probe(port, "tagledger-edge", "edge-secret")
@@ -348,8 +358,8 @@ def test_mosquitto_config_enforces_passwords_and_acl(broker: tuple[int, int]) ->
 
 
 @pytest.mark.integration
-def test_mosquitto_health_listener_serves_uptime_only(broker: tuple[int, int]) -> None:
-    _, health = broker
+def test_mosquitto_health_listener_serves_uptime_only(broker: tuple[int, int, int]) -> None:
+    _, health, _ = broker
     probe = _Probe(health)
     try:
         assert probe.connected.wait(5)
@@ -360,3 +370,33 @@ def test_mosquitto_health_listener_serves_uptime_only(broker: tuple[int, int]) -
         assert {topic for topic, _ in probe.messages} == {"$SYS/broker/uptime"}
     finally:
         probe.close()
+
+
+@pytest.mark.integration
+def test_mosquitto_tls_listener_takes_passwords_over_tls(broker: tuple[int, int, int], tmp_path: Path) -> None:
+    # Issue 11: agents beyond the host connect over TLS (8883), verifying the broker with the CA.
+    port, _, tls_port = broker
+    ca = tmp_path / "auth" / "tls" / "ca.crt"
+    gateway = _Probe(port, "tagledger-gateway", "gw-secret")
+    edge = _Probe(tls_port, "tagledger-edge", "edge-secret", ca_file=ca)
+    wrong = _Probe(tls_port, "tagledger-edge", "guess", ca_file=ca)
+    try:
+        for probe in (gateway, edge, wrong):
+            assert probe.connected.wait(5)
+        assert not edge.reason.is_failure
+        assert wrong.reason.is_failure
+        gateway.client.subscribe("tagledger/#", qos=1)
+        time.sleep(0.3)
+        edge.client.publish("tagledger/v1/paris-01/r1/reads", b"over tls", qos=1).wait_for_publish(5)
+        assert gateway.got.wait(5)
+        assert gateway.messages == [("tagledger/v1/paris-01/r1/reads", b"over tls")]
+    finally:
+        for probe in (gateway, edge, wrong):
+            probe.close()
+
+
+def test_compose_publishes_plaintext_mqtt_on_the_host_loopback_only(compose_config: dict[str, Any]) -> None:
+    ports = {p["target"]: p for p in compose_config["services"]["mosquitto"]["ports"]}
+    assert set(ports) == {1883, 8883}
+    assert ports[1883]["host_ip"] == "127.0.0.1"
+    assert ports[8883].get("host_ip", "") in ("", "0.0.0.0")
