@@ -6,7 +6,8 @@ code -- :class:`gateway.ingest.Ingestor`: topic routing, batch decoding and
 de-duplication, Impinj IoT parsing, agent status and antenna events, POS
 transactions, the store's state machine and its silence timers -- on a manual
 clock, one second at a time.  Only the broker and the database are left out
-(the ledger is never written; nothing this bench scores depends on it).  The
+(the ingest path reads an empty SQLite ledger at start and is never
+asked to commit; nothing this bench scores depends on the writes).  The
 same reads, in reader-time order, drive :mod:`tagledger.benchmarks.edgex_baseline`.
 
 Scoring (both systems, same instants): every ``SAMPLE_EVERY_S`` from the end of
@@ -39,19 +40,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
+import shutil
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, cast
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from cloud.availability.rules import CONFIRMED_STATES
 from gateway.ingest import Ingestor
+from gateway.watermarks import open_watermarks
 from tagledger.benchmarks.edgex_baseline import EdgexInventory
 from tagledger.clock import US_PER_S, ManualClock
+from tagledger.ledger.factory import open_ledger
+from tagledger.ledger.migrate import migrate_sync
 from tagledger.ledger.model import COUNTED_STATES, ItemState
-from tagledger.ledger.repository import Ledger
 from tagledger.sim.scenarios import SCENARIOS, START_US, Recording, Scenario, record
 from tagledger.wire import Topics
 
@@ -159,24 +167,6 @@ def truth_belief(rec: Recording, t_us: int) -> BeliefOf:
     return of
 
 
-class _NoLedger:
-    """The ledger seen by the ingest path before it writes: empty, no batch known yet."""
-
-    async def load_items(self, store_id: str | None = None) -> list[Any]:
-        return []
-
-    async def has_batch(self, key: object) -> bool:
-        return False
-
-
-class _NoWatermarks:
-    async def max_seq(self, reader_id: str, boot_id: str) -> int | None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-
 @dataclass(slots=True)
 class Run:
     name: str
@@ -189,19 +179,43 @@ class Run:
     items: int
 
 
-async def replay(rec: Recording) -> Run:
+@contextlib.contextmanager
+def empty_ledgers() -> Iterator[Callable[[], str]]:
+    """A factory of empty, migrated SQLite ledgers (one per scenario), removed afterwards.
+
+    The ingest path reads from its ledger (items and learned rates at start,
+    batch watermarks); the bench never commits to it, so every scenario starts
+    from an empty store whatever ran before.
+    """
+    with tempfile.TemporaryDirectory(prefix="tagledger-accuracy-") as tmp:
+        template = Path(tmp) / "template.db"
+        migrate_sync(f"sqlite:///{template}")
+        n = itertools.count()
+
+        def fresh() -> str:
+            path = Path(tmp) / f"run-{next(n)}.db"
+            shutil.copyfile(template, path)
+            return f"sqlite:///{path}"
+
+        yield fresh
+
+
+async def replay(rec: Recording, database_url: str) -> Run:
     """Feed a recording to the real ingest path and to the EdgeX baseline; score both."""
     t0 = time.perf_counter()
     clock = ManualClock(START_US)
-    ingestor = Ingestor(
-        rec.site,
-        cast(Ledger, _NoLedger()),
-        Topics(),
-        clock,
-        watermarks=_NoWatermarks(),
-        reorder_wait_s=0.0,
-    )
-    await ingestor.load()
+    ledger = await open_ledger(database_url)
+    watermarks = await open_watermarks(database_url)
+    try:
+        ingestor = Ingestor(rec.site, ledger, Topics(), clock, watermarks=watermarks, reorder_wait_s=0.0)
+        await ingestor.load()
+        return await _replay(rec, ingestor, clock, t0)
+    finally:
+        await watermarks.close()
+        await ledger.close()
+
+
+async def _replay(rec: Recording, ingestor: Ingestor, clock: ManualClock, t0: float) -> Run:
     tracker = ingestor.trackers[rec.store_id]
     edgex = EdgexInventory()
 
@@ -254,11 +268,11 @@ async def replay(rec: Recording) -> Run:
     )
 
 
-def run_scenario(scenario: Scenario) -> tuple[Run, float]:
+def run_scenario(scenario: Scenario, database_url: str) -> tuple[Run, float]:
     t0 = time.perf_counter()
     rec = record(scenario)
     build_s = time.perf_counter() - t0
-    return asyncio.run(replay(rec)), build_s
+    return asyncio.run(replay(rec, database_url)), build_s
 
 
 def result_json(run: Run, build_s: float) -> dict[str, Any]:
@@ -300,15 +314,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no such scenario; known: {', '.join(names)}", file=sys.stderr)
         return 2
     rows = []
-    for sc in chosen:
-        run, build_s = run_scenario(sc)
-        row = result_json(run, build_s)
-        rows.append(row)
-        if not args.json:
-            print(
-                f"{sc.name} seed {sc.seed}: {row['items']} items, {row['sightings']} sightings, {row['seconds']} s",
-                file=sys.stderr,
-            )
+    with empty_ledgers() as fresh:
+        for sc in chosen:
+            run, build_s = run_scenario(sc, fresh())
+            row = result_json(run, build_s)
+            rows.append(row)
+            if not args.json:
+                print(
+                    f"{sc.name} seed {sc.seed}: {row['items']} items, {row['sightings']} sightings, {row['seconds']} s",
+                    file=sys.stderr,
+                )
     if not args.json:
         print(_table(rows))
     print(json.dumps({"scenarios": rows}, separators=(",", ":")))

@@ -13,6 +13,7 @@ from tagledger.benchmarks.accuracy import (
     UNKNOWN,
     Belief,
     Score,
+    empty_ledgers,
     main,
     replay,
     sample,
@@ -88,7 +89,8 @@ def test_a_belief_that_everything_was_sold_is_all_false_departures() -> None:
 
 
 def test_replay_through_the_real_ingest_path_gives_sane_figures() -> None:
-    run = asyncio.run(replay(small()))
+    with empty_ledgers() as fresh:
+        run = asyncio.run(replay(small(), fresh()))
     ours, theirs = run.tagledger.figures(), run.edgex.figures()
     assert run.tagledger.samples == run.edgex.samples == len(_instants(small()))
     for f in (ours, theirs):
