@@ -40,6 +40,15 @@ class ApiMetrics:
             registry=self.registry,
         )
 
+        # One count per delivery attempt (cloud.webhooks.dispatcher), by its outcome:
+        # delivered, retrying (failed, another attempt follows) or failed (given up).
+        self.webhook_attempts = Counter(
+            "tagledger_webhook_attempts",
+            "Webhook delivery attempts by outcome: delivered, retrying (will try again) or failed (given up).",
+            ["outcome"],
+            registry=self.registry,
+        )
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -87,6 +87,13 @@ class GatewayMetrics:
             "tagledger_held_messages", "Messages held now, waiting for a missing predecessor.", registry=r
         )
         self.stores_held = Gauge("tagledger_stores_held", "Stores this gateway ingests now.", registry=r)
+        # For the "ingestion stuck" alert (deploy/monitoring/): a gateway whose pump or
+        # ledger hangs keeps serving /healthz, but this stops moving.  0 until the first commit.
+        self.last_commit = Gauge(
+            "tagledger_last_commit_timestamp_seconds",
+            "Wall-clock time (Unix seconds) of this gateway's last successful ledger commit.",
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

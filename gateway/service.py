@@ -245,6 +245,7 @@ class Gateway:
             try:
                 replies = await ingestor.commit(work)
                 self.metrics.commit_seconds.observe(time.perf_counter() - started)
+                self.metrics.last_commit.set_to_current_time()
                 await self._publish(replies)
                 self._puback(work.receipts)
             finally:

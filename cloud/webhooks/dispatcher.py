@@ -160,6 +160,7 @@ async def _unfinished(state: State) -> list[tuple[PendingDelivery, WebhookRecord
                 outcome="failed",
             )
         )
+        state["metrics"].webhook_attempts.labels("failed").inc()
     return out
 
 
@@ -254,6 +255,7 @@ async def _deliver(state: State, http: httpx.AsyncClient, hook: WebhookRecord, p
             error = f"{type(exc).__name__}: {exc}"[:500]
         ok = error is None
         outcome = "delivered" if ok else "retrying" if attempt < attempts else "failed"
+        state["metrics"].webhook_attempts.labels(outcome).inc()
         try:
             await state["ledger"].record_delivery_attempt(
                 DeliveryAttempt(

@@ -146,6 +146,10 @@ async def test_a_receiver_failing_twice_gets_the_third_attempt_signed_and_logged
             (1, 500, "retrying"),
         ]
         assert {a["delivery_id"] for a in attempts} == {first.headers["x-tagledger-delivery"]}
+        metrics = (await client.get("/metrics")).text
+        assert 'tagledger_webhook_attempts_total{outcome="retrying"} 2.0' in metrics
+        assert 'tagledger_webhook_attempts_total{outcome="delivered"} 1.0' in metrics
+        assert 'outcome="failed"' not in metrics
         assert {(a["store_id"], a["event_id"]) for a in attempts} == {("paris-01", payload["event_id"])}
         page = (await client.get(f"/v1/webhooks/{hook['id']}/deliveries", params={"limit": 2})).json()
         assert [a["attempt"] for a in page["attempts"]] == [3, 2]
@@ -175,6 +179,9 @@ async def test_a_receiver_that_never_answers_2xx_is_given_up_after_the_last_atte
                 await asyncio.sleep(0.02)
         assert [a["outcome"] for a in attempts] == ["failed", "retrying", "retrying"]
         assert attempts[0]["error"] == "HTTP 500"
+        metrics = (await client.get("/metrics")).text
+        assert 'tagledger_webhook_attempts_total{outcome="failed"} 1.0' in metrics
+        assert 'tagledger_webhook_attempts_total{outcome="retrying"} 2.0' in metrics
 
         assert (await client.delete(f"/v1/webhooks/{hook['id']}")).status_code == 204
         await _commit(ledger, "lyon-01", 2, [lyon_shirt(1)])

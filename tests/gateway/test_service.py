@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -192,6 +194,8 @@ async def test_each_bad_input_goes_to_the_dead_letter_and_ingestion_goes_on(runn
 
 
 async def test_health_endpoints_and_metrics(running: Running) -> None:
+    assert running.gateway.metrics.last_commit._value.get() == 0  # no commit yet
+    before = time.time()
     await running.publish(running.topics.reads(STORE, READER), encode(_batch(0, EPCS)))
     await running.ack()
     port = running.gateway.health_port
@@ -202,6 +206,8 @@ async def test_health_endpoints_and_metrics(running: Running) -> None:
         metrics = (await http.get("/metrics")).text
         assert 'tagledger_batches_total{result="committed"} 1.0' in metrics
         assert "tagledger_observations_total 5.0" in metrics
+        (last,) = re.findall(r"^tagledger_last_commit_timestamp_seconds (\S+)$", metrics, re.MULTILINE)
+        assert before <= float(last) <= time.time()
         assert (await http.get("/nope")).status_code == 404
 
 
