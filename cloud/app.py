@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 import tagledger
+from cloud.audit.endpoints import router as audit_router
 from cloud.auth.ratelimit import RateLimiter
 from cloud.auth.service import Authenticator
 from cloud.availability.endpoints import router as availability_router
@@ -145,6 +146,7 @@ def create_app(
         changes_router,
         feeds_router,
         webhooks_router,
+        audit_router,
     ]
     for router in routers:
         app.include_router(router)

@@ -55,6 +55,7 @@ app.add_typer(site_app, name="site")
 app.add_typer(bench_app, name="bench")
 app.add_typer(import_module("tagledger.cli_keys").keys_app, name="keys")
 app.add_typer(import_module("tagledger.cli_mqtt").mqtt_app, name="mqtt")
+app.add_typer(import_module("tagledger.cli_audit").audit_app, name="audit")
 
 # Options several roles share; one name and one environment variable each.
 SiteOpt = Annotated[

@@ -53,6 +53,19 @@ EXPECTED: dict[tuple[str, str], frozenset[Scope]] = {
     ("GET", "/v1/webhooks/{webhook_id}"): frozenset({Scope.ADMIN}),
     ("DELETE", "/v1/webhooks/{webhook_id}"): frozenset({Scope.ADMIN}),
     ("GET", "/v1/webhooks/{webhook_id}/deliveries"): frozenset({Scope.ADMIN}),
+    ("GET", "/v1/audit/stores/{store_id}/stock.csv"): frozenset({S, A}),
+    ("POST", "/v1/audit/counts"): frozenset({S, A}),
+    ("GET", "/v1/audit/counts"): frozenset({S, A}),
+    ("GET", "/v1/audit/counts/{count_id}"): frozenset({S, A}),
+    ("POST", "/v1/audit/counts/{count_id}/reads"): frozenset({S, A}),
+    ("POST", "/v1/audit/counts/{count_id}/close"): frozenset({S, A}),
+    ("POST", "/v1/audit/book-imports"): frozenset({A}),
+    ("GET", "/v1/audit/book-imports"): frozenset({A}),
+    ("GET", "/v1/audit/book-imports/{import_id}/differences"): frozenset({A}),
+    ("POST", "/v1/audit/book-imports/{import_id}/approvals"): frozenset({A}),
+    ("GET", "/v1/audit/log"): frozenset({A}),
+    ("GET", "/v1/audit/stores/{store_id}/kpis"): frozenset({S, A}),
+    ("GET", "/v1/audit/stores/{store_id}/epcis"): frozenset({A}),
 }
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")}
 
