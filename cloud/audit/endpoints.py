@@ -8,6 +8,7 @@ key's name and id) in the audit log.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -31,8 +32,9 @@ from cloud.audit.schemas import (
 )
 from cloud.auth.deps import Require, StockReader, require_stores_allowed
 from cloud.auth.scopes import Principal, Scope
-from cloud.errors import ERROR_RESPONSES, ApiError, ErrorBody, InvalidParameter
-from cloud.items.service import parse_epc
+from cloud.epcs import parse_epc
+from cloud.errors import ERROR_RESPONSES, ApiError, ErrorBody, InvalidParameter, ItemNotFound
+from cloud.items.service import resolve_epc
 from cloud.pagination import decode_cursor, encode_cursor
 from cloud.params import parse_as_of
 from cloud.state import AppState, State
@@ -166,7 +168,14 @@ async def add_reads(count_id: str, body: CountReads, state: AppState, principal:
 
     The ledger's own item events while the count is open count as reads too."""
     await _count_for(state, principal, count_id)
-    reads = [Sighting(parse_epc(r.epc), r.zone, r.reader_id, r.antenna) for r in body.reads]
+    reads = []
+    for r in body.reads:
+        ref = parse_epc(r.epc)
+        epc = ref.candidates[0]
+        if len(ref.candidates) > 1:  # a URN: the tag the ledger knows, else its first coding
+            with contextlib.suppress(ItemNotFound):
+                epc = await resolve_epc(state["ledger"], ref)
+        reads.append(Sighting(epc, r.zone, r.reader_id, r.antenna))
     return await service.add_reads(state["ledger"], state["site"], count_id, reads, now_us=state["clock"].now_us())
 
 

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from cloud.epcs import EPC_PARAM_DESCRIPTION
+
 
 class CountOpen(BaseModel):
     store_id: str = Field(description="Store to count.")
@@ -16,7 +18,7 @@ class CountOpen(BaseModel):
 
 
 class CountRead(BaseModel):
-    epc: str = Field(min_length=8, max_length=256, description="EPC as hexadecimal digits.")
+    epc: str = Field(min_length=8, max_length=256, description=EPC_PARAM_DESCRIPTION)
     zone: str | None = Field(default=None, max_length=64, description="Where it was read; null: wherever the count is.")
     reader_id: str | None = Field(default=None, max_length=64)
     antenna: int | None = Field(default=None, ge=1, le=64)

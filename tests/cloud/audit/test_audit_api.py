@@ -55,10 +55,12 @@ async def test_count_session_open_reads_close(client: httpx.AsyncClient, ledger:
     assert count["coverage"]["zones_not_swept"] == ["floor", "backroom"]
 
     clock.advance(5)
+    shoe_urn = (await client.get(f"/v1/items/{shoe(1)}")).json()["epc_uri"]
+    assert shoe_urn.startswith("urn:epc:id:sgtin:")
     reads = [
         {"epc": shirt(0), "zone": "floor", "reader_id": "paris-01-r1", "antenna": 1},
         {"epc": shirt(1).lower(), "zone": "floor", "reader_id": "paris-01-r1", "antenna": 2},
-        {"epc": shoe(1), "zone": "floor"},
+        {"epc": shoe_urn, "zone": "floor"},  # a pure-identity URN names the same item
         {"epc": shoe(0), "zone": "fitting"},  # sold earlier; outside the count's zones: ignored
     ]
     r = await client.post(f"/v1/audit/counts/{cid}/reads", json={"reads": reads})
