@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tagledger.mqtt import BrokerAddress
@@ -78,6 +78,13 @@ class EdgeSettings(BaseSettings):
     clock_skew_threshold_ms: int = Field(
         default=2_000, ge=1, description="Flag the reader clock as skewed beyond this offset from the host."
     )
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _broker_url(cls, url: str | None) -> str | None:
+        if url:
+            BrokerAddress.parse(url)  # refused at start, in one line
+        return url
 
     def broker(self) -> BrokerAddress:
         if self.mqtt_url:

@@ -323,7 +323,9 @@ class Gateway:
             password=s.mqtt_password,
         )
         delays = backoff_delays()
+        failures = 0  # connection attempts failed in a row
         while True:
+            subscribed = False
             try:
                 client = aiomqtt.Client(
                     **kwargs,
@@ -360,13 +362,25 @@ class Gateway:
                     log.info("gateway subscribed on %s:%s under %s", address.host, address.port, self.topics.base)
                     self.ready.set()
                     delays = backoff_delays()
+                    failures, subscribed = 0, True
                     await self._pump(client, ingestor)
             except aiomqtt.MqttError as exc:
                 self._client = None
                 self._subscribed = set()
                 self.ready.clear()
                 delay = next(delays)
-                log.warning("MQTT connection lost (%s); reconnecting in %.1f s", exc, delay)
+                where = f"{address.host}:{address.port}"
+                if subscribed:
+                    log.warning("MQTT broker %s: connection lost (%s); reconnecting in %.1f s", where, exc, delay)
+                else:
+                    failures += 1
+                    log.warning(
+                        "MQTT broker %s: cannot connect (%s); attempt %d failed, retrying in %.1f s",
+                        where,
+                        exc,
+                        failures,
+                        delay,
+                    )
                 await asyncio.sleep(delay)
 
     async def _pump(self, client: aiomqtt.Client, ingestor: Ingestor) -> None:

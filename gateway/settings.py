@@ -6,9 +6,10 @@ import socket
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tagledger.mqtt import BrokerAddress
 from tagledger.paths import default_ledger_url
 from tagledger.site import EXAMPLE_SITE
 
@@ -103,6 +104,12 @@ class GatewaySettings(BaseSettings):
     lease_poll_s: float = Field(
         default=2.0, gt=0, le=300, description="How often free stores are tried and held ones checked."
     )
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _broker_url(cls, url: str) -> str:
+        BrokerAddress.parse(url)  # refused here, in one line, not after the ledger is migrated
+        return url
 
     @model_validator(mode="after")
     def _window_holds_the_held(self) -> Self:

@@ -25,6 +25,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from pydantic import ValidationError
 
+from tagledger.cli_help import VERSION_OPTION, WholeHelpGroup
 from tagledger.ledger.repository import LedgerError
 from tagledger.paths import default_ledger_url
 from tagledger.redact import redact_url
@@ -44,18 +45,31 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    cls=WholeHelpGroup,
 )
-wire_app = typer.Typer(help="The MQTT wire contract (topics and JSON payloads).", no_args_is_help=True)
-site_app = typer.Typer(help="The site file (stores, zones, readers, antennas, products).", no_args_is_help=True)
+wire_app = typer.Typer(
+    help="The MQTT wire contract (topics and JSON payloads).", no_args_is_help=True, cls=WholeHelpGroup
+)
+site_app = typer.Typer(
+    help="The site file (stores, zones, readers, antennas, products).", no_args_is_help=True, cls=WholeHelpGroup
+)
 bench_app = typer.Typer(
-    help="Measure this installation; each benchmark prints one JSON line with --json.", no_args_is_help=True
+    help="Measure this installation; each benchmark prints one JSON line with --json.",
+    no_args_is_help=True,
+    cls=WholeHelpGroup,
 )
 app.add_typer(wire_app, name="wire")
 app.add_typer(site_app, name="site")
 app.add_typer(bench_app, name="bench")
-app.add_typer(import_module("tagledger.cli_keys").keys_app, name="keys")
-app.add_typer(import_module("tagledger.cli_mqtt").mqtt_app, name="mqtt")
-app.add_typer(import_module("tagledger.cli_audit").audit_app, name="audit")
+app.add_typer(import_module("tagledger.cli_keys").keys_app, name="keys", cls=WholeHelpGroup)
+app.add_typer(import_module("tagledger.cli_mqtt").mqtt_app, name="mqtt", cls=WholeHelpGroup)
+app.add_typer(import_module("tagledger.cli_audit").audit_app, name="audit", cls=WholeHelpGroup)
+
+
+@app.callback()
+def _top(version: bool = VERSION_OPTION) -> None:
+    """Options of ``tagledger`` itself (the help text is the Typer's, above)."""
+
 
 # Options several roles share; one name and one environment variable each.
 SiteOpt = Annotated[
@@ -174,12 +188,6 @@ def _run(coro: Coroutine[Any, Any, Any], *, loop_factory: Callable[[], asyncio.A
         _fail(f"cannot connect: {exc}", code=1)
     except OSError as exc:  # a busy port, a spool directory we may not write, a full disk
         _fail(str(exc), code=1)
-
-
-async def _completed(coro: Coroutine[Any, Any, Any]) -> bool:
-    """True once ``coro`` has finished (``_run`` returns None when interrupted)."""
-    await coro
-    return True
 
 
 def _check_site(path: Path) -> None:
@@ -360,12 +368,12 @@ def migrate(database_url: DatabaseOpt = DEFAULT_LEDGER_URL, log_level: LogLevelO
     _setup_logging(log_level)
     mod = _role("tagledger.ledger.migrate", "gateway")
     try:
-        done = _run(_completed(mod.migrate(database_url)))
+        migrated = _run(mod.migrate(database_url))
     except ValueError as exc:  # a URL the ledger does not understand
         _fail(str(exc))
-    if not done:
+    if migrated is None:
         _fail("interrupted; run it again to finish", code=130)
-    typer.echo(f"ledger at {redact_url(database_url)} is up to date")
+    typer.echo(f"ledger at {redact_url(database_url)} is up to date: {migrated.summary()}")
 
 
 def _given(**values: Any) -> dict[str, Any]:

@@ -40,8 +40,11 @@ class BrokerAddress:
     @classmethod
     def parse(cls, url: str) -> BrokerAddress:
         shown = redact_url(url)  # every message below names the URL without its password
+        if "://" not in url:
+            # "broker:1883" would otherwise parse as scheme "broker": say what is missing.
+            raise ValueError(f"MQTT URL {shown!r} has no scheme; write mqtt://{shown} (or mqtts://... for TLS)")
         try:
-            parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+            parts = urlsplit(url)
         except ValueError:
             raise ValueError(f"MQTT URL {shown!r} is malformed") from None
         if parts.scheme not in DEFAULT_PORTS:

@@ -80,3 +80,69 @@ def test_cors_origins_variable_means_the_same_to_the_cli_and_the_settings(
     assert ApiSettings().cors_origins == ["https://a.example", "https://b.example"]
     # What the CLI passes explicitly wins, and the variable no longer breaks parsing.
     assert ApiSettings(cors_origins=["https://c.example"]).cors_origins == ["https://c.example"]
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"tagledger {version('tagledger')}"
+
+
+def test_top_level_help_shows_each_commands_first_sentence_whole() -> None:
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())  # undo the wrapping
+    assert "Run a whole store on this machine, with nothing else installed or running." in text
+    assert "Serve the HTTP API: availability, stock now and in the past, items and their history." in text
+    commands = result.output.split("Commands:", 1)[1]
+    assert "..." not in commands
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://127.0.0.1:1883", "scheme must be one of mqtt, mqtts, ssl, tcp"),
+        ("127.0.0.1:1883", "has no scheme; write mqtt://127.0.0.1:1883"),
+    ],
+)
+def test_a_bad_mqtt_url_stops_gateway_and_edge_in_one_line_before_anything_runs(
+    url: str, problem: str, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    gateway = ["gateway", "--site", str(EXAMPLE_SITE), "--database-url", f"sqlite:///{ledger}", "--mqtt-url", url]
+    edge = ["edge", "--site", str(EXAMPLE_SITE), "--reader-id", "paris-01-r1", "--mqtt-url", url]
+    for argv in (gateway, edge):
+        result = runner.invoke(app, argv)
+        assert result.exit_code == 2, (argv, result.output)
+        assert "--mqtt-url" in result.output
+        assert problem in result.output
+        assert "Traceback" not in result.output
+    assert not ledger.exists()  # refused before the migrations
+
+
+def test_migrate_says_what_it_did(tmp_path: Path) -> None:
+    from tagledger.ledger.migrate import head_revision
+
+    url = f"sqlite:///{tmp_path / 'ledger.sqlite'}"
+    first = runner.invoke(app, ["migrate", "--database-url", url, "--log-level", "warning"])
+    assert first.exit_code == 0, first.output
+    assert f"up to date: revision (empty) -> {head_revision()}" in first.output
+    again = runner.invoke(app, ["migrate", "--database-url", url, "--log-level", "warning"])
+    assert f"up to date: already at revision {head_revision()}" in again.output
+
+
+@pytest.mark.integration
+def test_migrate_into_a_database_that_does_not_exist_says_so_in_one_line() -> None:
+    from urllib.parse import urlsplit
+
+    from tests.conftest import database_admin_url
+
+    admin = urlsplit(database_admin_url())
+    url = admin._replace(path="/tagledger_no_such_database").geturl()
+    result = runner.invoke(app, ["migrate", "--database-url", url])
+    assert result.exit_code == 1, result.output
+    assert "database 'tagledger_no_such_database' does not exist on" in result.output
+    assert "createdb" in result.output
+    assert "Traceback" not in result.output
