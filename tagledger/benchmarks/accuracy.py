@@ -177,6 +177,10 @@ class Run:
     messages: int
     reads: int
     items: int
+    #: The same measures over the samples taken while a reader was down (None: no outage),
+    #: and at the last instant alone: (tagledger, edgex).
+    outage: tuple[Score, Score] | None = None
+    end: tuple[Score, Score] | None = None
 
 
 @contextlib.contextmanager
@@ -231,6 +235,8 @@ async def _replay(rec: Recording, ingestor: Ingestor, clock: ManualClock, t0: fl
         return Belief(present, location, edgex.departed(epc), present)
 
     scores = Score(), Score()
+    outage = (Score(), Score()) if rec.outages else None
+    end = Score(), Score()
     msgs, reads = rec.messages, rec.reads
     mi = ri = 0
     step = US_PER_S
@@ -253,6 +259,12 @@ async def _replay(rec: Recording, ingestor: Ingestor, clock: ManualClock, t0: fl
         if t >= next_sample or t == rec.end_us:
             sample(rec, t, ours, scores[0])
             sample(rec, t, theirs, scores[1])
+            if outage is not None and any(a <= t < b for _, a, b in rec.outages):
+                sample(rec, t, ours, outage[0])
+                sample(rec, t, theirs, outage[1])
+            if t == rec.end_us:
+                sample(rec, t, ours, end[0])
+                sample(rec, t, theirs, end[1])
             next_sample += SAMPLE_EVERY_S * US_PER_S
         t = min(t + step, rec.end_us) if t < rec.end_us else t + step
     sc = rec.scenario
@@ -265,6 +277,8 @@ async def _replay(rec: Recording, ingestor: Ingestor, clock: ManualClock, t0: fl
         len(msgs),
         len(reads),
         len({i.epc for i in rec.truth}),
+        outage,
+        end,
     )
 
 
@@ -276,6 +290,10 @@ def run_scenario(scenario: Scenario, database_url: str) -> tuple[Run, float]:
 
 
 def result_json(run: Run, build_s: float) -> dict[str, Any]:
+    detail: dict[str, Any] = {}
+    for label, pair in (("end", run.end), ("during_outage", run.outage)):
+        if pair is not None:
+            detail[label] = {"tagledger": pair[0].figures(), "edgex": pair[1].figures()}
     return {
         "name": run.name,
         "seed": run.seed,
@@ -286,6 +304,7 @@ def result_json(run: Run, build_s: float) -> dict[str, Any]:
         "messages": run.messages,
         "samples": run.tagledger.samples,
         "seconds": round(build_s + run.seconds, 2),
+        "detail": detail,
     }
 
 

@@ -28,15 +28,15 @@ from __future__ import annotations
 import bisect
 import json
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
 from tagledger.clock import US_PER_S
-from tagledger.sim.epc import gtin_check_digit, sgtin96
+from tagledger.sim.epc import gtin_check_digit
 from tagledger.sim.layouts import LAYOUTS
-from tagledger.sim.world import Layout, PhysicalItem, WindowRead, World
+from tagledger.sim.story import Story
+from tagledger.sim.world import Layout, WindowRead, World
 from tagledger.site import Antenna, Reader, Site, Store, Zone, ZoneRole
 from tagledger.wire import PosLine, PosTransaction, ReaderState, ReaderStatus, Topics, encode
 
@@ -71,7 +71,7 @@ class Scenario:
     items: int
     minutes: float  # scored duration, after the pre-roll
     gtins: int = 40
-    #: Stories per minute, by kind (see ``_Story``).
+    #: Stories per minute, by kind (see :class:`tagledger.sim.story.Story`).
     rates: dict[str, float] = field(default_factory=dict)
     metal_share: float = 0.03
     #: Share of sales whose item the till antenna does not read (bagged at once, till antenna blind spot).
@@ -221,6 +221,8 @@ class Recording:
     untagged_gtins: set[str]
     gtins: list[str]
     zone_role: dict[str, ZoneRole]
+    #: Reader outages as (reader, since µs, until µs).
+    outages: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 def site_for(layout: Layout, store_id: str = STORE_ID) -> Site:
@@ -259,7 +261,7 @@ def record(scenario: Scenario) -> Recording:
     world = World(layout, scenario.seed, START_US)
     gtins = catalogue(scenario.gtins, scenario.seed)
     untagged = catalogue(scenario.gtins + 3, scenario.seed)[scenario.gtins :]
-    story = _Story(world, layout, scenario, rng, gtins)
+    story = Story(world, layout, scenario, rng, gtins, STORE_ID)
     story.stock()
     world.settle_rates()
     start = START_US + round(PREROLL_S * US_PER_S)
@@ -289,10 +291,12 @@ def record(scenario: Scenario) -> Recording:
                 seqs[reader] += 1
             messages.append((arrival, topic, payload))
 
+    outages = []
     for o in scenario.outages:
         a = start + round(o.at_min * 60 * US_PER_S)
         b = a + round(o.minutes * 60 * US_PER_S)
         world.reader_down(o.reader, a, b)
+        outages.append((o.reader, a, b))
         if o.announced:
             messages += _announce(topics, layout, o.reader, fmt[o.reader], a, b)
     world.run(end, on_window)
@@ -324,6 +328,7 @@ def record(scenario: Scenario) -> Recording:
         untagged_gtins=set(untagged),
         gtins=gtins,
         zone_role={z.id: z.role for z in layout.zones},
+        outages=outages,
     )
 
 
@@ -406,253 +411,3 @@ def _announce(topics: Topics, layout: Layout, reader: str, fmt: str, a: int, b: 
         (a + 200_000, topics.impinj(STORE_ID, reader), events("antennaDisconnectedEvent", a)),
         (b + 200_000, topics.impinj(STORE_ID, reader), events("antennaConnectedEvent", b)),
     ]
-
-
-# --------------------------------------------------------------------------- #
-# The story
-
-
-class _Story:
-    """Picks items and moves them, as shoppers, staff and thieves do."""
-
-    def __init__(self, world: World, layout: Layout, sc: Scenario, rng: random.Random, gtins: list[str]) -> None:
-        self.world = world
-        self.layout = layout
-        self.sc = sc
-        self.rng = rng
-        self.gtins = gtins
-        self.serial = dict.fromkeys(gtins, 1000)
-        self.pos: list[PosTransaction] = []
-        self.duplicated: set[str] = set()
-        self.busy: set[int] = set()  # items in a story now
-        self.sold: list[PhysicalItem] = []
-        self._tx = 0
-
-    # -- set-up
-    def new_epc(self, gtin: str) -> str:
-        self.serial[gtin] += 1
-        return sgtin96(gtin, self.serial[gtin]).hex().upper()
-
-    def spot(self, zone_id: str) -> tuple[float, float]:
-        zone = self.layout.zone(zone_id)
-        for _ in range(100):
-            x, y = zone.point(self.rng)
-            here = self.layout.zone_at(x, y)
-            if here is not None and here.id == zone_id:
-                return x, y
-        raise ValueError(f"no free spot in zone {zone_id}")
-
-    def role_zone(self, role: ZoneRole) -> str:
-        return self.rng.choice(self.layout.zones_of(role)).id
-
-    def stock(self) -> None:
-        floors = self.layout.zones_of(_R.SALES_FLOOR)
-        backrooms = self.layout.zones_of(_R.BACKROOM)
-        w = self.world
-        for i in range(self.sc.items):
-            gtin = self.gtins[i % len(self.gtins)]
-            zone = self.rng.choice(floors if self.rng.random() < 0.65 else backrooms).id
-            w.add(self.new_epc(gtin), gtin, *self.spot(zone), metal=self.rng.random() < self.sc.metal_share)
-        # The impulse shelf beside each till: floor stock nearer the till antenna than any floor antenna.
-        for till in self.layout.zones_of(_R.POS):
-            ant = next(a for a in self.layout.antennas if a.zone == till.id)
-            for _ in range(self.sc.till_shelf_items):
-                for _ in range(100):
-                    x, y = ant.x + self.rng.uniform(-2.5, 2.5), ant.y + self.rng.uniform(0.5, 3.0)
-                    here = self.layout.zone_at(x, y)
-                    if here is not None and here.role is _R.SALES_FLOOR:
-                        gtin = self.rng.choice(self.gtins)
-                        w.add(self.new_epc(gtin), gtin, x, y)
-                        break
-        # Duplicated encodings: a second item carrying the EPC of one in another zone.
-        originals = self.rng.sample([it for it in w.items if not it.metal], self.sc.duplicates)
-        for it in originals:
-            on_floor = self.world.zone_of(it) in {z.id for z in self.layout.zones_of(_R.SALES_FLOOR)}
-            other = self.role_zone(_R.BACKROOM if on_floor else _R.SALES_FLOOR)
-            w.add(it.epc, it.gtin, *self.spot(other))
-            self.duplicated.add(it.epc)
-
-    def plan(self, start: int, end: int) -> None:
-        for kind, per_min in self.sc.rates.items():
-            if per_min <= 0:
-                continue
-            t = start
-            while True:
-                t += round(self.rng.expovariate(per_min / 60.0) * US_PER_S)
-                if t >= end - 60 * US_PER_S:
-                    break
-                self.world.at(t, getattr(self, f"_{kind}"))
-
-    # -- helpers
-    def pick(self, role: ZoneRole) -> PhysicalItem | None:
-        zones = {z.id for z in self.layout.zones_of(role)}
-        w = self.world
-        cands = [
-            it
-            for it in w.items
-            if it.inside
-            and it.in_stock
-            and it.walk is None
-            and it.key not in self.busy
-            and it.epc not in self.duplicated
-            and w.zone_of(it) in zones
-        ]
-        if not cands:
-            return None
-        item = self.rng.choice(cands)
-        self.busy.add(item.key)
-        return item
-
-    def then(self, t_us: int, action: Callable[[], None]) -> None:
-        self.world.at(t_us, action)
-
-    def book(self, at_us: int, lines: list[PosLine], tag: str = "") -> None:
-        self._tx += 1
-        tx_id = f"{STORE_ID}-{self._tx:06d}{tag}"
-        self.pos.append(PosTransaction(store_id=STORE_ID, transaction_id=tx_id, at_us=at_us, lines=lines))
-
-    def out_through_door(self, item: PhysicalItem, after: Callable[[], None] | None = None) -> None:
-        """From the door's inner edge across the portal and out: a 2-8 s passage."""
-        w = self.world
-        t = w.walk(item, self.layout.door, self.rng.uniform(4, 10))
-
-        def passage() -> None:
-            t2 = w.walk(item, self.layout.outside, self.rng.uniform(2, 8))
-
-            def gone() -> None:
-                w.leave(item)
-                item.shield_db = 0.0
-                if after is not None:
-                    after()
-
-            self.then(t2, gone)
-
-        self.then(t, passage)
-
-    # -- stories (one method per kind of ``Scenario.rates``)
-    def _sale(self) -> None:
-        item = self.pick(_R.SALES_FLOOR)
-        if item is None:
-            return
-        w, rng = self.world, self.rng
-        till = self.role_zone(_R.POS)
-        unread = rng.random() < self.sc.unread_sale_share
-        t = w.walk(item, self.spot(till), rng.uniform(15, 45))
-
-        def at_till() -> None:
-            if unread:
-                w.shield(item, 25.0)  # in a bag, or the till antenna's blind spot
-
-            def scanned() -> None:
-                self.book(w.now_us, [PosLine(epc=item.epc, gtin=item.gtin)])
-                w.set_stock(item, False)
-                self.sold.append(item)
-                if rng.random() < 0.5:
-                    w.shield(item, 15.0)  # bagged after the scan
-                self.then(w.now_us + round(rng.uniform(3, 15) * US_PER_S), lambda: self.out_through_door(item))
-
-            self.then(w.now_us + round(rng.uniform(10, 40) * US_PER_S), scanned)
-
-        self.then(t, at_till)
-
-    def _theft(self) -> None:
-        item = self.pick(_R.SALES_FLOOR)
-        if item is None:
-            return
-        if self.rng.random() < self.sc.shielded_theft_share:
-            item.shield_db = 30.0
-        t = self.world.walk(item, self.spot(self.role_zone(_R.SALES_FLOOR)), self.rng.uniform(10, 40))
-        self.then(t, lambda: self.out_through_door(item))
-
-    def _fitting(self) -> None:
-        item = self.pick(_R.SALES_FLOOR)
-        if item is None:
-            return
-        w, rng = self.world, self.rng
-        home = w.zone_of(item) or self.role_zone(_R.SALES_FLOOR)
-        t = w.walk(item, self.spot(self.role_zone(_R.FITTING_ROOM)), rng.uniform(10, 30))
-
-        def back() -> None:
-            t2 = w.walk(item, self.spot(home), rng.uniform(10, 30))
-            self.then(t2, lambda: self.busy.discard(item.key))
-
-        self.then(t + round(rng.uniform(120, 480) * US_PER_S), back)
-
-    def _move_some(self, src: ZoneRole, dst: ZoneRole, k: int) -> None:
-        first = self.pick(src)
-        if first is None:
-            return
-        w, rng = self.world, self.rng
-        items = [first]
-        src_zones = {z.id for z in self.layout.zones_of(src)}
-        for it in w.items:
-            if len(items) >= k:
-                break
-            if (
-                it.gtin == first.gtin
-                and it.key not in self.busy
-                and it.walk is None
-                and it.in_stock
-                and it.epc not in self.duplicated
-                and w.zone_of(it) in src_zones
-            ):
-                items.append(it)
-                self.busy.add(it.key)
-        dest = self.spot(self.role_zone(dst))
-        for it in items:
-            to = (dest[0] + rng.uniform(-0.4, 0.4), dest[1] + rng.uniform(-0.4, 0.4))
-            if (z := self.layout.zone_at(*to)) is None or z.role is not dst:
-                to = dest
-            t = w.walk(it, to, rng.uniform(20, 45))
-            self.then(t, lambda it=it: self.busy.discard(it.key))  # type: ignore[misc]
-
-    def _restock(self) -> None:
-        self._move_some(_R.BACKROOM, _R.SALES_FLOOR, self.rng.randint(2, 5))
-
-    def _overstock(self) -> None:
-        self._move_some(_R.SALES_FLOOR, _R.BACKROOM, self.rng.randint(1, 3))
-
-    def _delivery(self) -> None:
-        if not self.layout.zones_of(_R.RECEIVING):
-            return
-        w, rng = self.world, self.rng
-        dock = self.role_zone(_R.RECEIVING)
-        gtin = rng.choice(self.gtins)
-        new = []
-        for _ in range(rng.randint(6, 20)):
-            it = w.add(self.new_epc(gtin), gtin, *self.spot(dock))
-            self.busy.add(it.key)
-            new.append(it)
-
-        def put_away() -> None:
-            dest = self.spot(self.role_zone(_R.BACKROOM))
-            for it in new:
-                t = w.walk(
-                    it, (dest[0] + rng.uniform(-0.5, 0.5), dest[1] + rng.uniform(-0.3, 0.3)), rng.uniform(20, 60)
-                )
-                self.then(t, lambda it=it: self.busy.discard(it.key))  # type: ignore[misc]
-
-        self.then(w.now_us + round(rng.uniform(240, 600) * US_PER_S), put_away)
-
-    def _return(self) -> None:
-        w, rng = self.world, self.rng
-        cands = [it for it in self.sold if not it.inside]
-        if not cands:
-            return
-        item = rng.choice(cands)
-        self.sold.remove(item)
-        w.enter(item, *self.layout.outside, in_stock=False)
-        t = w.walk(item, self.layout.door, rng.uniform(3, 8))
-
-        def to_till() -> None:
-            t2 = w.walk(item, self.spot(self.role_zone(_R.POS)), rng.uniform(10, 30))
-
-            def booked() -> None:
-                self.book(w.now_us, [PosLine(epc=item.epc, gtin=item.gtin, kind="return")])
-                w.set_stock(item, True)
-                t3 = w.walk(item, self.spot(self.role_zone(_R.SALES_FLOOR)), rng.uniform(15, 40))
-                self.then(t3, lambda: self.busy.discard(item.key))
-
-            self.then(t2 + round(rng.uniform(15, 40) * US_PER_S), booked)
-
-        self.then(t, to_till)

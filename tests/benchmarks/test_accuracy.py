@@ -97,6 +97,10 @@ def test_replay_through_the_real_ingest_path_gives_sane_figures() -> None:
         assert 0.5 < f["zone_accuracy"] <= 1.0
         assert 0.0 <= f["count_abs_error"] < 0.3
         assert 0.0 <= f["false_departures"] < 0.2
+    assert run.outage is not None
+    assert run.end is not None
+    assert run.outage[0].samples == 6  # 3 minutes down, one sample every 30 s
+    assert run.end[0].samples == 1
     # The baseline only departs a tag after 600 s of silence: in an 8-minute run it misses them all.
     assert theirs["missed_departures"] == 1.0
     assert ours["missed_departures"] < 0.8  # POS transactions are authoritative
