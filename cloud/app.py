@@ -9,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 import tagledger
 from cloud.audit.endpoints import router as audit_router
@@ -17,6 +18,8 @@ from cloud.auth.service import Authenticator
 from cloud.availability.endpoints import router as availability_router
 from cloud.availability.lookups import Lookups
 from cloud.changes.endpoints import router as changes_router
+from cloud.console.endpoints import router as console_router
+from cloud.console.endpoints import static_files as console_static
 from cloud.errors import MethodTable, install_exception_handlers
 from cloud.events.endpoints import router as events_router
 from cloud.feeds.endpoints import router as feeds_router
@@ -108,7 +111,10 @@ def create_app(
                 stack.push_async_callback(_cancel, webhooks)
             yield state
 
-    app = FastAPI(
+    # FastAPIOffline: /docs and /redoc load Swagger UI and ReDoc from files shipped in the
+    # fastapi-offline package (served at /static-offline-docs), not from a CDN, so the
+    # docs work on a store network without internet.
+    app = FastAPIOffline(
         title="tagledger",
         version=getattr(tagledger, "__version__", "0.1.0"),
         summary="Real-time, item-level store inventory from RFID.",
@@ -150,6 +156,9 @@ def create_app(
     ]
     for router in routers:
         app.include_router(router)
+    # The staff console: its page at /, its files at /console/static (cloud/console).
+    app.include_router(console_router)
+    app.mount("/console/static", console_static, name="console-static")
     app.state.metrics = metrics  # for a separate metrics port (cloud.server)
     app.state.methods = MethodTable(route for router in routers for route in router.routes)
     return app

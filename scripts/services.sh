@@ -154,6 +154,9 @@ ensure_tools() {
   command -v buildah >/dev/null 2>&1 || missing+=(buildah)
   command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  # The staff console's browser tests (tests/cloud/console) drive Debian's chromium
+  # through Playwright; Playwright's own browser downloads are never used.
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   if [ ${#missing[@]} -gt 0 ]; then
     _tl_apt_install --no-install-recommends "${missing[@]}" || { echo "services: cannot install ${missing[*]} (Debian packages)" >&2; return 1; }
   fi

@@ -111,6 +111,7 @@ async def run_demo(settings: DemoSettings) -> dict[str, Any] | None:
             async with StoreStack(stack_settings) as stack:
                 assert stack.simulation is not None
                 store_id = stack.simulation.store.id
+                _say(f"staff console at {stack.api_url}/ (open it in a browser)")
                 _say(f"API at {stack.api_url}/v1 (OpenAPI docs at {stack.api_url}/docs)")
                 _say(f"try: curl {stack.api_url}/v1/stores/{store_id}/stock")
                 _say(f"ledger: {data_dir / 'ledger.sqlite'}; MQTT broker: {mqtt_url}")

@@ -62,11 +62,11 @@ async def test_the_replenishment_list_of_a_store(client: httpx.AsyncClient, ledg
     r = await client.get("/v1/stores/paris-01/replenishment")
     assert r.status_code == 200, r.text
     needs_ = {n["gtin"]: n for n in r.json()["needs"]}
-    # Example site: shirts 4 on the floor (3 there, 1 in the backroom); shoes 2 (1 left on the floor).
+    # Example site: 28 shirts wanted on the floor (3 there, 1 in the backroom); 26 shoes (1 left on the floor).
     assert needs_[SHIRT] == {
         "gtin": SHIRT,
         "product": {"name": "Linen shirt", "category": "shirts"},
-        "floor_target": 4,
+        "floor_target": 28,
         "on_floor": 3,
         "in_backroom": 1,
         "to_bring": 1,
