@@ -125,6 +125,8 @@ class _Batch:
     ack_topic: str
     newest_us: int | None  # newest read, host clock (for the lag metric)
     gaps: list[tuple[str, int]]
+    topic: str  # and payload: for the dead letter, should the ledger refuse the batch
+    payload: bytes
 
 
 @dataclass(slots=True)
@@ -225,6 +227,7 @@ class Ingestor:
         self._readers_down: set[str] = set()
         self._skew_us = round(clock_skew_s * US_PER_S)
         self._rates_saved_us = clock.now_us()
+        self._diverged: set[str] = set()  # stores whose memory the ledger refused (see resync)
 
     # ------------------------------------------------------------------ #
     # Stores
@@ -275,6 +278,8 @@ class Ingestor:
         reorder buffer holds (:meth:`release_due`).
         """
         work = work if work is not None else Work()
+        if self._diverged:
+            await self.resync()
         if self._stray:
             work.receipts += self._stray
             self._stray = []
@@ -445,6 +450,8 @@ class Ingestor:
                 self.topics.ack(store_id, reader_id),
                 newest_us(batch),
                 [(g.reason, g.dropped_reads) for g in gaps],
+                topic,
+                payload,
             )
         )
         return False
@@ -600,18 +607,33 @@ class Ingestor:
     # Step 2: commit (one transaction per run of batches), then replies
 
     async def commit(self, work: Work) -> list[Outgoing]:
+        """Write ``work``; returns the replies to publish.  Raises only when the process must stop.
+
+        A transient database fault is retried here until the database is back
+        (the caller acknowledges nothing meanwhile).  A write the ledger refuses
+        for good costs that write only: a batch goes to the dead letter
+        (``ledger_refused``), a dead letter, status or heartbeat is logged.
+        """
         for reject in work.rejects:
-            await self._retrying(lambda r=reject: self.ledger.record_reject(r))  # type: ignore[misc]
+            await self._keeping(lambda r=reject: self.ledger.record_reject(r), "a dead letter")  # type: ignore[misc]
         for status in work.statuses:
-            await self._retrying(lambda s=status: self.ledger.record_reader_status(s), status.store_id)  # type: ignore[misc]
+            await self._keeping(
+                lambda s=status: self.ledger.record_reader_status(s),  # type: ignore[misc]
+                "a reader status",
+                status.store_id,
+            )
         for beat in work.heartbeats.values():
-            await self._retrying(lambda b=beat: self.ledger.record_reader_heartbeat(b), beat.store_id)  # type: ignore[misc]
+            await self._keeping(
+                lambda b=beat: self.ledger.record_reader_heartbeat(b),  # type: ignore[misc]
+                "a heartbeat",
+                beat.store_id,
+            )
         if work.health:
             steps = work.health
-            await self._retrying(lambda: self.ledger.execute_all(steps))
+            await self._keeping(lambda: self.ledger.execute_all(steps), "antenna health")
         if work.rates:
             rates = work.rates
-            await self._retrying(lambda: self.ledger.execute_all(rates))
+            await self._keeping(lambda: self.ledger.execute_all(rates), "read rates")
         replies = list(work.replies)
         if len(work.stores) == 1:
             for store_id, segments in work.stores.items():
@@ -634,26 +656,49 @@ class Ingestor:
                 if segment.batches is None:
                     if segment.transitions:
                         ts = segment.transitions
-                        await self._retrying(lambda ts=ts: ledger.commit_transitions(ts), store_id)  # type: ignore[misc]
-                        self._count(segment.transitions)
+                        if await self._keeping(lambda ts=ts: ledger.commit_transitions(ts), "transitions", store_id):  # type: ignore[misc]
+                            self._count(segment.transitions)
+                        else:
+                            self._diverged.add(store_id)
                     m.observations.inc(segment.observations)
                     continue
                 batches = segment.batches
-                results = await self._retrying(
-                    lambda b=batches: ledger.commit_batches([(x.record, x.transitions) for x in b]),  # type: ignore[misc]
-                    store_id,
-                )
+                results: list[CommitResult | None]
+                try:
+                    results = list(
+                        await self._retrying(
+                            lambda b=batches: ledger.commit_batches([(x.record, x.transitions) for x in b]),  # type: ignore[misc]
+                            store_id,
+                        )
+                    )
+                except StoreLost:
+                    raise
+                except Exception as exc:
+                    # Refused for good (vetting should make this impossible): find
+                    # the batches the ledger refuses, one by one.
+                    log.error("the ledger refused a group of %d batches of %s: %s", len(batches), store_id, exc)
+                    results = [await self._commit_alone(ledger, b, store_id) for b in batches]
             except StoreLost:
                 self._abandon(segments[i:])
                 log.warning("store %s was taken over with writes pending; its agents will re-send", store_id)
                 return replies
-            except Exception:
-                self._abandon(segments[i:])
-                log.exception("commit failed for store %s; its batches stay unacknowledged", store_id)
-                return replies
             now = self.clock.now_us()
             for b, result in zip(batches, results, strict=True):
                 key = b.record.key
+                if result is None:
+                    # Dead-lettered, and its transitions are not in the ledger: the
+                    # state machine is rebuilt from the ledger before the next prepare.
+                    self._diverged.add(store_id)
+                    self._index.abandoned(key)
+                    m.batches.labels("rejected").inc()
+                    dead = Work()
+                    self._reject(
+                        dead, b.topic, b.payload, "ledger_refused", "the ledger refused it", ack=(store_id, key)
+                    )
+                    for reject in dead.rejects:
+                        await self._keeping(lambda r=reject: self.ledger.record_reject(r), "a dead letter")  # type: ignore[misc]
+                    replies += dead.replies
+                    continue
                 self._index.committed(key)
                 m.batches.labels(result.value).inc()
                 if result is CommitResult.COMMITTED:
@@ -668,6 +713,42 @@ class Ingestor:
                 ack = Ack(reader_id=key.reader_id, boot_id=key.boot_id, seq=key.seq, result=result.value)
                 replies.append(Outgoing(b.ack_topic, encode(ack)))
         return replies
+
+    async def _commit_alone(self, ledger: Ledger, b: _Batch, store_id: str) -> CommitResult | None:
+        """One batch in its own transaction; None if the ledger refuses it for good."""
+        try:
+            [result] = await self._retrying(lambda: ledger.commit_batches([(b.record, b.transitions)]), store_id)
+        except StoreLost:
+            raise
+        except Exception as exc:
+            log.error("the ledger refused batch %s: %s", b.record.key, exc)
+            return None
+        return result
+
+    async def _keeping(self, op: Callable[[], Awaitable[object]], what: str, store_id: str | None = None) -> bool:
+        """Run a ledger write, retrying transient faults; False (logged) if it is refused for good."""
+        try:
+            await self._retrying(op, store_id)
+        except StoreLost:
+            raise
+        except Exception as exc:
+            log.error("the ledger refused %s for good: %s", what, exc)
+            return False
+        return True
+
+    async def resync(self) -> None:
+        """Rebuild from the ledger the state machines whose effects the ledger refused (call between prepares).
+
+        A refused write means the state machine applied transitions the ledger
+        does not have; reloading the store's items makes memory equal the
+        ledger again.  Transitions prepared meanwhile from the old state are
+        committed as prepared.
+        """
+        for store_id in sorted(self._diverged):
+            if store_id in self.trackers:
+                log.warning("rebuilding store %s from the ledger after a refused write", store_id)
+                await self.add_store(store_id)
+        self._diverged.clear()
 
     def _held_metric(self, outcome: str, n: int) -> None:
         if outcome == "skipped":

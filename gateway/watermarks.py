@@ -33,7 +33,13 @@ class _Postgres:
     async def max_seq(self, reader_id: str, boot_id: str) -> int | None:
         try:
             found = await self._pool.fetchval(_SQL.format("$1", "$2"), reader_id, boot_id)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except (
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+            OSError,
+            TimeoutError,
+        ) as exc:
             raise LedgerUnavailable(f"batch watermark: {exc}") from exc
         return None if found is None else int(found)
 
@@ -69,6 +75,6 @@ async def open_watermarks(database_url: str) -> Watermarks:
         return _Sqlite(target.target)
     try:
         pool = await asyncpg.create_pool(target.target, min_size=1, max_size=2)
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError) as exc:
         raise LedgerUnavailable(f"batch watermark: {exc}") from exc
     return _Postgres(pool)

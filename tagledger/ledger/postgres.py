@@ -47,7 +47,8 @@ Errors
     Classified by SQLSTATE class: connection (08), transaction rollback such as
     serialization failures and deadlocks (40), insufficient resources (53),
     operator intervention such as a server shutting down (57), system errors
-    (58) and lock timeouts (55P03) are :class:`LedgerUnavailable` — retry;
+    (58), lock timeouts (55P03) and a database not accepting connections (55000,
+    55006) are :class:`LedgerUnavailable` — retry;
     anything else (constraints, data, missing tables) is :class:`LedgerCorrupt`.
 """
 
@@ -80,7 +81,13 @@ from tagledger.ledger.repository import CommitResult, LedgerCorrupt, LedgerError
 #: Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
 _PG_EPOCH_US = 946_684_800_000_000
 _RETRYABLE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
-_RETRYABLE_STATES = frozenset({"55P03"})
+# 55000: "database ... is not currently accepting connections" (ALLOW_CONNECTIONS
+# false, e.g. during maintenance); 55006: the database is in use by a DROP or
+# CREATE ... TEMPLATE.  The ledger's own statements never cause either for good.
+_RETRYABLE_STATES = frozenset({"55P03", "55000", "55006"})
+# asyncpg's own connection bookkeeping failing (InternalClientError) follows a
+# lost connection: retry like one.
+_DRIVER_ERRORS = (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
 
 # Event columns after id, in rows.event_params order, with their array types.
 _EVENT_ARRAYS = (
@@ -199,7 +206,7 @@ class PostgresLedger(PostgresChannel):
             pool = await asyncpg.create_pool(
                 dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_no_session_state
             )
-        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except _DRIVER_ERRORS as exc:
             raise _classify(exc) from exc
         ledger = cls(pool)
         try:
@@ -228,7 +235,7 @@ class PostgresLedger(PostgresChannel):
     async def _errors(self) -> AsyncIterator[None]:
         try:
             yield
-        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        except _DRIVER_ERRORS as exc:
             raise _classify(exc) from exc
 
     async def close(self) -> None:
