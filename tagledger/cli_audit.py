@@ -317,6 +317,39 @@ def count_reads(
     typer.echo(_dump(c.coverage))
 
 
+@count_app.command("follow")
+def count_follow(
+    count_id: Annotated[str, typer.Argument(help="Count id (cnt_...).")],
+    mqtt_url: Annotated[
+        str, typer.Option("--mqtt-url", envvar="TAGLEDGER_MQTT_URL", help="MQTT broker the store's readers publish to.")
+    ] = "mqtt://127.0.0.1:1883",
+    topic_root: Annotated[
+        str, typer.Option("--topic-root", envvar="TAGLEDGER_TOPIC_ROOT", help="First level of every tagledger topic.")
+    ] = "tagledger",
+    database_url: DatabaseOpt = DEFAULT_LEDGER_URL,
+    site: SiteOpt = EXAMPLE_SITE,
+) -> None:
+    """Send the store's live reads (from MQTT) to an open count until it is closed or you press Ctrl-C."""
+    from tagledger.audit_follow import CountGone, follow  # noqa: PLC0415  (MQTT client only when used)
+    from tagledger.clock import SystemClock  # noqa: PLC0415
+
+    typer.echo(f"following the store's reads for {count_id}; Ctrl-C to stop", err=True)
+    try:
+        sent = _run(
+            database_url,
+            site,
+            lambda ledger, s: follow(
+                ledger, s, count_id, mqtt_url=mqtt_url, topic_root=topic_root, clock=SystemClock()
+            ),
+        )
+    except CountGone as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        typer.echo("stopped", err=True)
+        return
+    typer.echo(f"the count is closed; {sent} reads sent", err=True)
+
+
 @count_app.command("show")
 def count_show(
     count_id: Annotated[str, typer.Argument(help="Count id (cnt_...).")],
