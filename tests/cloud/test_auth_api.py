@@ -73,9 +73,9 @@ PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics")} | {
     ("GET", "/docs"),
     ("GET", "/redoc"),
     ("GET", "/docs/oauth2-redirect"),
+    # Who the caller is: signed_in false without a valid key (tests/cloud/console).
+    ("GET", "/console/session"),
 }
-# Declares no scope but authenticates itself: who the caller is, for any valid key (401 without one).
-SELF_AUTHENTICATED = {("GET", "/console/session")}
 
 _keys = itertools.count()
 
@@ -96,7 +96,7 @@ def declared(app: FastAPI) -> dict[tuple[str, str], frozenset[Scope] | None]:
         assert len(requires) <= 1, f"{path} declares {len(requires)} Require"
         for method in route.methods:
             out[(method, path)] = requires[0].scopes if requires else None
-    assert len(out) >= len(EXPECTED) + len(PUBLIC) + len(SELF_AUTHENTICATED)  # the walk found the routes
+    assert len(out) >= len(EXPECTED) + len(PUBLIC)  # the walk found the routes
     return out
 
 
@@ -173,7 +173,7 @@ async def test_every_route_declares_the_scopes_of_the_matrix(
 ) -> None:
     _, _, app = app_and_keys
     routes = declared(app)
-    assert {k for k, v in routes.items() if v is None} == PUBLIC | SELF_AUTHENTICATED
+    assert {k for k, v in routes.items() if v is None} == PUBLIC
     assert {k: v for k, v in routes.items() if v is not None} == EXPECTED
 
 
@@ -194,13 +194,7 @@ async def test_the_scope_matrix_is_enforced_on_every_route(
     for (method, path), scopes in declared(app).items():
         if scopes is None:
             r = await _call(client, method, path, None, hold_id)
-            if (method, path) in SELF_AUTHENTICATED:
-                assert r.status_code == 401, (method, path)
-                for key in by_scope.values():
-                    r = await _call(client, method, path, key, hold_id)
-                    assert r.status_code == 200, (method, path, r.text)
-            else:
-                assert r.status_code not in (401, 403), (method, path)
+            assert r.status_code not in (401, 403), (method, path)
             continue
         r = await _call(client, method, path, None, hold_id)
         assert r.status_code == 401, (method, path, r.text)

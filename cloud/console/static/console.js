@@ -67,6 +67,9 @@
     return headers.Accept === "application/json" ? response.json() : response.text();
   }
 
+  // Whether the signed-in key has one of these scopes (admin has them all; no keys: everyone has).
+  const has = (...scopes) => !S.session.auth_required || S.session.scopes.some((s) => s === "admin" || scopes.includes(s));
+
   const storePath = (suffix) => `/v1/stores/${encodeURIComponent(S.store)}${suffix}`;
 
   function when(iso) {
@@ -101,15 +104,16 @@
 
   async function start() {
     try {
-      signedIn(await api("/console/session"));
-    } catch (err) {
-      if (err.status === 401) {
-        S.key = "";
-        sessionStorage.removeItem(KEY);
-        showSignIn(err.code === "invalid_api_key" ? "That key is unknown or revoked." : "");
-      } else {
-        showSignIn(`The API answered: ${err.message}`);
+      const session = await api("/console/session");
+      if (session.signed_in) {
+        signedIn(session);
+        return;
       }
+      S.key = "";
+      sessionStorage.removeItem(KEY);
+      showSignIn(session.reason === "invalid_api_key" ? "That key is unknown or revoked." : "");
+    } catch (err) {
+      showSignIn(`The API answered: ${err.message}`);
     }
   }
 
@@ -128,18 +132,25 @@
     S.key = $("#key").value.trim();
     try {
       const session = await api("/console/session");
+      if (!session.signed_in) {
+        S.key = "";
+        $("#sign-in-error").textContent = "That key is unknown or revoked.";
+        return;
+      }
       sessionStorage.setItem(KEY, S.key);
       $("#key").value = "";
       signedIn(session);
     } catch (err) {
       S.key = "";
-      $("#sign-in-error").textContent = err.status === 401 ? "That key is unknown or revoked." : err.message;
+      $("#sign-in-error").textContent = err.message;
     }
   });
 
   $("#sign-out").addEventListener("click", () => {
     sessionStorage.removeItem(KEY);
     S.key = "";
+    S.session = null;
+    S.store = null;
     stopLive();
     showSignIn("Signed out.");
   });
@@ -292,7 +303,9 @@
   }
 
   async function refreshStore() {
-    const loads = { zones: loadZones, replenishment: loadReplenishment, missing: loadMissing, exits: loadExits, readers: loadReaders };
+    if (!S.store) return; // signed out meanwhile
+    const loads = { zones: loadZones, replenishment: loadReplenishment, missing: loadMissing, exits: loadExits };
+    if (has("staff")) loads.readers = loadReaders; // reader health is for store staff
     await Promise.all(Object.entries(loads).map(([name, load]) => load().catch((err) => failed(name, err))));
     for (const v of S.views) if (v.refresh) await Promise.resolve(v.refresh(context())).catch((err) => failed(v.id, err));
     S.version += 1;
@@ -317,7 +330,7 @@
   }
 
   function soon() {
-    if (S.pending) return;
+    if (S.pending || !S.store) return;
     S.pending = setTimeout(() => { S.pending = null; refresh(); }, REFRESH_DEBOUNCE_MS);
   }
 
@@ -331,6 +344,8 @@
   }
 
   function stopLive() {
+    clearTimeout(S.pending);
+    S.pending = null;
     if (S.stream) S.stream.abort();
     S.stream = null;
     for (const t of S.timers) clearInterval(t);
@@ -341,7 +356,14 @@
   function startLive() {
     const controller = new AbortController();
     S.stream = controller;
-    S.timers.push(setInterval(() => loadReaders().catch((err) => failed("readers", err)), READERS_POLL_MS));
+    $("#readers").closest(".card").hidden = !has("staff");
+    if (has("staff")) S.timers.push(setInterval(() => loadReaders().catch((err) => failed("readers", err)), READERS_POLL_MS));
+    // The change stream needs one of these scopes; an audit-only key looks every few seconds instead.
+    if (!has("staff", "availability:read")) {
+      setLive(false, "polling");
+      S.timers.push(setInterval(soon, FALLBACK_POLL_MS));
+      return;
+    }
     follow(S.store, controller.signal);
   }
 
@@ -354,12 +376,6 @@
         if (S.key) headers.Authorization = `Bearer ${S.key}`;
         if (lastId) headers["Last-Event-ID"] = lastId;
         const response = await fetch(`/v1/stores/${encodeURIComponent(storeId)}/changes`, { headers, signal });
-        if (response.status === 403) {
-          // A key without the stream's scope (an audit key): look every few seconds instead.
-          setLive(false, "polling");
-          S.timers.push(setInterval(soon, FALLBACK_POLL_MS));
-          return;
-        }
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
         setLive(true, "live");
         delay = 1000;

@@ -36,7 +36,7 @@ async def test_without_keys_everyone_is_signed_in_to_every_store(client: httpx.A
     r = await client.get("/console/session")
     assert r.status_code == 200
     body = r.json()
-    assert body["auth_required"] is False
+    assert (body["signed_in"], body["auth_required"]) == (True, False)
     assert [s["id"] for s in body["stores"]] == ["paris-01", "lyon-01"]
 
 
@@ -45,15 +45,17 @@ async def test_with_keys_the_session_names_the_keys_scopes_and_stores(
 ) -> None:
     settings = ApiSettings(database_url=ledger_url, auth_required=True, auth_cache_s=0, hold_sweep_s=0)
     async with api_client(create_app(settings, ledger=ledger, site=site, clock=clock)) as client:
-        assert (await client.get("/console/session")).json()["error"]["code"] == "unauthorized"
-        bad = await client.get("/console/session", headers={"Authorization": "Bearer tlk_nope_nope"})
-        assert (bad.status_code, bad.json()["error"]["code"]) == (401, "invalid_api_key")
+        anonymous = await client.get("/console/session")
+        assert anonymous.status_code == 200
+        assert (anonymous.json()["signed_in"], anonymous.json()["reason"]) == (False, "unauthorized")
+        bad = (await client.get("/console/session", headers={"Authorization": "Bearer tlk_nope_nope"})).json()
+        assert (bad["signed_in"], bad["reason"], bad["stores"]) == (False, "invalid_api_key", [])
         token = await Keys(ledger).issue({Scope.STAFF}, ("lyon-01",))
         # An SSO proxy in front may add the key as X-API-Key instead.
         r = await client.get("/console/session", headers={"X-API-Key": token})
         assert r.status_code == 200, r.text
         body = r.json()
-        assert (body["auth_required"], body["scopes"]) == (True, ["staff"])
+        assert (body["signed_in"], body["auth_required"], body["scopes"]) == (True, True, ["staff"])
         assert body["key_id"]
         assert body["key_id"] in token
         assert [s["id"] for s in body["stores"]] == ["lyon-01"]
