@@ -194,13 +194,12 @@ class MethodTable:
         self._table = [(compile_path(path)[0], methods) for path, methods in by_path.items()]
 
     def allowed(self, path: str) -> list[str]:
-        """The methods of ``path`` (HEAD with GET, OPTIONS with any), sorted; empty for an unknown path."""
+        """The methods of ``path`` (OPTIONS with any: it is answered), sorted; empty for an unknown path."""
         methods: set[str] = set()
         for regex, served in self._table:
             if regex.match(path):
                 methods |= served
-        if "GET" in methods:
-            methods.add("HEAD")
+        # Not HEAD: FastAPI's GET routes do not answer it (a HEAD is 405 like any other method).
         if methods:
             methods.add("OPTIONS")
         return sorted(methods)
