@@ -562,6 +562,9 @@ def simulate(
     duration: Annotated[
         float | None, typer.Option(envvar="TAGLEDGER_SIM_DURATION", help="Stop after this many seconds.")
     ] = None,
+    progress_s: Annotated[
+        float, typer.Option(envvar="TAGLEDGER_SIM_PROGRESS_S", help="Log a status line this often (0: never).")
+    ] = 10.0,
     log_level: LogLevelOpt = LogLevel.INFO,
 ) -> None:
     """Simulate a store: one LLRP reader endpoint per reader of the site file, with ground truth.
@@ -584,6 +587,7 @@ def simulate(
         truth_file=truth_file,
         listen_host=listen_host,
         duration_s=duration,
+        progress_s=progress_s,
     )
     _run(mod.run(settings))
 

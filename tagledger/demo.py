@@ -90,39 +90,52 @@ def _say(message: str) -> None:
 
 
 async def run_demo(settings: DemoSettings) -> dict[str, Any] | None:
-    with tempfile.TemporaryDirectory(prefix="tagledger-demo-") as tmp:
-        data_dir = settings.data_dir or Path(tmp)
-        api_port = settings.api_port
-        if api_port and not _port_free(api_port):
-            _say(f"port {api_port} is in use; the API takes a free port instead")
-            api_port = 0
-        async with embedded_broker() as mqtt_url:
-            stack_settings = StackSettings(
-                site=settings.site,
-                mqtt_url=mqtt_url,
-                database_url=f"sqlite:///{data_dir / 'ledger.sqlite'}",
-                data_dir=data_dir,
-                api_port=api_port,
-                seed=settings.seed,
-                items=settings.items,
-                events_per_minute=settings.events_per_minute,
-                reads_per_s=settings.reads_per_s,
-            )
-            async with StoreStack(stack_settings) as stack:
-                assert stack.simulation is not None
-                store_id = stack.simulation.store.id
-                _say(f"staff console at {stack.api_url}/ (open it in a browser)")
-                _say(f"API at {stack.api_url}/v1 (OpenAPI docs at {stack.api_url}/docs)")
-                _say(f"try: curl {stack.api_url}/v1/stores/{store_id}/stock")
-                _say(f"ledger: {data_dir / 'ledger.sqlite'}; MQTT broker: {mqtt_url}")
-                if settings.duration is None:
-                    _say("running until Ctrl-C")
-                    await asyncio.Event().wait()
-                    return None
-                await asyncio.sleep(settings.duration)
-                _say("settling: no new events, waiting for the ledger to catch up")
-                await stack.settle(timeout_s=20)
-                return await summarise(stack)
+    ledger = (settings.data_dir or Path("(a temporary directory)")) / "ledger.sqlite"
+    try:
+        with tempfile.TemporaryDirectory(prefix="tagledger-demo-") as tmp:
+            ledger = (settings.data_dir or Path(tmp)) / "ledger.sqlite"
+            return await _run_demo(settings, ledger.parent)
+    finally:
+        # Said on every way out (end of --duration, Ctrl-C, a failed role): an
+        # operator who looked at the ledger should know whether it is still there.
+        if settings.data_dir is not None:
+            _say(f"stopped; the ledger stays in {ledger} (and the spools next to it)")
+        else:
+            _say(f"stopped; the ledger was {ledger}, now deleted (give --data-dir to keep it)")
+
+
+async def _run_demo(settings: DemoSettings, data_dir: Path) -> dict[str, Any] | None:
+    api_port = settings.api_port
+    if api_port and not _port_free(api_port):
+        _say(f"port {api_port} is in use; the API takes a free port instead")
+        api_port = 0
+    async with embedded_broker() as mqtt_url:
+        stack_settings = StackSettings(
+            site=settings.site,
+            mqtt_url=mqtt_url,
+            database_url=f"sqlite:///{data_dir / 'ledger.sqlite'}",
+            data_dir=data_dir,
+            api_port=api_port,
+            seed=settings.seed,
+            items=settings.items,
+            events_per_minute=settings.events_per_minute,
+            reads_per_s=settings.reads_per_s,
+        )
+        async with StoreStack(stack_settings) as stack:
+            assert stack.simulation is not None
+            store_id = stack.simulation.store.id
+            _say(f"staff console at {stack.api_url}/ (open it in a browser)")
+            _say(f"API at {stack.api_url}/v1 (OpenAPI docs at {stack.api_url}/docs)")
+            _say(f"try: curl {stack.api_url}/v1/stores/{store_id}/stock")
+            _say(f"ledger: {data_dir / 'ledger.sqlite'}; MQTT broker: {mqtt_url}")
+            if settings.duration is None:
+                _say("running until Ctrl-C")
+                await asyncio.Event().wait()
+                return None
+            await asyncio.sleep(settings.duration)
+            _say("settling: no new events, waiting for the ledger to catch up")
+            await stack.settle(timeout_s=20)
+            return await summarise(stack)
 
 
 async def summarise(stack: StoreStack) -> dict[str, Any]:

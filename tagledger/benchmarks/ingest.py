@@ -296,23 +296,32 @@ async def _copy_rate(conn: asyncpg.Connection[Any], streams: Streams, rows: int)
     return rates
 
 
-async def _bulk_items(conn: asyncpg.Connection[Any], n: int) -> float:
+def _say(message: str) -> None:
+    """Progress on stderr: the run takes minutes, and stdout ends with the JSON line."""
+    print(f"tagledger bench ingest: {message}", file=sys.stderr, flush=True)
+
+
+async def _bulk_items(conn: asyncpg.Connection[Any], n: int, progress_every: int = 500_000) -> float:
     """``n`` live items of other stores, loaded with COPY (35,000 per store)."""
+    started = time.perf_counter()
 
     def rows() -> Iterator[tuple[Any, ...]]:
         import datetime as dt  # noqa: PLC0415
 
         now = dt.datetime.now(dt.UTC)
         for i in range(n):
+            if i and i % progress_every == 0:
+                rate = i / (time.perf_counter() - started)
+                _say(f"loaded {i:,} of {n:,} items ({rate:,.0f}/s, about {(n - i) / rate:.0f} s to go)")
             yield (f"E{i:023X}", f"other-{i // 35_000:05d}", f"0{614141000000 + i % 5000:013d}", str(i),
                    "sgtin-96", "present", "floor", now, 0.9, now)  # fmt: skip
 
-    started = time.perf_counter()
     await conn.copy_records_to_table(
         "items",
         records=rows(),
         columns=["epc", "store_id", "gtin", "serial", "scheme", "state", "zone", "since", "confidence", "updated_at"],
     )
+    _say(f"loaded {n:,} items; ANALYZE")
     await conn.execute("ANALYZE items")
     return time.perf_counter() - started
 
@@ -344,6 +353,7 @@ async def _bench(args: argparse.Namespace, db_url: str, tmp: Path) -> dict[str, 
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env)  # noqa: ASYNC220, S603
         try:
+            _say("gateway started; waiting for it to subscribe")
             await _wait_ready(proc, log_path)
             host, port = args.mqtt_url.removeprefix("mqtt://").split(":")
             async with aiomqtt.Client(host, int(port), identifier=f"{root}-pub", max_queued_incoming_messages=0) as c:
@@ -357,14 +367,22 @@ async def _bench(args: argparse.Namespace, db_url: str, tmp: Path) -> dict[str, 
                     prebuilt = max(1, int(args.expected_rate * args.seconds / args.batch / args.readers))
                     # Warm-up: every item admitted (and the gateway's caches warm).
                     warm = max(2, (args.items // max(1, args.batch - streams.new_per_batch)) * 2 // args.readers + 2)
+                    _say(f"warm-up: {args.items:,} items admitted")
                     await _max_rate(pub, streams, 60, warm)
+                    _say(f"maximum rate for {args.seconds:.0f} s")
                     rate, committed, cpu_us = await _max_rate(pub, streams, args.seconds, prebuilt, proc.pid)
+                    _say(f"{rate:,.0f} observations/s; COPY of the same {committed:,} rows as the baseline")
                     copy_rates = await _copy_rate(conn, streams, committed)
                     copy = statistics.median(copy_rates)
-                    lat = await _latency(pub, streams, rate * args.latency_load, args.latency_seconds)
+                    load = rate * args.latency_load
+                    _say(f"COPY {copy:,.0f} rows/s; latency at {load:,.0f}/s for {args.latency_seconds:.0f} s")
+                    lat = await _latency(pub, streams, load, args.latency_seconds)
                     lat.sort()
+                    if args.scale_epcs:
+                        _say(f"loading {args.scale_epcs:,} live items of other stores (COPY)")
                     scale_s = await _bulk_items(conn, args.scale_epcs) if args.scale_epcs else 0.0
                     live = await conn.fetchval("SELECT count(*) FROM items WHERE state <> 'sold'")
+                    _say(f"maximum rate again with {live:,} live items, {args.seconds:.0f} s")
                     rate_scale, _, cpu_us_scale = await _max_rate(pub, streams, args.seconds, prebuilt, proc.pid)
                 finally:
                     acks.cancel()

@@ -95,7 +95,8 @@ class Faults:
 class EndpointStats:
     connections: int = 0
     reports_sent: int = 0
-    tags_sent: int = 0
+    tags_sent: int = 0  # tag report entries
+    reads_sent: int = 0  # reads, the sum of the entries' TagSeenCount
     messages_received: dict[str, int] = field(default_factory=dict)
 
 
@@ -191,6 +192,11 @@ class LlrpEndpoint:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+
+    @property
+    def client_connected(self) -> bool:
+        """Whether an LLRP client holds the session now."""
+        return self._session is not None
 
     # ------------------------------------------------------------------ faults
     def drop_connection(self) -> None:
@@ -482,6 +488,7 @@ class LlrpEndpoint:
                 self._send(s, c.ro_access_report(self._msg_id(), chunk, selector, spec.rospec_id))
                 self.stats.reports_sent += 1
                 self.stats.tags_sent += len(chunk)
+                self.stats.reads_sent += sum(e.count for e in chunk)
             await s.writer.drain()
 
 

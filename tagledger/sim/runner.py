@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,6 +46,7 @@ class SimSettings(BaseModel):
     outage_s: float = Field(default=20.0, gt=0, description="How long the outage lasts.")
     outage_reader: str | None = Field(default=None, description="Reader that fails (default: the first).")
     duration_s: float | None = Field(default=None, gt=0, description="Stop after this long (default: run forever).")
+    progress_s: float = Field(default=10.0, ge=0, description="Log a status line this often (0: never).")
 
 
 class Simulation:
@@ -137,10 +139,52 @@ class Simulation:
         return self.model.pos_transactions
 
 
+class Progress:
+    """Status lines of a running simulation: read rate, tags, clients; and a summary at the end."""
+
+    def __init__(self, sim: Simulation, clock: Callable[[], float] = time.monotonic) -> None:
+        self._sim = sim
+        self._clock = clock
+        self._started = self._last_t = clock()
+        self._last_reads = 0
+
+    def _reads(self) -> int:
+        return sum(ep.stats.reads_sent for ep in self._sim.endpoints.values())
+
+    def line(self) -> str:
+        """Since the previous line: reads/s; now: tags in the store, clients connected."""
+        now, reads = self._clock(), self._reads()
+        rate = (reads - self._last_reads) / max(now - self._last_t, 1e-9)
+        self._last_t, self._last_reads = now, reads
+        eps = self._sim.endpoints.values()
+        clients = sum(ep.client_connected for ep in eps)
+        tags = sum(1 for item in self._sim.model.items.values() if item.zone is not None)
+        return f"{rate:,.0f} reads/s, {tags:,} tags in the store, {clients} of {len(eps)} readers with a client"
+
+    def summary(self) -> str:
+        eps = self._sim.endpoints.values()
+        elapsed = self._clock() - self._started
+        reads = self._reads()
+        return (
+            f"simulated {elapsed:,.0f} s: {reads:,} reads ({reads / max(elapsed, 1e-9):,.0f}/s) in"
+            f" {sum(ep.stats.reports_sent for ep in eps):,} reports, {sum(ep.stats.connections for ep in eps)}"
+            f" client connection(s), {len(self._sim.pos_transactions)} POS transaction(s)"
+        )
+
+
 async def run(settings: SimSettings) -> None:
-    """Run a simulated store until cancelled (or for ``duration_s``)."""
-    async with Simulation(settings):
-        if settings.duration_s is None:
-            await asyncio.Event().wait()
-        else:
-            await asyncio.sleep(settings.duration_s)
+    """Run a simulated store until cancelled (or for ``duration_s``), with a status line every ``progress_s``."""
+    async with Simulation(settings) as sim:
+        progress = Progress(sim)
+        try:
+            async with asyncio.timeout(settings.duration_s):
+                while True:
+                    if settings.progress_s:
+                        await asyncio.sleep(settings.progress_s)
+                        log.info("%s", progress.line())
+                    else:
+                        await asyncio.Event().wait()
+        except TimeoutError:
+            pass  # duration_s is over
+        finally:
+            log.info("%s", progress.summary())
