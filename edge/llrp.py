@@ -118,7 +118,7 @@ def _now_us() -> int:
 
 
 class _SllurpDisconnectNoise(logging.Filter):
-    """sllurp logs an ordinary lost connection, and a reader's refusals, as ERROR or CRITICAL.
+    """sllurp logs an ordinary lost connection, and a reader's refusals, as ERROR or CRITICAL, with tracebacks.
 
     The bridge reports every disconnect itself, with its reason (a
     ``disconnected`` ReaderEvent, a warning, the published status), so these
@@ -133,6 +133,10 @@ class _SllurpDisconnectNoise(logging.Filter):
         if record.levelno >= logging.ERROR and not str(record.msg).startswith(self._KEEP):
             record.levelno = logging.WARNING
             record.levelname = "WARNING"
+            # A lost socket's traceback (sllurp logs one for every disconnect, also
+            # for the reader closing after our CLOSE_CONNECTION) tells an operator nothing.
+            record.exc_info = None
+            record.exc_text = None
         return True
 
 
