@@ -3,12 +3,15 @@
 A real API server (uvicorn, in a thread) on a SQLite ledger holding the known history of
 ``tests.cloud.ledger_data``.  Covers a count session from open to result and an ERP CSV
 upload to an approved difference; any console error or uncaught exception in the page
-fails the test.  Screenshots go to docs/screenshots/ (the README shows them).
+fails the test.  Screenshots go to ``$TAGLEDGER_SCREENSHOTS`` when set (the README's come
+from ``TAGLEDGER_SCREENSHOTS=docs/screenshots pytest tests/cloud/console_audit``), else to
+the test's temporary directory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 import time
@@ -29,7 +32,6 @@ from tests.cloud.harness import two_store_site
 from tests.cloud.ledger_data import BATCH_AT, JEANS, SHIRT, SHOE, populate, shirt, shoe
 
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 
 pytestmark = pytest.mark.slow
 
@@ -77,6 +79,13 @@ EXPECTED_ERRORS: list[str] = []
 
 
 @pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    where = Path(os.environ.get("TAGLEDGER_SCREENSHOTS") or tmp_path / "screenshots")
+    where.mkdir(parents=True, exist_ok=True)
+    return where
+
+
+@pytest.fixture
 def page(server: str) -> Iterator[Page]:
     errors: list[str] = []
     EXPECTED_ERRORS.clear()
@@ -103,7 +112,7 @@ def _open_view(page: Page, title: str) -> None:
     page.locator("#views button", has_text=title).click()
 
 
-def test_count_session_from_open_to_result(page: Page, server: str) -> None:
+def test_count_session_from_open_to_result(page: Page, server: str, shots: Path) -> None:
     _open_view(page, "Count")
     page.locator("#count-zones input[data-zone=floor]").check()
     page.locator("#count-zones input[data-zone=backroom]").check()
@@ -117,8 +126,7 @@ def test_count_session_from_open_to_result(page: Page, server: str) -> None:
     page.locator("#count-reads-form button[type=submit]").click()
     expect(page.locator("#count-seen")).to_have_text("3 of 5")
     expect(page.locator("#count-coverage .chip.swept")).to_have_text(["✓ floor"])
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "console-count-coverage.png"), full_page=True)
+    page.screenshot(path=str(shots / "console-count-coverage.png"), full_page=True)
 
     page.locator("#count-close").click()
     expect(page.locator("#count-state .badge")).to_have_text("closed")
@@ -129,7 +137,7 @@ def test_count_session_from_open_to_result(page: Page, server: str) -> None:
     expect(page.locator("#count-missing tbody tr")).to_have_count(2)
     expect(page.locator("#count-missing")).to_contain_text(shirt(3))
     expect(page.locator("#count-send")).to_be_hidden()
-    page.screenshot(path=str(SHOTS / "console-count-result.png"), full_page=True)
+    page.screenshot(path=str(shots / "console-count-result.png"), full_page=True)
 
     # The result is in the ledger, not only on the page.
     counts = httpx.get(f"{server}/v1/audit/counts", params={"store_id": "paris-01"}).json()["counts"]
@@ -137,7 +145,7 @@ def test_count_session_from_open_to_result(page: Page, server: str) -> None:
     assert counts[0]["result"]["counted"] == 3
 
 
-def test_erp_csv_upload_to_an_approved_difference(page: Page, server: str, tmp_path: Path) -> None:
+def test_erp_csv_upload_to_an_approved_difference(page: Page, server: str, tmp_path: Path, shots: Path) -> None:
     as_of = us_to_datetime(BATCH_AT + 1_000_000).isoformat()  # before the sale: 4 shirts, 2 shoes, 1 jeans
     csv = tmp_path / "erp-paris.csv"
     csv.write_text(
@@ -155,7 +163,7 @@ def test_erp_csv_upload_to_an_approved_difference(page: Page, server: str, tmp_p
     shirt_row = page.locator(f"#book-diff tr[data-gtin='{SHIRT}']")
     expect(shirt_row.locator("td.num")).to_have_text(["6", "4", "-2", "-25.00"])
     expect(page.locator("#book-diff input.pick")).to_have_count(2)  # the jeans match: nothing to accept
-    page.screenshot(path=str(SHOTS / "console-book-differences.png"), full_page=True)
+    page.screenshot(path=str(shots / "console-book-differences.png"), full_page=True)
 
     page.locator(f"#book-diff tr[data-gtin='{SHOE}'] input.pick").uncheck()
     page.locator("#approve-note").fill("two shirts written off after search")
@@ -163,7 +171,7 @@ def test_erp_csv_upload_to_an_approved_difference(page: Page, server: str, tmp_p
     expect(page.locator("#approve-done")).to_have_text("Approved 1 adjustment(s); recorded in the audit log.")
     expect(shirt_row.locator("td").last).to_contain_text("anonymous")
     expect(page.locator(f"#book-diff tr[data-gtin='{SHOE}'] input.pick")).to_have_count(1)  # still open
-    page.screenshot(path=str(SHOTS / "console-book-approved.png"), full_page=True)
+    page.screenshot(path=str(shots / "console-book-approved.png"), full_page=True)
 
     log = httpx.get(f"{server}/v1/audit/log", params={"store_id": "paris-01"}).json()["entries"]
     assert [e["action"] for e in log] == ["book.approve", "book.import"]
