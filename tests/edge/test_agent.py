@@ -34,6 +34,10 @@ class ScriptedSource:
     def __init__(self) -> None:
         self._reads: asyncio.Queue[list[TagRead]] = asyncio.Queue()
         self._events: asyncio.Queue[ReaderEvent] = asyncio.Queue()
+        # The counters edge.llrp keeps, which the heartbeat carries.
+        self.reads_filtered = 0
+        self.reads_without_rssi = 0
+        self.reads_without_antenna = 0
 
     async def reads(self) -> AsyncIterator[list[TagRead]]:
         while True:
@@ -133,6 +137,8 @@ async def test_heartbeat_reports_rates_spool_and_clock_skew(agent: Any, mqtt: tu
         await sub.wait_for(lambda: sub.on(a.heartbeat_topic))  # a first heartbeat, before any read
         first = decode_as(Heartbeat, sub.on(a.heartbeat_topic)[0])
         assert not first.reader_connected
+        assert first.interval_s == 0.5  # the gateway judges staleness by it
+        a.source.reads_filtered, a.source.reads_without_rssi, a.source.reads_without_antenna = 7, 5, 3
         deadline = time.monotonic() + 1.2
         while time.monotonic() < deadline:
             a.source.push(reads(1, 20, skew_us=skew) + reads(3, 5, skew_us=skew))
@@ -149,6 +155,8 @@ async def test_heartbeat_reports_rates_spool_and_clock_skew(agent: Any, mqtt: tu
         assert hb.spool_bytes > 0
         assert hb.clock_skewed
         assert 4_500_000 < hb.clock_offset_us <= skew
+        # What the reader connection dropped or could not fully read is published, not only counted.
+        assert (hb.reads_filtered, hb.reads_without_rssi, hb.reads_without_antenna) == (7, 5, 3)
 
 
 @pytest.mark.integration
