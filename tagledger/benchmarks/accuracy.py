@@ -48,11 +48,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from cloud.availability.rules import CONFIRMED_STATES
+from gateway.anomalies import AnomalyDetector
+from gateway.fastwire import decode_batch
+from gateway.formats import parse_impinj, sightings_from_batch
 from gateway.ingest import Ingestor
 from gateway.watermarks import open_watermarks
 from tagledger.benchmarks.edgex_baseline import EdgexInventory
@@ -61,7 +64,7 @@ from tagledger.ledger.factory import open_ledger
 from tagledger.ledger.migrate import migrate_sync
 from tagledger.ledger.model import COUNTED_STATES, ItemState
 from tagledger.sim.scenarios import SCENARIOS, START_US, Recording, Scenario, record
-from tagledger.wire import Topics
+from tagledger.wire import PosTransaction, Topics, decode_as
 
 SAMPLE_EVERY_S = 30
 DEPARTURE_GRACE_S = 60
@@ -181,6 +184,8 @@ class Run:
     #: and at the last instant alone: (tagledger, edgex).
     outage: tuple[Score, Score] | None = None
     end: tuple[Score, Score] | None = None
+    #: gateway.anomalies against the truth: {kind: {"true", "found", "false"}}.
+    anomalies: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @contextlib.contextmanager
@@ -221,6 +226,8 @@ async def replay(rec: Recording, database_url: str) -> Run:
 
 async def _replay(rec: Recording, ingestor: Ingestor, clock: ManualClock, t0: float) -> Run:
     tracker = ingestor.trackers[rec.store_id]
+    anomalies = AnomalyDetector(rec.site.store(rec.store_id))
+    topics = Topics()
     edgex = EdgexInventory()
 
     def ours(epc: str) -> Belief:
@@ -250,6 +257,8 @@ async def _replay(rec: Recording, ingestor: Ingestor, clock: ManualClock, t0: fl
             mi += 1
         if batch:
             await ingestor.prepare(batch)
+            for topic, payload in batch:
+                _feed(anomalies, rec, topics, topic, payload)
         ingestor.tick(None)
         while ri < len(reads) and reads[ri][0] <= t:
             rt, epc, location, rssi = reads[ri]
@@ -279,7 +288,39 @@ async def _replay(rec: Recording, ingestor: Ingestor, clock: ManualClock, t0: fl
         len({i.epc for i in rec.truth}),
         outage,
         end,
+        _anomaly_scores(rec, anomalies),
     )
+
+
+def _feed(detector: AnomalyDetector, rec: Recording, topics: Topics, topic: str, payload: bytes) -> None:
+    """The anomaly detector sees what the ingest path saw (parsed again: it is not wired into ingest)."""
+    parts = topics.parse(topic)
+    if parts is None:
+        return
+    _, reader, kind = parts
+    if kind == "reads":
+        detector.observe(sightings_from_batch(decode_batch(payload), rec.site))
+    elif kind == "impinj":
+        detector.observe(parse_impinj(payload, rec.site, reader_id=reader).sightings)
+    elif kind == "transactions":
+        detector.pos_transaction(decode_as(PosTransaction, payload))
+
+
+def _anomaly_scores(rec: Recording, detector: AnomalyDetector) -> dict[str, dict[str, int]]:
+    dup = detector.duplicated()
+    untagged = {a.gtin for a in detector.anomalies() if a.kind == "untagged_sales"}
+    return {
+        "duplicated_epc": {
+            "true": len(rec.duplicated),
+            "found": len(dup & rec.duplicated),
+            "false": len(dup - rec.duplicated),
+        },
+        "untagged_gtin": {
+            "true": len(rec.untagged_gtins),
+            "found": len(untagged & rec.untagged_gtins),
+            "false": len(untagged - rec.untagged_gtins),
+        },
+    }
 
 
 def run_scenario(scenario: Scenario, database_url: str) -> tuple[Run, float]:
@@ -294,6 +335,7 @@ def result_json(run: Run, build_s: float) -> dict[str, Any]:
     for label, pair in (("end", run.end), ("during_outage", run.outage)):
         if pair is not None:
             detail[label] = {"tagledger": pair[0].figures(), "edgex": pair[1].figures()}
+    detail["anomalies"] = run.anomalies
     return {
         "name": run.name,
         "seed": run.seed,

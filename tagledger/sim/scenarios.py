@@ -218,7 +218,7 @@ class Recording:
     reads: list[tuple[int, str, str, float]]  # (µs, EPC, zone of the antenna, peak dBm), in time order
     truth: list[TruthItem]  # one per physical item (a duplicated EPC has two)
     duplicated: set[str]
-    untagged_gtins: set[str]
+    untagged_gtins: set[str]  # products sold by barcode that carry no tag
     gtins: list[str]
     zone_role: dict[str, ZoneRole]
     #: Reader outages as (reader, since µs, until µs).
@@ -268,9 +268,12 @@ def record(scenario: Scenario) -> Recording:
     end = start + round(scenario.minutes * 60 * US_PER_S)
     pos: list[PosTransaction] = story.pos
     story.plan(start, end)
+    untagged_sold: set[str] = set()
     for k in range(round(scenario.untagged_sales_per_min * scenario.minutes)):
         at = rng.randrange(start, end)
-        story.book(at, [PosLine(gtin=rng.choice(untagged), quantity=1)], tag=f"u{k}")
+        gtin = rng.choice(untagged)
+        untagged_sold.add(gtin)
+        story.book(at, [PosLine(gtin=gtin, quantity=1)], tag=f"u{k}")
     messages: list[tuple[int, str, bytes]] = []
     reads: list[tuple[int, str, str, float]] = []
     zone_of_port = {(a.reader, a.port): a.zone for a in layout.antennas}
@@ -325,7 +328,7 @@ def record(scenario: Scenario) -> Recording:
         reads=reads,
         truth=truth,
         duplicated=story.duplicated,
-        untagged_gtins=set(untagged),
+        untagged_gtins=untagged_sold,
         gtins=gtins,
         zone_role={z.id: z.role for z in layout.zones},
         outages=outages,

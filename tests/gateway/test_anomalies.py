@@ -1,0 +1,84 @@
+"""gateway.anomalies: duplicated EPC encodings and untagged products, on hand-made sightings."""
+
+from __future__ import annotations
+
+import random
+
+from gateway.anomalies import AnomalyDetector
+from gateway.formats import Sighting
+from tagledger.clock import US_PER_S
+from tagledger.sim.epc import sgtin96
+from tagledger.sim.layouts import boutique
+from tagledger.sim.scenarios import catalogue, site_for
+from tagledger.wire import PosLine, PosTransaction
+
+STORE = site_for(boutique()).stores[0]
+GTINS = catalogue(3, 1)
+T0 = 1_767_258_000 * US_PER_S
+FLOOR = ("b-floor", 2, "floor")
+BACK = ("b-back", 1, "backroom")
+
+
+def epc(i: int, gtin: str = GTINS[0]) -> str:
+    return sgtin96(gtin, 5000 + i).hex().upper()
+
+
+def read(where: tuple[str, int, str], e: str, t_s: float, dbm: float) -> Sighting:
+    reader, port, zone = where
+    t = T0 + round(t_s * US_PER_S)
+    return Sighting(STORE.id, reader, port, zone, e, t, t, 1, dbm, dbm)
+
+
+def background(det: AnomalyDetector, rng: random.Random, until_s: int) -> None:
+    """Ordinary stock: floor and backroom items read at home, with weak reads through the wall."""
+    for t in range(until_s):
+        reads = []
+        for i in range(20):
+            reads.append(read(FLOOR, epc(i), t, rng.gauss(-55, 4)))
+            reads.append(read(BACK, epc(100 + i), t, rng.gauss(-55, 4)))
+            if i < 3:
+                reads.append(read(BACK, epc(i), t + 0.5, rng.gauss(-68, 2)))  # floor items next to the wall
+        det.observe(reads)
+
+
+def test_two_tags_with_one_epc_in_floor_and_backroom_are_flagged_with_evidence() -> None:
+    det = AnomalyDetector(STORE)
+    rng = random.Random(1)
+    background(det, rng, 60)
+    dup = epc(999)
+    for t in range(60, 1200, 5):
+        det.observe([read(FLOOR, dup, t, rng.gauss(-50, 2)), read(BACK, dup, t + 2, rng.gauss(-50, 2))])
+    assert det.duplicated() == {dup}
+    (a,) = det.anomalies()
+    assert (a.kind, a.epc, a.gtin, a.units) == ("duplicated_epc", dup, GTINS[0], 2)
+    assert set(a.evidence["strong_reads"]) == {"floor", "backroom"}  # type: ignore[arg-type]
+    assert det.counts() == {("duplicated_epc", GTINS[0]): 1}
+
+
+def test_cross_reads_and_a_move_are_not_duplicates() -> None:
+    det = AnomalyDetector(STORE)
+    rng = random.Random(2)
+    background(det, rng, 900)
+    moved = epc(500)
+    # Read strongly in the backroom, carried through the door (both zones for a few seconds), then on a shelf.
+    det.observe([read(BACK, moved, t, -45) for t in range(900, 960)])
+    det.observe([read(FLOOR if t % 2 else BACK, moved, 960 + t, -50) for t in range(8)])
+    det.observe([read(FLOOR, moved, t, -45) for t in range(970, 1500)])
+    assert det.duplicated() == set()
+    assert det.anomalies() == []
+
+
+def test_sales_of_a_product_never_read_are_untagged_stock() -> None:
+    det = AnomalyDetector(STORE)
+    det.observe([read(FLOOR, epc(1, GTINS[0]), 0, -50)])
+    lines = [PosLine(gtin=GTINS[2], quantity=2), PosLine(gtin=GTINS[0])]  # GTINS[0] is tagged: a barcode till
+    det.pos_transaction(PosTransaction(store_id=STORE.id, transaction_id="t1", at_us=T0, lines=lines))
+    det.pos_transaction(PosTransaction(store_id=STORE.id, transaction_id="t1", at_us=T0, lines=lines))  # redelivered
+    det.pos_transaction(
+        PosTransaction(store_id=STORE.id, transaction_id="t2", at_us=T0 + 60 * US_PER_S, lines=[PosLine(gtin=GTINS[2])])
+    )
+    (a,) = det.anomalies()
+    assert (a.kind, a.gtin, a.units, a.epc) == ("untagged_sales", GTINS[2], 3, None)
+    assert a.evidence == {"transactions": ["t1", "t2"]}
+    assert (a.first_us, a.last_us) == (T0, T0 + 60 * US_PER_S)
+    assert det.counts() == {("untagged_sales", GTINS[2]): 3}
