@@ -513,6 +513,9 @@ class LlrpReader:
 
     def _on_inventorying(self) -> None:
         self._inventorying = True
+        # Whatever the reader refused while being set up did not stop it: a later
+        # loss of this connection is not explained by it.
+        self._refusal = None
         self.connects += 1
         self._emit(ReaderEvent(kind="connected", at_us=_now_us(), detail=f"{self.host}:{self.port}"))
 
