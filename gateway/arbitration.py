@@ -18,6 +18,11 @@ import math
 
 from gateway.policy import Hysteresis
 
+#: Reads of one item by one zone closer together than this are one episode: a
+#: transit antenna that has read a shelf item on and off for many minutes is
+#: cross-reading it (see the dwell priors in gateway.state).
+EPISODE_GAP_US = 60_000_000
+
 
 def dbm_to_mw(dbm: float) -> float:
     return math.pow(10.0, dbm / 10.0)
@@ -34,15 +39,20 @@ class ZoneEvidence:
     ``mean_dbm`` is their ratio, which decay does not change.
     """
 
-    __slots__ = ("last_us", "mw", "reads", "ref_us")
+    __slots__ = ("last_us", "mw", "reads", "ref_us", "since_us")
 
     def __init__(self) -> None:
         self.reads = 0.0
         self.mw = 0.0
         self.ref_us = 0
         self.last_us = 0
+        # Start of the current episode of reads (no gap over EPISODE_GAP_US), kept
+        # off the read hot path (a home zone's episode is not needed there).
+        self.since_us = 0
 
     def add(self, at_us: int, count: int, mean_dbm: float, half_life_us: int) -> None:
+        if not self.last_us or at_us - self.last_us > EPISODE_GAP_US:
+            self.since_us = at_us
         power = count * math.pow(10.0, mean_dbm / 10.0)
         if at_us >= self.ref_us:
             if self.reads:

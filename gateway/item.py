@@ -30,6 +30,7 @@ class TrackedItem:
     """One EPC: a glimpse (``state`` None) or an item the ledger knows."""
 
     __slots__ = (
+        "admitted_us",
         "confidence",
         "due_us",
         "epc",
@@ -59,6 +60,7 @@ class TrackedItem:
         "w_start",
         "x_first",
         "x_last",
+        "x_prev",
         "x_reads",
         "zone",
     )
@@ -101,6 +103,8 @@ class TrackedItem:
         self.x_first = 0
         self.x_last = 0
         self.x_reads = 0
+        self.x_prev = 0  # last exit read before the current episode (0: none)
+        self.admitted_us = 0  # when the item became known (a transit episode older is a cross-read)
         # Glimpse gate (new items, and sold/departed items seen again).
         self.g_first = 0
         self.g_last = 0

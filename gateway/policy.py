@@ -56,16 +56,25 @@ class Policy:
     #: ... or after one read at least this strong (a tag held at the antenna).
     admit_strong_dbm: float = -40.0
     #: A glimpse not admitted within this time is forgotten.
-    glimpse_ttl_us: int = 60 * US_PER_S
+    #: (Long: a tag behind metal in a busy store is read once every minutes, and
+    #: two reads in two rounds are still two rounds.)
+    glimpse_ttl_us: int = 600 * US_PER_S
 
     # --- zone arbitration ------------------------------------------------------
     #: RSSI is averaged per zone in milliwatts, weighted by read count, over an
     #: exponential window with this half-life (O(1) per read, no buffers).  5 s
     #: spans several inventory rounds of a busy reader.
-    window_half_life_us: int = 5 * US_PER_S
+    window_half_life_us: int = 15 * US_PER_S
     #: Reads (decayed) a challenger zone needs in the window before it may win.
     move_min_reads: float = 2.0
     hysteresis: Mapping[Mobility, Hysteresis] = field(default_factory=lambda: dict(_DEFAULT_HYSTERESIS))
+    #: A fitting room (unless the site file gives it a mobility): held for
+    #: minutes, read rarely through a curtain and cross-read by the floor around
+    #: it, so neither transit (handed back to the floor on the first cross-read)
+    #: nor stationary (followed back to the floor only after minutes).
+    fitting_hysteresis: Hysteresis = Hysteresis(
+        margin_db=5.0, floor_db=-10.0, decay_us=20 * US_PER_S, give_up_us=60 * US_PER_S
+    )
 
     # --- silence -----------------------------------------------------------------
     #: present -> unobserved after this long without any read (still counted).
@@ -134,6 +143,9 @@ class Policy:
     exit_burst_max_us: int = 20 * US_PER_S
     #: Reads an episode needs to be a passage.
     exit_min_reads: int = 2
+    #: ... and the exit must not have read the item for this long before it: an
+    #: exit antenna that reads a shelf item now and then is cross-reading it.
+    exit_fresh_us: int = 300 * US_PER_S
     #: A passage followed by this much silence (and at least ``exit_silence_gaps``
     #: of the item's mean gaps) anywhere in the store departs the item.
     exit_silence_gaps: float = 4.0

@@ -175,7 +175,7 @@ class StoreTracker:
             item.since_us = rec.since_us
             item.confidence = rec.confidence
             item.gtin, item.serial, item.scheme = rec.gtin, rec.serial, rec.scheme
-            item.last_seen_us = item.home_ref_us = item.w_start = max(rec.since_us, now)
+            item.last_seen_us = item.home_ref_us = item.w_start = item.admitted_us = max(rec.since_us, now)
             item.sold_by_tx = rec.state is SOLD and rec.confidence >= 1.0
             self._set_home(item)
             self._n_items += 1
@@ -354,6 +354,8 @@ class StoreTracker:
             item.x_last = max(item.x_last, t)
             item.x_reads += count
         else:
+            if item.x_last:
+                item.x_prev = item.x_last
             item.x_first = item.x_last = t
             item.x_reads = count
         self._deadlines.want(item, self._exit_due(item))
@@ -378,6 +380,11 @@ class StoreTracker:
         t = s.last_seen_us
         if zone.id == item.pin_zone and ev.reads and ev.mw < ev.reads * item.pin_mw * self._pin_factor:
             return  # the transit cross-reads the dwell prior already explained
+        if is_transit(zone) and (ev.since_us <= item.admitted_us or t - ev.since_us > self._dwell_max(zone)):
+            # Dwell prior: the transit antenna has read the item since before we
+            # knew it, or for longer than anything stays there: a cross-read of
+            # the shelf beside it, not an arrival.
+            return
         home_ev = item.evidence.get(home.id)
         home_last = home_ev.last_us if home_ev is not None else item.home_ref_us
         # Home-zone silence, not counting time while the home zone was impaired
@@ -403,7 +410,10 @@ class StoreTracker:
         t = item.g_last
         if pin is not None:
             self._pin(item, pin, t)
-        item.last_seen_us = item.w_start = t
+        item.last_seen_us = item.w_start = item.admitted_us = t
+        for zone_id in item.evidence:
+            if self._zones[zone_id].role is ZoneRole.EXIT:
+                item.x_prev = t  # the exit read it before we knew it: not a fresh passage
         d = decode_epc(item.epc)
         item.gtin, item.serial, item.scheme = d.gtin, d.serial, d.scheme
         self._n_items += 1
@@ -549,7 +559,11 @@ class StoreTracker:
             if best <= now:
                 # A passage: a burst, nothing anywhere after it, the item's zone
                 # whole and its readers' evidence reaching past the deadline.
-                burst = item.x_last - item.x_first <= p.exit_burst_max_us and item.x_reads >= p.exit_min_reads
+                burst = (
+                    item.x_last - item.x_first <= p.exit_burst_max_us
+                    and item.x_reads >= p.exit_min_reads
+                    and (not item.x_prev or item.x_first - item.x_prev >= p.exit_fresh_us)
+                )
                 if not burst or item.last_seen_us > item.x_last + p.exit_tail_us:
                     item.x_first = item.x_last = item.x_reads = 0
                     best = None
@@ -636,13 +650,25 @@ class StoreTracker:
                 reach = w
         return reach if heard else 0
 
+    def _dwell_max(self, zone: ZoneInfo) -> int:
+        p = self.policy
+        return p.fitting_dwell_max_us if zone.role is ZoneRole.FITTING_ROOM else p.pos_dwell_max_us
+
     def _zone_info(self, store: Store, zone_id: str) -> ZoneInfo:
         zone = store.zone(zone_id)
         # The site file may set how long an unread item stays sellable, per store or
         # per zone (a backroom read by a slow S3 sweep warrants longer than the floor).
         limit_s = store.unconfirmed_after_s_for(zone_id)
         unobserved_after_us = round(limit_s * US_PER_S) if limit_s is not None else self.policy.unobserved_after_us
-        return ZoneInfo(zone.id, zone.role, self.policy.hysteresis_for(zone.effective_mobility), unobserved_after_us)
+        # A fitting room holds an item for minutes, read rarely by a curtained
+        # antenna and cross-read by the floor around it: transit hysteresis (made
+        # for tills and doors, left in seconds) would hand it back to the floor on
+        # the first cross-read.  Unless the site file says otherwise, its own.
+        if zone.mobility is None and zone.role is ZoneRole.FITTING_ROOM:
+            hysteresis = self.policy.fitting_hysteresis
+        else:
+            hysteresis = self.policy.hysteresis_for(zone.effective_mobility)
+        return ZoneInfo(zone.id, zone.role, hysteresis, unobserved_after_us)
 
     def _schedule(self, item: TrackedItem) -> None:
         """Queue the item's deadline unless an earlier one is queued already (see gateway.deadlines)."""

@@ -21,7 +21,7 @@ def test_a_single_stray_read_does_not_create_an_item() -> None:
     assert sim.tracker.item(EPC_A) is None
     assert sim.tracker.items_by_zone() == {}
     # ... and the glimpse is forgotten, so a read an hour later is again a stray.
-    sim.advance(61, tick_every=10)
+    sim.advance(601, tick_every=10)
     assert sim.tracker.stats["glimpses_expired"] == 1
     sim.advance(3600, tick_every=600)
     assert sim.see(EPC_A, "floor", -65.0) == []

@@ -105,16 +105,23 @@ def test_one_cross_read_is_not_enough_evidence_to_move() -> None:
     assert [t.to_zone for t in sim.see(EPC_A, "backroom", -40.0)] == ["backroom"]
 
 
-def test_fitting_room_is_transit_and_followed_back_quickly() -> None:
+def test_fitting_room_holds_an_item_against_floor_cross_reads_and_follows_it_back() -> None:
+    # Changed by issue 10: a fitting room used to be transit (the first floor
+    # cross-read took the item back); it holds items for minutes.
     sim = Sim()
     sim.place(EPC_A, "floor", -55.0)
-    went = sim.reads(EPC_A, "fitting", 20, rssi=-50.0)  # carried in: the floor no longer hears it
+    went = sim.reads(EPC_A, "fitting", 20, every=5, rssi=-40.0)  # carried in, read every 5 s
     (w,) = went
     assert (w.from_zone, w.to_zone, w.to_state) == ("floor", "fitting", ItemState.PRESENT)
-    out = sim.reads(EPC_A, "floor", 10, rssi=-55.0)
+    for _ in range(60):  # ten minutes: read by the fitting antenna, cross-read by the floor
+        sim.reads(EPC_A, "floor", 5, every=5, rssi=-65.0)
+        sim.reads(EPC_A, "fitting", 5, every=5, rssi=-40.0)
+    assert sim.state(EPC_A) == ("present", "fitting")
+    back = sim.now
+    out = sim.reads(EPC_A, "floor", 70, rssi=-55.0)  # back on the shelf
     (t,) = out
     assert (t.from_zone, t.to_zone) == ("fitting", "floor")
-    assert t.at_us - sim.log[-2].at_us <= 25 * S
+    assert t.at_us - back <= 65 * S
 
 
 # --------------------------------------------------------------------------- #
