@@ -45,6 +45,10 @@ PERIOD_US = {"hour": 3600 * US_PER_S, "day": 86_400 * US_PER_S, "week": 7 * 86_4
 MAX_KPI_POINTS = 400
 
 
+def _iso(us: int) -> str:
+    return us_to_datetime(us).isoformat().replace("+00:00", "Z")
+
+
 def store_of(site: Site, store_id: str) -> Store:
     try:
         return site.store(store_id)
@@ -426,7 +430,7 @@ async def epcis_document(
             actor=actor,
             action="epcis.export",
             store_id=store_id,
-            subject=f"{from_us}-{to_us}",
+            subject=f"{_iso(from_us)}/{_iso(to_us)}",  # an ISO 8601 interval
             detail={"events": len(mapped.events), "skipped_unobserved": mapped.skipped_unobserved},
         ),
     )

@@ -286,4 +286,126 @@
       }
     },
   });
+  // -- exports, KPIs and the audit log -------------------------------------------------------
+
+  const exp = { ctx: null };
+  const localNow = (offsetDays) => {
+    const d = new Date(Date.now() + offsetDays * 86400000 - new Date().getTimezoneOffset() * 60000);
+    return d.toISOString().slice(0, 16);
+  };
+  const iso = (local) => new Date(local).toISOString();
+  const exportSection = el("section", {},
+    el("div", { class: "card" },
+      el("h2", { text: "Stock as of any moment (CSV)" }),
+      el("form", { id: "stock-csv-form" },
+        el("input", { type: "datetime-local", id: "stock-as-of", required: true }),
+        el("button", { type: "submit", text: "Download CSV" })),
+      el("p", { id: "stock-csv-done", class: "hint", role: "status" })),
+    el("div", { class: "card" },
+      el("h2", { text: "EPCIS 2.0 export" }),
+      el("p", { class: "hint", text: "The store's item events as a GS1 EPCIS 2.0 JSON-LD document (needs an audit key)." }),
+      el("form", { id: "epcis-form" },
+        el("label", {}, "From ", el("input", { type: "datetime-local", id: "epcis-from", required: true })),
+        el("label", {}, "To ", el("input", { type: "datetime-local", id: "epcis-to", required: true })),
+        el("button", { type: "submit", text: "Export" })),
+      el("p", { id: "epcis-done", class: "hint", role: "status" })),
+    el("div", { class: "card wide" },
+      el("h2", { text: "Accuracy, last 7 days" }),
+      el("table", { id: "kpis" },
+        el("thead", {}, el("tr", {}, ["Day ending", { text: "On hand", num: 1 }, { text: "Unconfirmed", num: 1 }, { text: "Unsold exits", num: 1 }, { text: "Book difference", num: 1 }]
+          .map((h) => el("th", { class: h.num ? "num" : null, text: h.text || h })))),
+        el("tbody")),
+      el("p", { id: "kpis-error", class: "error", role: "alert" })),
+    el("div", { class: "card wide" },
+      el("h2", { text: "Audit log" }),
+      el("table", { id: "audit-log" },
+        el("thead", {}, el("tr", {}, ["When", "Who", "What", "Subject", "Detail"].map((h) => el("th", { text: h })))),
+        el("tbody")),
+      el("p", { class: "empty", text: "Nothing recorded for this store yet." }),
+      el("p", { id: "log-error", class: "error", role: "alert" })));
+
+  function download(text, name, type) {
+    const link = el("a", { href: URL.createObjectURL(new Blob([text], { type })), download: name });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+  }
+
+  document.addEventListener("submit", async (e) => {
+    if (!exp.ctx) return;
+    const ctx = exp.ctx;
+    if (e.target.id === "stock-csv-form") {
+      e.preventDefault();
+      const done = document.querySelector("#stock-csv-done");
+      try {
+        const at = iso(document.querySelector("#stock-as-of").value);
+        const text = await ctx.api(`/v1/audit/stores/${encodeURIComponent(ctx.store)}/stock.csv?as_of=${encodeURIComponent(at)}`,
+          { headers: { Accept: "text/csv" } });
+        const name = `stock-${ctx.store}-${at.replace(/[:.]/g, "")}.csv`;
+        download(text, name, "text/csv");
+        done.textContent = `Downloaded ${name} (${text.trim().split("\n").length - 1} rows).`;
+      } catch (err) {
+        done.textContent = denied(err, "staff or audit");
+      }
+    } else if (e.target.id === "epcis-form") {
+      e.preventDefault();
+      const done = document.querySelector("#epcis-done");
+      try {
+        const from = iso(document.querySelector("#epcis-from").value);
+        const to = iso(document.querySelector("#epcis-to").value);
+        const text = await ctx.api(`/v1/audit/stores/${encodeURIComponent(ctx.store)}/epcis?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`,
+          { headers: { Accept: "application/ld+json" } });
+        const events = JSON.parse(text).epcisBody.eventList.length;
+        const name = `epcis-${ctx.store}-${from.slice(0, 10)}.jsonld`;
+        download(text, name, "application/ld+json");
+        done.textContent = `Downloaded ${name} (${events} events).`;
+      } catch (err) {
+        done.textContent = denied(err, "audit");
+      }
+    }
+  });
+
+  async function loadKpis(ctx) {
+    const midnight = new Date();
+    midnight.setUTCHours(0, 0, 0, 0);
+    const from = new Date(midnight.getTime() - 7 * 86400000).toISOString(); // seven whole days, then today so far
+    const out = await ctx.api(`/v1/audit/stores/${encodeURIComponent(ctx.store)}/kpis?from=${encodeURIComponent(from)}&period=day`);
+    const pct = (x) => `${(x * 100).toFixed(1)} %`;
+    document.querySelector("#kpis tbody").replaceChildren(...out.points.map((p) => el("tr", {},
+      td(new Date(p.at).toLocaleString()), td(fmt(p.on_hand), 1), td(`${fmt(p.unconfirmed)} (${pct(p.unconfirmed_share)})`, 1),
+      td(fmt(p.unsold_exits), 1), td(p.difference_rate === null ? "" : pct(p.difference_rate), 1))));
+  }
+
+  async function loadLog(ctx) {
+    const out = await ctx.api(`/v1/audit/log?store_id=${encodeURIComponent(ctx.store)}&limit=50`);
+    ctx.fill("#audit-log", out.entries.map((e) => el("tr", {},
+      td(new Date(e.at).toLocaleString()), td(e.actor), td(e.action), el("td", {}, el("code", { text: e.subject })),
+      td(JSON.stringify(e.detail)))));
+  }
+
+  T.addView({
+    id: "exports",
+    title: "Exports & KPIs",
+    section: exportSection,
+    async show(ctx) {
+      exp.ctx = ctx;
+      for (const [sel, days] of [["#stock-as-of", 0], ["#epcis-from", -1], ["#epcis-to", 0]]) {
+        const input = document.querySelector(sel);
+        if (!input.value) input.value = localNow(days);
+      }
+      try {
+        await loadKpis(ctx);
+        document.querySelector("#kpis-error").textContent = "";
+      } catch (err) {
+        document.querySelector("#kpis-error").textContent = denied(err, "staff or audit");
+      }
+      try {
+        await loadLog(ctx);
+        document.querySelector("#log-error").textContent = "";
+      } catch (err) {
+        document.querySelector("#log-error").textContent = denied(err, "audit");
+      }
+    },
+  });
 })();

@@ -11,6 +11,7 @@ the test's temporary directory.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import threading
@@ -24,10 +25,12 @@ import uvicorn
 from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
 
 from cloud.app import create_app
+from cloud.audit.stock_csv import read_stock_csv
 from cloud.settings import ApiSettings
 from tagledger.clock import us_to_datetime
 from tagledger.ledger import open_ledger
 from tagledger.ledger.migrate import migrate
+from tests.cloud.audit.epcis_check import assert_valid_epcis
 from tests.cloud.harness import two_store_site
 from tests.cloud.ledger_data import BATCH_AT, JEANS, SHIRT, SHOE, populate, shirt, shoe
 
@@ -91,7 +94,9 @@ def page(server: str) -> Iterator[Page]:
     EXPECTED_ERRORS.clear()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=server)
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 900}, base_url=server, timezone_id="UTC", accept_downloads=True
+        )
         pg = context.new_page()
 
         def on_console(msg: ConsoleMessage) -> None:
@@ -183,3 +188,31 @@ def test_erp_csv_upload_to_an_approved_difference(page: Page, server: str, tmp_p
     page.locator("#book-file").set_input_files(str(bad))
     page.locator("#book-form button[type=submit]").click()
     expect(page.locator("#book-error")).to_contain_text("line 2, column quantity")
+
+
+def test_exports_kpis_and_audit_log(page: Page, shots: Path) -> None:
+    _open_view(page, "Exports & KPIs")
+    expect(page.locator("#kpis tbody tr")).to_have_count(8)  # seven whole days and today so far
+    expect(page.locator("#kpis tbody tr").last.locator("td.num").first).to_have_text("6")  # on hand now
+    page.locator("#stock-as-of").fill("2026-01-01T00:01")  # after the first reads, before the sale
+    with page.expect_download() as got:
+        page.locator("#stock-csv-form button[type=submit]").click()
+    when, rows = read_stock_csv(Path(got.value.path()).read_text())
+    assert when == 1_767_225_660_000_000
+    assert sum(r.count for r in rows) == 7
+    expect(page.locator("#stock-csv-done")).to_contain_text(f"({len(rows)} rows)")
+
+    page.locator("#epcis-from").fill("2026-01-01T00:00")
+    page.locator("#epcis-to").fill("2026-01-02T00:00")
+    with page.expect_download() as got:
+        page.locator("#epcis-form button[type=submit]").click()
+    doc = json.loads(Path(got.value.path()).read_text())
+    assert_valid_epcis(doc)
+    assert len(doc["epcisBody"]["eventList"]) == 9
+    expect(page.locator("#epcis-done")).to_contain_text("9 events")
+
+    page.locator("#views button", has_text="Exports & KPIs").click()  # shown again: the log is read anew
+    expect(page.locator("#audit-log tbody tr")).to_have_count(1)
+    expect(page.locator("#audit-log tbody tr td").nth(2)).to_have_text("epcis.export")
+    expect(page.locator("#audit-log tbody tr td").nth(3)).to_have_text("2026-01-01T00:00:00Z/2026-01-02T00:00:00Z")
+    page.screenshot(path=str(shots / "console-exports.png"), full_page=True)
