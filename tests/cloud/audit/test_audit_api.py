@@ -264,3 +264,26 @@ async def test_epcis_export_validates_and_ids_are_the_generators(
     log = (await client.get("/v1/audit/log", params={"store_id": "paris-01"})).json()["entries"]
     assert log[0]["action"] == "epcis.export"
     assert ItemState.SOLD  # (the ledger's states drive the mapping)
+
+
+async def test_two_closes_at_once_record_one_result(ledger: Ledger) -> None:
+    import asyncio
+
+    from cloud.audit import service
+    from cloud.errors import Conflict
+    from tests.cloud.harness import two_store_site
+
+    site = two_store_site()
+    await populate(ledger)
+    count = await service.open_count(ledger, site, "paris-01", None, now_us=NOW, actor="a")
+    outcomes = await asyncio.gather(
+        service.close_count(ledger, site, count.id, now_us=NOW + 1, actor="a"),
+        service.close_count(ledger, site, count.id, now_us=NOW + 2, actor="b"),
+        return_exceptions=True,
+    )
+    assert sorted(type(o).__name__ for o in outcomes) == ["Conflict", "CountOut"]
+    assert any(isinstance(o, Conflict) for o in outcomes)
+    rows = await ledger.fetch("SELECT count(*) FROM count_missing WHERE session_id = $1", count.id)
+    assert rows[0][0] == count.coverage.expected  # no read: every expected item missing, recorded once
+    log = await ledger.fetch("SELECT actor FROM audit_log WHERE action = 'count.close'")
+    assert len(log) == 1
