@@ -270,6 +270,17 @@ class StoreModel:
         gap_s = self._rng.expovariate(self.settings.events_per_minute / 60.0)
         self._at(now + round(gap_s * 1_000_000), self._random_event)
 
+    def carry(self, epc_hex: str, to_zone: str) -> None:
+        """Someone carries one item to ``to_zone`` now: a clear move, read only in its new place from now on.
+
+        For demos and latency measurements (the staff console's "updates within 2 s").
+        """
+        self.advance()
+        item = self.items[epc_hex]
+        if to_zone not in self._zone_items:
+            raise KeyError(f"no zone {to_zone!r} in store {self.store.id!r}")
+        self._move(item, to_zone, "carried")
+
     def quiesce(self) -> None:
         """Start no new random event; those under way (a fitting-room visit, a sale) finish.
 

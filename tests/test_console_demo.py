@@ -1,0 +1,80 @@
+"""The demo's whole pipeline seen from the staff console in headless Chromium: a carried item shows up.
+
+``tagledger demo``'s composition (embedded MQTT broker, SQLite ledger, LLRP
+simulator, agents, gateway, API) runs in process; the console page follows it.
+Each move is timed end to end and split where the time goes:
+
+* carried -> evidence: from the move in the simulator to the event time the
+  gateway gave the change (the reads that convinced the state machine);
+* evidence -> commit: the agent's aggregation window, MQTT, the gateway's
+  grouping and the ledger commit (the event's ``recorded_at``);
+* commit -> page: the change stream's poll and the page's refresh.
+
+It prints the figures and asserts that the page follows every move; how fast is a
+figure, not an assertion (a loaded CI machine must not fail it).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tagledger.demo import embedded_broker
+from tagledger.site import EXAMPLE_SITE
+from tagledger.stack import StackSettings, StoreStack
+from tests.cloud.console.browser import chromium, tab
+
+pytestmark = pytest.mark.slow
+
+MOVES = 4
+
+
+def _us(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+async def test_the_console_follows_items_carried_in_the_simulated_store(tmp_path: Path) -> None:
+    async with embedded_broker() as mqtt_url:
+        settings = StackSettings(
+            site=EXAMPLE_SITE,
+            mqtt_url=mqtt_url,
+            database_url=f"sqlite:///{tmp_path / 'ledger.sqlite'}",
+            data_dir=tmp_path / "data",
+            items=200,
+        )
+        async with StoreStack(settings) as stack, chromium() as browser, tab(browser, tmp_path) as t:
+            assert stack.simulation is not None
+            model = stack.simulation.model
+            await stack.settle(timeout_s=90)  # no random events from here on; the ledger agrees with the store
+            await t.page.goto(stack.api_url + "/")
+            await t.page.wait_for_function("document.querySelector('#live').textContent === 'live'")
+            figures: list[tuple[float, float, float, float]] = []
+            for n in range(MOVES):
+                source, target = ("backroom", "floor") if n % 2 == 0 else ("floor", "backroom")
+                epc = model.zone_items(source)[0].epc_hex
+                count = t.page.locator(f'#zones [data-zone="{target}"] .count')
+                before = int(await count.text_content() or "0")
+                started = time.time()
+                model.carry(epc, target)
+                await t.page.wait_for_function(
+                    f"Number(document.querySelector('#zones [data-zone=\"{target}\"] .count').textContent) > {before}",
+                    timeout=60_000,
+                    polling=20,
+                )
+                shown = time.time()
+                history = await stack.get(f"/v1/items/{epc}/history", limit=1)
+                event = history["events"][0]
+                assert event["to_zone"] == target, event
+                evidence, committed = _us(event["at"]), _us(event["recorded_at"])
+                figures.append((evidence - started, committed - evidence, shown - committed, shown - started))
+            print("\nconsole latency, item carried in the simulator -> zone count on the page (seconds):")
+            print("  move  carried->evidence  evidence->commit  commit->page  total")
+            for i, (a, b, c, total) in enumerate(figures):
+                print(f"  {i:>4}  {a:>17.2f}  {b:>16.2f}  {c:>12.2f}  {total:>5.2f}")
+            totals = [f[3] for f in figures]
+            print(f"  median total {statistics.median(totals):.2f} s, max {max(totals):.2f} s")
+            await t.shot("demo")
