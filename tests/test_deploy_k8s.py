@@ -66,16 +66,24 @@ def _kustomize(directory: Path) -> subprocess.CompletedProcess[str]:
 def _copy_tree(tmp_path: Path) -> Path:
     """deploy/k8s/ as an operator would have it, with secrets files written (they are kept out of git)."""
     tree = tmp_path / "k8s"
-    shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns("ledger.env", "mqtt.env"))
+    shutil.copytree(K8S, tree, ignore=shutil.ignore_patterns("ledger.env", "mqtt.env", "tls"))
     return tree
+
+
+def _write_secrets(overlay: Path) -> None:
+    """What the operator writes: the two env files and the broker's TLS files (tagledger mqtt provision --tls)."""
+    from tagledger import mqtt_tls
+
+    for name, text in TEST_SECRETS.items():
+        (overlay / name).write_text(text)
+    mqtt_tls.write(overlay / "tls", server_hosts=["mqtt.test"], client_names=[])
 
 
 @pytest.fixture(scope="module", params=OVERLAYS)
 def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[Object]]:
     overlay: str = request.param
     tree = _copy_tree(tmp_path_factory.mktemp(overlay))
-    for name, text in TEST_SECRETS.items():
-        (tree / "overlays" / overlay / name).write_text(text)
+    _write_secrets(tree / "overlays" / overlay)
     result = _kustomize(tree / "overlays" / overlay)
     assert result.returncode == 0, result.stderr
     objects = [o for o in yaml.safe_load_all(result.stdout) if o]
@@ -90,7 +98,7 @@ def _one(objects: list[Object], kind: str, name: str) -> Object:
 
 def _by_prefix(objects: list[Object], kind: str, prefix: str) -> Object:
     """A generated object (kustomize suffixes a content hash to its name)."""
-    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"].startswith(prefix + "-")]
+    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"].rpartition("-")[0] == prefix]
     assert len(found) == 1, f"{kind}/{prefix}-*: {len(found)} rendered"
     return found[0]
 
@@ -131,11 +139,12 @@ def test_overlay_renders_the_stack(rendered: tuple[str, list[Object]]) -> None:
     for kind, prefix in (
         ("Secret", "tagledger-ledger"),
         ("Secret", "tagledger-mqtt"),
+        ("Secret", "tagledger-mqtt-tls"),
         ("ConfigMap", "tagledger-site"),
         ("ConfigMap", "tagledger-mosquitto"),
     ):
         _by_prefix(objects, kind, prefix)
-    assert len(objects) == len(expected) + 4
+    assert len(objects) == len(expected) + 5
     assert {o["metadata"].get("namespace") for o in objects if o["kind"] != "Namespace"} == {"tagledger"}
 
 
@@ -150,6 +159,9 @@ def test_secrets_come_from_the_overlay_files(rendered: tuple[str, list[Object]])
         "MQTT_GATEWAY_PASSWORD": "gw-secret",
         "MQTT_EDGE_PASSWORD": "edge-secret",
     }
+    tls = _by_prefix(objects, "Secret", "tagledger-mqtt-tls")["data"]
+    assert set(tls) == {"ca.crt", "server.crt", "server.key"}  # not ca.key: the CA's key stays with the operator
+    assert base64.b64decode(tls["server.key"]).startswith(b"-----BEGIN")
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -158,7 +170,7 @@ def test_an_overlay_without_its_secrets_files_does_not_render(overlay: str, tmp_
     tree = _copy_tree(tmp_path)
     result = _kustomize(tree / "overlays" / overlay)
     assert result.returncode != 0
-    assert "ledger.env" in result.stderr or "mqtt.env" in result.stderr
+    assert "ledger.env" in result.stderr or "mqtt.env" in result.stderr or "tls/" in result.stderr
 
 
 # --------------------------------------------------------------------------- #
@@ -447,6 +459,8 @@ def test_references_resolve(rendered: tuple[str, list[Object]]) -> None:
         for volume in spec.get("volumes", []):
             if "configMap" in volume:
                 assert volume["configMap"]["name"] in configmaps, volume
+            if "secret" in volume:
+                assert volume["secret"]["secretName"] in secrets, volume
     pod_labels = [w["spec"]["template"]["metadata"]["labels"] for w in workloads]
     services = [o for o in objects if o["kind"] == "Service"]
     for service in services:
@@ -585,3 +599,38 @@ def test_site_files_are_valid() -> None:
         example = K8S / "overlays" / overlay
         assert (example / "ledger.env.example").is_file()
         assert (example / "mqtt.env.example").is_file()
+
+
+def test_mosquitto_finds_every_file_its_configuration_names(rendered: tuple[str, list[Object]], tmp_path: Path) -> None:
+    """The init container's script, run here with the same Secret values, creates every file
+    under /mosquitto/auth that mosquitto.conf names; the other paths lie on the pod's volumes."""
+    from tagledger import mqtt_tls
+
+    _, objects = rendered
+    pod = _pod_spec(_one(objects, "StatefulSet", "tagledger-mosquitto"))
+    (init,) = pod["initContainers"]
+    (broker,) = pod["containers"]
+    if shutil.which("mosquitto_passwd") is None:
+        pytest.fail("mosquitto_passwd is missing (Debian package 'mosquitto')", pytrace=False)
+    auth, tls_in = tmp_path / "auth", tmp_path / "tls-in"
+    auth.mkdir()
+    mqtt_tls.write(tls_in, server_hosts=["mqtt.test"], client_names=[])
+    script = init["args"][0].replace("/mosquitto/auth", str(auth)).replace("/tls-in", str(tls_in))
+    env = {"PATH": os.environ["PATH"], **{e["name"]: _placeholder(e, tmp_path) for e in init["env"]}}
+    subprocess.run([*init["command"], script], env=env, check=True, timeout=30, capture_output=True)
+
+    conf = (K8S / "base" / "mosquitto" / "mosquitto.conf").read_text()
+    keys = {"cafile", "certfile", "keyfile", "password_file", "acl_file", "persistence_location"}
+    paths = [line.split()[1] for line in conf.splitlines() if line.split()[:1] and line.split()[0] in keys]
+    assert len(paths) >= 6, paths
+    mounts = [m["mountPath"] for m in broker["volumeMounts"]]
+    for path in paths:
+        assert any(path.startswith(m.rstrip("/") + "/") for m in mounts), path
+        if path.startswith("/mosquitto/auth/"):
+            made = auth / path.removeprefix("/mosquitto/auth/")
+            assert made.is_file(), f"the init container does not create {path}"
+            assert made.stat().st_mode & 0o077 == 0, path  # umask 077: the broker's user only
+    assert "tagledger-gateway:" in (auth / "passwd").read_text()
+    listeners = {int(line.split()[1]) for line in conf.splitlines() if line.startswith("listener ")}
+    exposed = {p["containerPort"] for p in broker["ports"]}
+    assert {1883, 8883} <= exposed <= listeners
