@@ -149,6 +149,13 @@ async def test_a_frozen_agent_is_stale_and_a_killed_one_offline_within_one_and_a
         agent.send_signal(signal.SIGCONT)
         await stack.wait_for("online", timeout_s=KEEPALIVE_S)  # the next heartbeat clears it
 
+        # Frozen for longer: the broker gives up on the silent connection after 1.5 keepalives
+        # and publishes the will; thawed, the agent reconnects and says online again.
+        agent.send_signal(signal.SIGSTOP)
+        frozen_offline_after = await stack.wait_for("offline", timeout_s=1.5 * KEEPALIVE_S + 1.0)
+        agent.send_signal(signal.SIGCONT)
+        await stack.wait_for("online", timeout_s=10)
+
         # Killed: the broker publishes the last will, which beats the agent's own, newer "online".
         online = await stack.reader()
         agent.kill()
@@ -156,7 +163,10 @@ async def test_a_frozen_agent_is_stale_and_a_killed_one_offline_within_one_and_a
         after = await stack.reader()
         assert after["status_detail"] == "connection lost"
         assert after["status_at"] >= online["status_at"]
-        print(f"stale {stale_after:.2f} s after SIGSTOP; offline {offline_after:.2f} s after SIGKILL")
+        print(
+            f"stale {stale_after:.2f} s after SIGSTOP; offline {frozen_offline_after:.2f} s after a longer"
+            f" SIGSTOP; offline {offline_after:.2f} s after SIGKILL (keepalive {KEEPALIVE_S} s)"
+        )
     finally:
         if agent.poll() is None:
             agent.send_signal(signal.SIGCONT)
