@@ -62,6 +62,7 @@ class TrackedItem:
         "x_last",
         "x_prev",
         "x_reads",
+        "x_strong",
         "zone",
     )
 
@@ -104,6 +105,7 @@ class TrackedItem:
         self.x_last = 0
         self.x_reads = 0
         self.x_prev = 0  # last exit read before the current episode (0: none)
+        self.x_strong = False  # the episode began with a read well above the exit's usual ones
         self.admitted_us = 0  # when the item became known (a transit episode older is a cross-read)
         # Glimpse gate (new items, and sold/departed items seen again).
         self.g_first = 0

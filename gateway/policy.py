@@ -146,6 +146,9 @@ class Policy:
     #: ... and the exit must not have read the item for this long before it: an
     #: exit antenna that reads a shelf item now and then is cross-reading it.
     exit_fresh_us: int = 300 * US_PER_S
+    #: ... unless it begins with a read this much stronger than the exit's recent
+    #: reads of the item: carried through the portal past the usual cross-reads.
+    exit_jump_db: float = 10.0
     #: A passage followed by this much silence (and at least ``exit_silence_gaps``
     #: of the item's mean gaps) anywhere in the store departs the item.
     exit_silence_gaps: float = 4.0

@@ -332,12 +332,13 @@ class StoreTracker:
         if ev is None:
             ev = item.evidence[zone_id] = ZoneEvidence()
             self._set_home(item)
+        before_dbm = ev.mean_dbm()
         ev.add(t, s.count, s.mean_rssi, self.policy.window_half_life_us)
         if t > item.last_seen_us:
             self.presence.learn(item, t)
             item.last_seen_us = t
         if zone.role is ZoneRole.EXIT and zone_id != item.zone:
-            self._exit_read(item, t, s.count)
+            self._exit_read(item, t, s.count, s.peak_rssi >= before_dbm + self.policy.exit_jump_db)
             return
         if zone_id == item.zone:
             if state is UNOBSERVED or state is MISSING:
@@ -347,9 +348,16 @@ class StoreTracker:
             return
         self._challenge(item, zone, ev, s, batch, out)
 
-    def _exit_read(self, item: TrackedItem, t: int, count: int) -> None:
-        """Exit reads never make an item's zone: they make an episode, judged when it falls silent."""
-        if item.x_last and -self.policy.exit_episode_gap_us <= t - item.x_last <= self.policy.exit_episode_gap_us:
+    def _exit_read(self, item: TrackedItem, t: int, count: int, jump: bool) -> None:
+        """Exit reads never make an item's zone: they make an episode, judged when it falls silent.
+
+        An episode is a passage candidate when it is *fresh* (the exit had not
+        read the item for ``exit_fresh_us``) or *strong* (it began with a read
+        ``exit_jump_db`` above the exit's recent reads of the item: carried
+        through the portal, not cross-read from a shelf or the till beside it).
+        """
+        gap = self.policy.exit_episode_gap_us
+        if item.x_last and -gap <= t - item.x_last <= gap and not (jump and not item.x_strong):
             item.x_first = min(item.x_first, t)
             item.x_last = max(item.x_last, t)
             item.x_reads += count
@@ -358,6 +366,7 @@ class StoreTracker:
                 item.x_prev = item.x_last
             item.x_first = item.x_last = t
             item.x_reads = count
+            item.x_strong = jump
         self._deadlines.want(item, self._exit_due(item))
 
     def _exit_due(self, item: TrackedItem) -> int:
@@ -562,7 +571,7 @@ class StoreTracker:
                 burst = (
                     item.x_last - item.x_first <= p.exit_burst_max_us
                     and item.x_reads >= p.exit_min_reads
-                    and (not item.x_prev or item.x_first - item.x_prev >= p.exit_fresh_us)
+                    and (item.x_strong or not item.x_prev or item.x_first - item.x_prev >= p.exit_fresh_us)
                 )
                 if not burst or item.last_seen_us > item.x_last + p.exit_tail_us:
                     item.x_first = item.x_last = item.x_reads = 0
