@@ -82,7 +82,7 @@ for _ in $(seq 150); do
   sleep 0.2
 done
 set +e
-"$st" run "http://127.0.0.1:$port/openapi.json" \
+"$st" --config-file scripts/schemathesis.toml run "http://127.0.0.1:$port/openapi.json" \
   --checks not_a_server_error \
   --exclude-path-regex '/changes$' \
   --max-examples "$examples" --workers 1 \
