@@ -76,6 +76,8 @@ class Scenario:
     metal_share: float = 0.03
     #: Share of sales whose item the till antenna does not read (bagged at once, till antenna blind spot).
     unread_sale_share: float = 0.2
+    #: Share of sales booked by a till that scans barcodes: the POS line names the GTIN, not the EPC.
+    barcode_sale_share: float = 0.0
     #: Share of thefts in a lined bag (the portal reads little or nothing).
     shielded_theft_share: float = 0.1
     outages: tuple[Outage, ...] = ()
@@ -170,6 +172,34 @@ SCENARIOS: tuple[Scenario, ...] = (
         rates=_rates(sale=2.5),
         unread_sale_share=0.5,
         outages=(Outage("c-shop", 12, 8, announced=True),),
+    ),
+    Scenario(
+        "corner-impinj",
+        "corner",
+        13,
+        items=500,
+        minutes=30,
+        rates=_rates(sale=2.5),
+        unread_sale_share=0.5,
+        outages=(Outage("c-shop", 12, 8, announced=True),),
+    ),
+    Scenario(
+        "boutique-floor-silent",
+        "boutique",
+        14,
+        items=400,
+        minutes=30,
+        rates=_rates(),
+        outages=(Outage("b-floor", 8, 10, announced=False),),
+    ),
+    Scenario(
+        "department-barcode-till",
+        "department",
+        12,
+        items=1000,
+        minutes=30,
+        rates=_rates(sale=4),
+        barcode_sale_share=1.0,
     ),
     Scenario(
         "corner-theft-metal",

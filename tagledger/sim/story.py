@@ -155,6 +155,8 @@ class Story:
         w, rng = self.world, self.rng
         till = self.role_zone(_R.POS)
         unread = rng.random() < self.sc.unread_sale_share
+        # Only drawn when the scenario has a barcode till, so other scenarios keep their recordings.
+        barcode = self.sc.barcode_sale_share > 0 and rng.random() < self.sc.barcode_sale_share
         t = w.walk(item, self.spot(till), rng.uniform(15, 45))
 
         def at_till() -> None:
@@ -162,7 +164,8 @@ class Story:
                 w.shield(item, 25.0)  # in a bag, or the till antenna's blind spot
 
             def scanned() -> None:
-                self.book(w.now_us, [PosLine(epc=item.epc, gtin=item.gtin)])
+                line = PosLine(gtin=item.gtin) if barcode else PosLine(epc=item.epc, gtin=item.gtin)
+                self.book(w.now_us, [line])
                 w.set_stock(item, False)
                 self.sold.append(item)
                 if rng.random() < 0.5:
