@@ -130,15 +130,13 @@ async def list_counts(
     store_id: Annotated[str | None, Query(max_length=64, description="Only this store's counts.")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> CountList:
-    """Each with its coverage (and its result, without the list of missing items, once closed)."""
+    """Each with how many items it expects and how many of those were seen (GET a count for the rest)."""
     if store_id is not None:
         require_stores_allowed(principal, [store_id])
-    rows = await repository.sessions(state["ledger"], store_id=store_id, limit=limit)
-    out = []
-    for s in rows:
-        if principal.may_see(s.store_id):
-            out.append(await service.get_count(state["ledger"], state["site"], s.id, missing_limit=0))
-    return CountList(counts=out)
+    counts = await service.list_counts(
+        state["ledger"], state["site"], store_id=store_id, limit=limit, visible=principal.may_see
+    )
+    return CountList(counts=counts)
 
 
 async def _count_for(state: State, principal: Principal, count_id: str) -> None:

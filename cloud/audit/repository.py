@@ -181,6 +181,16 @@ async def sessions(ledger: Ledger, *, store_id: str | None, limit: int) -> list[
     return [_session(r) for r in found]
 
 
+async def expected_and_missing(ledger: Ledger, session_id: str) -> tuple[int, int]:
+    """(items the count expects, items recorded missing at its close) without loading them."""
+    found = await ledger.fetch(
+        "SELECT (SELECT count(*) FROM count_expected WHERE session_id = $1),"
+        " (SELECT count(*) FROM count_missing WHERE session_id = $1)",
+        session_id,
+    )
+    return int(found[0][0]), int(found[0][1])
+
+
 async def expected(ledger: Ledger, session_id: str) -> list[Expected]:
     found = await ledger.fetch(
         "SELECT epc, gtin, zone FROM count_expected WHERE session_id = $1 ORDER BY epc", session_id

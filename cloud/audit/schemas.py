@@ -79,8 +79,21 @@ class CountOut(BaseModel):
     result: ResultOut | None = Field(description="Set once the count is closed.")
 
 
+class CountSummary(BaseModel):
+    id: str
+    store_id: str
+    zones: list[str] | None
+    state: Literal["open", "closed"]
+    opened_at: datetime
+    opened_by: str
+    closed_at: datetime | None
+    closed_by: str | None
+    expected: int = Field(description="Items the count expects.")
+    expected_seen: int = Field(description="Of those, seen so far (open) or in the end (closed).")
+
+
 class CountList(BaseModel):
-    counts: list[CountOut]
+    counts: list[CountSummary] = Field(description="Newest first; GET the count for its coverage and result.")
 
 
 class BookImportOut(BaseModel):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from cloud.audit import book as bookmod
@@ -20,6 +20,7 @@ from cloud.audit.schemas import (
     AntennaRef,
     BookImportOut,
     CountOut,
+    CountSummary,
     CoverageOut,
     DifferenceLine,
     DifferenceReport,
@@ -99,6 +100,38 @@ async def open_count(
         ledger, session_id=session_id, store_id=store_id, zones=zones, at_us=now_us, actor=actor
     )
     return await get_count(ledger, site, session_id)
+
+
+async def list_counts(
+    ledger: Ledger, site: Site, *, store_id: str | None, limit: int, visible: Callable[[str], bool]
+) -> list[CountSummary]:
+    """Newest first.  A closed count's figures come from its recorded result (cheap); an open one's
+    coverage is computed."""
+    out = []
+    for s in await repository.sessions(ledger, store_id=store_id, limit=limit):
+        if not visible(s.store_id):
+            continue
+        if s.state == "closed":
+            expected, missing = await repository.expected_and_missing(ledger, s.id)
+            seen = expected - missing
+        else:
+            cov = (await get_count(ledger, site, s.id, missing_limit=0)).coverage
+            expected, seen = cov.expected, cov.expected_seen
+        out.append(
+            CountSummary(
+                id=s.id,
+                store_id=s.store_id,
+                zones=None if s.zones is None else list(s.zones),
+                state="closed" if s.state == "closed" else "open",
+                opened_at=us_to_datetime(s.opened_us),
+                opened_by=s.opened_by,
+                closed_at=None if s.closed_us is None else us_to_datetime(s.closed_us),
+                closed_by=s.closed_by,
+                expected=expected,
+                expected_seen=seen,
+            )
+        )
+    return out
 
 
 async def _session(ledger: Ledger, session_id: str) -> repository.SessionRow:

@@ -53,10 +53,10 @@
   async function loadCounts(ctx) {
     const out = await ctx.api(`/v1/audit/counts?store_id=${encodeURIComponent(ctx.store)}&limit=20`);
     ctx.fill("#counts", out.counts.map((c) => el("tr", { class: c.id === count.id ? "selected" : null },
-      el("td", {}, el("button", { type: "button", class: "link", text: new Date(c.opened_at).toLocaleString(), onclick: () => showCount(c) })),
+      el("td", {}, el("button", { type: "button", class: "link", text: new Date(c.opened_at).toLocaleString(), onclick: () => pickCount(c.id) })),
       td(c.zones ? c.zones.join(", ") : "whole store"),
       el("td", {}, ctx.badge(c.state, c.state === "open" ? "ok" : "closed")),
-      td(`${fmt(c.coverage.expected_seen)} / ${fmt(c.coverage.expected)}`, true))));
+      td(`${fmt(c.expected_seen)} / ${fmt(c.expected)}`, true))));
     return out.counts;
   }
 
@@ -102,6 +102,16 @@
           td(g.product || "(unknown)"), td(g.gtin), td(fmt(g.expected), 1), td(fmt(g.counted), 1), td(signed(g.difference), 1))), "count-by-gtin"),
       el("h3", { text: `Expected but not seen (${fmt(r.missing_total)})` }),
       table(["Item", "GTIN", "Zone"], r.missing.map((m) => el("tr", {}, td(m.epc), td(m.gtin || ""), td(m.zone || ""))), "count-missing"));
+  }
+
+  async function pickCount(id) {
+    try {
+      count.id = id;
+      await reloadCount();
+      await loadCounts(count.ctx);
+    } catch (err) {
+      document.querySelector("#count-error").textContent = err.message;
+    }
   }
 
   async function reloadCount() {
@@ -161,8 +171,8 @@
           await loadZones(ctx);
         }
         const counts = await loadCounts(ctx);
-        if (!count.id && counts.length && counts[0].state === "open") showCount(counts[0]);
-        else await reloadCount();
+        if (!count.id && counts.length && counts[0].state === "open") count.id = counts[0].id;
+        await reloadCount();
       } catch (err) {
         document.querySelector("#count-error").textContent = denied(err, "staff or audit");
       }

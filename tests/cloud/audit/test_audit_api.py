@@ -72,6 +72,8 @@ async def test_count_session_open_reads_close(client: httpx.AsyncClient, ledger:
         {"reader_id": "paris-01-r1", "antenna": 1},
         {"reader_id": "paris-01-r1", "antenna": 2},
     ]
+    open_list = (await client.get("/v1/audit/counts")).json()["counts"]
+    assert [(c["state"], c["expected"], c["expected_seen"]) for c in open_list] == [("open", 5, 3)]
     bad = await client.post(f"/v1/audit/counts/{cid}/reads", json={"reads": [{"epc": shirt(2), "zone": "roof"}]})
     assert bad.status_code == 422
     assert bad.json()["error"]["code"] == "unknown_zone"
@@ -96,7 +98,7 @@ async def test_count_session_open_reads_close(client: httpx.AsyncClient, ledger:
     stored = (await client.get(f"/v1/audit/counts/{cid}")).json()
     assert stored["result"] == res
     listed = (await client.get("/v1/audit/counts", params={"store_id": "paris-01"})).json()["counts"]
-    assert [c["id"] for c in listed] == [cid]
+    assert [(c["id"], c["state"], c["expected"], c["expected_seen"]) for c in listed] == [(cid, "closed", 5, 3)]
     log = (await client.get("/v1/audit/log", params={"store_id": "paris-01"})).json()["entries"]
     assert [e["action"] for e in log] == ["count.close", "count.open"]
     assert log[0]["detail"] == {"expected": 5, "counted": 3, "missing": 2}

@@ -146,8 +146,15 @@ def test_count_session_from_open_to_result(page: Page, server: str, shots: Path)
 
     # The result is in the ledger, not only on the page.
     counts = httpx.get(f"{server}/v1/audit/counts", params={"store_id": "paris-01"}).json()["counts"]
-    assert counts[0]["state"] == "closed"
-    assert counts[0]["result"]["counted"] == 3
+    assert (counts[0]["state"], counts[0]["expected_seen"]) == ("closed", 3)
+    result = httpx.get(f"{server}/v1/audit/counts/{counts[0]['id']}").json()["result"]
+    assert result["counted"] == 3
+
+    # A count picked from the list shows again.
+    page.reload()
+    page.locator("#views button", has_text="Count").click()
+    page.locator("#counts tbody button.link").first.click()
+    expect(page.locator("#count-by-gtin tbody tr")).to_have_count(2)
 
 
 def test_erp_csv_upload_to_an_approved_difference(page: Page, server: str, tmp_path: Path, shots: Path) -> None:
