@@ -84,7 +84,7 @@ async def test_sign_in_refuses_a_wrong_key_and_accepts_a_staff_key(console: Cons
         await t.page.goto(console.url + "/")
         await expect(t.page.locator("#sign-in")).to_be_visible()
         await expect(t.page.locator("#view-store")).to_be_hidden()
-        await t.shot("sign-in")
+        await t.shot("console-sign-in")
         await t.page.fill("#key", "tlk_wrong_key")
         await t.page.click("#sign-in-form button")
         await expect(t.page.locator("#sign-in-error")).to_have_text("That key is unknown or revoked.")
@@ -118,7 +118,7 @@ async def test_the_store_view_shows_zones_and_stock_by_product(console: Console)
         await t.page.fill("#stock-filter", "jeans")
         await expect(t.page.locator("#stock tbody tr")).to_have_count(1)
         await t.page.fill("#stock-filter", "")
-        await t.shot("store")
+        await t.shot("console-store")
 
 
 async def test_replenishment_names_what_to_bring_from_the_backroom(console: Console) -> None:
@@ -169,7 +169,7 @@ async def test_an_items_evidence_trail_opens_from_the_missing_list_and_from_sear
         await expect(first.locator("td").nth(2)).to_have_text("new")
         await expect(first.locator("td").nth(5)).to_have_text("paris-01-r1 antenna 1 · batch 1")
         await expect(t.page.locator("#item-facts")).to_contain_text("Linen shirt")
-        await t.shot("item-trail")
+        await t.shot("console-item-trail")
         # Search by pure-identity URN finds the same item.
         uri = await t.page.locator("#item-facts dd").nth(1).text_content()
         assert uri is not None
@@ -198,7 +198,7 @@ async def test_the_page_follows_a_move_within_two_seconds(console: Console) -> N
         took = time.monotonic() - started
         print(f"console: commit -> zone count on the page in {took:.2f} s")
         await expect(t.page.locator('#zones [data-zone="floor"] .count')).to_have_text("3")
-        await t.shot("store-live")
+        await t.shot("console-store-live")
 
 
 async def test_an_audit_key_sees_the_store_by_polling(console: Console) -> None:
