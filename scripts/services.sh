@@ -147,12 +147,15 @@ ensure_tools() {
     _tl_apt_install systemd || { echo "services: systemd-analyze is missing (Debian package 'systemd')" >&2; return 1; }
   fi
   # tests/test_deploy_image.py builds deploy/Dockerfile with buildah (no daemon)
-  # on a Debian root file system made by debootstrap; tests/test_deploy_monitoring.py
+  # on a Debian root file system made by debootstrap, and runs the roles from it
+  # with podman (runc: crun refuses this machine's hybrid cgroups); tests/test_deploy_monitoring.py
   # checks the alert rules with promtool (Debian package 'prometheus', about
   # 20 MB to download).
   local missing=()
   command -v buildah >/dev/null 2>&1 || missing+=(buildah)
   command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+  command -v podman >/dev/null 2>&1 || missing+=(podman)
+  command -v runc >/dev/null 2>&1 || missing+=(runc)
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
   # The staff console's browser tests (tests/cloud/console) drive Debian's chromium
   # through Playwright; Playwright's own browser downloads are never used.

@@ -11,6 +11,10 @@ Dockerfile runs: the wheel stage (``pip wheel`` against constraints.txt), the
 ``--mount=type=bind,from=build`` install, the unprivileged user.  What this does
 not prove: that ``python:3.11-slim`` itself still pulls and behaves the same.
 
+Then the roles run from the image with podman (runc), with the rendered single-store
+overlay's arguments, variables and security context, against a real PostgreSQL and the
+deploy/ Mosquitto configuration: the nearest thing to the pods that this machine can run.
+
 The base file system is cached as ``localhost/tagledger-test-base:bookworm``
 in buildah's storage (about 300 MB, 40 s to make); the built image is removed
 after the test.
@@ -20,14 +24,23 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import shutil
+import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+import yaml
+
+from tagledger.wire import Observation, ReadBatch, Topics, encode
+from tests import test_deploy, test_deploy_k8s
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
@@ -239,3 +252,218 @@ def test_image_holds_the_server_roles_only_and_runs_unprivileged(container: str)
     edge = _run(container, "python", "-c", "import sllurp")
     assert edge.returncode != 0
     assert "No module named 'sllurp'" in edge.stderr
+
+
+# --------------------------------------------------------------------------- #
+# the roles run from the image as the Kubernetes manifests run them
+
+# The broker of deploy/mosquitto/ (passwords and ACL), run by a real Mosquitto.
+broker = test_deploy.broker
+
+
+def _podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """podman on buildah's storage.  runc with cgroupfs: this machine's cgroups are hybrid (v1 and v2),
+    which crun refuses and systemd cannot manage here; nothing in the test depends on cgroups."""
+    podman = shutil.which("podman")
+    if podman is None:
+        pytest.fail("podman is missing (Debian packages 'podman' and 'runc'; scripts/services.sh installs them)")
+    base = [podman, *STORAGE, "--runtime", "runc", "--cgroup-manager", "cgroupfs"]
+    result = subprocess.run([*base, *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"podman {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def _container_flags(pod: dict[str, Any], container: dict[str, Any], site: Path) -> list[str]:
+    """podman flags for the pod's security context and volumes, as a kubelet would apply them."""
+    pod_security, security = pod["securityContext"], container["securityContext"]
+    # Explicit open-files and process limits: podman's defaults exceed what this sandbox lets a
+    # process set (runc then refuses to start; seen: 65,536 processes refused, 32,768 accepted).
+    # The manifests set none (a kubelet applies the node's); these are ample for one role.
+    nofile, nproc = resource.getrlimit(resource.RLIMIT_NOFILE)[0], 4096
+    flags = ["--network", "host", "--user", f"{pod_security['runAsUser']}:{pod_security['runAsGroup']}"]
+    flags += ["--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", f"nproc={nproc}:{nproc}"]
+    if security["readOnlyRootFilesystem"]:
+        flags.append("--read-only")
+    if security["allowPrivilegeEscalation"] is False:
+        flags += ["--security-opt", "no-new-privileges"]
+    for capability in security["capabilities"]["drop"]:
+        flags += ["--cap-drop", capability]
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        volume = volumes[mount["name"]]
+        if "emptyDir" in volume:
+            flags += ["--tmpfs", mount["mountPath"]]
+        elif volume.get("configMap", {}).get("name", "").startswith("tagledger-site-"):
+            flags += ["-v", f"{site}:{mount['mountPath']}/site.yaml:ro"]
+        else:
+            raise AssertionError(f"no stand-in for volume {volume}")
+    return flags
+
+
+def _container_env(container: dict[str, Any], values: dict[str, str]) -> list[str]:
+    """-e flags: the manifest's literal values; Secret and field references resolved from ``values``.
+
+    ``values`` also overrides the addresses a pod has but this host network has not
+    (the broker's Service name, ports that must be free here)."""
+    flags = []
+    for entry in container.get("env", []):
+        name = entry["name"]
+        if name in values:
+            value = values[name]
+        elif "value" in entry:
+            value = entry["value"]
+        else:
+            ref = entry["valueFrom"]
+            value = (
+                values[ref["secretKeyRef"]["key"]] if "secretKeyRef" in ref else values[ref["fieldRef"]["fieldPath"]]
+            )
+        flags += ["-e", f"{name}={value}"]
+    return flags
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_http(url: str, *, seconds: float = 60) -> httpx.Response:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            response = httpx.get(url, timeout=2)
+            if response.status_code == 200:
+                return response
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} did not answer 200 within {seconds} s")
+        time.sleep(0.3)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_the_roles_run_from_the_image_as_the_manifests_run_them(
+    image: str, pg_url: str, broker: tuple[int, int, int], tmp_path: Path
+) -> None:
+    """migrate, gateway and API from the built image, with the rendered single-store overlay's
+    arguments, variables, user, read-only root file system, dropped capabilities and volumes.
+
+    Against a real PostgreSQL and the deploy/ Mosquitto configuration (passwords, ACL).  The
+    network is the host's (no cluster DNS), so the broker's address and the two ports are the
+    only values replaced."""
+    mqtt_port, *_ = broker
+    tree = test_deploy_k8s._copy_tree(tmp_path)
+    overlay = tree / "overlays" / "single-store"
+    test_deploy_k8s._write_secrets(overlay)
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, timeout=120, check=True
+    )
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(rendered.stdout) if o}
+    secrets = dict(line.split("=", 1) for text in test_deploy_k8s.TEST_SECRETS.values() for line in text.splitlines())
+    assert secrets["MQTT_GATEWAY_PASSWORD"] == "gw-secret"  # the broker fixture's password for tagledger-gateway
+    health_port, api_port = _free_port(), _free_port()
+    values = {
+        "TAGLEDGER_DATABASE_URL": pg_url,
+        "MQTT_GATEWAY_PASSWORD": secrets["MQTT_GATEWAY_PASSWORD"],
+        "metadata.name": "tagledger-gateway-0",
+        "TAGLEDGER_MQTT_URL": f"mqtt://127.0.0.1:{mqtt_port}",
+        "TAGLEDGER_GATEWAY_HEALTH_PORT": str(health_port),
+        "TAGLEDGER_API_PORT": str(api_port),
+    }
+    site = overlay / "site.yaml"
+    names = []
+
+    def run(kind: str, name: str, *, detach: bool) -> subprocess.CompletedProcess[str]:
+        pod = objects[(kind, name)]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        flags = _container_flags(pod, container, site) + _container_env(container, values)
+        if not detach:
+            return _podman("run", "--rm", *flags, image, *container["args"], check=False, timeout=300)
+        names.append(f"{name}-{uuid.uuid4().hex[:8]}")
+        return _podman("run", "-d", "--name", names[-1], *flags, image, *container["args"])
+
+    try:
+        migrate = run("Job", "tagledger-migrate", detach=False)
+        assert migrate.returncode == 0, migrate.stderr
+        assert "is up to date" in migrate.stdout
+
+        run("StatefulSet", "tagledger-gateway", detach=True)
+        gateway = names[-1]
+        run("Deployment", "tagledger-api", detach=True)
+        api = names[-1]
+        # The probes of the manifests, on the ports they name.
+        assert _wait_http(f"http://127.0.0.1:{health_port}/healthz").json() == {"status": "ok"}
+        assert _wait_http(f"http://127.0.0.1:{health_port}/readyz").json() == {"status": "ready"}
+        _wait_http(f"http://127.0.0.1:{api_port}/healthz")
+        _wait_http(f"http://127.0.0.1:{api_port}/readyz")
+
+        # An edge agent's batch, through the broker's ACL, is committed by the containerised gateway.
+        edge = test_deploy._Probe(mqtt_port, "tagledger-edge", "edge-secret")
+        try:
+            assert edge.connected.wait(5)
+            now = int(time.time() * 1_000_000)
+            batch = ReadBatch(
+                store_id="paris-01",
+                reader_id="paris-01-r1",
+                boot_id="image-test",
+                seq=0,
+                sent_at_us=now,
+                observations=[
+                    Observation(
+                        epc=f"30340BB8C0{i:014X}",
+                        antenna=1,
+                        first_seen_us=now - 900_000,
+                        last_seen_us=now - 100_000,
+                        count=10,
+                        peak_rssi=-50.0,
+                        mean_rssi=-53.0,
+                    )
+                    for i in range(3)
+                ],
+            )
+            topic = Topics("tagledger").reads("paris-01", "paris-01-r1")
+            edge.client.publish(topic, encode(batch), qos=1).wait_for_publish(5)
+            deadline = time.monotonic() + 30
+            while 'tagledger_batches_total{result="committed"} 1.0' not in (
+                metrics := httpx.get(f"http://127.0.0.1:{health_port}/metrics").text
+            ):
+                assert time.monotonic() < deadline, metrics[-2000:]
+                time.sleep(0.3)
+            assert "tagledger_observations_total 3.0" in metrics
+        finally:
+            edge.close()
+
+        # An API key issued from the image (as `kubectl exec deploy/tagledger-api -- tagledger keys issue`).
+        pod = objects[("Deployment", "tagledger-api")]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        issued = _podman(
+            "run",
+            "--rm",
+            *_container_flags(pod, container, site),
+            *_container_env(container, values),
+            image,
+            "keys",
+            "issue",
+            "--name",
+            "image-test",
+            "--scope",
+            "staff",
+        )
+        token = re.findall(r"\S{32,}", issued.stdout)[-1]
+        stores = f"http://127.0.0.1:{api_port}/v1/stores"
+        assert httpx.get(stores).status_code == 401
+        answer = httpx.get(stores, headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 200, answer.text
+        assert "paris-01" in answer.text
+
+        # SIGTERM with the pod's grace period: the gateway drains and exits 0.
+        grace = objects[("StatefulSet", "tagledger-gateway")]["spec"]["template"]["spec"]
+        _podman("stop", "-t", str(grace["terminationGracePeriodSeconds"]), gateway, timeout=60)
+        code = _podman("inspect", gateway, "--format", "{{.State.ExitCode}}").stdout.strip()
+        assert code == "0", _podman("logs", gateway, check=False).stderr[-2000:]
+        _podman("stop", "-t", "20", api, timeout=60)
+    finally:
+        for name in names:
+            _podman("rm", "--force", name, check=False)
