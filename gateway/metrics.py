@@ -95,5 +95,24 @@ class GatewayMetrics:
             registry=r,
         )
 
+        self.stalled = Gauge(
+            "tagledger_ingest_stalled_seconds",
+            "How long the oldest unfinished prepare or commit step has run (0: none); /readyz fails past"
+            " stall_after_s.",
+            registry=r,
+        )
+        self.broker_dropped = Gauge(
+            "tagledger_broker_dropped_messages",
+            "The broker's count of messages it dropped for queue or in-flight limits since it started"
+            " ($SYS/broker/publish/messages/dropped); reader-published formats cannot be re-sent.",
+            registry=r,
+        )
+        self.session_takeovers = Counter(
+            "tagledger_session_takeovers",
+            "Times the broker closed this gateway's MQTT session because another client connected with its"
+            " client id (MQTT 5 reason 142).",
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

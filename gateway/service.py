@@ -50,6 +50,7 @@ import contextlib
 import gc
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 
@@ -75,6 +76,12 @@ log = logging.getLogger(__name__)
 #: Longest a surplus store's pending writes are waited for before it is handed back.
 _DRAIN_LIMIT_S = 10.0
 # Heartbeats carry each antenna's read rate (kept in antenna_health for the staff console).
+#: Mosquitto's count of messages dropped for queue or in-flight limits since it
+#: started (published every ``sys_interval``, 10 s by default).  Reader-published
+#: formats (Impinj, Zebra, POS) have no re-send: what the broker drops is lost.
+BROKER_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
+#: MQTT 5 DISCONNECT reason "Session taken over": another client connected with our client id.
+_SESSION_TAKEN_OVER = 142
 _READER_KINDS = (TopicKind.READS, TopicKind.STATUS, TopicKind.HEARTBEAT, TopicKind.IMPINJ, TopicKind.ZEBRA)
 
 
@@ -106,6 +113,18 @@ class Gateway:
         # (Work.receipts); it is sent only after that work's commit (see _puback).
         self._holding = asyncio.Event()  # the ingestor holds batches for missing predecessors
         self._connection = 0  # counts connections; a mid is only meaningful on its own
+        # Readiness tells the truth: a step (prepare, commit) that began this long
+        # ago and has not ended means messages wait and nothing is committed.
+        self._preparing_since: float | None = None
+        self._committing_since: float | None = None
+        self.metrics.stalled.set_function(self.stalled_s)
+        # Take-over detection: each connection publishes this token, retained, under
+        # the client id; finding another process's token there on a REconnect means
+        # another client used our id meanwhile (see _on_identity).
+        self._token = uuid.uuid4().hex
+        self._identity_topic = f"{self.topics.base}/_gateway/{_topic_safe(settings.client_id)}/instance"
+        self._broker_dropped: int | None = None  # the broker's $SYS count, as last seen
+        self._dropped_at: float | None = None  # when it last went up (monotonic)
 
     # ------------------------------------------------------------------ #
 
@@ -166,7 +185,22 @@ class Gateway:
         return ledger_for
 
     async def _is_ready(self) -> bool:
-        return self.ready.is_set()
+        return self.ready.is_set() and not self.stalled() and not self.dropping()
+
+    def stalled_s(self) -> float:
+        """How long the oldest unfinished step (prepare or commit) has been running; 0 when none is."""
+        now = time.monotonic()
+        began = [t for t in (self._preparing_since, self._committing_since) if t is not None]
+        return now - min(began) if began else 0.0
+
+    def stalled(self) -> bool:
+        """Ingestion stuck: messages wait and no commit has ended for ``stall_after_s``."""
+        return self.stalled_s() > self.settings.stall_after_s
+
+    def dropping(self) -> bool:
+        """The broker dropped messages within the last ``dropped_unready_s``."""
+        at = self._dropped_at
+        return at is not None and time.monotonic() - at < self.settings.dropped_unready_s
 
     def _candidate_stores(self) -> list[str]:
         assert self._site is not None
@@ -242,6 +276,7 @@ class Gateway:
             self.metrics.group_messages.observe(work.messages)
             started = time.perf_counter()
             self._committing = set(work.stores)
+            self._committing_since = time.monotonic()
             try:
                 replies = await ingestor.commit(work)
                 self.metrics.commit_seconds.observe(time.perf_counter() - started)
@@ -250,6 +285,7 @@ class Gateway:
                 self._puback(work.receipts)
             finally:
                 self._committing = set()
+                self._committing_since = None
 
     def _puback(self, acks: list[Receipt]) -> None:
         """Acknowledge to the broker the messages whose effects are committed.
@@ -326,6 +362,7 @@ class Gateway:
         failures = 0  # connection attempts failed in a row
         while True:
             subscribed = False
+            client: aiomqtt.Client | None = None
             try:
                 client = aiomqtt.Client(
                     **kwargs,
@@ -347,6 +384,12 @@ class Gateway:
                     no_delay(client)
                     # Acks go out concurrently after each commit; aiomqtt warns past 10.
                     client.pending_calls_threshold = 10 * s.group_max_messages
+                    # QoS 0: a counter, not a message to acknowledge.  A broker
+                    # whose ACL refuses it answers with a failure code; no harm.
+                    await client.subscribe(BROKER_DROPPED_TOPIC, qos=0)
+                    # The retained token arrives before our own: SUBSCRIBE is handled first.
+                    await client.subscribe(self._identity_topic, qos=1)
+                    await client.publish(self._identity_topic, self._token.encode(), qos=1, retain=True)
                     if self.leases is None:
                         for f in self._all_filters():
                             await client.subscribe(f, qos=1)
@@ -364,10 +407,16 @@ class Gateway:
                     delays = backoff_delays()
                     failures, subscribed = 0, True
                     await self._pump(client, ingestor)
+            except asyncio.CancelledError:
+                _retrieve_disconnect(client)
+                raise
             except aiomqtt.MqttError as exc:
+                _retrieve_disconnect(client)
                 self._client = None
                 self._subscribed = set()
                 self.ready.clear()
+                if _taken_over(exc):
+                    self._taken_over()
                 delay = next(delays)
                 where = f"{address.host}:{address.port}"
                 if subscribed:
@@ -393,19 +442,81 @@ class Gateway:
             while len(messages) and len(group) < cap:
                 group.append(await anext(messages))
             items = []
-            acks = [(self._connection, m.mid, m.qos) for m in group]
+            acks = []
             for m in group:
                 payload = m.payload
-                items.append((m.topic.value, payload if isinstance(payload, bytes) else str(payload or "").encode()))
+                data = payload if isinstance(payload, bytes) else str(payload or "").encode()
+                if m.topic.value == BROKER_DROPPED_TOPIC:
+                    self._on_broker_dropped(data, retained=bool(m.retain))
+                    continue
+                if m.topic.value == self._identity_topic:
+                    self._on_identity(data, retained=bool(m.retain))
+                    if m.qos > 0:
+                        client._client.ack(m.mid, m.qos)  # nothing to commit
+                    continue
+                items.append((m.topic.value, data))
+                acks.append((self._connection, m.mid, m.qos))
             self._taking = len(items)
+            self._preparing_since = time.monotonic()
             try:
-                await self._add(ingestor, items, acks)
+                if items:
+                    await self._add(ingestor, items, acks)
             except Exception:
                 # A handler that raises must not kill the receive loop.  The
                 # messages are not acked to the agents, which will re-send them.
                 log.exception("unexpected error preparing %d messages", len(items))
-            self._pumped += len(items)  # prepared (their stores are in the open group)
+            finally:
+                self._preparing_since = None
+            self._pumped += len(group)  # prepared (their stores are in the open group)
             self._taking = 0
+
+    def _on_identity(self, token: bytes, *, retained: bool) -> None:
+        """The token last published under our client id, received when we subscribe.
+
+        On the first connection of this process it is the previous run's (or
+        nobody's).  On a reconnection it must be ours: another one means another
+        client connected with our client id in between, taking our session over
+        (Mosquitto closes the older connection, under MQTT 3.1.1 without saying
+        why).  Two such gateways knock each other off for ever, and each may
+        receive messages meant for the other's stores.
+        """
+        if retained and self._connection > 1 and token.decode(errors="replace") != self._token:
+            self._taken_over()
+
+    def _taken_over(self) -> None:
+        self.metrics.session_takeovers.inc()
+        log.error(
+            "MQTT session taken over: another client connected with this gateway's client id %r; two gateways with"
+            " one id knock each other off and share one session.  Give each its own (TAGLEDGER_CLIENT_ID).",
+            self.settings.client_id,
+        )
+
+    def _on_broker_dropped(self, payload: bytes, *, retained: bool) -> None:
+        """The broker's dropped-message count: a metric, a warning and (for a while) not ready when it grows.
+
+        Agents re-send what the broker drops (their spool keeps every batch until
+        the gateway's ack); readers that publish MQTT themselves and tills do
+        not, so a drop there is a loss.  The retained value a gateway gets when it
+        subscribes is its baseline (drops before it started are not its to
+        report); Mosquitto publishes the count only once it is above 0, so a
+        first value that is not retained is counted from 0.
+        """
+        try:
+            count = int(payload)
+        except ValueError:
+            return
+        self.metrics.broker_dropped.set(count)
+        seen = self._broker_dropped
+        if seen is None and not retained:
+            seen = 0
+        if seen is not None and count > seen:
+            self._dropped_at = time.monotonic()
+            log.warning(
+                "the MQTT broker dropped %d messages (queue or in-flight limits: max_queued_messages,"
+                " max_queued_bytes); reader-published formats cannot be re-sent, see docs/reliability.md",
+                count - seen,
+            )
+        self._broker_dropped = count
 
     # ------------------------------------------------------------------ #
     # Leases
@@ -480,6 +591,34 @@ class Gateway:
             ingestor.drop_store(store_id)
         await leases.release(store_id)
         log.info("handed store %s back for another gateway to take", store_id)
+
+
+def _retrieve_disconnect(client: aiomqtt.Client | None) -> None:
+    """Mark the lost connection's reason as seen (asyncio would log "Future exception was never retrieved").
+
+    aiomqtt keeps it in a future that only message iteration reads; a connection
+    lost while the receiver was preparing leaves it unread.
+    """
+    disconnected = getattr(client, "_disconnected", None)
+    if isinstance(disconnected, asyncio.Future) and disconnected.done() and not disconnected.cancelled():
+        disconnected.exception()
+
+
+def _topic_safe(name: str) -> str:
+    return "".join("_" if c in "+#/" else c for c in name) or "_"
+
+
+def _taken_over(exc: BaseException) -> bool:
+    """Did the broker close the connection because another client took our session (MQTT 5 reason 142)?"""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return False
+        rc = getattr(seen, "rc", None)
+        if getattr(rc, "value", rc) == _SESSION_TAKEN_OVER:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _freeze_heap() -> None:

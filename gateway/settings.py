@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from pathlib import Path
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -47,7 +48,15 @@ class GatewaySettings(BaseSettings):
         ),
     )
     topic_root: str = Field(default="tagledger", description="First level of every tagledger topic.")
-    client_id: str = Field(default_factory=lambda: f"tagledger-gateway-{socket.gethostname()}")
+    client_id: str = Field(
+        default="",
+        description=(
+            "MQTT client id, the key of the gateway's persistent session.  Default: "
+            "tagledger-gateway-<host>-<digest of topic root, store set and health port>, stable across restarts "
+            "and different for gateways of different stores or ports on one host.  Two clients with one id knock "
+            "each other off (logged, tagledger_session_takeovers_total)."
+        ),
+    )
     stores: list[str] | None = Field(default=None, description="Only ingest these stores (default: all).")
     tick_interval_s: float = Field(default=1.0, gt=0, le=60, description="How often silence timers run.")
     health_host: str = "127.0.0.1"
@@ -111,6 +120,24 @@ class GatewaySettings(BaseSettings):
         BrokerAddress.parse(url)  # refused here, in one line, not after the ledger is migrated
         return url
 
+    stall_after_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="/readyz fails when a prepare or commit step has not ended for this long (ingestion stuck).",
+    )
+    dropped_unready_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="/readyz fails this long after the broker's dropped-message count ($SYS) went up (0: never).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_client_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("client_id"):
+            data = {**data, "client_id": default_client_id(data)}
+        return data
+
     @model_validator(mode="after")
     def _window_holds_the_held(self) -> Self:
         # Held messages stay unacknowledged: with the whole window held, nothing new
@@ -121,3 +148,19 @@ class GatewaySettings(BaseSettings):
                 f"({self.mqtt_receive_maximum}), the in-flight window it is held in"
             )
         return self
+
+
+def default_client_id(fields: dict[str, Any]) -> str:
+    """``tagledger-gateway-<host>-<digest>``: stable for one configuration, different across them.
+
+    The digest covers what tells two gateways on one host apart: the topic root,
+    the stores they ingest and their health port (two cannot share one).  The id
+    is the key of the broker's persistent session, so it must not change across
+    restarts (the queued messages wait under it), and must differ between
+    gateways that run at the same time.
+    """
+    stores = fields.get("stores")
+    store_set = ",".join(sorted(str(x) for x in stores)) if isinstance(stores, list | tuple) else "*"
+    key = f"{fields.get('topic_root', 'tagledger')}|{store_set}|{fields.get('health_port', 9108)}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+    return f"tagledger-gateway-{socket.gethostname()}-{digest}"

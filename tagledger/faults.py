@@ -1,4 +1,4 @@
-"""A TCP forwarder that can be cut: network faults for tests and benchmarks.
+"""Faults for tests and benchmarks: a TCP forwarder that can be cut, a broker of one's own to kill.
 
 Put between an agent and the real broker, it simulates an outage.  Not a mock:
 bytes go to the real Mosquitto unchanged.  ``stop()`` closes the
@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
 
 
 class TcpProxy:
@@ -81,3 +86,74 @@ class TcpProxy:
             while data := await reader.read(65536):
                 writer.write(data)
                 await writer.drain()
+
+
+class Mosquitto:
+    """A Mosquitto of one's own on a free port, to kill (``SIGKILL``) and start again on the same port.
+
+    For fault tests and ``tagledger bench faults``: the shared test broker must
+    not be killed, and its queue limits are not ours to set.  Persistence is on
+    (saved on every change), so persistent sessions and queued messages outlive
+    a restart the way they do in deploy/mosquitto.
+    """
+
+    def __init__(self, directory: Path, *, max_queued_messages: int = 1000, sys_interval_s: int = 1) -> None:
+        self.directory = directory
+        self.max_queued_messages = max_queued_messages
+        self.sys_interval_s = sys_interval_s
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        if not self.port:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                self.port = probe.getsockname()[1]
+        self.directory.mkdir(parents=True, exist_ok=True)
+        conf = self.directory / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {self.directory}/\n"
+            "autosave_interval 1\n"
+            "autosave_on_changes true\n"
+            f"sys_interval {self.sys_interval_s}\n"
+            f"max_queued_messages {self.max_queued_messages}\n"
+            "max_inflight_messages 100\n"
+            "log_dest none\n"
+        )
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        # A fixed argument list, our own config file: nothing untrusted.
+        self._process = subprocess.Popen(  # noqa: S603, ASYNC220
+            [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                _reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"mosquitto did not start on port {self.port}") from None
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            return
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye to the clients, no last save."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+    async def __aenter__(self) -> Mosquitto:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.kill()
