@@ -39,7 +39,7 @@ class ZoneEvidence:
     ``mean_dbm`` is their ratio, which decay does not change.
     """
 
-    __slots__ = ("last_us", "mw", "reads", "ref_us", "since_us")
+    __slots__ = ("base_mw", "last_us", "mw", "reads", "ref_us", "since_us")
 
     def __init__(self) -> None:
         self.reads = 0.0
@@ -49,9 +49,14 @@ class ZoneEvidence:
         # Start of the current episode of reads (no gap over EPISODE_GAP_US), kept
         # off the read hot path (a home zone's episode is not needed there).
         self.since_us = 0
+        # Mean power per read before the current episode (0.0: none): what this
+        # zone's reads of the item looked like when it was not there.
+        self.base_mw = 0.0
 
     def add(self, at_us: int, count: int, mean_dbm: float, half_life_us: int) -> None:
         if not self.last_us or at_us - self.last_us > EPISODE_GAP_US:
+            if self.reads:
+                self.base_mw = self.mw / self.reads
             self.since_us = at_us
         power = count * math.pow(10.0, mean_dbm / 10.0)
         if at_us >= self.ref_us:

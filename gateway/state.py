@@ -389,10 +389,15 @@ class StoreTracker:
         t = s.last_seen_us
         if zone.id == item.pin_zone and ev.reads and ev.mw < ev.reads * item.pin_mw * self._pin_factor:
             return  # the transit cross-reads the dwell prior already explained
-        if is_transit(zone) and (ev.since_us <= item.admitted_us or t - ev.since_us > self._dwell_max(zone)):
+        if is_transit(zone) and (
+            ev.since_us <= item.admitted_us
+            or t - ev.since_us > self._dwell_max(zone)
+            or (ev.base_mw and ev.mw < ev.reads * ev.base_mw * self._jump_factor)
+        ):
             # Dwell prior: the transit antenna has read the item since before we
-            # knew it, or for longer than anything stays there: a cross-read of
-            # the shelf beside it, not an arrival.
+            # knew it, or for longer than anything stays there, or it read it
+            # before about as strongly: a cross-read of the shelf beside it, not
+            # an arrival (an item carried to a till is read far stronger).
             return
         home_ev = item.evidence.get(home.id)
         home_last = home_ev.last_us if home_ev is not None else item.home_ref_us
@@ -835,6 +840,10 @@ class StoreTracker:
             item.home = item.evidence.get(zone)
         else:
             item.home = None
+
+    @property
+    def _jump_factor(self) -> float:
+        return math.pow(10.0, self.policy.exit_jump_db / 10.0)
 
     @property
     def _pin_factor(self) -> float:
