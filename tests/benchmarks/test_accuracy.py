@@ -119,3 +119,9 @@ def test_json_line_has_the_issue_s_shape(monkeypatch: pytest.MonkeyPatch, capsys
     assert (row["name"], row["seed"]) == ("test-small", 5)
     keys = {"zone_accuracy", "count_abs_error", "false_departures", "missed_departures", "sellable_abs_error"}
     assert set(row["tagledger"]) == set(row["edgex"]) == keys
+
+
+def test_a_recording_is_the_same_for_the_same_seed() -> None:
+    again = record(SMALL)
+    assert again.messages == small().messages
+    assert [t.changes for t in again.truth] == [t.changes for t in small().truth]
