@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import shutil
@@ -368,8 +369,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true", help="print only the JSON result line")
     parser.add_argument("--scenario", action="append", default=[], help="run only this scenario (repeatable)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="also run each scenario with N-1 other seeds (seed + 1000, + 2000, ...): same story, other draws",
+    )
     args = parser.parse_args(argv)
-    chosen = [s for s in SCENARIOS if not args.scenario or s.name in args.scenario]
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    chosen = [
+        dataclasses.replace(s, seed=s.seed + 1000 * k)
+        for s in SCENARIOS
+        if not args.scenario or s.name in args.scenario
+        for k in range(args.seeds)
+    ]
     if not chosen:
         names = sorted({s.name for s in SCENARIOS})
         print(f"no such scenario; known: {', '.join(names)}", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from functools import cache
 
@@ -112,13 +113,15 @@ def test_unknown_scenario_is_an_error(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_json_line_has_the_issue_s_shape(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("tagledger.benchmarks.accuracy.SCENARIOS", (SMALL,))
-    assert main(["--json"]) == 0
+    tiny = dataclasses.replace(SMALL, name="test-tiny", items=40, minutes=2, outages=())
+    monkeypatch.setattr("tagledger.benchmarks.accuracy.SCENARIOS", (tiny,))
+    assert main(["--json", "--seeds", "2"]) == 0
     doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    (row,) = doc["scenarios"]
-    assert (row["name"], row["seed"]) == ("test-small", 5)
+    assert [(r["name"], r["seed"]) for r in doc["scenarios"]] == [("test-tiny", 5), ("test-tiny", 1005)]
     keys = {"zone_accuracy", "count_abs_error", "false_departures", "missed_departures", "sellable_abs_error"}
-    assert set(row["tagledger"]) == set(row["edgex"]) == keys
+    for row in doc["scenarios"]:
+        assert set(row["tagledger"]) == set(row["edgex"]) == keys
+    assert doc["scenarios"][0]["sightings"] != doc["scenarios"][1]["sightings"]  # another draw
 
 
 def test_a_recording_is_the_same_for_the_same_seed() -> None:
