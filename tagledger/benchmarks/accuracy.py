@@ -48,6 +48,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,16 @@ class Score:
     missed: int = 0
     gone: int = 0
     samples: int = 0
+    #: Misplaced item-moments by (true zone, believed zone; "none": not counted).
+    confusion: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def worst(self, n: int = 5) -> list[dict[str, Any]]:
+        """The ``n`` largest kinds of zone error, each with its share of the stock item-moments."""
+        return [
+            {"true": t, "believed": b, "share": round(k / self.stock, 4)}
+            for (t, b), k in self.confusion.most_common(n)
+            if self.stock
+        ]
 
     def figures(self) -> dict[str, float]:
         def ratio(a: int, b: int, empty: float) -> float:
@@ -128,7 +139,10 @@ def sample(rec: Recording, t_us: int, belief_of: BeliefOf, score: Score) -> None
             if item.epc in rec.duplicated:
                 continue
             score.stock += 1
-            score.zone_ok += b.counted and b.zone == zone
+            if b.counted and b.zone == zone:
+                score.zone_ok += 1
+            else:
+                score.confusion[(zone, (b.zone or "none") if b.counted else "none")] += 1
             score.false_gone += b.gone
         else:
             left = item.left_at(t_us)
@@ -336,6 +350,7 @@ def result_json(run: Run, build_s: float) -> dict[str, Any]:
     for label, pair in (("end", run.end), ("during_outage", run.outage)):
         if pair is not None:
             detail[label] = {"tagledger": pair[0].figures(), "edgex": pair[1].figures()}
+    detail["zone_errors"] = {"tagledger": run.tagledger.worst(), "edgex": run.edgex.worst()}
     detail["anomalies"] = run.anomalies
     return {
         "name": run.name,

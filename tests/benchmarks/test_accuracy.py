@@ -70,6 +70,8 @@ def test_knowing_nothing_scores_worst_and_frozen_stock_misses_every_departure() 
         sample(rec, t, at_start, frozen)
     f = blind.figures()
     assert f["zone_accuracy"] == 0.0
+    assert sum(share["share"] for share in blind.worst(100)) == pytest.approx(1.0, abs=1e-3)
+    assert {w["believed"] for w in blind.worst(100)} == {"none"}
     assert f["count_abs_error"] == f["sellable_abs_error"] == 1.0
     assert f["missed_departures"] == 0.0  # nothing counted, nothing missed
     g = frozen.figures()
