@@ -225,6 +225,8 @@ class Ingestor:
             self._order = Reorder(reorder_wait_s, reorder_max_held, self._monotonic, self._held_metric)
         self._stray: list[Receipt] = []  # receipts of held messages dropped unprocessed, to acknowledge
         self._readers_down: set[str] = set()
+        # reader -> when it is stale without another heartbeat (gateway clock); offline readers are not here.
+        self._stale_at: dict[str, int] = {}
         self._skew_us = round(clock_skew_s * US_PER_S)
         self._rates_saved_us = clock.now_us()
         self._diverged: set[str] = set()  # stores whose memory the ledger refused (see resync)
@@ -308,6 +310,7 @@ class Ingestor:
             work.receipts += self._stray
             self._stray = []
         now = self.clock.now_us()
+        self.metrics.readers_stale.set(sum(1 for due in self._stale_at.values() if now > due))
         save_rates = now - self._rates_saved_us >= SAVE_EVERY_US
         if save_rates:
             self._rates_saved_us = now
@@ -519,6 +522,8 @@ class Ingestor:
         else:
             self._readers_down.add(reader_id)
             tracker.reader_down(reader_id, status.at_us)
+            if status.state is ReaderState.OFFLINE:
+                self._stale_at.pop(reader_id, None)  # gone, not stale: no heartbeat is expected
         for port in status.antennas_down:
             tracker.antenna_down(reader_id, port, status.at_us)
         self.metrics.readers_down.set(len(self._readers_down))
@@ -548,6 +553,7 @@ class Ingestor:
         stale_at = None
         if beat.interval_s is not None:
             stale_at = self.clock.now_us() + round(STALE_AFTER_HEARTBEATS * beat.interval_s * US_PER_S)
+            self._stale_at[reader_id] = max(stale_at, self._stale_at.get(reader_id, 0))
         newest = work.heartbeats.get(reader_id)
         if newest is None or newest.at_us <= beat.at_us:
             work.heartbeats[reader_id] = ReaderHeartbeatRecord(reader_id, store_id, beat.at_us, stale_at)

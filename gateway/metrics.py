@@ -29,6 +29,11 @@ class GatewayMetrics:
             registry=r,
         )
         self.readers_down = Gauge("tagledger_readers_down", "Readers reported down or offline.", registry=r)
+        self.readers_stale = Gauge(
+            "tagledger_readers_stale",
+            "Readers whose agent said it was up but sent no heartbeat for three of its intervals.",
+            registry=r,
+        )
         self.items = Gauge("tagledger_items_tracked", "Items held by the state machines.", registry=r)
         # Readers that publish MQTT themselves (Impinj IoT device interface, Zebra IoT Connector).
         self.reader_payloads = Counter(
