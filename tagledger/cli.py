@@ -627,6 +627,12 @@ def bench_api(ctx: typer.Context) -> None:
     _bench("api", "all", ctx)
 
 
+@bench_app.command("faults", context_settings=_PASS_THROUGH)
+def bench_faults(ctx: typer.Context) -> None:
+    """A gateway under poison, database, broker and kill -9 faults: what became of every message (--help)."""
+    _bench("faults", "all", ctx)
+
+
 @bench_app.command("accuracy", context_settings=_PASS_THROUGH)
 def bench_accuracy(ctx: typer.Context) -> None:
     """Item location and stock accuracy on simulated stores with ground truth, against the EdgeX algorithm."""

@@ -1,0 +1,530 @@
+"""``tagledger bench faults``: a gateway under injected faults, and what became of every message.
+
+What runs
+    * a Mosquitto of the run's own (``tagledger.faults.Mosquitto``) on a free
+      port, so it can be killed; a PostgreSQL database of the run's own
+      (``--database-url`` is the administrative connection);
+    * the gateway as a separate process (``python -m tagledger.cli gateway``),
+      so it can be killed with SIGKILL;
+    * in this process: an agent per scenario that publishes read batches and
+      re-sends what is not acknowledged (as the edge agent does), a reader
+      publishing Impinj and Zebra events (no re-send), and a source of poison
+      payloads (each unique, so its dead letter can be found).
+
+Scenarios, one after the other on the same stack, each with its own readers' boot
+ids and EPCs: ``poison`` (a fifth of the messages are poison, no other fault),
+``database_refuses`` (``ALTER DATABASE ... ALLOW_CONNECTIONS false`` and its
+sessions terminated, for ``--fault-s``), ``broker_killed`` (SIGKILL, started again
+after ``--fault-s``; read batches only: what a killed broker had not saved of a
+reader-published message is gone, which is the broker's durability, not the
+gateway's), ``gateway_killed`` (SIGKILL, started again after ``--fault-s``).
+
+Figures per scenario (``--json``: one object per line, then the table as the last line)
+    ``sent`` messages (valid + poison), ``dead_lettered`` poison payloads found in
+    the rejects table, ``silently_dropped`` poison neither dead-lettered nor
+    ingested (must be 0), ``valid_lost`` valid messages whose effects are not in
+    the ledger (must be 0), ``doubled`` items that entered the ledger more than
+    once (must be 0), ``dead_letters_twice`` poison dead-lettered more than once
+    (allowed after a kill -9: see docs/reliability.md), ``recovery_s`` from the end
+    of the fault to the first commit after it, ``not_ready_during_fault`` whether
+    /readyz answered anything but 200 during the fault, ``ready_after`` whether it
+    answered 200 at the end.  A benchmark: it asserts nothing about time.
+
+    tagledger bench faults --json
+    tagledger bench faults --fault-s 30 --rate 100 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import httpx
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tagledger.faults import Mosquitto
+from tagledger.ledger.migrate import migrate
+from tagledger.ledger.scratch import create_database, drop_database
+from tagledger.site import EXAMPLE_SITE
+from tagledger.wire import Topics
+
+STORE = "paris-01"
+READER = "paris-01-r1"
+SCENARIOS = ("poison", "database_refuses", "broker_killed", "gateway_killed")
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@dataclass
+class Options:
+    database_url: str = DEFAULT_ADMIN_URL  # administrative: the run creates its own database
+    fault_s: float = 5.0
+    before_s: float = 1.0
+    after_s: float = 2.0
+    rate: float = 50.0  # messages per second, all sources together
+    drain_timeout_s: float = 60.0
+    resend_s: float = 3.0  # the agent re-sends what is not acknowledged after this long
+    scenarios: tuple[str, ...] = SCENARIOS
+    work_dir: Path | None = None
+
+
+@dataclass
+class Row:
+    fault: str
+    sent: int = 0
+    valid: int = 0
+    poison: int = 0
+    dead_lettered: int = 0
+    silently_dropped: int = 0
+    valid_lost: int = 0
+    doubled: int = 0
+    dead_letters_twice: int = 0
+    recovery_s: float | None = None
+    not_ready_during_fault: bool | None = None
+    ready_after: bool = False
+
+
+# --------------------------------------------------------------------------- #
+# Message sources
+
+
+class Publisher:
+    """A paho client on its own thread: reconnects by itself, resubscribes on connect."""
+
+    def __init__(self, port: int, subscriptions: list[str], on_message: Callable[[str, bytes], None]) -> None:
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex[:10]}")
+        self.client.reconnect_delay_set(1, 1)
+        self._subs = subscriptions
+        self._on = on_message
+        self.client.on_connect = self._connected
+        self.client.on_message = lambda _c, _u, m: self._on(m.topic, bytes(m.payload))
+        self.client.connect_async("127.0.0.1", port, keepalive=5)
+        self.client.loop_start()
+
+    def _connected(self, client: paho.Client, *_args: Any) -> None:
+        for s in self._subs:
+            client.subscribe(s, qos=1)
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class Agent:
+    """What an edge agent does for delivery: keep each batch until its ack, re-send the unacknowledged."""
+
+    def __init__(self, topics: Topics, port: int, boot: str, epc_base: int, resend_s: float) -> None:
+        self.topics = topics
+        self.boot = boot
+        self.epc_base = epc_base
+        self.resend_s = resend_s
+        self.pending: dict[int, tuple[bytes, float]] = {}
+        self.done: dict[int, str] = {}
+        self.ack_times: list[float] = []  # monotonic time of each 'committed' ack
+        self.epcs: list[str] = []
+        self._lock = threading.Lock()
+        self._seq = 0
+        self.pub = Publisher(port, [topics.ack(STORE, READER)], self._ack)
+
+    def _ack(self, _topic: str, payload: bytes) -> None:
+        doc = json.loads(payload)
+        if doc.get("boot_id") != self.boot:
+            return
+        seq, result = doc["seq"], doc["result"]
+        with self._lock:
+            if result == "resend":
+                if seq in self.pending:
+                    self.pub.publish(self.topics.reads(STORE, READER), self.pending[seq][0])
+                return
+            if self.pending.pop(seq, None) is not None:
+                self.done[seq] = result
+                if result == "committed":
+                    self.ack_times.append(time.monotonic())
+
+    def send(self) -> None:
+        seq = self._seq
+        self._seq += 1
+        epc = f"30340BB8C0{self.epc_base + seq:014X}"
+        now = int(time.time() * 1e6)
+        doc = {
+            "v": 1, "kind": "reads", "store_id": STORE, "reader_id": READER, "boot_id": self.boot, "seq": seq,
+            "sent_at_us": now,
+            "observations": [{"epc": epc, "antenna": 1, "first_seen_us": now - 500_000, "last_seen_us": now,
+                              "count": 3, "peak_rssi": -50.0, "mean_rssi": -52.0}],
+        }  # fmt: skip
+        payload = json.dumps(doc).encode()
+        with self._lock:
+            self.pending[seq] = (payload, time.monotonic())
+            self.epcs.append(epc)
+        self.pub.publish(self.topics.reads(STORE, READER), payload)
+
+    def resend_due(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            due = [(seq, p) for seq, (p, at) in self.pending.items() if now - at >= self.resend_s]
+            for seq, p in due:
+                self.pending[seq] = (p, now)
+        for _seq, p in due:
+            self.pub.publish(self.topics.reads(STORE, READER), p)
+
+    @property
+    def sent(self) -> int:
+        return self._seq
+
+
+class Reader:
+    """A reader publishing Impinj and Zebra events itself, one new EPC per message, never re-sent.
+
+    Each read is strong (-35 dBm): one such read admits a tag (``Policy.admit_strong_dbm``).
+    """
+
+    def __init__(self, topics: Topics, port: int, epc_base: int) -> None:
+        self.topics = topics
+        self.epc_base = epc_base
+        self.epcs: list[str] = []
+        self.pub = Publisher(port, [], lambda _t, _p: None)
+
+    def send(self) -> None:
+        epc = f"30340BB8C0{self.epc_base + len(self.epcs):014X}"
+        self.epcs.append(epc)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+        if len(self.epcs) % 2:
+            event: dict[str, Any] = {"epcHex": epc, "antennaPort": 1, "peakRssiCdbm": -3500}
+            payload = json.dumps({"timestamp": stamp, "tagInventoryEvent": event}).encode()
+            self.pub.publish(self.topics.impinj(STORE, READER), payload)
+        else:
+            data = {"idHex": epc, "antenna": 1, "peakRssi": -35, "reads": 2}
+            self.pub.publish(self.topics.zebra(STORE, READER), json.dumps({"timestamp": stamp, "data": data}).encode())
+
+
+def poison(topics: Topics, n: int, marker: str) -> tuple[str, bytes]:
+    """The n-th poison payload: the kinds the reliability probe found, each unique (the marker leads)."""
+    tag = f"{marker}-{n}"
+    far = 2**63 - 1
+    kinds: list[tuple[str, Any]] = [
+        (topics.reads(STORE, READER), b'{"n":"' + tag.encode() + b'","a":' + b'{"a":' * 2000),
+        (topics.impinj(STORE, READER), {"n": tag, "timestamp": "2026-01-01T00:00:00+00:00",
+                                        "tagInventoryEvent": {"epcHex": "30340BB8C0000000000000AA",
+                                                              "antennaPort": 1, "peakRssiCdbm": 1_000_000}}),
+        (topics.zebra(STORE, READER), b'{"n":"' + tag.encode() + b'","timestamp":"2026-01-01T00:00:00+00:00",'
+         b'"data":{"idHex":"30340BB8C0000000000000AB","antenna":1,"peakRssi":-50,"reads":1' + b"0" * 400 + b"}}"),
+        (topics.status(STORE, READER), {"n": tag, "v": 1, "kind": "status", "store_id": STORE, "reader_id": READER,
+                                        "state": "online", "at_us": far}),
+        (topics.pos(STORE), {"n": tag, "v": 1, "kind": "pos", "store_id": STORE, "transaction_id": tag,
+                             "at_us": far, "lines": [{"epc": "30340BB8C0000000000000AC"}]}),
+        (topics.reads(STORE, READER), {"n": tag, "v": 1, "kind": "reads", "store_id": STORE, "reader_id": READER,
+                                       "boot_id": f"poison-{tag}", "seq": 2**63, "sent_at_us": 1,
+                                       "observations": []}),
+    ]  # fmt: skip
+    topic, body = kinds[n % len(kinds)]
+    return topic, body if isinstance(body, bytes) else json.dumps(body).encode()
+
+
+# --------------------------------------------------------------------------- #
+# The gateway process
+
+
+class GatewayProcess:
+    def __init__(self, work: Path, database_url: str, mqtt_url: str, topic_root: str) -> None:
+        self.work = work
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.health_port = probe.getsockname()[1]
+        self.args = [
+            sys.executable, "-m", "tagledger.cli", "gateway",
+            "--site", str(EXAMPLE_SITE), "--database-url", database_url, "--mqtt-url", mqtt_url,
+            "--topic-root", topic_root, "--health-port", str(self.health_port),
+            "--client-id", f"bench-gw-{uuid.uuid4().hex[:8]}",
+        ]  # fmt: skip
+        self.env = {**os.environ, "TAGLEDGER_STALL_AFTER_S": "2", "TAGLEDGER_MIGRATE": "false"}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> None:
+        log = (self.work / "gateway.log").open("ab")
+        self.process = subprocess.Popen(self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603, ASYNC220
+        deadline = time.monotonic() + 60
+        while await self.ready() is not True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the gateway exited; see {self.work / 'gateway.log'}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the gateway did not become ready; see {self.work / 'gateway.log'}")
+            await asyncio.sleep(0.1)
+
+    async def ready(self) -> bool | None:
+        """True: 200; False: another status; None: no answer (not running)."""
+        try:
+            async with httpx.AsyncClient(timeout=2) as http:
+                return (await http.get(f"http://127.0.0.1:{self.health_port}/readyz")).status_code == 200
+        except httpx.HTTPError:
+            return None
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+# --------------------------------------------------------------------------- #
+# Faults
+
+
+async def _allow_connections(admin_url: str, name: str, allow: bool) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}')
+        if not allow:
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Stack:
+    opts: Options
+    admin_url: str
+    db_name: str
+    db_url: str
+    broker: Mosquitto
+    gateway: GatewayProcess
+    topics: Topics
+    marker: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+
+    async def fault(self, name: str) -> None:
+        if name == "database_refuses":
+            await _allow_connections(self.admin_url, self.db_name, allow=False)
+        elif name == "broker_killed":
+            self.broker.kill()
+        elif name == "gateway_killed":
+            self.gateway.kill()
+
+    async def repair(self, name: str) -> None:
+        if name == "database_refuses":
+            await _allow_connections(self.admin_url, self.db_name, allow=True)
+        elif name == "broker_killed":
+            await self.broker.start()
+        elif name == "gateway_killed":
+            await self.gateway.start()
+
+
+async def _scenario(stack: Stack, name: str, index: int) -> Row:
+    opts = stack.opts
+    port = stack.broker.port
+    row = Row(name)
+    agent = Agent(stack.topics, port, boot=f"{name}-{stack.marker}", epc_base=index * 10**8, resend_s=opts.resend_s)
+    reader = Reader(stack.topics, port, epc_base=index * 10**8 + 5 * 10**7)
+    poisoner = Publisher(port, [], lambda _t, _p: None)
+    poisons: list[bytes] = []
+    with_readers = name != "broker_killed"
+    poison_share = 0.2 if name == "poison" else 0.1 if with_readers else 0.0
+    await asyncio.sleep(0.5)  # the clients connect
+    fault_at, fault_end = opts.before_s, opts.before_s + (opts.fault_s if name != "poison" else 0)
+    total = fault_end + opts.after_s
+    began = time.monotonic()
+    faulted = repaired = False
+    repaired_at = 0.0
+    ready_seen: list[bool | None] = []
+    probed = 0.0
+    n = 0
+    try:
+        while (elapsed := time.monotonic() - began) < total:
+            if not faulted and elapsed >= fault_at and name != "poison":
+                await stack.fault(name)
+                faulted = True
+            if faulted and not repaired and elapsed >= fault_end:
+                repaired_at = time.monotonic()  # recovery includes restarting what was killed
+                await stack.repair(name)
+                repaired = True
+            # Readiness, sampled from the time a stall is due (stall_after_s = 2 s) to the fault's end.
+            if faulted and not repaired and elapsed >= fault_at + 2.2 and elapsed - probed >= 0.25:
+                probed = elapsed
+                ready_seen.append(await stack.gateway.ready())
+            share = (n % 10) / 10
+            if share < poison_share:
+                topic, payload = poison(stack.topics, n, f"{stack.marker}-{name}")
+                poisons.append(payload)
+                poisoner.publish(topic, payload)
+            elif with_readers and share < poison_share + 0.3:
+                reader.send()
+            else:
+                agent.send()
+            n += 1
+            agent.resend_due()
+            await asyncio.sleep(max(0.0, began + n / opts.rate - time.monotonic()))
+        if faulted and not repaired:
+            repaired_at = time.monotonic()
+            await stack.repair(name)
+            repaired = True
+        # Drain: every batch acknowledged, every reader message's item in the ledger.
+        deadline = time.monotonic() + opts.drain_timeout_s
+        while time.monotonic() < deadline:
+            agent.resend_due()
+            if not agent.pending and await _missing(stack.db_url, reader.epcs) == 0:
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # the dead letters of the last group
+        row.poison = len(poisons)
+        row.valid = agent.sent + len(reader.epcs)
+        row.sent = row.valid + row.poison
+        found, twice = await _dead_letters(stack.db_url, poisons)
+        row.dead_lettered, row.dead_letters_twice = found, twice
+        row.silently_dropped = row.poison - found
+        row.valid_lost = len(agent.pending) + await _missing(stack.db_url, reader.epcs + agent.epcs)
+        row.doubled = await _doubled(stack.db_url, reader.epcs + agent.epcs)
+        if repaired:
+            after = [t for t in agent.ack_times if t >= repaired_at]
+            row.recovery_s = round(min(after) - repaired_at, 3) if after else None
+            row.not_ready_during_fault = any(r is not True for r in ready_seen) if ready_seen else None
+        row.ready_after = await _eventually_ready(stack.gateway)
+    finally:
+        for c in (agent.pub, reader.pub, poisoner):
+            c.close()
+    return row
+
+
+async def _eventually_ready(gateway: GatewayProcess, within_s: float = 15) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if await gateway.ready():
+            return True
+        await asyncio.sleep(0.2)
+    return False
+
+
+async def _query(db_url: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(db_url)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+async def _missing(db_url: str, epcs: list[str]) -> int:
+    if not epcs:
+        return 0
+    rows = await _query(db_url, "SELECT count(*) AS n FROM items WHERE epc = ANY($1::text[])", epcs)
+    return len(epcs) - int(rows[0]["n"])
+
+
+async def _doubled(db_url: str, epcs: list[str]) -> int:
+    rows = await _query(
+        db_url,
+        "SELECT epc FROM events WHERE epc = ANY($1::text[]) AND from_state IS NULL GROUP BY epc HAVING count(*) > 1",
+        epcs,
+    )
+    return len(rows)
+
+
+async def _dead_letters(db_url: str, poisons: list[bytes]) -> tuple[int, int]:
+    """(poisons found in the rejects table, poisons found there more than once)."""
+    rows = await _query(db_url, "SELECT payload FROM rejects")
+    counts: dict[bytes, int] = {}
+    for r in rows:
+        counts[bytes(r["payload"])] = counts.get(bytes(r["payload"]), 0) + 1
+    found = twice = 0
+    for p in poisons:
+        # The rejects table keeps at most MAX_REJECT_BYTES: compare what was kept.
+        c = next((v for k, v in counts.items() if p.startswith(k) and k), 0)
+        found += c > 0
+        twice += c > 1
+    return found, twice
+
+
+@contextlib.asynccontextmanager
+async def _stack(opts: Options) -> AsyncIterator[Stack]:
+    work = opts.work_dir or Path(tempfile.mkdtemp(prefix="tagledger-faults-"))
+    name = f"tagledger_faults_{uuid.uuid4().hex[:8]}"
+    db_url = await create_database(opts.database_url, name)
+    try:
+        await migrate(db_url)
+        async with Mosquitto(work / "broker", max_queued_messages=100_000) as broker:
+            root = f"faults-{uuid.uuid4().hex[:8]}"
+            gateway = GatewayProcess(work, db_url, broker.url, root)
+            await gateway.start()
+            try:
+                yield Stack(opts, opts.database_url, name, db_url, broker, gateway, Topics(root))
+            finally:
+                gateway.stop()
+    finally:
+        with contextlib.suppress(Exception):
+            await _allow_connections(opts.database_url, name, allow=True)
+        await drop_database(opts.database_url, name)
+
+
+async def run(opts: Options) -> list[Row]:
+    rows = []
+    async with _stack(opts) as stack:
+        for i, name in enumerate(opts.scenarios):
+            rows.append(await _scenario(stack, name, i + 1))
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    cols = ["fault", "sent", "valid", "poison", "dead_lettered", "silently_dropped", "valid_lost", "doubled",
+            "dead_letters_twice", "recovery_s", "not_ready_during_fault", "ready_after"]  # fmt: skip
+    lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+    for r in rows:
+        d = asdict(r)
+        lines.append("| " + " | ".join("–" if d[c] is None else str(d[c]) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="tagledger bench faults", description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("TAGLEDGER_TEST_DATABASE_URL", DEFAULT_ADMIN_URL),
+        help="Administrative PostgreSQL URL; the run creates and drops a database of its own.",
+    )
+    p.add_argument("--fault-s", type=float, default=5.0, help="How long each fault lasts.")
+    p.add_argument("--rate", type=float, default=50.0, help="Messages per second, all sources together.")
+    p.add_argument("--scenario", action="append", choices=SCENARIOS, help="Run only these (repeat).")
+    p.add_argument("--json", action="store_true", help="One JSON object per scenario, then the table.")
+    args = p.parse_args(argv)
+    if urlsplit(args.database_url).scheme not in ("postgresql", "postgres"):
+        p.error("--database-url must be a PostgreSQL URL")
+    opts = Options(
+        database_url=args.database_url,
+        fault_s=args.fault_s,
+        rate=args.rate,
+        scenarios=tuple(args.scenario or SCENARIOS),
+    )
+    rows = asyncio.run(run(opts))
+    if args.json:
+        for r in rows:
+            print(json.dumps(asdict(r), sort_keys=True))
+    print(table(rows))
+    return 0
