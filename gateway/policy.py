@@ -127,6 +127,9 @@ class Policy:
     #: An item that arrived at a till and then is not read there for this long has
     #: left it: sold (``pos_read``) unless read on a shelf in between.
     pos_leave_us: int = 20 * US_PER_S
+    #: Reads (decayed) a till needs before an item arrives there: an item carried
+    #: to a till is read there several times a second, a shelf beside it now and then.
+    pos_min_reads: float = 4.0
     #: After a dwell reclassification the transit zone may take the item again only
     #: when its reads there are this much stronger than the cross-reads were.
     pin_margin_db: float = 6.0

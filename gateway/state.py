@@ -100,6 +100,14 @@ _new_sighting = tuple.__new__  # Sighting(...) goes through a Python-level __new
 _RECHECK, _EXIT, _POS_LEAVE, _DWELL, _UNOBSERVED, _VANISH, _EXITING = range(7)
 
 
+def _end_exit_episode(item: TrackedItem) -> None:
+    """Close the item's exit episode; its last read stays the reference for the next one's freshness."""
+    if item.x_last:
+        item.x_prev = item.x_last
+    item.x_first = item.x_last = item.x_reads = 0
+    item.x_strong = False
+
+
 class WireObservation(Protocol):
     """One observation as decoded from a read batch (``gateway.fastwire.Obs``)."""
 
@@ -405,7 +413,8 @@ class StoreTracker:
         # (0 while it is: only a challenger beating the full margin takes it).
         silence = self.zone_health.silence_us(home.id, home_last, t)
         p = self.policy
-        if challenger_wins(home_ev, ev, t, silence, home.hysteresis, p.move_min_reads, p.window_half_life_us):
+        min_reads = p.pos_min_reads if zone.role is ZoneRole.POS else p.move_min_reads
+        if challenger_wins(home_ev, ev, t, silence, home.hysteresis, min_reads, p.window_half_life_us):
             self._enter(item, zone, s, batch, out)
 
     def _glimpse(
@@ -456,7 +465,8 @@ class StoreTracker:
         item.last_seen_us = max(item.last_seen_us, t)
         reason = "seen_after_sale" if item.state is SOLD else "seen_after_exit"
         item.sold_by_tx = False
-        item.pos_us = item.x_first = item.x_last = item.x_reads = 0
+        item.pos_us = 0
+        _end_exit_episode(item)
         self._to(item, RETURNED, zone.id, t, reason, 1.0, s, batch, out)
 
     def _enter(
@@ -528,7 +538,7 @@ class StoreTracker:
         p = self.policy
         zone = item.zone
         if kind == _EXIT:
-            item.x_first = item.x_last = item.x_reads = 0
+            _end_exit_episode(item)
             at = item.last_seen_us
             if item.pos_us and at - item.pos_us <= p.pos_recent_us:
                 self._sell(item, at, "pos_read", p.pos_read_confidence, out)
@@ -579,7 +589,7 @@ class StoreTracker:
                     and (item.x_strong or not item.x_prev or item.x_first - item.x_prev >= p.exit_fresh_us)
                 )
                 if not burst or item.last_seen_us > item.x_last + p.exit_tail_us:
-                    item.x_first = item.x_last = item.x_reads = 0
+                    _end_exit_episode(item)
                     best = None
                 elif health.down_count.get(zone_id):
                     return now + p.health_recheck_us, _RECHECK
@@ -748,7 +758,7 @@ class StoreTracker:
         self._sell(item, at_us, reason, confidence, out)
 
     def _sell(self, item: TrackedItem, at_us: int, reason: str, confidence: float, out: list[Transition]) -> None:
-        item.x_first = item.x_last = item.x_reads = 0
+        _end_exit_episode(item)
         self._to(item, SOLD, item.zone, at_us, reason, confidence, None, None, out)
 
     def give_back(self, item: TrackedItem, at_us: int, out: list[Transition]) -> None:
