@@ -804,6 +804,7 @@ class Ingestor:
         """
         now = self.clock.now_us()
         kept = payload[:MAX_REJECT_BYTES]
+        detail = detail.replace("\x00", "\\x00")  # a text column: no NUL (the payload is kept as bytes)
         log.warning("rejected payload on %s: %s: %s", topic, reason, detail)
         self.metrics.rejects.labels(reason).inc()
         work.rejects.append(Reject(reason=reason, detail=detail, topic=topic, payload=kept, received_at_us=now))

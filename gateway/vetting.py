@@ -78,6 +78,9 @@ def check_batch(batch: Batch, now_us: int, skew_us: int) -> None:
 
 def check_status(status: ReaderStatus, now_us: int, skew_us: int) -> None:
     check_time(status.at_us, now_us, skew_us, "at_us")
+    if "\x00" in status.detail:
+        # PostgreSQL text cannot hold NUL: the status would be refused at commit.
+        raise FormatError("invalid", "detail contains a NUL character")
     for port in status.antennas_down:
         if not 1 <= port <= 65535:
             raise FormatError("out_of_range", f"antenna port {port} is not in 1..65535")

@@ -26,7 +26,8 @@ Figures per scenario (``--json``: one object per line, then the table as the las
     the ledger (must be 0), ``doubled`` items that entered the ledger more than
     once (must be 0), ``dead_letters_twice`` poison dead-lettered more than once
     (allowed after a kill -9: see docs/reliability.md), ``recovery_s`` from the end
-    of the fault to the first commit after it, ``not_ready_during_fault`` whether
+    of the fault to the first commit after it (for a killed process, counting its
+    start, ``restart_s``: until its port or /readyz answers), ``not_ready_during_fault`` whether
     /readyz answered anything but 200 during the fault, ``ready_after`` whether it
     answered 200 at the end.  A benchmark: it asserts nothing about time.
 
@@ -97,6 +98,7 @@ class Row:
     doubled: int = 0
     dead_letters_twice: int = 0
     recovery_s: float | None = None
+    restart_s: float | None = None  # of recovery_s: starting the killed process until it answers
     not_ready_during_fault: bool | None = None
     ready_after: bool = False
 
@@ -368,6 +370,7 @@ async def _scenario(stack: Stack, name: str, index: int) -> Row:
                 repaired_at = time.monotonic()  # recovery includes restarting what was killed
                 await stack.repair(name)
                 repaired = True
+                row.restart_s = round(time.monotonic() - repaired_at, 3) if name.endswith("_killed") else None
             # Readiness, sampled from the time a stall is due (stall_after_s = 2 s) to the fault's end.
             if faulted and not repaired and elapsed >= fault_at + 2.2 and elapsed - probed >= 0.25:
                 probed = elapsed
@@ -494,7 +497,7 @@ async def run(opts: Options) -> list[Row]:
 
 def table(rows: list[Row]) -> str:
     cols = ["fault", "sent", "valid", "poison", "dead_lettered", "silently_dropped", "valid_lost", "doubled",
-            "dead_letters_twice", "recovery_s", "not_ready_during_fault", "ready_after"]  # fmt: skip
+            "dead_letters_twice", "recovery_s", "restart_s", "not_ready_during_fault", "ready_after"]  # fmt: skip
     lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
     for r in rows:
         d = asdict(r)

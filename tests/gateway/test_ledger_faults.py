@@ -45,6 +45,17 @@ async def test_values_beyond_the_columns_are_dead_lettered_and_their_group_commi
         assert len(await ledger.rejects()) == 3
 
 
+async def test_a_status_whose_text_postgresql_cannot_store_is_dead_lettered(pg_url: str) -> None:
+    """Before: the ledger refused it at commit, which killed the gateway's commit task."""
+    async with ingestor(pg_url) as (ing, ledger, clock):
+        status = {"v": 1, "kind": "status", "store_id": STORE, "reader_id": READER, "state": "online"}
+        payload = dumps({**status, "at_us": clock.now_us(), "detail": "a\u0000b"})
+        work = await ing.prepare([(TOPICS.status(STORE, READER), payload), (READS, dumps(batch(0)))])
+        assert reasons(work) == ["invalid"]
+        assert acks(await ing.commit(work)) == [(0, "committed")]
+        assert [r.reason for r in await ledger.rejects()] == ["invalid"]
+
+
 async def _connections(pg_url: str, allow: bool) -> None:
     name = urlsplit(pg_url).path.lstrip("/")
     admin = await asyncpg.connect(database_admin_url())
