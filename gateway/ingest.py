@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -623,17 +624,19 @@ class Ingestor:
         for reject in work.rejects:
             await self._keeping(lambda r=reject: self.ledger.record_reject(r), "a dead letter")  # type: ignore[misc]
         for status in work.statuses:
-            await self._keeping(
-                lambda s=status: self.ledger.record_reader_status(s),  # type: ignore[misc]
-                "a reader status",
-                status.store_id,
-            )
+            with contextlib.suppress(StoreLost):  # the store's new gateway gets the next one
+                await self._keeping(
+                    lambda s=status: self.ledger.record_reader_status(s),  # type: ignore[misc]
+                    "a reader status",
+                    status.store_id,
+                )
         for beat in work.heartbeats.values():
-            await self._keeping(
-                lambda b=beat: self.ledger.record_reader_heartbeat(b),  # type: ignore[misc]
-                "a heartbeat",
-                beat.store_id,
-            )
+            with contextlib.suppress(StoreLost):
+                await self._keeping(
+                    lambda b=beat: self.ledger.record_reader_heartbeat(b),  # type: ignore[misc]
+                    "a heartbeat",
+                    beat.store_id,
+                )
         if work.health:
             steps = work.health
             await self._keeping(lambda: self.ledger.execute_all(steps), "antenna health")

@@ -186,3 +186,12 @@ async def test_a_seq_beyond_int8_is_dead_lettered(tmp_path: Path) -> None:
         work = await ing.prepare([(READS, dumps(batch(2**63)))])
         assert reasons(work) == ["out_of_range"]
         assert ing.metrics.registry.get_sample_value("tagledger_resend_requests_total") == 0
+
+
+async def test_a_status_of_a_store_handed_over_before_its_commit_does_not_stop_the_commit(tmp_path: Path) -> None:
+    """Before: StoreLost escaped ``commit`` and ended the gateway's commit task."""
+    async with ingestor(f"sqlite:///{tmp_path}/ledger.db") as (ing, _ledger, _clock):
+        work = await ing.prepare([(TOPICS.status(STORE, READER), _status(NOW_US))])
+        assert len(work.statuses) == 1
+        ing.drop_store(STORE)  # another gateway took the store meanwhile
+        assert await ing.commit(work) == []
