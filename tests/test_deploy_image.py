@@ -39,6 +39,7 @@ import httpx
 import pytest
 import yaml
 
+from tagledger.site import load_site
 from tagledger.wire import Observation, ReadBatch, Topics, encode
 from tests import test_deploy, test_deploy_k8s
 
@@ -470,3 +471,74 @@ def test_the_roles_run_from_the_image_as_the_manifests_run_them(
     finally:
         for name in names:
             _podman("rm", "--force", name, check=False)
+
+
+def _render(tmp_path: Path, overlay_name: str) -> tuple[dict[tuple[str, str], Any], Path]:
+    tree = test_deploy_k8s._copy_tree(tmp_path)
+    overlay = tree / "overlays" / overlay_name
+    test_deploy_k8s._write_secrets(overlay)
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, timeout=120, check=True
+    )
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(rendered.stdout) if o}
+    return objects, overlay / "site.yaml"
+
+
+def _stores_held(port: int) -> float:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    (value,) = re.findall(r"^tagledger_stores_held (\S+)$", text, re.MULTILINE)
+    return float(value)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_multi_store_gateways_share_the_stores_and_take_over(
+    image: str, pg_url: str, broker: tuple[int, int, int], tmp_path: Path
+) -> None:
+    """Two replicas of the multi-store overlay's gateway, from the image: with its leases they
+    split the site's three stores, and when one gets SIGTERM (a drain) the other takes them all."""
+    mqtt_port, *_ = broker
+    objects, site = _render(tmp_path, "multi-store")
+    statefulset = objects[("StatefulSet", "tagledger-gateway")]
+    assert statefulset["spec"]["replicas"] == 3  # two are enough to show the sharing
+    pod = statefulset["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    poll_s = float(_env_value(container, "TAGLEDGER_GATEWAY_LEASE_POLL_S"))
+    stores = len(load_site(site).stores)
+    assert stores == 3
+    ports = [_free_port(), _free_port()]
+    names = []
+    try:
+        for replica, port in enumerate(ports):
+            values = {
+                "TAGLEDGER_DATABASE_URL": pg_url,
+                "MQTT_GATEWAY_PASSWORD": "gw-secret",
+                "metadata.name": f"tagledger-gateway-{replica}",
+                "TAGLEDGER_MQTT_URL": f"mqtt://127.0.0.1:{mqtt_port}",
+                "TAGLEDGER_GATEWAY_HEALTH_PORT": str(port),
+            }
+            names.append(f"gateway-{replica}-{uuid.uuid4().hex[:8]}")
+            flags = _container_flags(pod, container, site) + _container_env(container, values)
+            _podman("run", "-d", "--name", names[-1], *flags, image, *container["args"])
+        for port in ports:
+            _wait_http(f"http://127.0.0.1:{port}/readyz")
+        # Shared: every store held, by exactly one gateway, each gateway at most ceil(3 / 2).
+        deadline = time.monotonic() + 20 * poll_s + 30
+        while [_stores_held(p) for p in ports] not in ([1.0, 2.0], [2.0, 1.0]):
+            assert time.monotonic() < deadline, [_stores_held(p) for p in ports]
+            time.sleep(poll_s / 2)
+        # A drain: SIGTERM with the pod's grace period; the other replica takes the stores over.
+        _podman("stop", "-t", str(pod["terminationGracePeriodSeconds"]), names[0], timeout=60)
+        assert _podman("inspect", names[0], "--format", "{{.State.ExitCode}}").stdout.strip() == "0"
+        started = time.monotonic()
+        while _stores_held(ports[1]) != stores:
+            assert time.monotonic() - started < 10 * poll_s + 10, _stores_held(ports[1])
+            time.sleep(poll_s / 4)
+    finally:
+        for name in names:
+            _podman("rm", "--force", name, check=False)
+
+
+def _env_value(container: dict[str, Any], name: str) -> str:
+    (value,) = [e["value"] for e in container["env"] if e["name"] == name]
+    return str(value)
