@@ -487,7 +487,8 @@ class Gateway:
         self.metrics.session_takeovers.inc()
         log.error(
             "MQTT session taken over: another client connected with this gateway's client id %r; two gateways with"
-            " one id knock each other off and share one session.  Give each its own (TAGLEDGER_CLIENT_ID).",
+            " one id knock each other off and share one session.  Give each its own"
+            " (--client-id, TAGLEDGER_GATEWAY_CLIENT_ID).",
             self.settings.client_id,
         )
 

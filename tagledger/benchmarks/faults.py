@@ -237,6 +237,8 @@ def poison(topics: Topics, n: int, marker: str) -> tuple[str, bytes]:
         (topics.reads(STORE, READER), {"n": tag, "v": 1, "kind": "reads", "store_id": STORE, "reader_id": READER,
                                        "boot_id": f"poison-{tag}", "seq": 2**63, "sent_at_us": 1,
                                        "observations": []}),
+        (topics.status(STORE, READER), {"n": tag, "v": 1, "kind": "status", "store_id": STORE, "reader_id": READER,
+                                        "state": "online", "at_us": int(time.time() * 1e6), "detail": "a\x00b"}),
     ]  # fmt: skip
     topic, body = kinds[n % len(kinds)]
     return topic, body if isinstance(body, bytes) else json.dumps(body).encode()
