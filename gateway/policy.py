@@ -39,9 +39,11 @@ _DEFAULT_HYSTERESIS: dict[Mobility, Hysteresis] = {
     # flapping the product must not do.
     Mobility.STATIONARY: Hysteresis(margin_db=8.0, floor_db=-3.0, decay_us=30 * US_PER_S, give_up_us=600 * US_PER_S),
     Mobility.NORMAL: Hysteresis(margin_db=5.0, floor_db=-3.0, decay_us=10 * US_PER_S, give_up_us=120 * US_PER_S),
-    # POS, exit, fitting rooms: items pass through in seconds and must be followed
-    # out again even to a zone whose antennas hear them 10 dB weaker.
-    Mobility.TRANSIT: Hysteresis(margin_db=2.0, floor_db=-10.0, decay_us=2 * US_PER_S, give_up_us=10 * US_PER_S),
+    # Tills (and exits or fitting rooms given this mobility): items pass through in
+    # seconds and must be followed out again even to a zone whose antennas hear
+    # them much weaker -- but not handed to the floor's cross-reads whenever the
+    # till misses an item being paid for for a second or two.
+    Mobility.TRANSIT: Hysteresis(margin_db=2.0, floor_db=-6.0, decay_us=5 * US_PER_S, give_up_us=20 * US_PER_S),
 }
 
 

@@ -11,8 +11,9 @@ grace).
 
 A ``return`` line makes a sold, departed or missing item ``returned``.  A line
 with only a GTIN (a barcode till) sells the item of that GTIN that most recently
-arrived at a till antenna (or was sold by leaving one); with none, it is left to
-the availability layer (counted in ``stats``).  Redelivered transactions (MQTT
+arrived at a till antenna and is still there (or was sold by leaving it), within
+``pos_recent_us`` of the line; with none, it is left to the availability layer
+(counted in ``stats``): guessing an item would take a shelf item off the count.  Redelivered transactions (MQTT
 QoS 1) are dropped by id, in bounded memory.
 """
 
@@ -40,6 +41,7 @@ class _Tracker(Protocol):
     def get_item(self, epc: str) -> TrackedItem | None: ...
     def sell(self, item: TrackedItem, at_us: int, reason: str, confidence: float, out: list[Transition]) -> None: ...
     def give_back(self, item: TrackedItem, at_us: int, out: list[Transition]) -> None: ...
+    def at_till(self, item: TrackedItem, at_us: int) -> bool: ...
 
 
 class PosReconciler:
@@ -85,13 +87,14 @@ class PosReconciler:
     def _by_gtin(self, gtin: str, quantity: int, at_us: int, out: list[Transition]) -> None:
         candidates = self._at_till.get(gtin, [])
         tracker = self._tracker
-        while quantity and candidates:
-            item = tracker.get_item(candidates.pop())
-            if item is None or item.sold_by_tx or item.state is None or not item.pos_us:
-                continue  # sold by a transaction, or put back on a shelf, since
-            if item.state is not ItemState.SOLD and item.state is not ItemState.PRESENT:
-                continue
+        i = len(candidates)
+        while quantity and i:
+            i -= 1
+            item = tracker.get_item(candidates[i])
+            if item is None or item.sold_by_tx or not tracker.at_till(item, at_us):
+                continue  # sold by a transaction, put back on a shelf, or at a till long ago
+            del candidates[i]
             tracker.sell(item, at_us, "pos_transaction_gtin", 1.0, out)
             quantity -= 1
         if quantity:
-            tracker.stats["pos_lines_without_epc"] += 1
+            tracker.stats["pos_lines_without_epc"] += quantity

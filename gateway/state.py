@@ -640,6 +640,10 @@ class StoreTracker:
             reach = self._reach_us(zone_id)
             if reach is not None and reach < due:
                 return now + p.health_recheck_us // 6, _RECHECK  # reads still in flight
+        if kind == _POS_LEAVE and due <= now and health.zones_down():
+            # Not read by the till any more, nor by a shelf -- but a shelf zone is
+            # impaired and may hold it: not a sale on that evidence.
+            return now + p.health_recheck_us // 6, _RECHECK
         if kind == _POS_LEAVE and due <= now:
             reach = self._reach_us(zone_id)
             if reach is not None and reach < due:
@@ -761,9 +765,20 @@ class StoreTracker:
         _end_exit_episode(item)
         self._to(item, SOLD, item.zone, at_us, reason, confidence, None, None, out)
 
+    def at_till(self, item: TrackedItem, at_us: int) -> bool:
+        """Is the item at a till now (or sold by leaving one, unconfirmed), near ``at_us``?"""
+        if not item.pos_us or abs(at_us - item.pos_us) > self.policy.pos_recent_us:
+            return False
+        if item.state is SOLD:
+            return not item.sold_by_tx
+        zone = self._zones.get(item.zone) if item.zone is not None else None
+        return item.state is PRESENT and zone is not None and zone.role is ZoneRole.POS
+
     def give_back(self, item: TrackedItem, at_us: int, out: list[Transition]) -> None:
         item.sold_by_tx = False
         item.pos_us = 0
+        # The return is evidence the item is here now: its silence starts again.
+        item.last_seen_us = item.w_start = max(item.last_seen_us, at_us)
         self._to(item, RETURNED, item.zone, at_us, "pos_return", 1.0, None, None, out)
 
     # ------------------------------------------------------------------ #

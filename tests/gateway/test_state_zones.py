@@ -188,7 +188,7 @@ def test_item_at_the_till_put_back_on_the_shelf_is_not_sold() -> None:
     sim = Sim()
     sim.place(EPC_A, "floor", -55.0)
     sim.reads(EPC_A, "pos", 5, rssi=-42.0)
-    back = sim.reads(EPC_A, "floor", 10, rssi=-55.0)
+    back = sim.reads(EPC_A, "floor", 30, rssi=-55.0)  # followed back within the till's give-up time
     assert [(t.to_state, t.to_zone) for t in back] == [(ItemState.PRESENT, "floor")]
     sim.reads(EPC_A, "floor", 600, every=5)
     assert sim.state(EPC_A) == ("present", "floor")
