@@ -130,6 +130,14 @@ class _SllurpDisconnectNoise(logging.Filter):
     _KEEP = ("Error during message callback",)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # Not news: the reader closing the socket is "Disconnected from server",
+        # which the bridge reports itself, with its reason, for every disconnect.
+        # Nor is anything sllurp's thread says while we close its session on purpose
+        # (the socket it reads from goes away under it).
+        if record.threadName in _closing_threads and record.levelno >= logging.WARNING:
+            return False
+        if "Disconnected from server" in str(record.msg):
+            return False
         if record.levelno >= logging.ERROR and not str(record.msg).startswith(self._KEEP):
             record.levelno = logging.WARNING
             record.levelname = "WARNING"
@@ -141,6 +149,8 @@ class _SllurpDisconnectNoise(logging.Filter):
 
 
 _noise_filter = _SllurpDisconnectNoise()
+# Names of sllurp threads whose session the bridge is closing (LlrpReader._close).
+_closing_threads: set[str] = set()
 
 
 def sllurp_config(
@@ -477,6 +487,16 @@ class LlrpReader:
         return reached
 
     async def _close(self, client: LLRPReaderClient, *, polite: bool) -> None:
+        thread = getattr(client, "_socket_thread", None)
+        thread_name = thread.name if thread is not None else None
+        if thread_name is not None:
+            _closing_threads.add(thread_name)
+        try:
+            await self._close_session(client, polite=polite)
+        finally:
+            _closing_threads.discard(thread_name or "")
+
+    async def _close_session(self, client: LLRPReaderClient, *, polite: bool) -> None:
         if polite and client.is_alive():
             # DELETE_ACCESSSPEC, DELETE_ROSPEC, then CLOSE_CONNECTION: the reader
             # ends the session itself instead of finding its client gone.

@@ -298,6 +298,11 @@ class Publisher:
 
     async def _ack_loop(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
+            if message.topic.value != self._topic_ack:
+                # Only the ack topic is subscribed, but a broker may still hand over
+                # others (the embedded demo broker delivers retained messages of
+                # other topics on subscribe): not ours, not malformed.
+                continue
             try:
                 ack = decode_as(Ack, bytes(message.payload))
             except WireError as exc:

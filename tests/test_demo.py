@@ -46,6 +46,9 @@ def test_demo_summary_matches_the_simulated_store() -> None:
     # The run and its shutdown logged no error and no crash.
     assert "Traceback" not in done.stderr
     assert " ERROR " not in done.stderr
+    # Nor any warning: a new user's first run should not look like trouble.
+    warnings = [line for line in done.stderr.splitlines() if " WARNING " in line]
+    assert not warnings, warnings[:5]
 
 
 def test_demo_stopped_with_ctrl_c_says_where_its_kept_ledger_is(tmp_path: Path) -> None:

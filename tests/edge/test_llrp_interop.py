@@ -232,9 +232,14 @@ async def test_per_tag_reports_reach_the_agent_in_few_handovers(sim: Simulation)
 # --------------------------------------------------------------------------- 8: CLOSE_CONNECTION
 
 
-async def test_stop_closes_the_llrp_session_with_close_connection(sim: Simulation) -> None:
+async def test_stop_closes_the_llrp_session_with_close_connection(
+    sim: Simulation, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     async with _reader(sim) as reader:
         await _event(reader, "connected")
     received = _endpoint(sim).stats.messages_received
     assert received.get("CLOSE_CONNECTION") == 1
     assert received.get("DELETE_ROSPEC", 0) >= 2  # on connect (reset) and on stop
+    # The answer to our own CLOSE_CONNECTION is expected: an ordinary stop logs no warning about it.
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "CLOSE_CONNECTION" in r.getMessage()]
