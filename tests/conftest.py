@@ -3,8 +3,9 @@
 Integration tests talk to a real PostgreSQL and a real MQTT broker:
 
 * ``TAGLEDGER_TEST_DATABASE_URL`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``)
-  is an administrative connection; each test that asks for ``pg_url`` gets a
-  database of its own, created for it and dropped afterwards.
+  is an administrative connection; each test that asks for ``pg_url`` gets an
+  empty database of its own, created for it and dropped afterwards; ``pg_ledger_url``
+  is the same but already migrated (a copy of a template migrated once per run).
 * ``TAGLEDGER_TEST_MQTT_URL`` (default ``mqtt://127.0.0.1:1883``); each test that
   asks for ``topic_root`` gets a topic root unique to the run and the test.
 
@@ -26,6 +27,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import count
 from urllib.parse import urlsplit
 
@@ -60,18 +62,125 @@ def _require_tcp(url: str, default_port: int, what: str, env: str) -> None:
         )
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """URL (``postgresql://...``) of a fresh, empty database for this test."""
+def _require_postgres() -> None:
     _require_tcp(database_admin_url(), 5432, "PostgreSQL", "TAGLEDGER_TEST_DATABASE_URL")
-    from tagledger.ledger.scratch import create_database, drop_database
 
-    name = f"tagledger_test_{RUN_ID}_{next(_serial)}"
-    url = asyncio.run(create_database(database_admin_url(), name))
+
+#: Databases dropped together: each DROP DATABASE waits for a checkpoint, and
+#: concurrent ones share it (8 at once take about as long as one).
+_DROP_BATCH = 8
+
+
+class _Databases:
+    """This run's scratch databases on the test server.
+
+    Names carry the run id (so concurrent runs, and the workers of one run, never
+    collide). A migrated *template* is made once per run, on first use; a test
+    that wants a migrated ledger gets a copy (``CREATE DATABASE ... TEMPLATE``,
+    a file copy, several times faster than running the migrations). A finished
+    test's database is dropped later, with others at once, on a background
+    thread; the session waits for every drop at its end.
+    """
+
+    def __init__(self) -> None:
+        self._template: str | None = None
+        self._doomed: list[str] = []
+        self._drops = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tltest-dropdb")
+        self._pending: list[Future[None]] = []
+
+    def _new_name(self) -> str:
+        return f"tagledger_test_{RUN_ID}_{next(_serial)}"
+
+    def empty(self) -> str:
+        from tagledger.ledger.scratch import create_database
+
+        return asyncio.run(create_database(database_admin_url(), self._new_name()))
+
+    def migrated(self) -> str:
+        from tagledger.ledger.scratch import create_database
+
+        if self._template is None:
+            self._template = self._make_template()
+        return asyncio.run(create_database(database_admin_url(), self._new_name(), template=self._template))
+
+    def _make_template(self) -> str:
+        from tagledger.ledger.migrate import migrate
+        from tagledger.ledger.scratch import create_database
+
+        name = f"tagledger_template_{RUN_ID}"
+        url = asyncio.run(create_database(database_admin_url(), name))
+        try:
+            asyncio.run(migrate(url))  # closes its connections: a template must have none
+        except BaseException:
+            self.drop(url)
+            raise
+        return name
+
+    def drop(self, url: str) -> None:
+        self._doomed.append(urlsplit(url).path.lstrip("/"))
+        if len(self._doomed) >= _DROP_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        names, self._doomed = self._doomed, []
+        if names:
+            self._pending = [f for f in self._pending if not f.done() or f.exception() is not None]
+            self._pending.append(self._drops.submit(asyncio.run, _drop_all(names)))
+
+    def close(self) -> None:
+        if self._template is not None:
+            self._doomed.append(self._template)
+            self._template = None
+        self._flush()
+        self._drops.shutdown(wait=True)
+        failed = [f.exception() for f in self._pending if f.exception() is not None]
+        self._pending.clear()
+        if failed:
+            raise RuntimeError(f"{len(failed)} batch(es) of test databases could not be dropped: {failed[0]!r}")
+
+
+async def _drop_all(names: list[str]) -> None:
+    from tagledger.ledger.scratch import drop_database
+
+    results = await asyncio.gather(*(drop_database(database_admin_url(), n) for n in names), return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture(scope="session")
+def _databases() -> Iterator[_Databases]:
+    dbs = _Databases()
+    try:
+        yield dbs
+    finally:
+        dbs.close()
+
+
+@pytest.fixture
+def pg_url(_databases: _Databases) -> Iterator[str]:
+    """URL (``postgresql://...``) of a fresh, empty database for this test."""
+    _require_postgres()
+    url = _databases.empty()
     try:
         yield url
     finally:
-        asyncio.run(drop_database(database_admin_url(), name))
+        _databases.drop(url)
+
+
+@pytest.fixture
+def pg_ledger_url(_databases: _Databases) -> Iterator[str]:
+    """URL of a fresh database of this test's own, already migrated to the newest schema.
+
+    A copy of a template migrated once per run: use it instead of ``pg_url`` and
+    ``migrate()`` when the migrating itself is not what the test is about.
+    """
+    _require_postgres()
+    url = _databases.migrated()
+    try:
+        yield url
+    finally:
+        _databases.drop(url)
 
 
 @pytest.fixture

@@ -28,9 +28,13 @@ async def _admin(admin_url: str, sql: str) -> None:
         await conn.close()
 
 
-async def create_database(admin_url: str, name: str) -> str:
-    """Create the empty database ``name``; returns its URL."""
-    await _admin(admin_url, f'CREATE DATABASE "{name}"')
+async def create_database(admin_url: str, name: str, template: str | None = None) -> str:
+    """Create the database ``name``, empty or a copy of database ``template``; returns its URL.
+
+    A template must have no open connections while it is copied.
+    """
+    copy = f' TEMPLATE "{template}"' if template else ""
+    await _admin(admin_url, f'CREATE DATABASE "{name}"{copy}')
     return with_database(admin_url, name)
 
 

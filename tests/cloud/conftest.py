@@ -46,9 +46,7 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite: 
         path = tmp_path / "ledger.sqlite"
         shutil.copyfile(migrated_sqlite, path)
         return f"sqlite:///{path}"
-    url = str(request.getfixturevalue("pg_url"))
-    asyncio.run(migrate(url))
-    return url
+    return str(request.getfixturevalue("pg_ledger_url"))
 
 
 @pytest.fixture
