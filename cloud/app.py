@@ -24,6 +24,7 @@ from cloud.errors import MethodTable, install_exception_handlers
 from cloud.events.endpoints import router as events_router
 from cloud.feeds.endpoints import router as feeds_router
 from cloud.health.endpoints import router as health_router
+from cloud.input_guard import RejectNul
 from cloud.items.endpoints import router as items_router
 from cloud.items.endpoints import store_items_router
 from cloud.metrics import ApiMetrics, MetricsMiddleware
@@ -134,6 +135,7 @@ def create_app(
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["*"],
         )
+    app.add_middleware(RejectNul)
     # Added last so it wraps everything, CORS included: every response is counted.
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     # Routes are matched in this order; the availability look-up, the hottest, comes

@@ -27,9 +27,10 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from cloud.gtin import InvalidGtin, normalise_gtin
 from tagledger.clock import datetime_to_us
@@ -65,9 +66,21 @@ class BookImport:
     lines: tuple[BookLine, ...]
 
 
+def _rows(reader: Any) -> Iterator[list[str]]:  # a csv.reader (its type is private to _csv)
+    """The reader's rows; text the csv module cannot split (a bare CR inside a field) is a BookError."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise BookError(f"not CSV: {exc}", line=reader.line_num) from None
+        yield row
+
+
 def parse_book_csv(text: str, *, known_stores: frozenset[str] | None = None) -> list[BookImport]:
     """The imports a CSV file holds, ordered by store then as-of time."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))  # a BOM is what spreadsheets add
+    reader = _rows(csv.reader(io.StringIO(text.lstrip("\ufeff"))))  # a BOM is what spreadsheets add
     try:
         header = next(reader)
     except StopIteration:

@@ -200,6 +200,11 @@ async def test_a_bad_book_file_is_refused_whole_with_its_line(
     assert (await client.get("/v1/audit/book-imports")).json()["imports"] == []
     r = await client.post("/v1/audit/book-imports", content=b"\xff\xfe", headers={"Content-Type": "text/csv"})
     assert (r.status_code, r.json()["error"]["code"]) == (400, "invalid_encoding")
+    # Issue 11, schemathesis: a bare CR inside a field made the csv module raise (500).
+    bad = "store,gtin,quantity,as_of\nparis-01,x\ry,1,2026-01-01T00:00:00Z\n"
+    r = await client.post("/v1/audit/book-imports", content=bad.encode(), headers={"Content-Type": "text/csv"})
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_book_csv")
+    assert r.json()["error"]["details"]["line"] == 2
 
 
 async def test_kpis_per_hour(client: httpx.AsyncClient, ledger: Ledger, clock: ManualClock) -> None:
