@@ -230,6 +230,14 @@ async def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
         # Transient by contract: the caller may retry.
         log.warning("ledger unavailable during %s %s: %s", request.method, request.url.path, exc)
         return error_response(503, "ledger_unavailable", "the ledger cannot be reached; retry shortly")
+    state = str(getattr(exc.__cause__, "sqlstate", "") or "")
+    if state.startswith("22"):
+        # SQL data exception (a NUL in text, a number out of range, ...): the request
+        # carried a value the database cannot hold, whatever endpoint let it through.
+        log.warning("value refused by the ledger during %s %s: %s", request.method, request.url.path, exc)
+        return error_response(
+            422, "invalid_value", "a value in the request cannot be stored by the ledger", {"sqlstate": state}
+        )
     log.error("ledger error during %s %s: %s", request.method, request.url.path, exc)
     return error_response(500, "ledger_error", "the ledger refused the request")
 

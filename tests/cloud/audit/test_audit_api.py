@@ -294,3 +294,19 @@ async def test_two_closes_at_once_record_one_result(ledger: Ledger) -> None:
     assert rows[0][0] == count.coverage.expected  # no read: every expected item missing, recorded once
     log = await ledger.fetch("SELECT actor FROM audit_log WHERE action = 'count.close'")
     assert len(log) == 1
+
+
+async def test_a_value_the_database_cannot_hold_is_422_not_500(
+    client: httpx.AsyncClient, ledger: Ledger, clock: ManualClock, ledger_url: str
+) -> None:
+    # Issue 11: a NUL in an approval's note reached PostgreSQL's text (SQLSTATE 22021) and was a 500.
+    clock.set(NOW)
+    r = await client.post(
+        "/v1/audit/book-imports", content=BOOK.format(as_of=iso(T0)).encode(), headers={"Content-Type": "text/csv"}
+    )
+    imp = r.json()["imports"][0]
+    r = await client.post(f"/v1/audit/book-imports/{imp['id']}/approvals", json={"gtins": [SHIRT], "note": "x\0y"})
+    if ledger_url.startswith("sqlite"):
+        assert r.status_code == 200, r.text  # SQLite's text holds it
+    else:
+        assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_value"), r.text
