@@ -78,6 +78,22 @@ def _time(value: datetime, name: str) -> int:
     return datetime_to_us(value)
 
 
+async def _body_at_most(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it is known to pass ``limit``: a declared
+    Content-Length above it is refused unread, and a streamed body is read only up to it."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the file is larger than {limit // (1024 * 1024)} MiB; split it")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the file is larger than {limit // (1024 * 1024)} MiB; split it")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 # -- stock ------------------------------------------------------------------------------------
 
 
@@ -211,9 +227,7 @@ async def import_book(
 ) -> BookImportList:
     """The whole file is imported or none of it: a bad line is 422 ``invalid_book_csv`` with its line and
     column."""
-    raw = await request.body()
-    if len(raw) > MAX_BOOK_BYTES:
-        raise PayloadTooLarge("the file is larger than 20 MiB; split it")
+    raw = await _body_at_most(request, MAX_BOOK_BYTES)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

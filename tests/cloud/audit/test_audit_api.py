@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 
 import httpx
 
@@ -310,3 +311,29 @@ async def test_a_value_the_database_cannot_hold_is_422_not_500(
         assert r.status_code == 200, r.text  # SQLite's text holds it
     else:
         assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_value"), r.text
+
+
+async def test_an_oversized_book_file_is_refused_without_being_read_whole(
+    client: httpx.AsyncClient, ledger: Ledger, clock: ManualClock
+) -> None:
+    """413 as soon as the body passes 20 MiB: the API does not hold a larger upload in memory first."""
+    clock.set(NOW)
+    chunk = b"x" * (1024 * 1024)
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for _ in range(200):  # 200 MiB offered
+            sent += len(chunk)
+            yield chunk
+
+    r = await client.post("/v1/audit/book-imports", content=body(), headers={"Content-Type": "text/csv"})
+    assert (r.status_code, r.json()["error"]["code"]) == (413, "payload_too_large")
+    assert sent <= 22 * 1024 * 1024, f"{sent // (1024 * 1024)} MiB read before refusing"
+    declared = await client.post(
+        "/v1/audit/book-imports",
+        content=b"store,gtin,quantity,as_of\n",
+        headers={"Content-Type": "text/csv", "Content-Length": str(100 * 1024 * 1024)},
+    )
+    assert declared.status_code == 413
+    assert (await client.get("/v1/audit/book-imports")).json()["imports"] == []
