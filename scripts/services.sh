@@ -157,6 +157,9 @@ ensure_tools() {
   command -v podman >/dev/null 2>&1 || missing+=(podman)
   command -v runc >/dev/null 2>&1 || missing+=(runc)
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  # tests/test_mqtt_provision.py and tests/test_deploy.py start Mosquitto brokers of their
+  # own (generated passwords, ACL and TLS files), even when a shared broker answers.
+  command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
   # The staff console's browser tests (tests/cloud/console) drive Debian's chromium
   # through Playwright; Playwright's own browser downloads are never used.
   [ -x /usr/bin/chromium ] || missing+=(chromium)
