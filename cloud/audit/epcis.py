@@ -16,6 +16,7 @@ seen again in a zone (present, moved)         OBSERVE ``cycle_counting``  (same,
 exiting (unsold, won the exit zone)           OBSERVE ``entering_exiting`` ``in_progress``
 sold                                          OBSERVE ``retail_selling``  ``retail_sold``
 returned (sold earlier, back in the store)    OBSERVE ``receiving``      ``returned``
+seen again after departing through the exit   ADD     ``receiving``      ``returned``
 departed through the exit unsold              DELETE  ``entering_exiting`` ``stolen`` (the ledger's
                                                                          presumption of a loss)
 left for another store (export of that store) DELETE  ``departing``      ``in_transit``
@@ -163,7 +164,9 @@ def _classify(store: Store, rec: EventRecord) -> tuple[str, str, str, bool] | No
     if t.to_state == ItemState.EXITING:
         return "OBSERVE", "entering_exiting", "in_progress", True
     if t.to_state == ItemState.RETURNED:
-        return "OBSERVE", "receiving", "returned", True
+        # Back after leaving through the exit: the export DELETEd it then, so it is ADDed again.
+        action = "ADD" if t.from_state == ItemState.DEPARTED_EXIT else "OBSERVE"
+        return action, "receiving", "returned", True
     if t.from_state is None or t.from_store_id is not None:
         return "ADD", "receiving", _disposition(store, t.to_zone), True
     from_role, to_role = _role(store, t.from_zone), _role(store, t.to_zone)

@@ -164,3 +164,23 @@ def test_store_without_gln_or_prefix_length_is_refused_by_field() -> None:
     with pytest.raises(epcis.EpcisError) as err:
         epcis.object_events(parse_site(data, "x").store("paris-01"), history())
     assert err.value.field == "gln"
+
+
+def test_an_item_back_after_a_departure_is_added_again() -> None:
+    """The export DELETEs an item that left through the exit unsold; seen again in the store
+    (``seen_after_exit``), it must be ADDed back, not OBSERVEd as if it had never left."""
+    store = site().store("paris-01")
+    epc = sgtin96(SHIRT, 2000).hex().upper()
+    records = [
+        rec(1, ItemState.DEPARTED_EXIT, from_state=ItemState.EXITING, from_zone="exit", to_zone="exit", epc=epc),
+        rec(2, ItemState.RETURNED, from_state=ItemState.DEPARTED_EXIT, from_zone="exit", to_zone="floor", epc=epc),
+        rec(3, ItemState.SOLD, to_zone="pos", epc=epc),
+        rec(4, ItemState.RETURNED, from_state=ItemState.SOLD, from_zone="pos", to_zone="floor", epc=epc),
+    ]
+    got = [(e["action"], e["bizStep"], e["disposition"]) for e in epcis.object_events(store, records).events]
+    assert got == [
+        ("DELETE", "entering_exiting", "stolen"),
+        ("ADD", "receiving", "returned"),
+        ("OBSERVE", "retail_selling", "retail_sold"),
+        ("OBSERVE", "receiving", "returned"),  # a sale is observed, not deleted: its return is observed too
+    ]
