@@ -310,6 +310,7 @@ async def test_the_tls_listener_takes_the_generated_certificates(
             password=pw["edge.paris-01-r1"],
             tls_context=bare,
             logger=quiet,
+            timeout=2,  # the broker closes the connection; do not wait out the default 10 s
         ) as c:
             await c.publish(t.reads("paris-01", "paris-01-r1"), b"{}", qos=1)
 
