@@ -340,13 +340,14 @@ class StoreTracker:
         if ev is None:
             ev = item.evidence[zone_id] = ZoneEvidence()
             self._set_home(item)
-        before_dbm = ev.mean_dbm()
+        before_dbm = ev.mean_dbm()  # -inf: never read here (a fresh episode, not a jump)
         ev.add(t, s.count, s.mean_rssi, self.policy.window_half_life_us)
         if t > item.last_seen_us:
             self.presence.learn(item, t)
             item.last_seen_us = t
         if zone.role is ZoneRole.EXIT and zone_id != item.zone:
-            self._exit_read(item, t, s.count, s.peak_rssi >= before_dbm + self.policy.exit_jump_db)
+            jump = before_dbm > -math.inf and s.peak_rssi >= before_dbm + self.policy.exit_jump_db
+            self._exit_read(item, t, s.count, jump)
             return
         if zone_id == item.zone:
             if state is UNOBSERVED or state is MISSING:
@@ -363,9 +364,10 @@ class StoreTracker:
         read the item for ``exit_fresh_us``) or *strong* (it began with a read
         ``exit_jump_db`` above the exit's recent reads of the item: carried
         through the portal, not cross-read from a shelf or the till beside it).
+        Such a read starts a new episode even amid weak ones.
         """
         gap = self.policy.exit_episode_gap_us
-        if item.x_last and -gap <= t - item.x_last <= gap and not (jump and not item.x_strong):
+        if item.x_last and -gap <= t - item.x_last <= gap and not jump:
             item.x_first = min(item.x_first, t)
             item.x_last = max(item.x_last, t)
             item.x_reads += count
