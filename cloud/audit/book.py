@@ -37,6 +37,10 @@ from tagledger.clock import datetime_to_us
 
 REQUIRED = ("store", "gtin", "quantity", "as_of")
 MAX_LINES = 200_000
+#: Bounds of a book line: far beyond any store, and small enough that totals and values
+#: stay exact integers and finite numbers in every backend's columns and in JSON.
+MAX_QUANTITY = 10**9
+MAX_UNIT_PRICE = 10**9
 
 
 class BookError(ValueError):
@@ -133,6 +137,8 @@ def _parse_row(
         quantity = int(text)
     except ValueError:
         raise BookError(f"{text!r} is not a whole number", line=number, column="quantity") from None
+    if abs(quantity) > MAX_QUANTITY:
+        raise BookError(f"a quantity is between -{MAX_QUANTITY} and {MAX_QUANTITY}", line=number, column="quantity")
     as_of_us = parse_time(_cell(row, columns, "as_of", number), line=number)
     price: float | None = None
     i = columns.get("unit_price")
@@ -141,8 +147,8 @@ def _parse_row(
             price = float(row[i].strip())
         except ValueError:
             raise BookError(f"{row[i].strip()!r} is not a number", line=number, column="unit_price") from None
-        if not math.isfinite(price) or price < 0:
-            raise BookError("a price is a finite number >= 0", line=number, column="unit_price")
+        if not math.isfinite(price) or not 0 <= price <= MAX_UNIT_PRICE:
+            raise BookError(f"a price is a number from 0 to {MAX_UNIT_PRICE}", line=number, column="unit_price")
     return store_id, as_of_us, BookLine(gtin=gtin, quantity=quantity, unit_price=price)
 
 

@@ -337,3 +337,19 @@ async def test_an_oversized_book_file_is_refused_without_being_read_whole(
     )
     assert declared.status_code == 413
     assert (await client.get("/v1/audit/book-imports")).json()["imports"] == []
+
+
+async def test_a_quantity_or_price_no_column_holds_is_refused_with_its_line(
+    client: httpx.AsyncClient, ledger: Ledger, clock: ManualClock
+) -> None:
+    clock.set(NOW)
+    for row, column in (
+        (f"paris-01,{SHIRT},{10**20},{iso(T0)},", "quantity"),
+        (f"paris-01,{SHIRT},1,{iso(T0)},1e300", "unit_price"),
+    ):
+        text = "store,gtin,quantity,as_of,unit_price\n" + row + "\n"
+        r = await client.post("/v1/audit/book-imports", content=text.encode(), headers={"Content-Type": "text/csv"})
+        assert r.status_code == 422, r.text
+        err = r.json()["error"]
+        assert (err["code"], err["details"]["line"], err["details"]["column"]) == ("invalid_book_csv", 2, column)
+    assert (await client.get("/v1/audit/book-imports")).json()["imports"] == []

@@ -42,7 +42,7 @@ def test_parse_groups_by_store_and_as_of_and_normalises_gtins() -> None:
             "store,gtin,quantity,as_of,unit_price\nparis-01,00614141000012,1,2026-01-01T00:00:00Z,-3\n",
             2,
             "unit_price",
-            ">= 0",
+            "from 0 to",
         ),
         (
             "store,gtin,quantity,as_of\nparis-01,00614141000012,1,2026-01-01T00:00:00Z\n"
