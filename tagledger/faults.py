@@ -127,7 +127,9 @@ class Mosquitto:
             "max_inflight_messages 100\n"
             "log_dest none\n"
         )
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        binary = shutil.which("mosquitto") or shutil.which("/usr/sbin/mosquitto")
+        if binary is None:
+            raise RuntimeError("Mosquitto is not installed (Debian package 'mosquitto', see scripts/services.sh)")
         # A fixed argument list, our own config file: nothing untrusted.
         self._process = subprocess.Popen(  # noqa: S603, ASYNC220
             [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
