@@ -147,12 +147,21 @@ async def list_counts(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> CountList:
     """Each with how many items it expects and how many of those were seen (GET a count for the rest)."""
-    if store_id is not None:
-        require_stores_allowed(principal, [store_id])
     counts = await service.list_counts(
-        state["ledger"], state["site"], store_id=store_id, limit=limit, visible=principal.may_see
+        state["ledger"], state["site"], store_ids=_listed_stores(principal, store_id), limit=limit
     )
     return CountList(counts=counts)
+
+
+def _listed_stores(principal: Principal, store_id: str | None) -> list[str] | None:
+    """The stores a list covers: the one named (if the key may see it), else the key's stores (None: all).
+
+    Filtered in the query, not after its LIMIT, so a key's own rows are not crowded out by newer rows
+    of stores it cannot see."""
+    if store_id is not None:
+        require_stores_allowed(principal, [store_id])
+        return [store_id]
+    return None if principal.stores is None else sorted(principal.stores)
 
 
 async def _count_for(state: State, principal: Principal, count_id: str) -> None:
@@ -252,10 +261,8 @@ async def list_book_imports(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> BookImportList:
     """Each import is one store's book at one as-of time, with who imported it and from which file."""
-    if store_id is not None:
-        require_stores_allowed(principal, [store_id])
-    rows = await repository.book_imports(state["ledger"], store_id=store_id, limit=limit)
-    return BookImportList(imports=[service.import_out(h) for h in rows if principal.may_see(h.store_id)])
+    rows = await repository.book_imports(state["ledger"], store_ids=_listed_stores(principal, store_id), limit=limit)
+    return BookImportList(imports=[service.import_out(h) for h in rows])
 
 
 @router.get(

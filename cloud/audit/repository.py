@@ -167,15 +167,19 @@ async def session(ledger: Ledger, session_id: str) -> SessionRow | None:
     return _session(found[0]) if found else None
 
 
-async def sessions(ledger: Ledger, *, store_id: str | None, limit: int) -> list[SessionRow]:
-    if store_id is None:
+async def sessions(ledger: Ledger, *, store_ids: Sequence[str] | None, limit: int) -> list[SessionRow]:
+    """Newest first, of ``store_ids`` (None: every store), filtered before the limit."""
+    if store_ids is None:
         found = await ledger.fetch(
             f"SELECT {_SESSION_COLUMNS} FROM count_sessions ORDER BY opened_at DESC, id LIMIT $1", limit
         )
     else:
+        if not store_ids:
+            return []
         found = await ledger.fetch(
-            f"SELECT {_SESSION_COLUMNS} FROM count_sessions WHERE store_id = $1 ORDER BY opened_at DESC, id LIMIT $2",
-            store_id,
+            f"SELECT {_SESSION_COLUMNS} FROM count_sessions WHERE store_id IN ({_marks(1, len(store_ids))})"
+            f" ORDER BY opened_at DESC, id LIMIT ${len(store_ids) + 1}",
+            *store_ids,
             limit,
         )
     return [_session(r) for r in found]
@@ -369,15 +373,19 @@ async def book_import(ledger: Ledger, import_id: str) -> tuple[ImportRow, BookIm
     return head, book
 
 
-async def book_imports(ledger: Ledger, *, store_id: str | None, limit: int) -> list[ImportRow]:
-    if store_id is None:
+async def book_imports(ledger: Ledger, *, store_ids: Sequence[str] | None, limit: int) -> list[ImportRow]:
+    """Newest as-of first, of ``store_ids`` (None: every store), filtered before the limit."""
+    if store_ids is None:
         found = await ledger.fetch(
             f"SELECT {_IMPORT_COLUMNS} FROM book_imports ORDER BY as_of DESC, id LIMIT $1", limit
         )
     else:
+        if not store_ids:
+            return []
         found = await ledger.fetch(
-            f"SELECT {_IMPORT_COLUMNS} FROM book_imports WHERE store_id = $1 ORDER BY as_of DESC, id LIMIT $2",
-            store_id,
+            f"SELECT {_IMPORT_COLUMNS} FROM book_imports WHERE store_id IN ({_marks(1, len(store_ids))})"
+            f" ORDER BY as_of DESC, id LIMIT ${len(store_ids) + 1}",
+            *store_ids,
             limit,
         )
     return [_import(r) for r in found]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from cloud.audit import book as bookmod
@@ -102,15 +102,11 @@ async def open_count(
     return await get_count(ledger, site, session_id)
 
 
-async def list_counts(
-    ledger: Ledger, site: Site, *, store_id: str | None, limit: int, visible: Callable[[str], bool]
-) -> list[CountSummary]:
-    """Newest first.  A closed count's figures come from its recorded result (cheap); an open one's
-    coverage is computed."""
+async def list_counts(ledger: Ledger, site: Site, *, store_ids: Sequence[str] | None, limit: int) -> list[CountSummary]:
+    """Newest first, of ``store_ids`` (None: every store).  A closed count's figures come from its
+    recorded result (cheap); an open one's coverage is computed."""
     out = []
-    for s in await repository.sessions(ledger, store_id=store_id, limit=limit):
-        if not visible(s.store_id):
-            continue
+    for s in await repository.sessions(ledger, store_ids=store_ids, limit=limit):
         if s.state == "closed":
             expected, missing = await repository.expected_and_missing(ledger, s.id)
             seen = expected - missing
@@ -394,7 +390,7 @@ async def kpis(
         )
     imports = [
         h
-        for h in await repository.book_imports(ledger, store_id=store_id, limit=10_000)
+        for h in await repository.book_imports(ledger, store_ids=[store_id], limit=10_000)
         if from_us < h.as_of_us <= to_us
     ]
     points: list[KpiPoint] = []
