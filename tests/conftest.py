@@ -19,6 +19,7 @@ every async test fails if it leaves a task running.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import inspect
 import logging
@@ -67,7 +68,7 @@ def _require_postgres() -> None:
 
 
 #: Databases dropped together: each DROP DATABASE waits for a checkpoint, and
-#: concurrent ones share it (8 at once take about as long as one).
+#: concurrent ones share it (8 at once take about as long as one); up to 4 batches at once.
 _DROP_BATCH = 8
 
 
@@ -77,7 +78,8 @@ class _Databases:
     Names carry the run id (so concurrent runs, and the workers of one run, never
     collide). A migrated *template* is made once per run, on first use; a test
     that wants a migrated ledger gets a copy (``CREATE DATABASE ... TEMPLATE``,
-    a file copy, several times faster than running the migrations). A finished
+    a file copy, several times faster than running the migrations), made ahead
+    on a background thread while the test before runs. A finished
     test's database is dropped later, with others at once, on a background
     thread; the session waits for every drop at its end.
     """
@@ -85,8 +87,10 @@ class _Databases:
     def __init__(self) -> None:
         self._template: str | None = None
         self._doomed: list[str] = []
-        self._drops = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tltest-dropdb")
+        self._drops = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tltest-dropdb")
         self._pending: list[Future[None]] = []
+        self._copies = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tltest-copydb")
+        self._next_copy: Future[str] | None = None
 
     def _new_name(self) -> str:
         return f"tagledger_test_{RUN_ID}_{next(_serial)}"
@@ -97,11 +101,18 @@ class _Databases:
         return asyncio.run(create_database(database_admin_url(), self._new_name()))
 
     def migrated(self) -> str:
-        from tagledger.ledger.scratch import create_database
-
+        """A copy of the template; the next test's copy is then made in the background."""
         if self._template is None:
             self._template = self._make_template()
-        return asyncio.run(create_database(database_admin_url(), self._new_name(), template=self._template))
+        ready, self._next_copy = self._next_copy, None
+        url = ready.result() if ready is not None else self._copy(self._template)
+        self._next_copy = self._copies.submit(self._copy, self._template)
+        return url
+
+    def _copy(self, template: str) -> str:
+        from tagledger.ledger.scratch import create_database
+
+        return asyncio.run(create_database(database_admin_url(), self._new_name(), template=template))
 
     def _make_template(self) -> str:
         from tagledger.ledger.migrate import migrate
@@ -128,6 +139,11 @@ class _Databases:
             self._pending.append(self._drops.submit(asyncio.run, _drop_all(names)))
 
     def close(self) -> None:
+        if self._next_copy is not None:
+            with contextlib.suppress(Exception):  # a failed copy left nothing behind
+                self._doomed.append(urlsplit(self._next_copy.result()).path.lstrip("/"))
+            self._next_copy = None
+        self._copies.shutdown(wait=True)
         if self._template is not None:
             self._doomed.append(self._template)
             self._template = None
