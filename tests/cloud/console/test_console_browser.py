@@ -7,6 +7,7 @@ test's temporary directory.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -147,7 +148,8 @@ async def test_reader_health_shows_status_last_seen_rate_and_antennas(console: C
         await _signed_in(console, t, console.staff_key)
         r1 = t.page.locator('#readers tr[data-reader="paris-01-r1"]')
         await expect(r1.locator("td").nth(1)).to_have_text("online")
-        await expect(r1.locator("td").nth(2)).to_have_text("just now")
+        # Reported at the fixture's start: "just now", or seconds ago on a slow machine.
+        await expect(r1.locator("td").nth(2)).to_have_text(re.compile(r"^(just now|\d+ s ago)$"))
         await expect(r1.locator("td").nth(3)).to_have_text("275.5")
         await expect(r1.locator('[data-antenna="1"]')).to_have_text("1 floor ok")
         await expect(r1.locator('[data-antenna="3"]')).to_have_text("3 fitting down")
