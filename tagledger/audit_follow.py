@@ -43,14 +43,21 @@ class CountGone(RuntimeError):
 
 
 class NewReads:
-    """Which (EPC, reader, antenna) the count has been sent already; pure bookkeeping."""
+    """Which (EPC, reader, antenna) the count has been sent already; pure bookkeeping.
 
-    def __init__(self) -> None:
+    A read made before the count opened is not sent: an agent replaying its spool after an
+    outage publishes reads of long ago, which say nothing of what the count finds now (the
+    ledger's own events count from the opening on, by the same rule)."""
+
+    def __init__(self, since_us: int = 0) -> None:
+        self._since_us = since_us
         self._sent: set[tuple[str, str, int]] = set()
 
     def take(self, sightings: Iterable[WireSighting]) -> list[Sighting]:
         out = []
         for s in sightings:
+            if s.last_seen_us < self._since_us:
+                continue
             key = (s.epc, s.reader_id, s.antenna)
             if key not in self._sent:
                 self._sent.add(key)
@@ -94,7 +101,7 @@ async def follow(
         raise CountGone(f"count {count_id!r} is {'closed' if session else 'unknown'}")
     topics = wire.Topics(topic_root)
     address = BrokerAddress.parse(mqtt_url)
-    seen = NewReads()
+    seen = NewReads(since_us=session.opened_us)
     pending: list[Sighting] = []
     sent = 0
     stop = stop or asyncio.Event()
