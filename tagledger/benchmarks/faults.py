@@ -13,6 +13,11 @@ What runs
 
 Scenarios, one after the other on the same stack, each with its own readers' boot
 ids and EPCs: ``poison`` (a fifth of the messages are poison, no other fault),
+``fuzz`` (``--fuzz-messages``, a third of them valid read batches, Impinj or Zebra
+payloads with one to three fields replaced by edge values, or random bytes, or deep
+nesting, seeded; here ``silently_dropped`` is what was published minus what the
+gateway's own counters account for: dead letters, reader payloads and read batches
+ingested),
 ``database_refuses`` (``ALTER DATABASE ... ALLOW_CONNECTIONS false`` and its
 sessions terminated, for ``--fault-s``), ``broker_killed`` (SIGKILL, started again
 after ``--fault-s``; read batches only: what a killed broker had not saved of a
@@ -41,7 +46,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -60,6 +67,7 @@ import asyncpg
 import httpx
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client.parser import text_string_to_metric_families
 
 from tagledger.faults import Mosquitto
 from tagledger.ledger.migrate import migrate
@@ -69,7 +77,7 @@ from tagledger.wire import Topics
 
 STORE = "paris-01"
 READER = "paris-01-r1"
-SCENARIOS = ("poison", "database_refuses", "broker_killed", "gateway_killed")
+SCENARIOS = ("poison", "fuzz", "database_refuses", "broker_killed", "gateway_killed")
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -83,6 +91,8 @@ class Options:
     drain_timeout_s: float = 60.0
     resend_s: float = 3.0  # the agent re-sends what is not acknowledged after this long
     scenarios: tuple[str, ...] = SCENARIOS
+    fuzz_messages: int = 3000  # fuzz: messages in all (a third fuzzed)
+    seed: int = 11
     work_dir: Path | None = None
 
 
@@ -146,7 +156,12 @@ class Agent:
         self.epcs: list[str] = []
         self._lock = threading.Lock()
         self._seq = 0
+        self.published = 0  # every publish, re-sends included
         self.pub = Publisher(port, [topics.ack(STORE, READER)], self._ack)
+
+    def _publish(self, payload: bytes) -> None:
+        self.published += 1
+        self.pub.publish(self.topics.reads(STORE, READER), payload)
 
     def _ack(self, _topic: str, payload: bytes) -> None:
         doc = json.loads(payload)
@@ -156,7 +171,7 @@ class Agent:
         with self._lock:
             if result == "resend":
                 if seq in self.pending:
-                    self.pub.publish(self.topics.reads(STORE, READER), self.pending[seq][0])
+                    self._publish(self.pending[seq][0])
                 return
             if self.pending.pop(seq, None) is not None:
                 self.done[seq] = result
@@ -178,7 +193,7 @@ class Agent:
         with self._lock:
             self.pending[seq] = (payload, time.monotonic())
             self.epcs.append(epc)
-        self.pub.publish(self.topics.reads(STORE, READER), payload)
+            self._publish(payload)
 
     def resend_due(self) -> None:
         now = time.monotonic()
@@ -186,8 +201,8 @@ class Agent:
             due = [(seq, p) for seq, (p, at) in self.pending.items() if now - at >= self.resend_s]
             for seq, p in due:
                 self.pending[seq] = (p, now)
-        for _seq, p in due:
-            self.pub.publish(self.topics.reads(STORE, READER), p)
+            for _seq, p in due:
+                self._publish(p)
 
     @property
     def sent(self) -> int:
@@ -326,6 +341,7 @@ class Stack:
     gateway: GatewayProcess
     topics: Topics
     marker: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    rejects_before: int = 0
 
     async def fault(self, name: str) -> None:
         if name == "database_refuses":
@@ -420,6 +436,139 @@ async def _scenario(stack: Stack, name: str, index: int) -> Row:
     return row
 
 
+def _mutate(rng: random.Random, doc: Any) -> Any:
+    """One field of ``doc`` (anywhere in it) replaced by an edge value: the probe's fuzzing, seeded."""
+    paths: list[tuple[Any, ...]] = []
+
+    def walk(node: Any, prefix: tuple[Any, ...]) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node[:2]) if isinstance(node, list) else ()
+        for k, v in items:
+            paths.append((*prefix, k))
+            walk(v, (*prefix, k))
+
+    walk(doc, ())
+    doc = json.loads(json.dumps(doc))
+    path = rng.choice(paths)
+    target = doc
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = rng.choice(
+        [0, -1, 2**31, 2**63, -(2**63), 10**400, 1e308, -1e308, math.inf, -math.inf, math.nan, "", "x" * 70,
+         None, True, [], {}, [1, 2], {"a": 1}, "2026-01-01T00:00:00", "30340BB8C0000000000000ZZ", rng.random()]
+    )  # fmt: skip
+    return doc
+
+
+def _fuzz_payload(rng: random.Random, topics: Topics, n: int) -> tuple[str, bytes]:
+    """A fuzzed read batch, Impinj or Zebra payload: a valid one with one to three fields spoiled, or raw bytes."""
+    now = int(time.time() * 1e6)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    kind = n % 3
+    if kind == 0:
+        topic = topics.reads(STORE, READER)
+        doc: Any = {"v": 1, "kind": "reads", "store_id": STORE, "reader_id": READER, "boot_id": f"fuzz-{n % 7}",
+                    "seq": rng.randrange(0, 50), "sent_at_us": now,
+                    "observations": [{"epc": f"30340BB8C0{rng.randrange(2**40):014X}", "antenna": 1,
+                                      "first_seen_us": now - 1000, "last_seen_us": now, "count": 2,
+                                      "peak_rssi": -50.0, "mean_rssi": -51.0}]}  # fmt: skip
+    elif kind == 1:
+        topic = topics.impinj(STORE, READER)
+        doc = {"timestamp": stamp, "tagInventoryEvent": {"epcHex": f"30340BB8C0{rng.randrange(2**40):014X}",
+                                                        "antennaPort": 1, "peakRssiCdbm": -3500}}  # fmt: skip
+    else:
+        topic = topics.zebra(STORE, READER)
+        doc = {"timestamp": stamp, "data": {"idHex": f"30340BB8C0{rng.randrange(2**40):014X}", "antenna": 1,
+                                            "peakRssi": -35, "reads": 2}}  # fmt: skip
+    roll = rng.random()
+    if roll < 0.1:
+        return topic, rng.randbytes(rng.randrange(0, 40))
+    if roll < 0.15:
+        return topic, b'{"a":' * rng.randrange(100, 3000)
+    for _ in range(rng.randrange(1, 4)):
+        doc = _mutate(rng, doc)
+    return topic, json.dumps(doc).encode()
+
+
+async def _metrics(gateway: GatewayProcess) -> dict[str, float]:
+    """The gateway's counters, summed over their labels, by sample name."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        text = (await http.get(f"http://127.0.0.1:{gateway.health_port}/metrics")).text
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[sample.name] = out.get(sample.name, 0.0) + sample.value
+    return out
+
+
+def _accounted(m: dict[str, float]) -> float:
+    """Messages of the reads, impinj and zebra topics the gateway accounted for: dead-lettered or ingested."""
+    return (
+        m.get("tagledger_rejects_total", 0)
+        + m.get("tagledger_reader_payloads_total", 0)
+        + m.get("tagledger_batches_total", 0)
+    )
+
+
+async def _fuzz_scenario(stack: Stack, index: int) -> Row:
+    """The probe's fuzzing through the real gateway: every message must be dead-lettered or ingested, and counted.
+
+    ``silently_dropped``: messages published minus messages the gateway's own
+    counters account for (dead letters, reader payloads ingested, read batches
+    committed, duplicate or rejected).
+    """
+    opts = stack.opts
+    rng = random.Random(opts.seed)
+    port = stack.broker.port
+    row = Row("fuzz")
+    agent = Agent(stack.topics, port, boot=f"fuzz-valid-{stack.marker}", epc_base=index * 10**8, resend_s=opts.resend_s)
+    reader = Reader(stack.topics, port, epc_base=index * 10**8 + 5 * 10**7)
+    fuzzer = Publisher(port, [], lambda _t, _p: None)
+    await asyncio.sleep(0.5)
+    before = _accounted(await _metrics(stack.gateway))
+    fuzzed = 0
+    began = time.monotonic()
+    try:
+        for n in range(opts.fuzz_messages):
+            if n % 3 == 0:
+                fuzzer.publish(*_fuzz_payload(rng, stack.topics, fuzzed))
+                fuzzed += 1
+            elif n % 3 == 1:
+                reader.send()
+            else:
+                agent.send()
+            agent.resend_due()
+            await asyncio.sleep(max(0.0, began + n / (opts.rate * 4) - time.monotonic()))
+        deadline = time.monotonic() + opts.drain_timeout_s
+        sent = 0
+        last, stable_since = -1.0, time.monotonic()
+        while time.monotonic() < deadline:
+            agent.resend_due()
+            sent = fuzzed + len(reader.epcs) + agent.published
+            accounted = _accounted(await _metrics(stack.gateway)) - before
+            if accounted != last:
+                last, stable_since = accounted, time.monotonic()
+            # Held batches wait up to reorder_wait_s (3 s) for their predecessors.
+            if (not agent.pending and accounted >= sent) or time.monotonic() - stable_since > 5:
+                break
+            await asyncio.sleep(0.2)
+        row.poison = fuzzed
+        row.valid = agent.sent + len(reader.epcs)
+        row.sent = fuzzed + row.valid
+        row.silently_dropped = int(sent - last)
+        row.dead_lettered = await _rejects_count(stack.db_url) - stack.rejects_before
+        row.valid_lost = len(agent.pending) + await _missing(stack.db_url, reader.epcs + agent.epcs)
+        row.doubled = await _doubled(stack.db_url, reader.epcs + agent.epcs)
+        row.ready_after = await _eventually_ready(stack.gateway)
+    finally:
+        for c in (agent.pub, reader.pub, fuzzer):
+            c.close()
+    return row
+
+
+async def _rejects_count(db_url: str) -> int:
+    return int((await _query(db_url, "SELECT count(*) AS n FROM rejects"))[0]["n"])
+
+
 async def _eventually_ready(gateway: GatewayProcess, within_s: float = 15) -> bool:
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
@@ -493,7 +642,11 @@ async def run(opts: Options) -> list[Row]:
     rows = []
     async with _stack(opts) as stack:
         for i, name in enumerate(opts.scenarios):
-            rows.append(await _scenario(stack, name, i + 1))
+            if name == "fuzz":
+                stack.rejects_before = await _rejects_count(stack.db_url)
+                rows.append(await _fuzz_scenario(stack, i + 1))
+            else:
+                rows.append(await _scenario(stack, name, i + 1))
     return rows
 
 
@@ -517,6 +670,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--fault-s", type=float, default=5.0, help="How long each fault lasts.")
     p.add_argument("--rate", type=float, default=50.0, help="Messages per second, all sources together.")
     p.add_argument("--scenario", action="append", choices=SCENARIOS, help="Run only these (repeat).")
+    p.add_argument("--fuzz-messages", type=int, default=3000, help="fuzz: messages in all, a third of them fuzzed.")
     p.add_argument("--json", action="store_true", help="One JSON object per scenario, then the table.")
     args = p.parse_args(argv)
     if urlsplit(args.database_url).scheme not in ("postgresql", "postgres"):
@@ -526,6 +680,7 @@ def main(argv: list[str]) -> int:
         fault_s=args.fault_s,
         rate=args.rate,
         scenarios=tuple(args.scenario or SCENARIOS),
+        fuzz_messages=args.fuzz_messages,
     )
     rows = asyncio.run(run(opts))
     if args.json:
