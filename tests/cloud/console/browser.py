@@ -15,12 +15,15 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
 from cloud.server import run as run_api
 from cloud.settings import ApiSettings
 
 CHROMIUM = "/usr/bin/chromium"
+# Page assertions wait this long (Playwright's default is 5 s): the suite runs on busy
+# 2-core machines.  Time limits the tests mean (a move shown within 2 s) are explicit.
+expect.set_options(timeout=15_000)
 #: Where screenshots go: docs/screenshots when regenerating the README's, else the test's tmp dir.
 SCREENSHOTS_ENV = "TAGLEDGER_SCREENSHOTS"
 
