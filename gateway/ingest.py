@@ -258,6 +258,8 @@ class Ingestor:
     def _forget_readers(self, store_id: str) -> None:
         readers = {r.id for r in self._site_stores[store_id].readers}
         self._index.forget_readers(readers)
+        for reader_id in readers:  # their heartbeats now go to the store's holder: never stale here
+            self._stale_at.pop(reader_id, None)
         if self._order is not None:
             # What they held is not processed here: the store's next holder gets
             # the agents' re-sends, in order.  The messages are acknowledged to the

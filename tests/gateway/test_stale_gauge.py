@@ -1,0 +1,47 @@
+"""The ``tagledger_readers_stale`` gauge counts only readers of the stores this gateway holds.
+
+With leases, a store moves between gateway replicas.  A replica that hands a store over
+no longer processes its heartbeats; if it kept the store's readers' stale times they
+would all turn stale three intervals later and its gauge would raise a false alert until
+it restarted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tagledger.clock import US_PER_S
+from tests.gateway.ingest_kit import NOW_US, READER, STORE, TOPICS, dumps, ingestor
+
+
+def heartbeat(at_us: int) -> bytes:
+    return dumps(
+        {
+            "v": 1,
+            "kind": "heartbeat",
+            "store_id": STORE,
+            "reader_id": READER,
+            "boot_id": "b",
+            "at_us": at_us,
+            "reader_connected": True,
+            "interval_s": 1.0,
+        }
+    )
+
+
+async def test_a_store_handed_over_leaves_no_stale_reader_behind(tmp_path: Path) -> None:
+    async with ingestor(f"sqlite:///{tmp_path}/ledger.db") as (ing, _ledger, clock):
+        stale = ing.metrics.readers_stale._value
+        await ing.prepare([(TOPICS.heartbeat(STORE, READER), heartbeat(NOW_US))])
+        ing.tick()
+        assert stale.get() == 0
+        clock.advance(5)  # three intervals without a heartbeat: stale while held
+        ing.tick()
+        assert stale.get() == 1
+        await ing.prepare([(TOPICS.heartbeat(STORE, READER), heartbeat(NOW_US + 5 * US_PER_S))])
+        ing.tick()
+        assert stale.get() == 0
+        ing.drop_store(STORE)  # another replica holds it now and hears its heartbeats
+        clock.advance(60)
+        ing.tick()
+        assert stale.get() == 0
