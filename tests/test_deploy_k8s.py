@@ -559,6 +559,10 @@ def test_pods_run_unprivileged_with_pinned_images(rendered: tuple[str, list[Obje
     for workload in (o for o in objects if o["kind"] in {"Deployment", "StatefulSet", "Job"}):
         spec = _pod_spec(workload)
         assert spec["securityContext"]["runAsNonRoot"] is True
+        # The namespace enforces the "restricted" Pod Security Standard, which requires these.
+        assert spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+        volume_kinds = {k for v in spec.get("volumes", []) for k in v if k != "name"}
+        assert volume_kinds <= {"configMap", "secret", "emptyDir", "persistentVolumeClaim"}
         assert spec["automountServiceAccountToken"] is False
         for container in spec.get("initContainers", []) + spec["containers"]:
             image = container["image"]
