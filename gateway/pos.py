@@ -10,7 +10,7 @@ resurrected by the cross-reads of its way out (:mod:`gateway.state`, the return
 grace).
 
 A ``return`` line makes a sold, departed or missing item ``returned``.  A line
-with only a GTIN (a barcode till) sells the item of that GTIN that most recently
+with only a GTIN (a barcode till) sells the item of that GTIN that first
 arrived at a till antenna and is still there (or was sold by leaving it), within
 ``pos_recent_us`` of the line; with none, it is left to the availability layer
 (counted in ``stats``): guessing an item would take a shelf item off the count.  Redelivered transactions (MQTT
@@ -87,11 +87,13 @@ class PosReconciler:
     def _by_gtin(self, gtin: str, quantity: int, at_us: int, out: list[Transition]) -> None:
         candidates = self._at_till.get(gtin, [])
         tracker = self._tracker
-        i = len(candidates)
-        while quantity and i:
-            i -= 1
+        # First come, first paid: the earliest arrival still at a till is the
+        # likeliest one this line was scanned for (a later one may be queuing).
+        i = 0
+        while quantity and i < len(candidates):
             item = tracker.get_item(candidates[i])
             if item is None or item.sold_by_tx or not tracker.at_till(item, at_us):
+                i += 1
                 continue  # sold by a transaction, put back on a shelf, or at a till long ago
             del candidates[i]
             tracker.sell(item, at_us, "pos_transaction_gtin", 1.0, out)
