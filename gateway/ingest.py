@@ -246,6 +246,8 @@ class Ingestor:
         tracker.load(await self._retrying(lambda: self._ledger_for(store_id).load_items(store_id)))
         tracker.load_rates(await self._retrying(lambda: load_rates(self._ledger_for(store_id), store_id)))
         self._forget_readers(store_id)
+        statuses = await self._retrying(lambda: self._ledger_for(store_id).reader_statuses(store_id))
+        self._stale_at.update({r.reader_id: r.stale_at_us for r in statuses if r.stale_at_us and r.state != "offline"})
         self.trackers[store_id] = tracker
         self._items_gauge()
 

@@ -45,3 +45,25 @@ async def test_a_store_handed_over_leaves_no_stale_reader_behind(tmp_path: Path)
         clock.advance(60)
         ing.tick()
         assert stale.get() == 0
+
+
+def online(at_us: int) -> bytes:
+    return dumps({"v": 1, "kind": "status", "store_id": STORE, "reader_id": READER, "state": "online", "at_us": at_us})
+
+
+async def test_a_reader_that_went_quiet_before_a_restart_is_still_counted_stale(tmp_path: Path) -> None:
+    """The gauge starts from the ledger's stale times, so a gateway restart (or a replica taking the
+    store over) does not forget an agent that froze before it: the API says stale, so must the gauge."""
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    async with ingestor(url) as (ing, _ledger, _clock):
+        work = await ing.prepare(
+            [(TOPICS.status(STORE, READER), online(NOW_US)), (TOPICS.heartbeat(STORE, READER), heartbeat(NOW_US))]
+        )
+        await ing.commit(work)
+    async with ingestor(url) as (ing, ledger, clock):  # restarted; the agent is frozen: no heartbeat comes
+        clock.advance(10)
+        ing.tick()
+        (status,) = await ledger.reader_statuses(STORE)
+        assert status.stale_at_us is not None
+        assert clock.now_us() > status.stale_at_us  # the API says stale
+        assert ing.metrics.readers_stale._value.get() == 1
