@@ -537,6 +537,12 @@ def test_multi_store_gateways_share_the_stores_and_take_over(
         while _stores_held(ports[1]) != stores:
             assert time.monotonic() - started < 10 * poll_s + 10, _stores_held(ports[1])
             time.sleep(poll_s / 4)
+        took_over_s = time.monotonic() - started
+        stopping = time.monotonic()
+        _podman("stop", "-t", str(pod["terminationGracePeriodSeconds"]), names[1], timeout=60)
+        stop_s = time.monotonic() - stopping
+        assert _podman("inspect", names[1], "--format", "{{.State.ExitCode}}").stdout.strip() == "0"
+        print(f"take-over {took_over_s:.1f} s (lease poll {poll_s} s); last gateway stopped in {stop_s:.1f} s")
     finally:
         for name in names:
             _podman("rm", "--force", name, check=False)
