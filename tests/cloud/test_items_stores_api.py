@@ -81,7 +81,7 @@ async def test_store_list_carries_coordinates_zones_and_readers(client: httpx.As
     stores = {s["id"]: s for s in r.json()["stores"]}
     assert set(stores) == {"paris-01", "lyon-01"}
     paris = stores["paris-01"]
-    assert (paris["latitude"], paris["longitude"], paris["gln"]) == (48.8606, 2.3376, "3012345000019")
+    assert (paris["latitude"], paris["longitude"], paris["gln"]) == (48.8606, 2.3376, "3012345000017")
     assert {z["id"]: z["role"] for z in paris["zones"]}["pos"] == "pos"
     assert {z["id"]: z["mobility"] for z in paris["zones"]}["floor"] == "stationary"
     assert [r["id"] for r in paris["readers"]] == ["paris-01-r1", "paris-01-r2", "paris-01-r3", "paris-01-r4"]

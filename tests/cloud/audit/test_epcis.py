@@ -184,3 +184,14 @@ def test_an_item_back_after_a_departure_is_added_again() -> None:
         ("OBSERVE", "retail_selling", "retail_sold"),
         ("OBSERVE", "receiving", "returned"),  # a sale is observed, not deleted: its return is observed too
     ]
+
+
+def test_a_gln_with_a_wrong_check_digit_is_refused_by_field() -> None:
+    """An SGLN leaves the GLN's check digit out, so a mistyped GLN would go out as a valid-looking
+    location of someone else; the export refuses it instead."""
+    data = yaml.safe_load(EXAMPLE_SITE.read_text())
+    assert epcis.sgln(parse_site(data, "x").store("paris-01"), "0") == "urn:epc:id:sgln:3012345.00001.0"
+    data["stores"][0]["gln"] = "3012345000019"  # the check digit of 301234500001 is 7
+    with pytest.raises(epcis.EpcisError, match="check digit") as err:
+        epcis.object_events(parse_site(data, "x").store("paris-01"), history())
+    assert err.value.field == "gln"
