@@ -6,16 +6,14 @@ import asyncpg
 import pytest
 
 from tagledger.benchmarks.ingest import _bulk_items
-from tagledger.ledger.migrate import migrate
 
 pytestmark = pytest.mark.integration
 
 
 async def test_the_bulk_load_reports_progress_and_loads_every_row(
-    pg_url: str, capsys: pytest.CaptureFixture[str]
+    pg_ledger_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    await migrate(pg_url)
-    conn = await asyncpg.connect(pg_url)
+    conn = await asyncpg.connect(pg_ledger_url)
     try:
         await _bulk_items(conn, 2_500, progress_every=1_000)
         assert await conn.fetchval("SELECT count(*) FROM items") == 2_500

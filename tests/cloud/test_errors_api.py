@@ -14,7 +14,6 @@ from cloud.app import create_app
 from cloud.settings import ApiSettings
 from tagledger.clock import ManualClock
 from tagledger.ledger import open_ledger
-from tagledger.ledger.migrate import migrate
 from tagledger.ledger.repository import Ledger
 from tagledger.site import Site
 from tests.cloud.harness import api_client
@@ -156,12 +155,12 @@ async def test_bad_parameters_get_a_4xx_error_body(
 
 
 @pytest.mark.integration
-async def test_bad_parameters_on_postgresql(pg_url: str, site: Site, clock: ManualClock) -> None:
-    await migrate(pg_url)
-    ledger = await open_ledger(pg_url)
+async def test_bad_parameters_on_postgresql(pg_ledger_url: str, site: Site, clock: ManualClock) -> None:
+    ledger = await open_ledger(pg_ledger_url)
     try:
         await populate(ledger)
-        app = create_app(ApiSettings(database_url=pg_url, auth_required=False), ledger=ledger, site=site, clock=clock)
+        settings = ApiSettings(database_url=pg_ledger_url, auth_required=False)
+        app = create_app(settings, ledger=ledger, site=site, clock=clock)
         async with api_client(app) as client:
             for method, url, params, body, status, code in CASES:
                 await _check(client, method, url, params, body, status, code)

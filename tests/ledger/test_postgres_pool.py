@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from tagledger.ledger.migrate import migrate
 from tagledger.ledger.postgres import PostgresLedger
 
 
 @pytest.mark.integration
-async def test_a_released_connection_ran_no_reset_statement(pg_url: str) -> None:
-    await migrate(pg_url)
-    ledger = await PostgresLedger.open(pg_url, min_size=1, max_size=1)
-    watcher = await asyncpg.connect(pg_url)
+async def test_a_released_connection_ran_no_reset_statement(pg_ledger_url: str) -> None:
+    ledger = await PostgresLedger.open(pg_ledger_url, min_size=1, max_size=1)
+    watcher = await asyncpg.connect(pg_ledger_url)
     try:
         await ledger.stock_and_reserved(["paris-01"], ["04012345678901"], now_us=1)
         # The pool's only connection is back in the pool: its last statement is the
