@@ -82,7 +82,7 @@ def _actor(actor: str | None) -> str:
 
 
 def _time(text: str, option: str) -> int:
-    from tagledger.clock import datetime_to_us  # noqa: PLC0415
+    from tagledger.clock import datetime_to_us, us_to_datetime  # noqa: PLC0415
 
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -90,7 +90,12 @@ def _time(text: str, option: str) -> int:
         _fail(f"{option}: {text!r} is not an RFC 3339 time (e.g. 2026-01-01T00:00:00Z)")
     if value.tzinfo is None:
         _fail(f"{option}: {text!r} has no offset (e.g. 2026-01-01T00:00:00+01:00)")
-    return datetime_to_us(value)
+    try:
+        us = datetime_to_us(value)
+        us_to_datetime(us)  # year 1 with a positive offset is year 0 in UTC
+    except (OverflowError, ValueError, OSError):
+        _fail(f"{option}: {text!r} is out of range")
+    return us
 
 
 def _run(database_url: str, site_path: Path, fn: Callable[[Ledger, Site], Awaitable[T]]) -> T:

@@ -63,6 +63,10 @@ def test_audit_epcis_writes_a_valid_document(tmp_path: Path) -> None:
     )
     assert bad.exit_code == 2
     assert "--from" in bad.output
+    year0 = ["--from", "0001-01-01T00:00:00+01:00", "--to", "2026-01-02T00:00:00Z", "--database-url", url]
+    bad = runner.invoke(app, ["audit", "epcis", "--store", "paris-01", *year0])
+    assert bad.exit_code == 2, bad.output
+    assert "--from: '0001-01-01T00:00:00+01:00' is out of range" in bad.output
 
 
 def test_audit_stock_count_and_book_by_cli(tmp_path: Path) -> None:

@@ -75,7 +75,14 @@ def _time(value: datetime, name: str) -> int:
             code="naive_datetime",
             details={"parameter": name, "value": value.isoformat()},
         )
-    return datetime_to_us(value)
+    try:
+        us = datetime_to_us(value)
+        us_to_datetime(us)  # in UTC too: year 1 with a positive offset is year 0, which no datetime holds
+    except (OverflowError, ValueError, OSError):
+        raise InvalidParameter(
+            f"{name} is out of range", code="invalid_datetime", details={"parameter": name, "value": value.isoformat()}
+        ) from None
+    return us
 
 
 async def _body_at_most(request: Request, limit: int) -> bytes:

@@ -353,3 +353,22 @@ async def test_a_quantity_or_price_no_column_holds_is_refused_with_its_line(
         err = r.json()["error"]
         assert (err["code"], err["details"]["line"], err["details"]["column"]) == ("invalid_book_csv", 2, column)
     assert (await client.get("/v1/audit/book-imports")).json()["imports"] == []
+
+
+async def test_times_outside_the_ledgers_range_are_422_not_500(
+    client: httpx.AsyncClient, ledger: Ledger, clock: ManualClock
+) -> None:
+    """Year 1 with a positive offset is year 0 in UTC, which no datetime (nor PostgreSQL) holds."""
+    await populate(ledger)
+    clock.set(NOW)
+    early, late = "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"
+    for path, params in (
+        ("/v1/audit/stores/paris-01/epcis", {"from": early, "to": iso(NOW)}),
+        ("/v1/audit/stores/paris-01/epcis", {"from": iso(T0), "to": late}),
+        ("/v1/audit/stores/paris-01/kpis", {"from": early}),
+        ("/v1/audit/stores/paris-01/kpis", {"from": iso(T0), "to": late, "period": "week"}),
+    ):
+        r = await client.get(path, params=params)
+        assert r.status_code in (200, 422), (path, params, r.status_code, r.text)
+        if r.status_code == 422:
+            assert r.json()["error"]["code"] in ("invalid_datetime", "too_many_points"), r.text
