@@ -221,6 +221,13 @@ async def _pinned(target: str, allowed: Sequence[targets.IpNetwork]) -> tuple[ht
     return url.copy_with(host=str(address)), host, {"sni_hostname": name} if url.scheme == "https" else {}
 
 
+async def _still_subscribed(state: State, hook_id: str) -> bool:
+    try:
+        return await state["ledger"].webhook(hook_id) is not None
+    except LedgerError:  # the ledger is away: the attempt decides, as before
+        return True
+
+
 async def _deliver(state: State, http: httpx.AsyncClient, hook: WebhookRecord, pending: PendingDelivery) -> None:
     settings = state["settings"]
     delivery_id, body = pending.delivery_id, pending.body
@@ -236,6 +243,11 @@ async def _deliver(state: State, http: httpx.AsyncClient, hook: WebhookRecord, p
     error: str | None = None
     # A delivery resumed from an earlier deliverer goes on counting its attempts.
     for attempt in range(pending.attempts + 1, max(attempts, pending.attempts + 1) + 1):
+        if not await _still_subscribed(state, hook.id):
+            # Deleted since the change was handed out (or between two attempts):
+            # a deleted subscription receives nothing more.
+            log.info("webhooks: delivery %s dropped, its subscription %s was deleted", delivery_id, hook.id)
+            return
         status: int | None = None
         error = None
         try:

@@ -192,6 +192,21 @@ async def test_a_receiver_that_never_answers_2xx_is_given_up_after_the_last_atte
         assert len((await client.get(f"/v1/webhooks/{hook['id']}/deliveries")).json()["attempts"]) == 3
 
 
+async def test_a_deleted_subscription_gets_no_more_retries(
+    ledger_url: str, ledger: Ledger, site: Site, clock: ManualClock
+) -> None:
+    settings = _settings(ledger_url).model_copy(update={"webhook_retry_base_s": 0.5, "webhook_max_attempts": 5})
+    app = create_app(settings, ledger=ledger, site=site, clock=clock)
+    async with receiving(fail_first=99) as receiver, api_client(app) as client:
+        hook = (await client.post("/v1/webhooks", json={"url": receiver.url})).json()
+        await _resumed(ledger)
+        await _commit(ledger, "lyon-01", 1, [lyon_shirt(0)])
+        await wait_for(receiver, 1)  # the first attempt failed; the next is 0.5 s away
+        assert (await client.delete(f"/v1/webhooks/{hook['id']}")).status_code == 204
+        await asyncio.sleep(2.5)  # past the next three retries
+        assert len(receiver.got) == 1
+
+
 async def _quiet(receiver: Receiver, n: int) -> None:
     """Wait for the n-th delivery, then a few polls more, and check nothing else arrived."""
     await wait_for(receiver, n)
