@@ -20,15 +20,23 @@ later (DNS rebinding); the delivery then connects to the address that was checke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
+import threading
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: How long a name lookup may take at registration or before a delivery.
 RESOLVE_TIMEOUT_S = 5.0
+#: Lookups running at once; beyond, a target is "unresolvable" at once (retried later).
+MAX_LOOKUPS_IN_FLIGHT = 16
+
+_in_flight = 0
+_in_flight_lock = threading.Lock()
 
 
 class TargetForbidden(Exception):
@@ -105,6 +113,50 @@ def check_address(host: str, address: IpAddress, allowed: Sequence[IpNetwork]) -
         raise TargetForbidden(host, str(address), reason)
 
 
+async def _getaddrinfo(host: str, port: int) -> list[tuple[Any, ...]]:
+    """``socket.getaddrinfo`` in a daemon thread of its own, at most MAX_LOOKUPS_IN_FLIGHT at once.
+
+    Not the event loop's default executor: a lookup that hangs (an unreachable DNS
+    server) outlives the caller's timeout in its thread, and asyncio waits for every
+    job of the default executor, queued ones included, when the loop closes -- a
+    few hundred webhooks to names that never resolve kept ``tagledger api`` from
+    exiting for minutes after SIGTERM (found with schemathesis).  A daemon thread
+    never holds up the exit, and the bound keeps hung lookups from piling up.
+    """
+    global _in_flight  # noqa: PLW0603 - one count per process, guarded by the lock
+    with _in_flight_lock:
+        if _in_flight >= MAX_LOOKUPS_IN_FLIGHT:
+            raise TargetUnresolvable(host, f"{_in_flight} name lookups already in flight; try later")
+        _in_flight += 1
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[list[tuple[Any, ...]]] = loop.create_future()
+
+    def settle(result: list[tuple[Any, ...]] | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result or [])
+
+    def lookup() -> None:
+        global _in_flight  # noqa: PLW0603
+        result: list[tuple[Any, ...]] | None = None
+        error: BaseException | None = None
+        try:
+            result = list(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except (OSError, UnicodeError) as exc:
+            error = exc
+        finally:
+            with _in_flight_lock:
+                _in_flight -= 1
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=lookup, name=f"webhook-dns-{host[:40]}", daemon=True).start()
+    return await future
+
+
 async def resolve_checked(host: str, port: int, allowed: Sequence[IpNetwork]) -> IpAddress:
     """Resolve ``host`` and check EVERY address it has; returns the first, to connect to.
 
@@ -116,9 +168,7 @@ async def resolve_checked(host: str, port: int, allowed: Sequence[IpNetwork]) ->
         check_address(host, literal, allowed)
         return literal
     try:
-        infos = await asyncio.wait_for(
-            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT_S
-        )
+        infos = await asyncio.wait_for(_getaddrinfo(host, port), RESOLVE_TIMEOUT_S)
     except (OSError, TimeoutError, UnicodeError) as exc:
         raise TargetUnresolvable(host, str(exc) or type(exc).__name__) from None
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import threading
+import time
+from types import SimpleNamespace
+
 import httpx
 import pytest
 
@@ -110,3 +116,35 @@ async def test_the_operator_allow_list_admits_a_network(
 def test_a_bad_allowed_network_is_a_settings_error() -> None:
     with pytest.raises(ValueError, match="webhook_allowed_networks"):
         ApiSettings(webhook_allowed_networks=["10.0.0.0/33"])
+
+
+async def test_hung_name_lookups_neither_pile_up_nor_hold_up_the_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Found with schemathesis: lookups of names that never resolve, run in the event loop's
+    # default executor, kept `tagledger api` from exiting for minutes after SIGTERM.
+    release = threading.Event()
+
+    def hung(host: str, port: int, type: int = 0) -> list[object]:
+        release.wait(10)
+        raise OSError("no answer")
+
+    fake = SimpleNamespace(getaddrinfo=hung, inet_aton=socket.inet_aton, SOCK_STREAM=socket.SOCK_STREAM)
+    monkeypatch.setattr(targets, "socket", fake)
+    monkeypatch.setattr(targets, "RESOLVE_TIMEOUT_S", 0.2)
+    extra = 4
+    try:
+        started = time.monotonic()
+        results = await asyncio.gather(
+            *(targets.resolve_checked(f"h{i}.example", 443, ()) for i in range(targets.MAX_LOOKUPS_IN_FLIGHT + extra)),
+            return_exceptions=True,
+        )
+        assert time.monotonic() - started < 2
+        assert all(isinstance(r, targets.TargetUnresolvable) for r in results)
+        assert sum("in flight" in str(r) for r in results) == extra  # refused at once, not queued
+        lookups = [t for t in threading.enumerate() if t.name.startswith("webhook-dns-")]
+        assert len(lookups) == targets.MAX_LOOKUPS_IN_FLIGHT
+        assert all(t.daemon for t in lookups)  # never waited for at exit
+    finally:
+        release.set()
+    async with asyncio.timeout(5):
+        while targets._in_flight:  # noqa: ASYNC110 - a count kept by threads, not an event
+            await asyncio.sleep(0.01)
