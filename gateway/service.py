@@ -122,6 +122,8 @@ class Gateway:
         # the client id; finding another process's token there on a REconnect means
         # another client used our id meanwhile (see _on_identity).
         self._token = uuid.uuid4().hex
+        self._token_published = False  # by an earlier connection of this process
+        self._expect_own_token = False  # this connection must find our token retained
         self._identity_topic = f"{self.topics.base}/_gateway/{_topic_safe(settings.client_id)}/instance"
         self._broker_dropped: int | None = None  # the broker's $SYS count, as last seen
         self._dropped_at: float | None = None  # when it last went up (monotonic)
@@ -391,8 +393,10 @@ class Gateway:
                     # whose ACL refuses it answers with a failure code; no harm.
                     await client.subscribe(BROKER_DROPPED_TOPIC, qos=0)
                     # The retained token arrives before our own: SUBSCRIBE is handled first.
+                    self._expect_own_token = self._token_published
                     await client.subscribe(self._identity_topic, qos=1)
                     await client.publish(self._identity_topic, self._token.encode(), qos=1, retain=True)
+                    self._token_published = True
                     if self.leases is None:
                         for f in self._all_filters():
                             await client.subscribe(f, qos=1)
@@ -483,7 +487,7 @@ class Gateway:
         why).  Two such gateways knock each other off for ever, and each may
         receive messages meant for the other's stores.
         """
-        if retained and self._connection > 1 and token.decode(errors="replace") != self._token:
+        if retained and self._expect_own_token and token.decode(errors="replace") != self._token:
             self._taken_over()
 
     def _taken_over(self) -> None:

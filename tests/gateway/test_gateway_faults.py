@@ -170,3 +170,38 @@ async def test_messages_the_broker_drops_show_in_metrics_log_and_readiness(
         await _until(dropped)
         assert await _ready(gw) == 503
     assert any(r.levelno == logging.WARNING and "broker dropped" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_previous_runs_token_is_no_take_over_even_after_failed_first_attempts(
+    pg_url: str, mqtt: tuple[str, int], topic_root: str
+) -> None:
+    host, port = mqtt
+    same = f"gw-restart-{uuid.uuid4().hex[:8]}"
+    async with aiomqtt.Client(host, port, identifier=f"prev-{uuid.uuid4().hex[:6]}") as previous:
+        # What the previous run of this gateway left, retained, under its id.
+        await previous.publish(f"{topic_root}/v1/_gateway/{same}/instance", b"previous-run", qos=1, retain=True)
+    proxy = TcpProxy(host, port)
+    await proxy.start()
+    await proxy.stop()  # the broker is unreachable at first: the first attempts fail
+    settings = GatewaySettings(
+        site=EXAMPLE_SITE, database_url=pg_url, mqtt_url=f"mqtt://127.0.0.1:{proxy.port}", topic_root=topic_root,
+        client_id=same, health_port=None,
+    )  # fmt: skip
+    gw = Gateway(settings)
+    task = asyncio.create_task(gw.run(), name="gateway-under-test")
+    try:
+
+        async def failed_twice() -> bool:
+            return gw._connection >= 2
+
+        await _until(failed_twice, timeout=30)
+        await proxy.start()
+        await asyncio.wait_for(gw.ready.wait(), 20)
+        await asyncio.sleep(0.5)  # the retained token is delivered right after the subscription
+        assert gw._connection > 1  # the first attempts failed
+        assert gw.metrics.session_takeovers._value.get() == 0
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await proxy.stop()
