@@ -247,7 +247,14 @@ class Ingestor:
         tracker.load_rates(await self._retrying(lambda: load_rates(self._ledger_for(store_id), store_id)))
         self._forget_readers(store_id)
         statuses = await self._retrying(lambda: self._ledger_for(store_id).reader_statuses(store_id))
-        self._stale_at.update({r.reader_id: r.stale_at_us for r in statuses if r.stale_at_us and r.state != "offline"})
+        listed = {r.id for r in self._site_stores[store_id].readers}  # as the API: a removed reader is not shown
+        self._stale_at.update(
+            {
+                r.reader_id: r.stale_at_us
+                for r in statuses
+                if r.stale_at_us and r.state != "offline" and r.reader_id in listed
+            }
+        )
         self.trackers[store_id] = tracker
         self._items_gauge()
 

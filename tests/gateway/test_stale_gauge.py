@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tagledger.clock import US_PER_S
+from tagledger.ledger.model import ReaderHeartbeatRecord, ReaderStatusRecord
 from tests.gateway.ingest_kit import NOW_US, READER, STORE, TOPICS, dumps, ingestor
 
 
@@ -55,15 +56,21 @@ async def test_a_reader_that_went_quiet_before_a_restart_is_still_counted_stale(
     """The gauge starts from the ledger's stale times, so a gateway restart (or a replica taking the
     store over) does not forget an agent that froze before it: the API says stale, so must the gauge."""
     url = f"sqlite:///{tmp_path}/ledger.db"
-    async with ingestor(url) as (ing, _ledger, _clock):
+    async with ingestor(url) as (ing, ledger, _clock):
         work = await ing.prepare(
             [(TOPICS.status(STORE, READER), online(NOW_US)), (TOPICS.heartbeat(STORE, READER), heartbeat(NOW_US))]
         )
         await ing.commit(work)
+        # A reader since removed from the site file: the API no longer lists it, nor may the gauge.
+        gone = ReaderStatusRecord(reader_id="paris-01-gone", store_id=STORE, state="online", at_us=NOW_US)
+        await ledger.record_reader_status(gone)
+        await ledger.record_reader_heartbeat(
+            ReaderHeartbeatRecord("paris-01-gone", STORE, NOW_US, NOW_US + 3 * US_PER_S)
+        )
     async with ingestor(url) as (ing, ledger, clock):  # restarted; the agent is frozen: no heartbeat comes
         clock.advance(10)
         ing.tick()
-        (status,) = await ledger.reader_statuses(STORE)
+        (status, _gone) = await ledger.reader_statuses(STORE)
         assert status.stale_at_us is not None
         assert clock.now_us() > status.stale_at_us  # the API says stale
         assert ing.metrics.readers_stale._value.get() == 1
