@@ -16,12 +16,24 @@ from __future__ import annotations
 
 import math
 
-from gateway.policy import Hysteresis
+from gateway.policy import Hysteresis, Lapse
 
 #: Reads of one item by one zone closer together than this are one episode: a
 #: transit antenna that has read a shelf item on and off for many minutes is
 #: cross-reading it (see the dwell priors in gateway.state).
 EPISODE_GAP_US = 60_000_000
+
+#: Half-life of the short window of a zone's reads of an item (ZoneEvidence.fast):
+#: a few inventory rounds.
+FAST_HALF_LIFE_US = 2_000_000
+#: A zone reading an item this many times more often now (short window) than over
+#: the long window has started reading it: an onset (ZoneEvidence.onset_us), which
+#: lasts while it keeps reading the item at least as often as over the long window.
+ONSET_JUMP = 3.0
+#: A read after a gap this long starts a new onset (a lone cross-read every
+#: minute is always "more often than usual" in the short window; it is no onset
+#: until the zone keeps reading the item).
+ONSET_GAP_US = 4_000_000
 
 
 def dbm_to_mw(dbm: float) -> float:
@@ -39,7 +51,7 @@ class ZoneEvidence:
     ``mean_dbm`` is their ratio, which decay does not change.
     """
 
-    __slots__ = ("base_mw", "last_us", "mw", "reads", "ref_us", "since_us")
+    __slots__ = ("base_mw", "fast", "fast_ref_us", "last_us", "mw", "onset_us", "reads", "ref_us", "since_us")
 
     def __init__(self) -> None:
         self.reads = 0.0
@@ -52,6 +64,15 @@ class ZoneEvidence:
         # Mean power per read before the current episode (0.0: none): what this
         # zone's reads of the item looked like when it was not there.
         self.base_mw = 0.0
+        # Reads in a short window (FAST_HALF_LIFE_US), referenced to fast_ref_us:
+        # the challenger's rate *now*, against ``reads``, its rate over the long
+        # window (see lapse_wins).  Kept by add() only: the read hot path of a home
+        # zone (gateway.state) does not need it.
+        self.fast = 0.0
+        self.fast_ref_us = 0
+        # When this zone started reading the item at ONSET_JUMP times its rate over
+        # the long window (0: it is not): set and cleared by add().
+        self.onset_us = 0
 
     def add(self, at_us: int, count: int, mean_dbm: float, half_life_us: int) -> None:
         if not self.last_us or at_us - self.last_us > EPISODE_GAP_US:
@@ -59,6 +80,12 @@ class ZoneEvidence:
                 self.base_mw = self.mw / self.reads
             self.since_us = at_us
         power = count * math.pow(10.0, mean_dbm / 10.0)
+        previous_us = self.last_us
+        if at_us >= self.fast_ref_us:
+            self.fast = self.fast * math.exp2((self.fast_ref_us - at_us) / FAST_HALF_LIFE_US) + count
+            self.fast_ref_us = at_us
+        else:
+            self.fast += count * math.exp2((at_us - self.fast_ref_us) / FAST_HALF_LIFE_US)
         if at_us >= self.ref_us:
             if self.reads:
                 f = math.exp2((self.ref_us - at_us) / half_life_us)
@@ -69,11 +96,22 @@ class ZoneEvidence:
                 self.mw = power
             self.ref_us = at_us
             self.last_us = at_us
+            # Rates: a decayed sum over a window of half-life h is about rate * h / ln 2.
+            jump = self.fast * half_life_us >= ONSET_JUMP * self.reads * FAST_HALF_LIFE_US
+            if not self.onset_us or at_us - previous_us > ONSET_GAP_US:
+                self.onset_us = at_us if jump else 0
+            elif self.fast * half_life_us < self.reads * FAST_HALF_LIFE_US:
+                self.onset_us = 0
         else:
             # A late read: add it with the weight it has at the reference time.
             f = math.exp2((at_us - self.ref_us) / half_life_us)
             self.reads += count * f
             self.mw += power * f
+
+    def fast_at(self, at_us: int) -> float:
+        if at_us <= self.fast_ref_us:
+            return self.fast
+        return self.fast * math.exp2((self.fast_ref_us - at_us) / FAST_HALF_LIFE_US)
 
     def reads_at(self, at_us: int, half_life_us: int) -> float:
         if at_us <= self.ref_us:
@@ -127,6 +165,54 @@ def challenger_wins(
         return home_silence_us >= h.decay_us
     margin = margin_db(h, home_silence_us)
     return challenger.mw * home.reads > home.mw * challenger.reads * math.pow(10.0, margin / 10.0)
+
+
+def lapse_wins(
+    home: ZoneEvidence | None,
+    challenger: ZoneEvidence,
+    at_us: int,
+    home_silence_us: int,
+    gap_us: float,
+    lapse: Lapse,
+    half_life_us: int,
+) -> bool:
+    """A move seen in the read *rates*: the home stopped reading the item, the challenger started.
+
+    The RSSI rule of :func:`challenger_wins` follows an item carried to a spot
+    its new antennas hear weaker than its old ones did only once the margin has
+    decayed; rates can follow it within seconds.  The challenger takes the item
+    when all of these hold:
+
+    * the home zone has been silent for ``lapse.gaps`` of the item's own learned
+      mean gap ``gap_us`` (and at least ``lapse.min_us``): a zone reading the
+      item as usual misses that many in a row with probability about
+      ``exp(-gaps)``.  Silence, not the home's mean RSSI: a rare weak cross-read
+      of the old zone through a wall holds the move back only for a few gaps;
+    * the challenger has ``lapse.confirm_reads`` reads in the long window (a
+      few read cycles, not one glimpse) ...
+    * ... and reads the item *now* (short window) at ``lapse.share`` or more of
+      the home zone's usual rate (the home's level at its last read) ...
+    * ... and has had an *onset* (``ZoneEvidence.onset_us``): it started
+      reading the item, or reading it ``ONSET_JUMP`` times more often than over
+      the long window, at least ``lapse.confirm_us`` and at most
+      ``lapse.hold_us`` ago, and has kept reading it at least as often since.  A
+      neighbour that has cross-read the item all along (however often) does not
+      take it when the home goes blind for a while (a tag moved behind metal);
+      a zone the item was carried into does.
+
+    ``gap_us`` 0 (rate not learned yet) or no home evidence: never (the RSSI rule applies).
+    """
+    if gap_us <= 0 or home is None or not home.reads:
+        return False
+    if home_silence_us < max(lapse.min_us, lapse.gaps * gap_us):
+        return False
+    slow = challenger.reads_at(at_us, half_life_us)
+    if slow < lapse.confirm_reads:
+        return False
+    if not challenger.onset_us or not lapse.confirm_us <= at_us - challenger.onset_us <= lapse.hold_us:
+        return False
+    # Rates: a decayed sum over a window of half-life h is about rate * h / ln 2.
+    return challenger.fast_at(at_us) * half_life_us >= lapse.share * home.reads * FAST_HALF_LIFE_US
 
 
 def share(evidence: dict[str, ZoneEvidence], zone: str, at_us: int, half_life_us: int) -> float:

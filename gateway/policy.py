@@ -33,6 +33,36 @@ class Hysteresis:
     give_up_us: int
 
 
+@dataclass(frozen=True, slots=True)
+class Lapse:
+    """A move followed by read rates (:func:`gateway.arbitration.lapse_wins`).
+
+    Items carried between shelf, backroom and floor zones used to be followed only
+    once the hysteresis margin had decayed (30 s of home silence for stationary
+    zones, reset by every cross-read of the old zone) or after ``give_up_us``
+    when the new spot is heard weaker than the old: 30 s to minutes.  The rate
+    rule follows them within a few of the item's read gaps.
+    """
+
+    #: The home must have missed this many of the item's mean gaps in a row
+    #: (a zone reading the item as usual does so with probability ~exp(-gaps)) ...
+    gaps: float = 6.0
+    #: ... and been silent at least this long (an agent window or two).
+    min_us: int = 2 * US_PER_S
+    #: Reads (decayed) the challenger needs: a few read cycles, not a glimpse.
+    confirm_reads: float = 3.0
+    #: The challenger's rate now (short window), as a share of the home's usual
+    #: rate: a zone the item was carried into reads it about as often ...
+    share: float = 0.3
+    #: The challenger's onset (it started reading the item, see
+    #: ``gateway.arbitration.ONSET_JUMP``) must be this old -- a few read cycles --
+    #: and it must have kept reading since ...
+    confirm_us: int = 1_500_000
+    #: ... and no older than this: after it, the challenger's rate is just its rate
+    #: (a neighbour that began cross-reading the item long ago has no onset).
+    hold_us: int = 30 * US_PER_S
+
+
 _DEFAULT_HYSTERESIS: dict[Mobility, Hysteresis] = {
     # Shelf and backroom stock: a tag behind metal can go unread for minutes while
     # a neighbour antenna sees it weakly; moving it on that evidence is the
@@ -69,6 +99,8 @@ class Policy:
     window_half_life_us: int = 15 * US_PER_S
     #: Reads (decayed) a challenger zone needs in the window before it may win.
     move_min_reads: float = 2.0
+    #: Moves between non-transit zones seen in the read rates (see :class:`Lapse`).
+    lapse: Lapse = Lapse()
     hysteresis: Mapping[Mobility, Hysteresis] = field(default_factory=lambda: dict(_DEFAULT_HYSTERESIS))
     #: A fitting room (unless the site file gives it a mobility): held for
     #: minutes, read rarely through a curtain and cross-read by the floor around

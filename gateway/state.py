@@ -71,7 +71,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from gateway.admission import admission_zone, default_shelf, gate, is_transit, shelf_for
-from gateway.arbitration import ZoneEvidence, challenger_wins, share
+from gateway.arbitration import ZoneEvidence, challenger_wins, lapse_wins, share
 from gateway.deadlines import Deadlines
 from gateway.epc import decode_epc
 from gateway.formats import HealthEvent, Sighting
@@ -417,6 +417,14 @@ class StoreTracker:
         p = self.policy
         min_reads = p.pos_min_reads if zone.role is ZoneRole.POS else p.move_min_reads
         if challenger_wins(home_ev, ev, t, silence, home.hysteresis, min_reads, p.window_half_life_us):
+            self._enter(item, zone, s, batch, out)
+        elif (
+            not is_transit(zone)
+            and not is_transit(home)
+            and self.presence.known(item)
+            and lapse_wins(home_ev, ev, t, silence, item.gap, p.lapse, p.window_half_life_us)
+        ):
+            # The home stopped reading the item at its usual rate, the challenger reads it steadily.
             self._enter(item, zone, s, batch, out)
 
     def _glimpse(
