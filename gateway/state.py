@@ -26,7 +26,9 @@ Admission (:mod:`gateway.admission`)
     strongest among non-transit zones (stock lives on shelves, not at the till).
 Zone (:mod:`gateway.arbitration`)
     mW-averaged RSSI per zone; a challenger must beat the home zone by a margin
-    that decays while the home is silent.  A zone whose readers are impaired
+    that decays while the home is silent -- or, between non-transit zones, show
+    the read rates of a carried item: the home missed several of the item's
+    learned gaps while the challenger started reading it steadily.  A zone whose readers are impaired
     keeps its items: no move out of it on weaker evidence.
 Presence (:mod:`gateway.presence`)
     Each item's read rate is learned; silence in a healthy zone far beyond that
