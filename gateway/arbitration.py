@@ -183,11 +183,14 @@ def lapse_wins(
     decayed; rates can follow it within seconds.  The challenger takes the item
     when all of these hold:
 
-    * the home zone has been silent for ``lapse.gaps`` of the item's own learned
-      mean gap ``gap_us`` (and at least ``lapse.min_us``): a zone reading the
-      item as usual misses that many in a row with probability about
-      ``exp(-gaps)``.  Silence, not the home's mean RSSI: a rare weak cross-read
-      of the old zone through a wall holds the move back only for a few gaps;
+    * the home zone has been silent for long enough to have made
+      ``lapse.missed_reads`` reads at its usual rate (a zone reading the item as
+      usual misses that many with probability about ``exp(-missed_reads)``),
+      for ``lapse.gaps`` of the item's learned mean gap between observations
+      ``gap_us`` (an agent window aggregates reads: no silence shorter than a
+      window means anything), and at least ``lapse.min_us``.  Silence, not the
+      home's mean RSSI: a rare weak cross-read of the old zone through a wall
+      holds the move back only for a few reads' time;
     * the challenger has ``lapse.confirm_reads`` reads in the long window (a
       few read cycles, not one glimpse) ...
     * ... and reads the item *now* (short window) at ``lapse.share`` or more of
@@ -205,6 +208,10 @@ def lapse_wins(
     if gap_us <= 0 or home is None or not home.reads:
         return False
     if home_silence_us < max(lapse.min_us, lapse.gaps * gap_us):
+        return False
+    # Reads the home would have made in the silence at its usual rate (its level at
+    # its last read; a decayed sum over a window of half-life h is rate * h / ln 2).
+    if home.reads * home_silence_us * math.log(2) < lapse.missed_reads * half_life_us:
         return False
     slow = challenger.reads_at(at_us, half_life_us)
     if slow < lapse.confirm_reads:

@@ -44,9 +44,13 @@ class Lapse:
     rule follows them within a few of the item's read gaps.
     """
 
-    #: The home must have missed this many of the item's mean gaps in a row
-    #: (a zone reading the item as usual does so with probability ~exp(-gaps)) ...
-    gaps: float = 6.0
+    #: The home must have been silent for as long as it takes it to make this
+    #: many reads of the item at its usual rate (a zone reading the item as usual
+    #: misses that many with probability ~exp(-missed_reads)) ...
+    missed_reads: float = 6.0
+    #: ... and this many of the item's mean gaps between observations (one
+    #: observation aggregates an agent window's reads) ...
+    gaps: float = 1.5
     #: ... and been silent at least this long (an agent window or two).
     min_us: int = 2 * US_PER_S
     #: Reads (decayed) the challenger needs: a few read cycles, not a glimpse.

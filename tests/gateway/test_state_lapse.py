@@ -51,7 +51,7 @@ def test_an_item_carried_from_backroom_to_floor_heard_7_db_weaker_is_moved_withi
         assert [(t.from_zone, t.to_zone, t.to_state) for t in moves] == [("backroom", "floor", ItemState.PRESENT)], seed
         latencies.append((moves[0].at_us - carried) / S)
         assert sim.state(EPC_A) == ("present", "floor")
-    # Six of the item's ~0.6 s gaps of home silence and a 1.5 s confirmation; a
+    # Home silence worth 6 of its reads (~2 s here) and a 1.5 s confirmation; a
     # cross-read of the old zone restarts the silence (was: 30 s to give_up's 600 s).
     print(f"\ncarried -> moved (event time, s): {sorted(latencies)}")
     assert max(latencies) <= 10.0
