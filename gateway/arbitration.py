@@ -32,8 +32,10 @@ FAST_HALF_LIFE_US = 2_000_000
 ONSET_JUMP = 3.0
 #: A read after a gap this long starts a new onset (a lone cross-read every
 #: minute is always "more often than usual" in the short window; it is no onset
-#: until the zone keeps reading the item).
-ONSET_GAP_US = 4_000_000
+#: until the zone keeps reading the item).  Longer than an agent window: in the
+#: demo a zone's observations of an item come up to ~6 s apart (4 s left the
+#: onset restarting at each one and a floor -> backroom move took 23-29 s).
+ONSET_GAP_US = 10_000_000
 
 
 def dbm_to_mw(dbm: float) -> float:
