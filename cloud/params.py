@@ -9,7 +9,7 @@ from typing import Any
 
 from cloud.errors import InvalidParameter
 from cloud.gtin import InvalidGtin, normalise_gtin
-from tagledger.clock import datetime_to_us
+from tagledger.clock import datetime_to_us, us_to_datetime
 
 
 def parse_gtin(value: str, *, where: dict[str, Any] | None = None) -> str:
@@ -29,27 +29,50 @@ def parse_gtins(values: list[str], *, field: str) -> list[str]:
     return list(out)
 
 
+def parse_time(value: datetime, name: str) -> int:
+    """A time parameter in µs: one without an offset, or beyond what a datetime holds, is refused."""
+    us = _offset_time_us(value, name)
+    _representable(us, value, name)
+    return us
+
+
 def parse_as_of(value: datetime, *, now_us: int) -> int:
     """``as_of`` in µs; a naive time or one in the future is refused."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidParameter(
-            "as_of needs a time zone offset (RFC 3339, e.g. 2026-01-01T12:00:00Z)",
-            code="naive_datetime",
-            details={"value": value.isoformat()},
-        )
-    try:
-        as_of_us = datetime_to_us(value)
-    except (OverflowError, ValueError, OSError):
-        raise InvalidParameter(
-            "as_of is out of range", code="invalid_datetime", details={"value": value.isoformat()}
-        ) from None
+    as_of_us = _offset_time_us(value, "as_of")
     if as_of_us > now_us:
         raise InvalidParameter(
             "as_of is in the future; omit it for current stock",
             code="as_of_in_future",
             details={"value": value.isoformat()},
         )
+    _representable(as_of_us, value, "as_of")
     return as_of_us
+
+
+def _offset_time_us(value: datetime, name: str) -> int:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidParameter(
+            f"{name} needs a time zone offset (RFC 3339, e.g. 2026-01-01T12:00:00Z)",
+            code="naive_datetime",
+            details={"parameter": name, "value": value.isoformat()},
+        )
+    try:
+        return datetime_to_us(value)
+    except (OverflowError, ValueError, OSError):
+        raise _out_of_range(value, name) from None
+
+
+def _representable(us: int, value: datetime, name: str) -> None:
+    try:
+        us_to_datetime(us)  # in UTC too: year 1 with a positive offset is year 0, which no datetime holds
+    except (OverflowError, ValueError, OSError):
+        raise _out_of_range(value, name) from None
+
+
+def _out_of_range(value: datetime, name: str) -> InvalidParameter:
+    return InvalidParameter(
+        f"{name} is out of range", code="invalid_datetime", details={"parameter": name, "value": value.isoformat()}
+    )
 
 
 _CURSOR_PREFIX = "ev:"

@@ -36,9 +36,9 @@ from cloud.epcs import parse_epc
 from cloud.errors import ERROR_RESPONSES, ApiError, ErrorBody, InvalidParameter, ItemNotFound
 from cloud.items.service import resolve_epc
 from cloud.pagination import decode_cursor, encode_cursor
-from cloud.params import parse_as_of
+from cloud.params import parse_as_of, parse_time
 from cloud.state import AppState, State
-from tagledger.clock import datetime_to_us, us_to_datetime
+from tagledger.clock import us_to_datetime
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=ERROR_RESPONSES)
 
@@ -66,23 +66,6 @@ async def actor_of(state: State, principal: Principal) -> str:
         return "anonymous"
     key = await state["ledger"].api_key(principal.key_id)
     return f"{key.name} [{principal.key_id}]" if key is not None else principal.key_id
-
-
-def _time(value: datetime, name: str) -> int:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidParameter(
-            f"{name} needs a time zone offset (RFC 3339, e.g. 2026-01-01T12:00:00Z)",
-            code="naive_datetime",
-            details={"parameter": name, "value": value.isoformat()},
-        )
-    try:
-        us = datetime_to_us(value)
-        us_to_datetime(us)  # in UTC too: year 1 with a positive offset is year 0, which no datetime holds
-    except (OverflowError, ValueError, OSError):
-        raise InvalidParameter(
-            f"{name} is out of range", code="invalid_datetime", details={"parameter": name, "value": value.isoformat()}
-        ) from None
-    return us
 
 
 async def _body_at_most(request: Request, limit: int) -> bytes:
@@ -362,9 +345,9 @@ async def get_kpis(
     """Per period: unconfirmed share of on-hand stock at its end, unsold exits during it, and the
     difference rate of the book imports dated in it."""
     now = state["clock"].now_us()
-    to_us = now if to is None else min(_time(to, "to"), now)
+    to_us = now if to is None else min(parse_time(to, "to"), now)
     return await service.kpis(
-        state["ledger"], state["site"], store_id, from_us=_time(from_, "from"), to_us=to_us, period=period
+        state["ledger"], state["site"], store_id, from_us=parse_time(from_, "from"), to_us=to_us, period=period
     )
 
 
@@ -393,8 +376,8 @@ async def get_epcis(
         state["ledger"],
         state["site"],
         store_id,
-        from_us=_time(from_, "from"),
-        to_us=_time(to, "to"),
+        from_us=parse_time(from_, "from"),
+        to_us=parse_time(to, "to"),
         now_us=state["clock"].now_us(),
         actor=await actor_of(state, principal),
     )

@@ -59,6 +59,7 @@ from epcpy.epc_schemes.sgln import SGLN
 from epcpy.utils.common import ConvertException
 from epcpy.utils.parsers import hex_to_tag_encodable
 
+from cloud.gtin import check_digit
 from tagledger.ledger.model import EventRecord, ItemState
 from tagledger.site import Store, ZoneRole
 
@@ -106,18 +107,12 @@ def sgln(store: Store, extension: str) -> str:
             f"store {store.id!r} has no gln_company_prefix_length in the site file; the SGLN cannot be formed",
             field="gln_company_prefix_length",
         )
-    if _gs1_check_digit(store.gln[:-1]) != int(store.gln[-1]):
+    if check_digit(store.gln[:-1]) != int(store.gln[-1]):
         raise EpcisError(
             f"store {store.id!r}: GLN {store.gln} has a wrong check digit (a typing error in the site file?)",
             field="gln",
         )
     return _sgln(store.gln, store.gln_company_prefix_length, extension)
-
-
-def _gs1_check_digit(body: str) -> int:
-    """GS1 mod-10 check digit: weights 3 and 1 alternate from the rightmost digit."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10
 
 
 @lru_cache(maxsize=1024)

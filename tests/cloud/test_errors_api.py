@@ -73,6 +73,8 @@ CASES: list[tuple[str, str, Any, Any, int, str]] = [
     ("GET", f"{VALID}/stock", {"as_of": "2025-06-01T00:00:00+25:00"}, None, 422, "invalid_request"),
     ("GET", f"{VALID}/stock", {"as_of": "2999-01-01T00:00:00Z"}, None, 422, "as_of_in_future"),
     ("GET", f"{VALID}/stock", {"as_of": "9999-12-31T23:59:59-23:59"}, None, 422, "as_of_in_future"),
+    # Year 1 at +01:00 is year 0 in UTC, which no datetime holds (was a 500).
+    ("GET", f"{VALID}/stock", {"as_of": "0001-01-01T00:00:00+01:00"}, None, 422, "invalid_datetime"),
     ("GET", f"{VALID}/stock", {"gtin": "12"}, None, 422, "invalid_gtin"),
     ("GET", f"{VALID}/stock", [("gtin", SHIRT)] * 101, None, 422, "invalid_request"),
     ("GET", "/v1/stores/nope/stock", None, None, 404, "store_not_found"),
