@@ -29,6 +29,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from tagledger.ledger.model import StockRow as StockRowT
+from tagledger.ledger.script import Script, T
 
 #: The name of the one webhook-deliverer lease row.
 WEBHOOK_LEASE = "webhooks"
@@ -181,6 +182,17 @@ def pending_from_row(row: Sequence[Any]) -> PendingDelivery:
 
 class ChannelStore(Protocol):
     """What the channel API needs from the ledger besides stock; both backends implement it."""
+
+    #: "postgresql" or "sqlite": for the few statements tuned per backend (the availability look-ups).
+    dialect: str
+
+    async def run_script(self, script: Script[T], *, write: bool = True) -> T:
+        """Run a statement script (``tagledger.ledger.script``) in ONE transaction; what it returns.
+
+        ``write=False``: on a read-only connection.  An exception the script raises
+        rolls the transaction back and reaches the caller unchanged.
+        """
+        ...
 
     async def create_hold(self, new: NewHold) -> tuple[HoldRecord, bool]:
         """Grant a hold, or return the one this owner made with this key (``False``: a replay).

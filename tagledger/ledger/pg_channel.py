@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -64,6 +64,9 @@ from tagledger.ledger.channel import (
     webhook_params,
 )
 from tagledger.ledger.model import ItemState, StockRow
+from tagledger.ledger.script import Lock, Many, Rows, Script, lock_id
+
+T = TypeVar("T")
 
 _ACTIVE = "state IN ('held', 'confirmed') AND expires_at > $3"
 _RESERVED_ONE = (
@@ -117,6 +120,27 @@ class PostgresChannel:
     if TYPE_CHECKING:
 
         def _errors(self) -> AbstractAsyncContextManager[None]: ...
+
+    dialect = "postgresql"
+
+    async def run_script(self, script: Script[T], *, write: bool = True) -> T:
+        async with self._errors(), self._pool.acquire() as conn, conn.transaction(readonly=not write):
+            rows: Rows | None = None
+            while True:
+                try:
+                    step = next(script) if rows is None else script.send(rows)
+                except StopIteration as done:
+                    result: T = done.value
+                    return result
+                if isinstance(step, Lock):
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_id(step.key))
+                    rows = []
+                elif isinstance(step, Many):
+                    await conn.executemany(step.sql, step.rows)
+                    rows = []
+                else:
+                    sql, args = step
+                    rows = [tuple(r) for r in await conn.fetch(sql, *args)]
 
     # -- holds ------------------------------------------------------------------
 

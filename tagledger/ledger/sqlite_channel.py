@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tagledger.ledger.channel import (
@@ -49,6 +50,8 @@ from tagledger.ledger.channel import (
     webhook_params,
 )
 from tagledger.ledger.model import ItemState, StockRow
+from tagledger.ledger.queries import sqlite_placeholders
+from tagledger.ledger.script import Lock, Many, Rows, Script
 
 T = TypeVar("T")
 
@@ -69,6 +72,29 @@ def _in_write_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connec
             conn.execute("ROLLBACK")
         raise
     return result
+
+
+#: A script's statements are a handful of constant texts: translate each once.
+_sqlite_sql = lru_cache(maxsize=1024)(sqlite_placeholders)
+
+
+def _drive(conn: sqlite3.Connection, script: Script[T]) -> T:
+    """Run ``script``'s steps on ``conn`` (the caller owns the transaction); its return value."""
+    rows: Rows | None = None
+    while True:
+        try:
+            step = next(script) if rows is None else script.send(rows)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        if isinstance(step, Lock):
+            rows = []  # BEGIN IMMEDIATE already excludes every other writer
+        elif isinstance(step, Many):
+            conn.executemany(_sqlite_sql(step.sql), step.rows)
+            rows = []
+        else:
+            sql, args = step
+            rows = conn.execute(_sqlite_sql(sql), args).fetchall()
 
 
 def _hold(conn: sqlite3.Connection, hold_id: str) -> HoldRecord | None:
@@ -134,6 +160,13 @@ class SqliteChannel:
         def _r(self) -> sqlite3.Connection: ...
 
         async def _in(self, executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T: ...
+
+    dialect = "sqlite"
+
+    async def run_script(self, script: Script[T], *, write: bool = True) -> T:
+        if write:
+            return await self._in(self._writer, lambda: _in_write_transaction(self._w(), lambda c: _drive(c, script)))
+        return await self._in(self._reader, lambda: _drive(self._r(), script))
 
     # -- holds ------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from tagledger.ledger.model import (
     Transition,
 )
 from tagledger.ledger.repository import CommitResult, Ledger, LedgerCorrupt, LedgerUnavailable
+from tagledger.ledger.script import Lock, Many, Script, one
 
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z in µs
 S = 1_000_000
@@ -490,3 +491,49 @@ async def test_own_writes_in_one_transaction_are_all_or_none(ledger: Ledger) -> 
     with pytest.raises(LedgerCorrupt, match=r"(?i)unique|duplicate"):
         await ledger.execute_all([(insert, ("r3", "s1", "online", T0, "")), (insert, ("r1", "s1", "online", T0, ""))])
     assert [r[0] for r in await ledger.fetch("SELECT reader_id FROM reader_status ORDER BY reader_id")] == ["r1", "r2"]
+
+
+_INSERT_STATUS = "INSERT INTO reader_status (reader_id, store_id, state, at, detail) VALUES ($1, $2, $3, $4, $5)"
+
+
+def _status_script(readers: list[str], *, refuse: bool = False) -> Script[list[str]]:
+    """Insert readers one by one, then one per row with ``Many``; read them back under a lock."""
+    yield Lock("s1")
+    (first,) = yield one(_INSERT_STATUS + " RETURNING reader_id", readers[0], "s1", "online", T0, "")
+    yield Many(_INSERT_STATUS, [(r, "s1", "online", T0, "") for r in readers[1:]])
+    found = yield one("SELECT reader_id FROM reader_status WHERE store_id = $1 ORDER BY reader_id", "s1")
+    if refuse:
+        raise ValueError(f"refused after {len(found)} rows")
+    return [first[0], *(r[0] for r in found)]
+
+
+async def test_a_script_reads_its_own_writes_and_returns_its_value(ledger: Ledger) -> None:
+    assert await ledger.run_script(_status_script(["r1", "r2", "r3"])) == ["r1", "r1", "r2", "r3"]
+    read = await ledger.run_script(_status_script_read(), write=False)
+    assert read == 3
+
+
+def _status_script_read() -> Script[int]:
+    (n,) = yield one("SELECT count(*) FROM reader_status")
+    return int(n[0])
+
+
+async def test_a_script_that_raises_writes_nothing_and_its_error_reaches_the_caller(ledger: Ledger) -> None:
+    with pytest.raises(ValueError, match="refused after 2 rows"):
+        await ledger.run_script(_status_script(["r1", "r2"], refuse=True))
+    with pytest.raises(LedgerCorrupt, match=r"(?i)unique|duplicate"):
+        await ledger.run_script(_status_script(["r1", "r1"]))
+    assert await ledger.fetch("SELECT reader_id FROM reader_status") == []
+
+
+async def test_scripts_that_lock_one_key_run_one_after_the_other(ledger: Ledger) -> None:
+    """Read-then-write under a lock from many tasks at once: no update is lost."""
+    await ledger.execute(_INSERT_STATUS, "r1", "s1", "online", T0, "0")
+
+    def bump() -> Script[None]:
+        yield Lock("counter")
+        ((n,),) = yield one("SELECT detail FROM reader_status WHERE reader_id = $1", "r1")
+        yield one("UPDATE reader_status SET detail = $2 WHERE reader_id = $1", "r1", str(int(n) + 1))
+
+    await asyncio.gather(*(ledger.run_script(bump()) for _ in range(12)))
+    assert await ledger.fetch("SELECT detail FROM reader_status") == [("12",)]
