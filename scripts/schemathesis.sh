@@ -69,11 +69,11 @@ async def main() -> None:
 
 asyncio.run(main())
 PY
-token=$("$py" -m tagledger.cli keys issue --name schemathesis --scope admin --database-url "$url" | tail -1)
+token=$("$py" -m tagledger.app.cli keys issue --name schemathesis --scope admin --database-url "$url" | tail -1)
 port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # A fuzzer is many requests per second from one key: the rate limit would answer 429 to most.
 TAGLEDGER_API_RATE_LIMIT_PER_S=100000 TAGLEDGER_API_RATE_LIMIT_BURST=100000 \
-  "$py" -m tagledger.cli api --site "$tmp/site.yaml" --database-url "$url" --port "$port" --log-level warning \
+  "$py" -m tagledger.app.cli api --site "$tmp/site.yaml" --database-url "$url" --port "$port" --log-level warning \
   2>"$tmp/api.log" &
 api_pid=$!
 for _ in $(seq 150); do

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tagledger.cli import app
+from tagledger.app.cli import app
 from tagledger.site import EXAMPLE_SITE
 
 runner = CliRunner()

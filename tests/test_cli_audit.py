@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from cloud.audit.stock_csv import read_stock_csv
-from tagledger.cli import app
+from tagledger.app.cli import app
 from tagledger.clock import us_to_datetime
 from tagledger.ledger import open_ledger
 from tagledger.ledger.migrate import migrate

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from tagledger.demo import embedded_broker
+from tagledger.app.demo import embedded_broker
+from tagledger.app.stack import StackSettings, StoreStack
 from tagledger.site import EXAMPLE_SITE
-from tagledger.stack import StackSettings, StoreStack
 from tests.cloud.console.browser import chromium, tab
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 def test_demo_summary_matches_the_simulated_store() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "tagledger.cli", "demo", "--duration", "30", "--json", "--port", "0"],
+        [sys.executable, "-m", "tagledger.app.cli", "demo", "--duration", "30", "--json", "--port", "0"],
         capture_output=True,
         text=True,
         timeout=180,
@@ -54,7 +54,7 @@ def test_demo_summary_matches_the_simulated_store() -> None:
 def test_demo_stopped_with_ctrl_c_says_where_its_kept_ledger_is(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo"
     demo = subprocess.Popen(
-        [sys.executable, "-m", "tagledger.cli", "demo", "--port", "0", "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "tagledger.app.cli", "demo", "--port", "0", "--data-dir", str(data_dir)],
         stderr=subprocess.PIPE,
         text=True,
     )

@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 import typer.main
 
-from tagledger import mqtt_tls
+from tagledger.app import mqtt_tls
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
@@ -152,7 +152,7 @@ def test_compose_validation_is_real(tmp_path: Path) -> None:
 
 
 def _cli_envvars() -> dict[str, set[str]]:
-    from tagledger.cli import app
+    from tagledger.app.cli import app
 
     root = typer.main.get_command(app)
     commands: dict[str, Any] = getattr(root, "commands", {})  # a click-style group (typer may vendor click)

@@ -72,7 +72,7 @@ def _copy_tree(tmp_path: Path) -> Path:
 
 def _write_secrets(overlay: Path) -> None:
     """What the operator writes: the two env files and the broker's TLS files (tagledger mqtt provision --tls)."""
-    from tagledger import mqtt_tls
+    from tagledger.app import mqtt_tls
 
     for name, text in TEST_SECRETS.items():
         (overlay / name).write_text(text)
@@ -341,7 +341,7 @@ def test_prometheus_rule_holds_the_alert_rules_file(rendered: tuple[str, list[Ob
 
 def _cli_params() -> dict[str, dict[str, Any]]:
     """Per command of `tagledger`, its options by environment variable."""
-    from tagledger.cli import app
+    from tagledger.app.cli import app
 
     root = typer.main.get_command(app)
     commands: dict[str, Any] = getattr(root, "commands", {})
@@ -393,7 +393,7 @@ def _placeholder(entry: Object, site: Path) -> str:
 
 def _parse(command: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Let the real CLI parse `tagledger <command>` with this environment (the command is not run)."""
-    from tagledger.cli import app
+    from tagledger.app.cli import app
 
     for name in list(os.environ):
         if name.startswith("TAGLEDGER_"):
@@ -608,7 +608,7 @@ def test_site_files_are_valid() -> None:
 def test_mosquitto_finds_every_file_its_configuration_names(rendered: tuple[str, list[Object]], tmp_path: Path) -> None:
     """The init container's script, run here with the same Secret values, creates every file
     under /mosquitto/auth that mosquitto.conf names; the other paths lie on the pod's volumes."""
-    from tagledger import mqtt_tls
+    from tagledger.app import mqtt_tls
 
     _, objects = rendered
     pod = _pod_spec(_one(objects, "StatefulSet", "tagledger-mosquitto"))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tagledger.app.stack import StackSettings, StoreStack
 from tagledger.site import EXAMPLE_SITE
-from tagledger.stack import StackSettings, StoreStack
 from tests.helpers import close_enough
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

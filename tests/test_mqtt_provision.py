@@ -29,8 +29,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tagledger.cli import app
-from tagledger.mqtt_provision import password_hash
+from tagledger.app.cli import app
+from tagledger.app.mqtt_provision import password_hash
 from tagledger.site import EXAMPLE_SITE, Site, parse_site
 from tagledger.wire import Topics
 

@@ -25,7 +25,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from pydantic import ValidationError
 
-from tagledger.cli_help import VERSION_OPTION, WholeHelpGroup
+from tagledger.app.cli_help import VERSION_OPTION, WholeHelpGroup
 from tagledger.ledger.repository import LedgerError
 from tagledger.paths import default_ledger_url
 from tagledger.redact import redact_url
@@ -61,9 +61,9 @@ bench_app = typer.Typer(
 app.add_typer(wire_app, name="wire")
 app.add_typer(site_app, name="site")
 app.add_typer(bench_app, name="bench")
-app.add_typer(import_module("tagledger.cli_keys").keys_app, name="keys", cls=WholeHelpGroup)
-app.add_typer(import_module("tagledger.cli_mqtt").mqtt_app, name="mqtt", cls=WholeHelpGroup)
-app.add_typer(import_module("tagledger.cli_audit").audit_app, name="audit", cls=WholeHelpGroup)
+app.add_typer(import_module("tagledger.app.cli_keys").keys_app, name="keys", cls=WholeHelpGroup)
+app.add_typer(import_module("tagledger.app.cli_mqtt").mqtt_app, name="mqtt", cls=WholeHelpGroup)
+app.add_typer(import_module("tagledger.app.cli_audit").audit_app, name="audit", cls=WholeHelpGroup)
 
 
 @app.callback()
@@ -229,7 +229,7 @@ def demo(
     """
     _setup_logging(log_level)
     _check_site(site)
-    mod = _role("tagledger.demo", "demo")
+    mod = _role("tagledger.app.demo", "demo")
     settings = _settings(
         mod.DemoSettings,
         "TAGLEDGER_DEMO_",
@@ -241,7 +241,7 @@ def demo(
         data_dir=data_dir,
         json_summary=as_json,
     )
-    from tagledger.stack import RoleFailed
+    from tagledger.app.stack import RoleFailed
 
     try:
         summary = _run(mod.run_demo(settings))
@@ -574,7 +574,7 @@ def simulate(
     """
     _setup_logging(log_level)
     _check_site(site)
-    mod = _role("tagledger.sim.runner", "demo")
+    mod = _role("tagledger.app.sim.runner", "demo")
     settings = _settings(
         mod.SimSettings,
         "TAGLEDGER_SIM_",
@@ -605,7 +605,7 @@ _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help
 
 
 def _bench(name: str, extra: str, ctx: typer.Context) -> None:
-    mod = _role(f"tagledger.benchmarks.{name}", extra)
+    mod = _role(f"tagledger.app.benchmarks.{name}", extra)
     raise typer.Exit(mod.main(list(ctx.args)))
 
 

@@ -335,7 +335,7 @@ def count_follow(
     site: SiteOpt = EXAMPLE_SITE,
 ) -> None:
     """Send the store's live reads (from MQTT) to an open count until it is closed or you press Ctrl-C."""
-    from tagledger.audit_follow import CountGone, follow  # noqa: PLC0415  (MQTT client only when used)
+    from tagledger.app.audit_follow import CountGone, follow  # noqa: PLC0415  (MQTT client only when used)
     from tagledger.clock import SystemClock  # noqa: PLC0415
 
     typer.echo(f"following the store's reads for {count_id}; Ctrl-C to stop", err=True)

@@ -1,7 +1,7 @@
 """``tagledger mqtt provision``: the broker's users, passwords, ACL (and TLS certificates) from the site file.
 
-Registered in ``cli.py`` with one line; the work is in :mod:`tagledger.mqtt_provision`
-and :mod:`tagledger.mqtt_tls`.
+Registered in ``cli.py`` with one line; the work is in :mod:`tagledger.app.mqtt_provision`
+and :mod:`tagledger.app.mqtt_tls`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def provision(
 
     The passwords are printed nowhere: they are in OUT/credentials.json (mode 0600).
     """
-    from tagledger import mqtt_provision  # noqa: PLC0415
+    from tagledger.app import mqtt_provision  # noqa: PLC0415
 
     try:
         the_site = load_site(site)
@@ -61,7 +61,7 @@ def provision(
     )
     if tls:
         try:
-            from tagledger import mqtt_tls  # noqa: PLC0415
+            from tagledger.app import mqtt_tls  # noqa: PLC0415
         except ImportError as exc:
             _fail(str(exc))
             return

@@ -2,7 +2,7 @@
 
 An in-process MQTT broker (amqtt) and a SQLite ledger stand in for Mosquitto and
 PostgreSQL; everything else is the production code path (see
-:mod:`tagledger.stack`).  amqtt is for the demo only: it showed PUBACK timeouts
+:mod:`tagledger.app.stack`).  amqtt is for the demo only: it showed PUBACK timeouts
 under heavy load and has no MQTT 5 shared subscriptions.
 """
 
@@ -21,8 +21,8 @@ from typing import Any
 from amqtt.broker import Broker
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tagledger.app.stack import StackSettings, StoreStack
 from tagledger.site import EXAMPLE_SITE
-from tagledger.stack import StackSettings, StoreStack
 
 log = logging.getLogger(__name__)
 

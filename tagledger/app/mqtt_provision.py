@@ -35,7 +35,7 @@ Files written (``write``):
     the command again keeps the passwords of identities it already lists, so
     adding a reader does not change everyone's; ``--rotate`` makes new ones.
 
-With ``--tls`` (the ``tls`` extra, :mod:`tagledger.mqtt_tls`), also a CA, a
+With ``--tls`` (the ``tls`` extra, :mod:`tagledger.app.mqtt_tls`), also a CA, a
 server certificate for the broker's TLS listener, and a client certificate per
 identity.
 """

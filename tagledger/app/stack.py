@@ -28,10 +28,10 @@ from edge.agent import run as run_agent
 from edge.settings import EdgeSettings
 from gateway.service import Gateway
 from gateway.settings import GatewaySettings
+from tagledger.app.sim.runner import SimSettings, Simulation
 from tagledger.ledger.migrate import migrate
 from tagledger.mqtt import BrokerAddress, backoff_delays
 from tagledger.paths import make_private_dir
-from tagledger.sim.runner import SimSettings, Simulation
 from tagledger.site import Site, load_site
 from tagledger.wire import PosTransaction, Topics, encode
 

@@ -9,7 +9,7 @@ from functools import cache
 
 import pytest
 
-from tagledger.benchmarks.accuracy import (
+from tagledger.app.benchmarks.accuracy import (
     SAMPLE_EVERY_S,
     UNKNOWN,
     Belief,
@@ -20,8 +20,8 @@ from tagledger.benchmarks.accuracy import (
     sample,
     truth_belief,
 )
+from tagledger.app.sim.scenarios import Outage, Recording, Scenario, record
 from tagledger.clock import US_PER_S
-from tagledger.sim.scenarios import Outage, Recording, Scenario, record
 
 SMALL = Scenario(
     "test-small",
@@ -116,7 +116,7 @@ def test_unknown_scenario_is_an_error(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_json_line_has_the_issue_s_shape(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     tiny = dataclasses.replace(SMALL, name="test-tiny", items=40, minutes=2, outages=())
-    monkeypatch.setattr("tagledger.benchmarks.accuracy.SCENARIOS", (tiny,))
+    monkeypatch.setattr("tagledger.app.benchmarks.accuracy.SCENARIOS", (tiny,))
     assert main(["--json", "--seeds", "2"]) == 0
     doc = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [(r["name"], r["seed"]) for r in doc["scenarios"]] == [("test-tiny", 5), ("test-tiny", 1005)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tagledger.benchmarks.edgex_baseline import EdgexInventory
+from tagledger.app.benchmarks.edgex_baseline import EdgexInventory
 from tagledger.clock import US_PER_S
 
 T0 = 1_767_258_000 * US_PER_S

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from tagledger.benchmarks.ingest import _bulk_items
+from tagledger.app.benchmarks.ingest import _bulk_items
 
 pytestmark = pytest.mark.integration
 

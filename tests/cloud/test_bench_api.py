@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tagledger.benchmarks import api as bench_api
+from tagledger.app.benchmarks import api as bench_api
 
 
 def test_open_loop_schedule_is_evenly_spaced_and_dealt_round_robin() -> None:

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from cloud.app import create_app
 from cloud.settings import ApiSettings
-from tagledger.cli import app as cli
+from tagledger.app.cli import app as cli
 from tagledger.ledger import open_ledger
 from tests.cloud.harness import api_client, two_store_site
 

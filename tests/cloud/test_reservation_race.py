@@ -33,7 +33,7 @@ async def _start_api(url: str) -> tuple[subprocess.Popen[bytes], str]:
     env = {**os.environ, "TAGLEDGER_API_HOLD_SWEEP_S": "0"}
     proc = subprocess.Popen(  # noqa: ASYNC220 - a child process for the test's lifetime
         [
-            *(sys.executable, "-m", "tagledger.cli", "api", "--site", str(EXAMPLE_SITE)),
+            *(sys.executable, "-m", "tagledger.app.cli", "api", "--site", str(EXAMPLE_SITE)),
             *("--database-url", url, "--port", "0", "--log-level", "warning"),
         ],
         env=env,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tagledger.benchmarks import edge as bench_edge
+from tagledger.app.benchmarks import edge as bench_edge
 
 
 @pytest.mark.integration

@@ -24,8 +24,8 @@ from edge.agent import run
 from edge.llrp import LlrpReader
 from edge.profile import load_profile
 from edge.reads import ReaderEvent, TagRead
-from tagledger.faults import TcpProxy
-from tagledger.sim.runner import SimSettings, Simulation
+from tagledger.app.faults import TcpProxy
+from tagledger.app.sim.runner import SimSettings, Simulation
 from tagledger.wire import ReaderState, ReaderStatus, Topics, decode_as
 
 from .agent_support import (
@@ -139,7 +139,7 @@ def _agent_process(env: dict[str, str], log: Path) -> asyncio.Future[asyncio.sub
         asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "tagledger.cli",
+            "tagledger.app.cli",
             "edge",
             "--log-level",
             "warning",

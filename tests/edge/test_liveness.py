@@ -26,8 +26,8 @@ from cloud.server import run as run_api
 from cloud.settings import ApiSettings
 from gateway.service import Gateway
 from gateway.settings import GatewaySettings
+from tagledger.app.sim.runner import SimSettings, Simulation
 from tagledger.ledger.migrate import migrate
-from tagledger.sim.runner import SimSettings, Simulation
 from tagledger.site import EXAMPLE_SITE, load_site
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -12,7 +12,7 @@ from sllurp.llrp import LLRPMessage
 from edge.llrp import LlrpReader, backoff_delay, sllurp_config
 from edge.profile import ReaderProfile, Session
 from edge.reads import ReaderEvent, TagRead
-from tagledger.sim.runner import SimSettings, Simulation
+from tagledger.app.sim.runner import SimSettings, Simulation
 
 GOLDEN = Path(__file__).parents[1] / "sim" / "golden"
 PROFILE = ReaderProfile(name="test", role="sales_floor", report_every_n_tags=500, report_timeout_ms=100)

@@ -1,6 +1,6 @@
 """edge.llrp (sllurp over TCP) against readers that depart from what was asked (issue 13, points 2-8).
 
-The simulator's :class:`~tagledger.sim.endpoint.Faults` make it leave fields
+The simulator's :class:`~tagledger.app.sim.endpoint.Faults` make it leave fields
 out of its reports, send one tag per report, refuse the session or reject the
 ROSpec, as real readers in the field do.
 """
@@ -19,8 +19,8 @@ from edge.agent import _open_reader
 from edge.llrp import LlrpReader, nearest_power
 from edge.profile import ReaderProfile, load_profile
 from edge.reads import ReaderEvent, TagRead
-from tagledger.sim.endpoint import Faults, LlrpEndpoint
-from tagledger.sim.runner import SimSettings, Simulation
+from tagledger.app.sim.endpoint import Faults, LlrpEndpoint
+from tagledger.app.sim.runner import SimSettings, Simulation
 
 FLOOR = -75.0
 PROFILE = ReaderProfile(

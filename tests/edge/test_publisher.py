@@ -13,8 +13,8 @@ import pytest
 
 from edge.publisher import Publisher
 from edge.spool import BatchDraft, Spool
+from tagledger.app.faults import TcpProxy
 from tagledger.clock import SystemClock
-from tagledger.faults import TcpProxy
 from tagledger.wire import Observation, ReaderState, ReaderStatus, Topics, decode_as
 
 from .agent_support import READER, STORE, collect, edge_settings, eventually, forget_session

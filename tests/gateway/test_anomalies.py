@@ -6,10 +6,10 @@ import random
 
 from gateway.anomalies import AnomalyDetector
 from gateway.formats import Sighting
+from tagledger.app.sim.epc import sgtin96
+from tagledger.app.sim.layouts import boutique
+from tagledger.app.sim.scenarios import catalogue, site_for
 from tagledger.clock import US_PER_S
-from tagledger.sim.epc import sgtin96
-from tagledger.sim.layouts import boutique
-from tagledger.sim.scenarios import catalogue, site_for
 from tagledger.wire import PosLine, PosTransaction
 
 STORE = site_for(boutique()).stores[0]

@@ -1,6 +1,6 @@
 """Gateway processes killed with SIGKILL mid-stream leave the ledger an uninterrupted run leaves.
 
-Gateways run as real subprocesses (``python -m tagledger.cli gateway``) on
+Gateways run as real subprocesses (``python -m tagledger.app.cli gateway``) on
 Mosquitto and PostgreSQL.  The publisher behaves like an edge agent: it keeps
 every batch until the gateway acks it and re-sends unacked ones after a timeout.
 
@@ -144,7 +144,7 @@ class Agent:
 def _gateway(
     site: Path, db: str, mqtt: tuple[str, int], root: str, client_id: str, *extra: str
 ) -> Iterator[subprocess.Popen[bytes]]:
-    cmd = [sys.executable, "-m", "tagledger.cli", "gateway", "--site", str(site), "--database-url", db,
+    cmd = [sys.executable, "-m", "tagledger.app.cli", "gateway", "--site", str(site), "--database-url", db,
            "--mqtt-url", f"mqtt://{mqtt[0]}:{mqtt[1]}", "--topic-root", root, "--client-id", client_id,
            "--health-port", "0", "--log-level", "warning", *extra]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})

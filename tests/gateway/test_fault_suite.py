@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tagledger.benchmarks.faults import Options, run, table
+from tagledger.app.benchmarks.faults import Options, run, table
 from tests.conftest import database_admin_url
 
 pytestmark = pytest.mark.integration

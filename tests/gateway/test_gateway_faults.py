@@ -21,7 +21,7 @@ import pytest
 
 from gateway.service import Gateway
 from gateway.settings import GatewaySettings, default_client_id
-from tagledger.faults import Mosquitto, TcpProxy
+from tagledger.app.faults import Mosquitto, TcpProxy
 from tagledger.site import EXAMPLE_SITE
 from tagledger.wire import Topics
 from tests.gateway.ingest_kit import READER, STORE, batch, dumps

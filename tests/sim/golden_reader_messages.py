@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tagledger.sim import llrp_codec as c
-from tagledger.sim.endpoint import DEFAULT_RF_MODES
+from tagledger.app.sim import llrp_codec as c
+from tagledger.app.sim.endpoint import DEFAULT_RF_MODES
 
 GOLDEN = Path(__file__).parent / "golden"
 T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z

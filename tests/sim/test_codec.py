@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tagledger.sim import llrp_codec as c
+from tagledger.app.sim import llrp_codec as c
 from tests.sim.golden_reader_messages import EPC, FULL, T0, reader_messages
 
 GOLDEN = Path(__file__).parent / "golden"

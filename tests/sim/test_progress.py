@@ -9,7 +9,7 @@ import pytest
 
 from edge.llrp import LlrpReader
 from edge.profile import ReaderProfile
-from tagledger.sim.runner import Progress, SimSettings, Simulation, run
+from tagledger.app.sim.runner import Progress, SimSettings, Simulation, run
 
 SETTINGS = SimSettings(seed=2, items=120, events_per_minute=0, reads_per_s=1000, any_port=True, listen_host="127.0.0.1")
 
@@ -33,8 +33,8 @@ async def test_status_line_counts_reads_tags_and_clients() -> None:
 
 
 async def test_run_logs_status_lines_and_a_summary(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="tagledger.sim.runner")
+    caplog.set_level(logging.INFO, logger="tagledger.app.sim.runner")
     await run(SETTINGS.model_copy(update={"duration_s": 1.3, "progress_s": 0.4}))
-    messages = [r.getMessage() for r in caplog.records if r.name == "tagledger.sim.runner"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "tagledger.app.sim.runner"]
     assert sum("reads/s, 120 tags in the store" in m for m in messages) >= 2
     assert messages[-1].startswith("simulated 1 s: 0 reads")

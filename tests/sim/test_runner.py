@@ -7,10 +7,10 @@ import json
 import time
 from pathlib import Path
 
+from tagledger.app.sim.rf import RfModel, RfSettings
+from tagledger.app.sim.runner import SimSettings, Simulation, run
+from tagledger.app.sim.store import StoreModel, StoreSettings
 from tagledger.clock import ManualClock
-from tagledger.sim.rf import RfModel, RfSettings
-from tagledger.sim.runner import SimSettings, Simulation, run
-from tagledger.sim.store import StoreModel, StoreSettings
 from tagledger.site import EXAMPLE_SITE, load_site
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from epcpy import hex_to_tag_encodable
 
+from tagledger.app.sim.epc import sgtin96
+from tagledger.app.sim.rf import RfModel, RfSettings
+from tagledger.app.sim.store import StoreModel, StoreSettings
 from tagledger.clock import ManualClock
-from tagledger.sim.epc import sgtin96
-from tagledger.sim.rf import RfModel, RfSettings
-from tagledger.sim.store import StoreModel, StoreSettings
 from tagledger.site import EXAMPLE_SITE, load_site
 
 SITE = load_site(EXAMPLE_SITE)

@@ -1,6 +1,6 @@
 """``tagledger bench accuracy``: how true the ledger's picture of a store is, against ground truth.
 
-Every scenario of :mod:`tagledger.sim.scenarios` is recorded (the messages a
+Every scenario of :mod:`tagledger.app.sim.scenarios` is recorded (the messages a
 gateway would receive, and the truth), then replayed through the real ingest
 code -- :class:`gateway.ingest.Ingestor`: topic routing, batch decoding and
 de-duplication, Impinj IoT parsing, agent status and antenna events, POS
@@ -8,7 +8,7 @@ transactions, the store's state machine and its silence timers -- on a manual
 clock, one second at a time.  Only the broker and the database are left out
 (the ingest path reads an empty SQLite ledger at start and is never
 asked to commit; nothing this bench scores depends on the writes).  The
-same reads, in reader-time order, drive :mod:`tagledger.benchmarks.edgex_baseline`.
+same reads, in reader-time order, drive :mod:`tagledger.app.benchmarks.edgex_baseline`.
 
 Scoring (both systems, same instants): every ``SAMPLE_EVERY_S`` from the end of
 the pre-roll to the end of the run, *including* during outages and while POS
@@ -61,12 +61,12 @@ from gateway.fastwire import decode_batch
 from gateway.formats import parse_impinj, sightings_from_batch
 from gateway.ingest import Ingestor
 from gateway.watermarks import open_watermarks
-from tagledger.benchmarks.edgex_baseline import EdgexInventory
+from tagledger.app.benchmarks.edgex_baseline import EdgexInventory
+from tagledger.app.sim.scenarios import SCENARIOS, START_US, Recording, Scenario, record
 from tagledger.clock import US_PER_S, ManualClock
 from tagledger.ledger.factory import open_ledger
 from tagledger.ledger.migrate import migrate_sync
 from tagledger.ledger.model import COUNTED_STATES, ItemState
-from tagledger.sim.scenarios import SCENARIOS, START_US, Recording, Scenario, record
 from tagledger.wire import PosTransaction, Topics, decode_as
 
 SAMPLE_EVERY_S = 30

@@ -160,7 +160,7 @@ async def start_api(url: str, site: Path) -> tuple[subprocess.Popen[bytes], str,
     # The rate limiter stays on (its per-request cost is part of the figure) but with a
     # budget the load generator's one key cannot spend.
     env = {**os.environ, "TAGLEDGER_API_AUTH_REQUIRED": "true", "TAGLEDGER_API_RATE_LIMIT_PER_S": "1e9"}
-    cmd = [sys.executable, "-m", "tagledger.cli", "api", "--database-url", url, "--site", str(site)]
+    cmd = [sys.executable, "-m", "tagledger.app.cli", "api", "--database-url", url, "--site", str(site)]
     proc = subprocess.Popen(  # noqa: ASYNC220, S603 - the server under test, our own command line
         [*cmd, "--port", "0", "--log-level", "warning"], env=env, stderr=subprocess.PIPE
     )

@@ -1,12 +1,12 @@
 """``tagledger bench edge``: one real edge agent against the LLRP simulator, measured from outside.
 
 What runs
-    * the store simulator (:mod:`tagledger.sim`) with ONE reader of four
+    * the store simulator (:mod:`tagledger.app.sim`) with ONE reader of four
       sales-floor antennas, sized to deliver ``--reads-per-s``; with
       ``--reports per-tag`` it sends one tag per RO_ACCESS_REPORT, as some
       readers do with their defaults (``batched``, the default: one report per
       report timeout, as the profile asks);
-    * the edge agent as a separate process (``python -m tagledger.cli edge``,
+    * the edge agent as a separate process (``python -m tagledger.app.cli edge``,
       configured with ``TAGLEDGER_EDGE_*`` variables), so its CPU and memory
       are its own: sllurp over TCP to the simulator, aggregation, the SQLite
       spool, MQTT;
@@ -65,11 +65,11 @@ import aiomqtt
 import psutil
 import yaml
 
-from tagledger.faults import TcpProxy
+from tagledger.app.faults import TcpProxy
+from tagledger.app.sim.endpoint import Faults, LlrpEndpoint
+from tagledger.app.sim.llrp_codec import TagEntry
+from tagledger.app.sim.runner import SimSettings, Simulation
 from tagledger.mqtt import BrokerAddress
-from tagledger.sim.endpoint import Faults, LlrpEndpoint
-from tagledger.sim.llrp_codec import TagEntry
-from tagledger.sim.runner import SimSettings, Simulation
 from tagledger.wire import Ack, ReadBatch, Topics, WireError, decode_as, encode
 
 STORE, READER = "bench-01", "bench-01-r1"
@@ -133,7 +133,7 @@ async def broker(url: str | None) -> AsyncIterator[tuple[str, str]]:
     if _answers(candidate):
         yield candidate, "running broker"
         return
-    from tagledger.demo import embedded_broker  # noqa: PLC0415 - only when no broker answers
+    from tagledger.app.demo import embedded_broker  # noqa: PLC0415 - only when no broker answers
 
     async with embedded_broker() as embedded:
         yield embedded, "embedded amqtt"
@@ -364,7 +364,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             agent = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "tagledger.cli",
+                "tagledger.app.cli",
                 "edge",
                 "--log-level",
                 "warning",

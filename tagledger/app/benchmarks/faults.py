@@ -1,10 +1,10 @@
 """``tagledger bench faults``: a gateway under injected faults, and what became of every message.
 
 What runs
-    * a Mosquitto of the run's own (``tagledger.faults.Mosquitto``) on a free
+    * a Mosquitto of the run's own (``tagledger.app.faults.Mosquitto``) on a free
       port, so it can be killed; a PostgreSQL database of the run's own
       (``--database-url`` is the administrative connection);
-    * the gateway as a separate process (``python -m tagledger.cli gateway``),
+    * the gateway as a separate process (``python -m tagledger.app.cli gateway``),
       so it can be killed with SIGKILL;
     * in this process: an agent per scenario that publishes read batches and
       re-sends what is not acknowledged (as the edge agent does), a reader
@@ -69,7 +69,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
 
-from tagledger.faults import Mosquitto
+from tagledger.app.faults import Mosquitto
 from tagledger.ledger.migrate import migrate
 from tagledger.ledger.scratch import create_database, drop_database
 from tagledger.site import EXAMPLE_SITE
@@ -270,7 +270,7 @@ class GatewayProcess:
             probe.bind(("127.0.0.1", 0))
             self.health_port = probe.getsockname()[1]
         self.args = [
-            sys.executable, "-m", "tagledger.cli", "gateway",
+            sys.executable, "-m", "tagledger.app.cli", "gateway",
             "--site", str(EXAMPLE_SITE), "--database-url", database_url, "--mqtt-url", mqtt_url,
             "--topic-root", topic_root, "--health-port", str(self.health_port),
             "--client-id", f"bench-gw-{uuid.uuid4().hex[:8]}",

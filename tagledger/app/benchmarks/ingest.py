@@ -1,6 +1,6 @@
 """``tagledger bench ingest``: observations/s from MQTT into a committed PostgreSQL ledger.
 
-One gateway *process* (``python -m tagledger.cli gateway``, a subprocess, so it
+One gateway *process* (``python -m tagledger.app.cli gateway``, a subprocess, so it
 has its own interpreter and core) ingests pre-encoded read batches that this
 process publishes to the broker, pacing itself on the gateway's acks like an
 agent does (at most ``--in-flight`` batches unacknowledged per reader).  A batch
@@ -346,7 +346,7 @@ async def _bench(args: argparse.Namespace, db_url: str, tmp: Path) -> dict[str, 
     topics = Topics(root)
     log_path = tmp / "gateway.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "tagledger.cli", "gateway", "--site", str(site_file), "--database-url", db_url,
+    cmd = [sys.executable, "-m", "tagledger.app.cli", "gateway", "--site", str(site_file), "--database-url", db_url,
            "--mqtt-url", args.mqtt_url, "--topic-root", root, "--client-id", f"{root}-gw", "--health-port", "0",
            "--log-level", "info"]  # fmt: skip
     conn = await asyncpg.connect(db_url)

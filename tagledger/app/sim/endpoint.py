@@ -38,8 +38,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from tagledger.app.sim import llrp_codec as c
 from tagledger.clock import Clock, SystemClock
-from tagledger.sim import llrp_codec as c
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Store plans for the accuracy scenarios (:mod:`tagledger.sim.scenarios`).
+"""Store plans for the accuracy scenarios (:mod:`tagledger.app.sim.scenarios`).
 
 Three plans that differ where location inference is fragile, so that no
 parameter can be tuned to one of them:
@@ -24,7 +24,7 @@ area out of the floor's rectangle.
 
 from __future__ import annotations
 
-from tagledger.sim.world import AntennaSpec, Layout, ReaderSpec, Rect, ZoneSpec
+from tagledger.app.sim.world import AntennaSpec, Layout, ReaderSpec, Rect, ZoneSpec
 from tagledger.site import ZoneRole
 
 R = ZoneRole

@@ -29,8 +29,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tagledger.sim.llrp_codec import TagEntry
-from tagledger.sim.store import StoreModel
+from tagledger.app.sim.llrp_codec import TagEntry
+from tagledger.app.sim.store import StoreModel
 from tagledger.site import ZoneRole
 
 _R = ZoneRole
@@ -69,7 +69,7 @@ class _View:
 
 
 class RfModel:
-    """Turns the store model into tag report entries; a :class:`~tagledger.sim.endpoint.ReadSupplier`."""
+    """Turns the store model into tag report entries; a :class:`~tagledger.app.sim.endpoint.ReadSupplier`."""
 
     def __init__(self, model: StoreModel, settings: RfSettings, seed: int) -> None:
         self.model = model

@@ -1,7 +1,7 @@
 """``tagledger simulate``: a simulated store whose readers speak LLRP over TCP.
 
 :class:`Simulation` composes one store model, its RF model and one
-:class:`~tagledger.sim.endpoint.LlrpEndpoint` per LLRP reader of the store in
+:class:`~tagledger.app.sim.endpoint.LlrpEndpoint` per LLRP reader of the store in
 the site file; the demo starts it in-process and asks it for the ground truth,
 the CLI calls :func:`run`.
 """
@@ -17,10 +17,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tagledger.app.sim.endpoint import LlrpEndpoint
+from tagledger.app.sim.rf import RfModel, RfSettings
+from tagledger.app.sim.store import StoreModel, StoreSettings
 from tagledger.clock import Clock, SystemClock
-from tagledger.sim.endpoint import LlrpEndpoint
-from tagledger.sim.rf import RfModel, RfSettings
-from tagledger.sim.store import StoreModel, StoreSettings
 from tagledger.site import EXAMPLE_SITE, Site, Store, load_site
 from tagledger.wire import PosTransaction
 

@@ -1,6 +1,6 @@
 """Named accuracy scenarios: a store plan, a story, and the messages a gateway would receive.
 
-Each :class:`Scenario` is a plan (:mod:`tagledger.sim.layouts`), a seed and a
+Each :class:`Scenario` is a plan (:mod:`tagledger.app.sim.layouts`), a seed and a
 mix of what happens in a store: sales with and without a read at the till,
 thefts through the exit portal (a 2-8 s passage), fitting-room visits,
 replenishment and overstock moves, deliveries at goods-in put away later,
@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
+from tagledger.app.sim.epc import gtin_check_digit
+from tagledger.app.sim.layouts import LAYOUTS
+from tagledger.app.sim.story import Story
+from tagledger.app.sim.world import Layout, WindowRead, World
 from tagledger.clock import US_PER_S
-from tagledger.sim.epc import gtin_check_digit
-from tagledger.sim.layouts import LAYOUTS
-from tagledger.sim.story import Story
-from tagledger.sim.world import Layout, WindowRead, World
 from tagledger.site import Antenna, Reader, Site, Store, Zone, ZoneRole
 from tagledger.wire import PosLine, PosTransaction, ReaderState, ReaderStatus, Topics, encode
 
@@ -71,7 +71,7 @@ class Scenario:
     items: int
     minutes: float  # scored duration, after the pre-roll
     gtins: int = 40
-    #: Stories per minute, by kind (see :class:`tagledger.sim.story.Story`).
+    #: Stories per minute, by kind (see :class:`tagledger.app.sim.story.Story`).
     rates: dict[str, float] = field(default_factory=dict)
     metal_share: float = 0.03
     #: Share of sales whose item the till antenna does not read (bagged at once, till antenna blind spot).

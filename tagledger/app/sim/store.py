@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from tagledger.app.sim.epc import sgtin96
 from tagledger.clock import Clock
-from tagledger.sim.epc import sgtin96
 from tagledger.site import Product, Store, ZoneRole
 from tagledger.wire import PosLine, PosTransaction
 

@@ -1,4 +1,4 @@
-"""What happens in a simulated store: the stories of :mod:`tagledger.sim.scenarios`.
+"""What happens in a simulated store: the stories of :mod:`tagledger.app.sim.scenarios`.
 
 One method per kind of event in ``Scenario.rates`` (``_sale``, ``_theft``,
 ``_fitting``, ``_restock``, ``_overstock``, ``_delivery``, ``_return``), each
@@ -15,14 +15,14 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from tagledger.app.sim.epc import sgtin96
+from tagledger.app.sim.world import Layout, PhysicalItem, World
 from tagledger.clock import US_PER_S
-from tagledger.sim.epc import sgtin96
-from tagledger.sim.world import Layout, PhysicalItem, World
 from tagledger.site import ZoneRole
 from tagledger.wire import PosLine, PosTransaction
 
 if TYPE_CHECKING:
-    from tagledger.sim.scenarios import Scenario
+    from tagledger.app.sim.scenarios import Scenario
 
 _R = ZoneRole
 

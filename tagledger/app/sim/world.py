@@ -1,6 +1,6 @@
 """A store as a floor plan, with ground truth for every item at every moment.
 
-The zone-level simulator (:mod:`tagledger.sim.store` + :mod:`tagledger.sim.rf`)
+The zone-level simulator (:mod:`tagledger.app.sim.store` + :mod:`tagledger.app.sim.rf`)
 knows which zone an item is in, not where: it cannot express the cases that
 make item location hard, e.g. a shelf item one metre from the till antenna and
 five from the nearest floor antenna.  Here every zone is a set of rectangles
@@ -16,7 +16,7 @@ point that walks from spot to spot.  The RF model follows from the geometry:
   reader sees (dense-reader mode: a reader facing 600 shelf tags reads each
   rarely; a portal facing three reads each many times a second);
 * a reader that is down reads nothing (announced or not: that is the
-  scenario's business, :mod:`tagledger.sim.scenarios`).
+  scenario's business, :mod:`tagledger.app.sim.scenarios`).
 
 Ground truth is kept per *physical* item (two items may carry one EPC: a
 duplicated encoding) as ``(t_us, zone | None)`` changes, where ``None`` means

@@ -9,9 +9,9 @@ import yaml
 
 from cloud.audit import epcis
 from cloud.audit.epcis_hash import document_event_ids, with_event_ids
+from tagledger.app.sim.epc import sgtin96
 from tagledger.clock import US_PER_S, ManualClock
 from tagledger.ledger.model import EventRecord, ItemState, Transition
-from tagledger.sim.epc import sgtin96
 from tagledger.site import EXAMPLE_SITE, Site, parse_site
 from tests.cloud.audit.epcis_check import assert_valid_epcis, validator
 

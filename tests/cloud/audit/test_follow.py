@@ -9,7 +9,7 @@ import pytest
 
 from cloud.audit import service
 from tagledger import wire
-from tagledger.audit_follow import CountGone, follow
+from tagledger.app.audit_follow import CountGone, follow
 from tagledger.clock import US_PER_S, ManualClock
 from tagledger.ledger.repository import Ledger
 from tests.cloud.harness import two_store_site
