@@ -1,5 +1,7 @@
 """The channel API: what e-commerce, staff dashboards and auditors ask the ledger.
 
+A role: it imports the ledger and the foundation, never the gateway, the edge or ``tagledger.app``.
+
 Layout (one package per domain, fixed file roles):
 
 * ``app``: the app factory :func:`cloud.app.create_app` and its typed lifespan state;

@@ -1,0 +1,12 @@
+"""The gateway: MQTT reads in, the item state machine, exactly-once ledger writes out.
+
+* ``service``: the process (MQTT session, commit grouping, store leases via ``leases``);
+  ``health`` (/healthz, /readyz, /metrics), ``metrics``, ``logs``;
+* ``ingest``: from MQTT messages to ledger writes and the replies they call for;
+  ``fastwire`` (hot-path decoding), ``formats`` (reader payloads -> :class:`Sighting`),
+  ``vetting`` (bounds), ``reorder`` and ``dedup`` + ``watermarks`` (order, exactly once);
+* the state machine, pure with an injected clock: ``state`` (one store), ``item``, ``policy``,
+  ``admission``, ``arbitration``, ``presence``, ``deadlines``, ``pos``, ``anomalies``, ``epc``;
+* health of the store's reading: ``reader_health``, ``zone_health``, ``antennas``, ``read_rates``;
+* ``settings``: :class:`gateway.settings.GatewaySettings`.
+"""

@@ -1,4 +1,9 @@
-"""MQTT plumbing shared by the edge agent and the gateway (both have aiomqtt).
+"""MQTT plumbing shared by the edge agent and the gateway.
+
+Importing this module needs only the standard library, so the core install (no
+MQTT client) can parse a broker URL; the functions that build ``aiomqtt.Client``
+arguments import aiomqtt and paho when called, which only the edge and gateway
+extras (both of which install them) do.
 
 * :class:`BrokerAddress` parses ``mqtt://user:pass@host:port`` / ``mqtts://...``
   (TLS) into what ``aiomqtt.Client`` needs.
@@ -16,14 +21,13 @@ import socket
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-import aiomqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
 from tagledger.redact import redact_url
+
+if TYPE_CHECKING:
+    import aiomqtt
 
 DEFAULT_PORTS = {"mqtt": 1883, "tcp": 1883, "mqtts": 8883, "ssl": 8883}
 
@@ -89,6 +93,8 @@ class BrokerAddress:
 
 def protocol_version(name: str) -> aiomqtt.ProtocolVersion:
     """``"3.1.1"`` or ``"5"`` -> aiomqtt's enum."""
+    import aiomqtt  # noqa: PLC0415 (the edge and gateway extras; see the module docstring)
+
     try:
         return {"3.1.1": aiomqtt.ProtocolVersion.V311, "5": aiomqtt.ProtocolVersion.V5}[name]
     except KeyError:
@@ -110,6 +116,10 @@ def persistent_session(protocol_name: str, *, receive_maximum: int | None = None
     sends it unacknowledged.  Under 3.1.1 that window is the broker's setting
     alone (Mosquitto's ``max_inflight_messages``, 20 by default).
     """
+    import aiomqtt  # noqa: PLC0415 (as in protocol_version)
+    from paho.mqtt.packettypes import PacketTypes  # noqa: PLC0415
+    from paho.mqtt.properties import Properties  # noqa: PLC0415
+
     protocol = protocol_version(protocol_name)
     if protocol is not aiomqtt.ProtocolVersion.V5:
         return {"protocol": protocol, "clean_session": False}

@@ -1,1 +1,15 @@
-"""The composition root and the tools: the `tagledger` CLI, the embedded stack, demo, simulator, benchmarks."""
+"""The composition root and the tools: everything that imports the roles to put them together.
+
+Nothing below this package (the roles, the ledger, the foundation) imports it.
+
+* ``cli``: the ``tagledger`` command, one subcommand per role (the console script's entry point);
+  ``cli_help`` (help and version), ``cli_audit``, ``cli_keys``, ``cli_mqtt`` (subcommand groups);
+* ``stack``: one store's whole pipeline in one process (simulator, agents, gateway, API);
+* ``demo``: ``tagledger demo``, the stack with an embedded MQTT broker and a throw-away ledger;
+* ``audit_follow``: a count session fed from the store's live reads;
+* ``mqtt_provision``, ``mqtt_tls``: broker users, ACL and certificates from the site file;
+* ``faults``: a TCP forwarder that can be cut, a broker one can kill (tests and benchmarks);
+* ``sim/``: the simulated store and its LLRP reader endpoints (``tagledger simulate``),
+  the accuracy scenarios;
+* ``benchmarks/``: ``tagledger bench <name>``, each a module with ``main(argv) -> int``.
+"""

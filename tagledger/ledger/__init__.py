@@ -1,5 +1,7 @@
 """The stock ledger: append-only item events, current item states, stock counts.
 
+Below the roles: it imports only the foundation (``clock``, ``paths``, ``site``, ``wire``).
+
 ``model`` holds the plain records that cross the boundary between the gateway's
 state machine, the storage backends and the API; it imports nothing but the
 standard library.  Backends (SQLite for the embedded demo, PostgreSQL /
