@@ -13,7 +13,8 @@ from __future__ import annotations
 import random
 import time
 
-from gateway.formats import Sighting, sightings_from_batch
+from gateway.fastwire import sightings_from_batch
+from gateway.records import Sighting
 from gateway.state import StoreTracker
 from tagledger.clock import US_PER_S, ManualClock
 from tagledger.site import parse_site

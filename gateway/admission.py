@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gateway.formats import Sighting
 from gateway.item import TrackedItem, ZoneInfo
 from gateway.policy import Policy
+from gateway.records import Sighting
 from tagledger.site import ZoneRole
 
 TRANSIT_ROLES = frozenset({ZoneRole.POS, ZoneRole.EXIT, ZoneRole.FITTING_ROOM})

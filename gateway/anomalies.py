@@ -4,7 +4,7 @@ Pure: no I/O; time is the readers' event time carried by the sightings and the
 POS transactions.  One :class:`AnomalyDetector` per store::
 
     detector = AnomalyDetector(store)
-    detector.observe(sightings)          # gateway.formats.Sighting
+    detector.observe(sightings)          # gateway.records.Sighting
     detector.pos_transaction(tx)         # tagledger.wire.PosTransaction
     detector.anomalies() -> list[Anomaly]    # each with its evidence
     detector.counts() -> dict[(kind, gtin), int]
@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from gateway.epc import decode_epc
-from gateway.formats import Sighting
+from gateway.records import Sighting
 from tagledger.clock import US_PER_S
 from tagledger.site import Store, ZoneRole
 from tagledger.wire import PosTransaction

@@ -21,14 +21,14 @@ refuses raises the contract's exact ``WireError`` (``malformed``,
 
 from __future__ import annotations
 
-from operator import attrgetter
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
-from gateway.formats import FormatError
+from gateway.formats import reader_zones
+from gateway.records import INT4_MAX, INT8_MAX, FormatError, Sighting
 from tagledger.site import Site
-from tagledger.wire import MAX_PAYLOAD_BYTES, ReadBatch, decode_as
+from tagledger.wire import MAX_PAYLOAD_BYTES, PORT_MAX, PORT_MIN, RSSI_MAX_DBM, RSSI_MIN_DBM, ReadBatch, decode_as
 
 _Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+\Z")]
 # The EPC's pattern (upper-case hex) is checked once per batch over all EPCs
@@ -36,18 +36,20 @@ _Ident = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-
 # which was ~60 % of the decoding cost.
 _EpcHex = Annotated[str, msgspec.Meta(min_length=4, max_length=124)]
 _HEX_DIGITS = b"0123456789ABCDEF"
-_EpochUs = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # the contract says lt=2**63: the same ints
-_Rssi = Annotated[float, msgspec.Meta(ge=-128, le=20)]
+_EpochUs = Annotated[int, msgspec.Meta(ge=0, le=INT8_MAX)]  # the contract says lt=2**63: the same ints
+_Rssi = Annotated[float, msgspec.Meta(ge=RSSI_MIN_DBM, le=RSSI_MAX_DBM)]
 
 
 class Obs(msgspec.Struct, gc=False):
     """:class:`tagledger.wire.Observation`."""
 
     epc: _EpcHex
-    antenna: Annotated[int, msgspec.Meta(ge=1, le=65535)]
+    antenna: Annotated[int, msgspec.Meta(ge=PORT_MIN, le=PORT_MAX)]
     first_seen_us: _EpochUs
     last_seen_us: _EpochUs
-    count: Annotated[int, msgspec.Meta(ge=1)]
+    # Stricter than the contract: the ledger's int4 (``gateway.vetting`` checks
+    # it only for a batch the contract's lax mode decoded: ``LaxBatch``).
+    count: Annotated[int, msgspec.Meta(ge=1, le=INT4_MAX)]
     peak_rssi: _Rssi
     mean_rssi: _Rssi
 
@@ -74,10 +76,17 @@ class Batch(msgspec.Struct, gc=False):
     kind: Literal["reads"] = "reads"
     clock_offset_us: int = 0
     gaps: list[GapS] = []  # msgspec copies empty defaults per instance
+    #: Decoded by the contract's lax mode, not by this mirror: its stricter bounds were not applied.
+    lax: ClassVar[bool] = False
+
+
+class LaxBatch(Batch, gc=False):
+    """A batch only the contract's lax mode accepts (``3.0`` for an int, a count beyond int4...)."""
+
+    lax: ClassVar[bool] = True
 
 
 _DECODER = msgspec.json.Decoder(Batch)
-_last_seen = attrgetter("last_seen_us")
 
 
 def decode_batch(data: bytes) -> Batch:
@@ -106,9 +115,9 @@ def _all_hex(text: str) -> bool:
     return text.isascii() and not text.encode("ascii").translate(None, _HEX_DIGITS)
 
 
-def _from_contract(m: ReadBatch) -> Batch:
+def _from_contract(m: ReadBatch) -> LaxBatch:
     """A batch only the contract's lax mode accepts, with the values the contract gave it."""
-    return Batch(
+    return LaxBatch(
         store_id=m.store_id,
         reader_id=m.reader_id,
         boot_id=m.boot_id,
@@ -125,28 +134,41 @@ def _from_contract(m: ReadBatch) -> Batch:
     )
 
 
-def antenna_zones(batch: Batch, site: Site) -> dict[int, str]:
+def antenna_zones(batch: Batch | ReadBatch, site: Site) -> dict[int, str]:
     """The batch's reader's antenna -> zone map, after checking every observation's antenna.
 
-    Raises :class:`gateway.formats.FormatError` (``unknown_reader``,
+    Raises :class:`gateway.records.FormatError` (``unknown_reader``,
     ``unknown_antenna``) before anything is observed, so a bad batch changes no
     state.
     """
-    reader_id = batch.reader_id
-    try:
-        store, reader = site.find_reader(reader_id)
-    except KeyError:
-        raise FormatError("unknown_reader", f"reader {reader_id!r} is not in the site file") from None
-    if store.id != batch.store_id:
-        raise FormatError("unknown_reader", f"reader {reader_id!r} belongs to store {store.id}, not {batch.store_id}")
-    zones = {a.port: a.zone for a in reader.antennas}
+    _store, reader, zones = reader_zones(site, batch.reader_id, batch.store_id)
     for antenna in {o.antenna for o in batch.observations}:
         if antenna not in zones:
-            raise FormatError("unknown_antenna", f"reader {reader_id} has no antenna {antenna} in the site file")
+            raise FormatError("unknown_antenna", f"reader {reader.id} has no antenna {antenna} in the site file")
     return zones
 
 
-def newest_us(batch: Batch) -> int | None:
-    """The newest read of the batch in host-clock µs (None: no observations)."""
-    obs = batch.observations
-    return max(map(_last_seen, obs)) - batch.clock_offset_us if obs else None
+def sightings_from_batch(batch: Batch | ReadBatch, site: Site) -> list[Sighting]:
+    """A validated batch (the contract's model or this decoder's) as sightings, reader times on the host clock.
+
+    For tools (``tagledger audit count follow``, the accuracy bench); the
+    gateway itself hands the observations to ``StoreTracker.observe_reads`` as
+    they are, without a Sighting per read.
+    """
+    zones = antenna_zones(batch, site)
+    store_id, reader_id, offset = batch.store_id, batch.reader_id, batch.clock_offset_us
+    return [
+        Sighting(
+            store_id,
+            reader_id,
+            o.antenna,
+            zones[o.antenna],
+            o.epc,
+            o.first_seen_us - offset,
+            o.last_seen_us - offset,
+            o.count,
+            o.peak_rssi,
+            o.mean_rssi,
+        )
+        for o in batch.observations
+    ]

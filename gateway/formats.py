@@ -2,9 +2,9 @@
 
 Three formats reach the gateway:
 
-``tagledger`` -- our own :class:`tagledger.wire.ReadBatch`, already validated by
-    ``tagledger.wire.decode_as``.  Topic ``<root>/v1/<store>/<reader>/reads``.
-    :func:`sightings_from_batch` converts it.
+``tagledger`` -- our own :class:`tagledger.wire.ReadBatch` on
+    ``<root>/v1/<store>/<reader>/reads``: decoded by ``gateway.fastwire``
+    (``fastwire.sightings_from_batch`` converts it for tools).
 ``impinj_iot`` -- an Impinj reader publishing its IoT device interface events
     itself.  Configure the reader's MQTT topic as
     ``<root>/v1/<store>/<reader>/impinj`` (``Topics.impinj(store, reader)``).
@@ -21,10 +21,13 @@ state machine is idempotent for repeated sightings, which makes that harmless.
 
 Interface::
 
-    sightings_from_batch(batch, site) -> list[Sighting]               # raises FormatError
     parse_impinj(payload, site, *, store_id=None, reader_id=None) -> ParsedPayload
     parse_zebra(payload, site, *, reader_id, store_id=None) -> ParsedPayload
     parse_reader_payload(kind, payload, site, *, store_id, reader_id) -> ParsedPayload
+    reader_zones(site, reader_id, store_id) -> (Store, Reader, {port: zone})
+
+The records (:class:`Sighting`, :class:`HealthEvent`, :class:`GapEvent`) and
+:class:`FormatError` are ``gateway.records``'.
 
 Errors: :class:`FormatError` with a machine-readable ``reason`` (``malformed``,
 ``oversized``, ``invalid``, ``unknown_reader``, ``unknown_antenna``,
@@ -53,79 +56,20 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from pydantic_core import from_json
 
+from gateway.records import INT4_MAX, FormatError, GapEvent, HealthEvent, Sighting
+from gateway.vetting import check_time
 from tagledger.site import Reader, Site, Store
-from tagledger.wire import MAX_PAYLOAD_BYTES, ReadBatch
-
-if TYPE_CHECKING:
-    from gateway.fastwire import Batch
+from tagledger.wire import MAX_PAYLOAD_BYTES, PORT_MAX, RSSI_MAX_DBM, RSSI_MIN_DBM
 
 Format = Literal["tagledger", "impinj_iot", "zebra_iot"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _HEXCHARS = frozenset("0123456789ABCDEF")
-#: RSSI bounds of the wire contract (``tagledger.wire.Observation``), dBm.
-RSSI_MIN_DBM, RSSI_MAX_DBM = -128.0, 20.0
-#: Largest read count of one event: the ledger's int4.
-MAX_READS = 2**31 - 1
-
-
-class FormatError(ValueError):
-    """A payload (or one event in it) that cannot be turned into sightings."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
-class Sighting(NamedTuple):
-    """One EPC seen by one antenna over a short interval; times in host-clock µs UTC.
-
-    ``zone`` is resolved from the site file here, once, so that the state machine
-    never looks antennas up per read.  A NamedTuple rather than a frozen
-    dataclass: it is built once per observation on the ingest hot path, and a
-    frozen dataclass costs ~4x more to construct.
-    """
-
-    store_id: str
-    reader_id: str
-    antenna: int
-    zone: str
-    epc: str  # upper-case hex
-    first_seen_us: int
-    last_seen_us: int
-    count: int  # type: ignore[assignment]  # shadows tuple.count on purpose: the wire name
-    peak_rssi: float  # dBm
-    mean_rssi: float  # dBm, averaged in milliwatts
-
-
-@dataclass(frozen=True, slots=True)
-class GapEvent:
-    """Reads known to be lost (Impinj ``overflowEvent``); ``dropped`` None = unknown."""
-
-    store_id: str
-    reader_id: str
-    reason: str  # "reader_overflow", ...
-    since_us: int
-    until_us: int
-    dropped: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class HealthEvent:
-    """An antenna (or, with ``antenna`` None, a whole reader) went up or down."""
-
-    store_id: str
-    reader_id: str
-    antenna: int | None
-    up: bool
-    at_us: int
-    detail: str = ""
 
 
 @dataclass(slots=True)
@@ -137,39 +81,6 @@ class ParsedPayload:
     gaps: list[GapEvent] = field(default_factory=list)
     health: list[HealthEvent] = field(default_factory=list)
     skipped: list[FormatError] = field(default_factory=list)
-
-
-# --------------------------------------------------------------------------- #
-# Our own batches
-
-
-def sightings_from_batch(batch: ReadBatch | Batch, site: Site) -> list[Sighting]:
-    """Convert a validated batch (the contract's model or the fast decoder's); reader times are
-    shifted onto the host clock."""
-    store, reader = _reader_by_id(site, batch.reader_id, batch.store_id)
-    zones = _zone_by_port(reader)
-    offset = batch.clock_offset_us
-    out: list[Sighting] = []
-    append = out.append
-    for o in batch.observations:
-        zone = zones.get(o.antenna)
-        if zone is None:
-            raise FormatError("unknown_antenna", f"reader {reader.id} has no antenna {o.antenna} in the site file")
-        append(
-            Sighting(
-                store.id,
-                reader.id,
-                o.antenna,
-                zone,
-                o.epc,
-                o.first_seen_us - offset,
-                o.last_seen_us - offset,
-                o.count,
-                o.peak_rssi,
-                o.mean_rssi,
-            )
-        )
-    return out
 
 
 # --------------------------------------------------------------------------- #
@@ -186,23 +97,17 @@ def parse_impinj(
 ) -> ParsedPayload:
     """Parse Impinj IoT device interface events: one object, an array, or one object per line."""
     events = list(_events(payload))
-    store: Store | None = None
-    reader: Reader | None = None
-    if reader_id is not None:
-        store, reader = _reader_by_id(site, reader_id, store_id)
-    else:
+    if reader_id is None:
         hosts = {e.get("hostname") for e in events if isinstance(e, dict)}
         hosts.discard(None)
         if len(hosts) != 1:
             raise FormatError("unknown_reader", f"cannot tell the reader: hostnames {sorted(map(str, hosts))}")
         host = str(hosts.pop())
         try:
-            store, reader = site.find_reader_by_host(host)
+            reader_id = site.find_reader_by_host(host)[1].id
         except KeyError:
             raise FormatError("unknown_reader", f"no reader with host {host!r} in the site file") from None
-        if store_id is not None and store.id != store_id:
-            raise FormatError("unknown_reader", f"host {host!r} belongs to store {store.id}, not {store_id}")
-    zones = _zone_by_port(reader)
+    store, reader, zones = reader_zones(site, reader_id, store_id)
     out = ParsedPayload("impinj_iot", store.id, reader.id)
     for i, event in enumerate(events):
         try:
@@ -252,8 +157,7 @@ def parse_zebra(
     payload: bytes, site: Site, *, reader_id: str, store_id: str | None = None, not_after_us: int | None = None
 ) -> ParsedPayload:
     """Parse Zebra IoT Connector tag data events: one event or a JSON array of them."""
-    store, reader = _reader_by_id(site, reader_id, store_id)
-    zones = _zone_by_port(reader)
+    store, reader, zones = reader_zones(site, reader_id, store_id)
     events = list(_events(payload))
     out = ParsedPayload("zebra_iot", store.id, reader.id)
     for i, event in enumerate(events):
@@ -279,7 +183,7 @@ def _zebra_event(
     if zone is None:
         raise FormatError("unknown_antenna", f"reader {reader.id} has no antenna {port} in the site file")
     rssi = _rssi(data.get("peakRssi"), "data.peakRssi", 1.0)
-    count = _int(data.get("reads", 1), "data.reads", 1, MAX_READS)
+    count = _int(data.get("reads", 1), "data.reads", 1, INT4_MAX)
     out.sightings.append(Sighting(store.id, reader.id, port, zone, epc, at_us, at_us, count, rssi, rssi))
 
 
@@ -337,18 +241,20 @@ def _all_bad_raises(out: ParsedPayload, n_events: int) -> ParsedPayload:
     return out
 
 
-def _reader_by_id(site: Site, reader_id: str, store_id: str | None) -> tuple[Store, Reader]:
+def reader_zones(site: Site, reader_id: str, store_id: str | None) -> tuple[Store, Reader, dict[int, str]]:
+    """The reader's store, the reader and its antenna port -> zone map, from the site file.
+
+    Raises ``unknown_reader`` for a reader the site does not list, or one of
+    another store than ``store_id`` (None: any store).  The reader formats here
+    and our own batches (``gateway.fastwire``) share it.
+    """
     try:
         store, reader = site.find_reader(reader_id)
     except KeyError:
         raise FormatError("unknown_reader", f"reader {reader_id!r} is not in the site file") from None
     if store_id is not None and store.id != store_id:
         raise FormatError("unknown_reader", f"reader {reader_id!r} belongs to store {store.id}, not {store_id}")
-    return store, reader
-
-
-def _zone_by_port(reader: Reader) -> dict[int, str]:
-    return {a.port: a.zone for a in reader.antennas}
+    return store, reader, {a.port: a.zone for a in reader.antennas}
 
 
 def _body(event: dict[str, Any], name: str) -> dict[str, Any]:
@@ -358,8 +264,8 @@ def _body(event: dict[str, Any], name: str) -> dict[str, Any]:
     return body
 
 
-def _int(value: Any, where: str, minimum: int, maximum: int = 65535) -> int:
-    """An integer within bounds (antenna ports: 1..65535, the LLRP range)."""
+def _int(value: Any, where: str, minimum: int, maximum: int = PORT_MAX) -> int:
+    """An integer within bounds (by default an antenna port's upper bound, the contract's)."""
     if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
         shown = repr(value) if not isinstance(value, int) or value.bit_length() < 128 else "a huge integer"
         raise FormatError("invalid", f"{where} must be an integer in {minimum}..{maximum}, got {shown[:40]}")
@@ -406,6 +312,5 @@ def _iso_us(value: Any, where: str, not_after_us: int | None = None) -> int:
     if dt.tzinfo is None:
         raise FormatError("invalid", f"{where} {value[:40]!r} has no time zone")
     at_us = (dt - _EPOCH) // _US
-    if at_us < 0 or (not_after_us is not None and at_us > not_after_us):
-        raise FormatError("clock", f"{where} {value[:40]!r} is before 1970 or too far ahead of the gateway's clock")
+    check_time(at_us, not_after_us, f"{where} {value[:40]!r}")
     return at_us

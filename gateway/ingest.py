@@ -53,10 +53,11 @@ from typing import TypeVar
 
 from gateway.antennas import Step, heartbeat_steps, status_steps
 from gateway.dedup import BatchIndex
-from gateway.fastwire import Batch, antenna_zones, decode_batch, newest_us
-from gateway.formats import FormatError, parse_reader_payload
+from gateway.fastwire import Batch, antenna_zones, decode_batch
+from gateway.formats import parse_reader_payload
 from gateway.metrics import GatewayMetrics
 from gateway.read_rates import SAVE_EVERY_US, load_rates, save_steps
+from gateway.records import FormatError
 from gateway.reorder import Reorder
 from gateway.state import StoreTracker
 from gateway.vetting import DEFAULT_CLOCK_SKEW_S, check_batch, check_heartbeat, check_pos, check_status
@@ -401,32 +402,27 @@ class Ingestor:
         index = self._index
         order = self._order
         stream = (key.reader_id, key.boot_id)
-        try:
-            check_batch(batch, self.clock.now_us(), self._skew_us)
-        except FormatError as exc:
-            self._reject(work, topic, payload, exc.reason, exc.detail, ack=(store_id, key))
-            if order is not None and released is None and order.known(stream) and not _jumped(order, stream, key.seq):
-                # Settled: nobody waits for a batch that was refused.
-                await self._take_all(work, order.offer(stream, key.seq, None))
-            return False
         if not index.known(key.reader_id, key.boot_id):
             high = await self._retrying(lambda: self._watermarks.max_seq(key.reader_id, key.boot_id), store_id)
             index.start(key.reader_id, key.boot_id, high)
             if order is not None:
                 order.start(stream, 0 if high is None else high + 1)
-        if order is not None and released is None and _jumped(order, stream, key.seq):
-            self.metrics.seq_jumps.inc()
-            log.warning(
-                "reader %s boot %s jumped to seq %d (expected %d): its stream restarts there",
-                key.reader_id,
-                key.boot_id,
-                key.seq,
-                order.next_seq(stream),
-            )
-            await self._take_all(work, order.restart(stream, key.seq))
-        if order is not None and released is None and not order.admit((key.reader_id, key.boot_id), key.seq):
-            # Ahead of a hole (held), or filling one (let through with its successors).
-            return await self._out_of_order(work, order, topic, store_id, reader_id, payload, receipt, batch, key)
+        if order is not None and released is None:
+            if _jumped(order, stream, key.seq):
+                if self._refused(work, topic, payload, batch, store_id, key):
+                    return False  # a refused batch does not restart its stream
+                self.metrics.seq_jumps.inc()
+                log.warning(
+                    "reader %s boot %s jumped to seq %d (expected %d): its stream restarts there",
+                    key.reader_id,
+                    key.boot_id,
+                    key.seq,
+                    order.next_seq(stream),
+                )
+                await self._take_all(work, order.restart(stream, key.seq))
+            if not order.admit(stream, key.seq):
+                # Ahead of a hole (held), or filling one (let through with its successors).
+                return await self._out_of_order(work, order, topic, store_id, reader_id, payload, receipt, batch, key)
         verdict = index.classify(key)
         if verdict == "check":
             found = await self._retrying(lambda: self._ledger_for(store_id).has_batch(key), store_id)
@@ -439,13 +435,17 @@ class Ingestor:
                 work.replies.append(self._ack(store_id, key, "duplicate"))
             # "pending": the same key is being committed; its ack answers this copy too.
             return False
+        # Vetted after de-duplication: a copy of a batch already taken costs no vetting.
         try:
+            newest, dropped = check_batch(batch, self.clock.now_us() + self._skew_us)
             zones = antenna_zones(batch, self.site)
         except FormatError as exc:
             self._reject(work, topic, payload, exc.reason, exc.detail, ack=(store_id, key))
             return False
         observations = batch.observations
-        transitions = self.trackers[store_id].observe_reads(reader_id, observations, zones, batch.clock_offset_us, key)
+        transitions = self.trackers[store_id].observe_reads(
+            reader_id, observations, zones, batch.clock_offset_us, key, newest_us=newest
+        )
         index.prepared(key)
         gaps = batch.gaps
         record = BatchRecord(
@@ -454,7 +454,7 @@ class Ingestor:
             observations=len(observations),
             sent_at_us=batch.sent_at_us,
             received_at_us=self.clock.now_us() if released is None else released.received_at_us,
-            gaps=sum(g.dropped_reads for g in gaps),
+            gaps=dropped,
         )
         segment = work._segment(store_id, batches=True)
         assert segment.batches is not None
@@ -463,12 +463,22 @@ class Ingestor:
                 record,
                 transitions,
                 self.topics.ack(store_id, reader_id),
-                newest_us(batch),
-                [(g.reason, g.dropped_reads) for g in gaps],
+                newest,
+                [(g.reason, g.dropped_reads) for g in gaps] if gaps else [],
                 topic,
                 payload,
             )
         )
+        return False
+
+    def _refused(self, work: Work, topic: str, payload: bytes, batch: Batch, store_id: str, key: BatchKey) -> bool:
+        """Would vetting refuse this batch?  If so it is dead-lettered now (off the fast path: not let through)."""
+        try:
+            check_batch(batch, self.clock.now_us() + self._skew_us)
+            antenna_zones(batch, self.site)
+        except FormatError as exc:
+            self._reject(work, topic, payload, exc.reason, exc.detail, ack=(store_id, key))
+            return True
         return False
 
     async def _out_of_order(
@@ -486,12 +496,11 @@ class Ingestor:
         """A batch the fast path did not let through: hold it, or let it through with what it unblocks."""
         stream = (key.reader_id, key.boot_id)
         arrival = _Arrival(topic, store_id, reader_id, payload, key, receipt, self.clock.now_us())
-        try:
-            antenna_zones(batch, self.site)
-        except FormatError:
-            # It will be rejected whatever comes before it: nobody waits for it,
-            # and it does not wait either.
-            await self._take_all(work, [arrival, *order.offer(stream, key.seq, None)])
+        if self._refused(work, topic, payload, batch, store_id, key):
+            # Refused whatever comes before it: nobody waits for it, and it does not wait either.
+            await self._take_all(work, order.offer(stream, key.seq, None))
+            if receipt is not None:
+                work.receipts.append(receipt)
             return True
         released = order.offer(stream, key.seq, arrival)
         await self._take_all(work, released)
@@ -523,7 +532,7 @@ class Ingestor:
     def _status(self, work: Work, topic: str, store_id: str, reader_id: str, payload: bytes) -> None:
         try:
             status = decode_as(ReaderStatus, payload)
-            check_status(status, self.clock.now_us(), self._skew_us)
+            check_status(status, self.clock.now_us() + self._skew_us)
         except (WireError, FormatError) as exc:
             self._reject(work, topic, payload, exc.reason, exc.detail)
             return
@@ -558,7 +567,7 @@ class Ingestor:
     def _heartbeat(self, work: Work, topic: str, store_id: str, reader_id: str, payload: bytes) -> None:
         try:
             beat = decode_as(Heartbeat, payload)
-            check_heartbeat(beat, self.clock.now_us(), self._skew_us)
+            check_heartbeat(beat, self.clock.now_us() + self._skew_us)
         except (WireError, FormatError) as exc:
             self._reject(work, topic, payload, exc.reason, exc.detail)
             return
@@ -574,7 +583,7 @@ class Ingestor:
     def _pos(self, work: Work, topic: str, store_id: str, payload: bytes) -> None:
         try:
             tx = decode_as(PosTransaction, payload)
-            check_pos(tx, self.clock.now_us(), self._skew_us)
+            check_pos(tx, self.clock.now_us() + self._skew_us)
         except (WireError, FormatError) as exc:
             self._reject(work, topic, payload, exc.reason, exc.detail)
             return

@@ -76,12 +76,12 @@ from gateway.admission import admission_zone, default_shelf, gate, is_transit, s
 from gateway.arbitration import ZoneEvidence, challenger_wins, lapse_wins, share
 from gateway.deadlines import Deadlines
 from gateway.epc import decode_epc
-from gateway.formats import HealthEvent, Sighting
 from gateway.item import TrackedItem, ZoneInfo
 from gateway.policy import DEFAULT_POLICY, Policy
 from gateway.pos import PosReconciler
 from gateway.presence import PresenceModel
 from gateway.reader_health import ReaderActivity
+from gateway.records import HealthEvent, Sighting
 from gateway.zone_health import ZoneHealth
 from tagledger.clock import US_PER_S, Clock
 from tagledger.ledger.model import COUNTED_STATES, BatchKey, ItemRecord, ItemState, ReadRate, Transition
@@ -247,8 +247,13 @@ class StoreTracker:
         zone_of: Mapping[int, str],
         offset_us: int,
         batch: BatchKey | None = None,
+        *,
+        newest_us: int | None = None,
     ) -> list[Transition]:
         """:meth:`observe` for one reader's decoded observations, without a Sighting per read.
+
+        ``newest_us``: the newest host-clock read time of ``observations``, if
+        the caller has it (vetting computes it); else the last observation's.
 
         Same result as ``observe`` of the sightings
         ``Sighting(store, reader_id, o.antenna, zone_of[o.antenna], o.epc,
@@ -307,8 +312,7 @@ class StoreTracker:
                         item.w_max = gap
                 item.last_seen_us = t
         if observations:
-            # A batch is in read order: its last observation is its newest event time.
-            self._delivered(reader_id, len(observations), t)
+            self._delivered(reader_id, len(observations), t if newest_us is None else newest_us)
         return out
 
     def _delivered(self, reader_id: str, n: int, newest_us: int) -> None:
@@ -719,7 +723,7 @@ class StoreTracker:
     # Health
 
     def health(self, event: HealthEvent) -> None:
-        """Apply a reader-published health event (``gateway.formats.HealthEvent``)."""
+        """Apply a reader-published health event (``gateway.records.HealthEvent``)."""
         if event.store_id != self.store_id:
             return
         if event.antenna is None:

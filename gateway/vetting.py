@@ -20,7 +20,7 @@ before anything changes:
     for ever and one item dated after 9999 makes its API answer 500.  Times in
     the past are accepted: an agent's spool may deliver batches days late.
 
-Pure: the caller passes the gateway's clock reading.
+Pure: the caller passes the latest time it accepts (its clock plus the allowed skew).
 """
 
 from __future__ import annotations
@@ -29,14 +29,13 @@ import math
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from gateway.formats import FormatError
+from gateway.records import INT4_MAX, INT8_MAX, FormatError
+from tagledger.wire import PORT_MAX, PORT_MIN
 
 if TYPE_CHECKING:
     from gateway.fastwire import Batch
     from tagledger.wire import Heartbeat, PosTransaction, ReaderStatus
 
-INT4_MAX = 2**31 - 1
-INT8_MAX = 2**63 - 1
 #: Largest quantity of one POS line: the state machine confirms that many items one by one.
 MAX_POS_QUANTITY = 100_000
 DEFAULT_CLOCK_SKEW_S = 300.0
@@ -49,56 +48,76 @@ _count = attrgetter("count")
 _dropped = attrgetter("dropped_reads")
 
 
-def check_time(at_us: int, now_us: int, skew_us: int, where: str) -> None:
-    """``at_us`` (host clock) is after 1970 and at most ``skew_us`` ahead of ``now_us``; else ``clock``."""
-    if at_us < 0 or at_us > now_us + skew_us:
-        ahead_s = (at_us - now_us) / 1e6
-        allowed = f"allowed: up to {skew_us / 1e6:g} s ahead"
-        raise FormatError("clock", f"{where} is {ahead_s:.3g} s from the gateway's clock ({allowed})")
+def check_time(at_us: int, not_after_us: int | None, where: str) -> None:
+    """``at_us`` (host clock) is after 1970 and not after ``not_after_us``; else ``clock``.
+
+    ``not_after_us`` is the gateway's clock plus the allowed skew (None: no
+    upper bound).  The one rule for every event time, whatever its format.
+    """
+    if at_us < 0:
+        raise FormatError("clock", f"{where} is before 1970")
+    if not_after_us is not None and at_us > not_after_us:
+        ahead_s = (at_us - not_after_us) / 1e6
+        raise FormatError("clock", f"{where} is {ahead_s:.3g} s beyond the gateway's clock plus the allowed skew")
 
 
-def check_batch(batch: Batch, now_us: int, skew_us: int) -> None:
-    """A decoded read batch: every stored number in its column, every time within the skew."""
+def check_batch(batch: Batch, not_after_us: int) -> tuple[int | None, int]:
+    """A decoded read batch: every stored number in its column, every time within the skew.
+
+    Returns what the caller needs of it anyway, computed here once: the batch's
+    newest read in host-clock µs (None: no observations) and the reads its gaps
+    dropped.  A read count beyond int4 is refused by the decoder itself
+    (``gateway.fastwire``); only a batch the contract's lax mode decoded
+    (``fastwire.LaxBatch``) has its counts checked here.
+    """
     if batch.seq > INT8_MAX:
         raise FormatError("out_of_range", f"seq {batch.seq} does not fit the ledger's int8")
-    dropped = sum(map(_dropped, batch.gaps))
+    gaps = batch.gaps
+    dropped = sum(map(_dropped, gaps)) if gaps else 0
     if dropped > INT4_MAX:
         raise FormatError("out_of_range", f"gaps drop {dropped} reads, more than the ledger's int4 holds")
-    check_time(batch.sent_at_us, now_us, skew_us, "sent_at_us")
+    check_time(batch.sent_at_us, not_after_us, "sent_at_us")
     obs = batch.observations
     if not obs:
-        return
-    if max(map(_count, obs)) > INT4_MAX:
+        return None, dropped
+    if batch.lax and max(map(_count, obs)) > INT4_MAX:
         raise FormatError("out_of_range", "an observation's count does not fit int4")
     offset = batch.clock_offset_us
     # Reader times are shifted onto the host clock (reader - offset) by the state machine.
-    check_time(min(map(_first, obs)) - offset, now_us, skew_us, "first_seen_us - clock_offset_us")
-    check_time(max(map(_last, obs)) - offset, now_us, skew_us, "last_seen_us - clock_offset_us")
+    newest = max(map(_last, obs)) - offset
+    check_time(newest, not_after_us, "last_seen_us - clock_offset_us")
+    if offset > 0:  # else first_seen_us - offset >= first_seen_us >= 0 (the contract's bound)
+        check_time(min(map(_first, obs)) - offset, not_after_us, "first_seen_us - clock_offset_us")
+    return newest, dropped
 
 
-def check_status(status: ReaderStatus, now_us: int, skew_us: int) -> None:
-    check_time(status.at_us, now_us, skew_us, "at_us")
+def check_status(status: ReaderStatus, not_after_us: int) -> None:
+    check_time(status.at_us, not_after_us, "at_us")
     if "\x00" in status.detail:
         # PostgreSQL text cannot hold NUL: the status would be refused at commit.
         raise FormatError("invalid", "detail contains a NUL character")
     for port in status.antennas_down:
-        if not 1 <= port <= 65535:
-            raise FormatError("out_of_range", f"antenna port {port} is not in 1..65535")
+        _check_port(port)
 
 
-def check_pos(tx: PosTransaction, now_us: int, skew_us: int) -> None:
-    check_time(tx.at_us, now_us, skew_us, "at_us")
+def check_pos(tx: PosTransaction, not_after_us: int) -> None:
+    check_time(tx.at_us, not_after_us, "at_us")
     for line in tx.lines:
         if line.quantity > MAX_POS_QUANTITY:
             raise FormatError("out_of_range", f"quantity {line.quantity} is above {MAX_POS_QUANTITY}")
 
 
-def check_heartbeat(beat: Heartbeat, now_us: int, skew_us: int) -> None:
-    check_time(beat.at_us, now_us, skew_us, "at_us")
+def check_heartbeat(beat: Heartbeat, not_after_us: int) -> None:
+    check_time(beat.at_us, not_after_us, "at_us")
     if beat.interval_s is not None and not beat.interval_s <= MAX_HEARTBEAT_INTERVAL_S:  # NaN and inf fail too
         raise FormatError("out_of_range", f"interval_s {beat.interval_s} is above {MAX_HEARTBEAT_INTERVAL_S:g}")
     for port, rate in beat.reads_per_s.items():
-        if port.isdigit() and not 1 <= int(port) <= 65535:
-            raise FormatError("out_of_range", f"antenna port {port[:20]} is not in 1..65535")
+        if port.isdigit():
+            _check_port(int(port))
         if not math.isfinite(rate) or rate < 0:
             raise FormatError("out_of_range", f"reads_per_s of port {port[:20]} is {rate}")
+
+
+def _check_port(port: int) -> None:
+    if not PORT_MIN <= port <= PORT_MAX:
+        raise FormatError("out_of_range", f"antenna port {str(port)[:20]} is not in {PORT_MIN}..{PORT_MAX}")

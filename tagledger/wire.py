@@ -44,6 +44,10 @@ EpcHex = Annotated[str, Field(min_length=4, max_length=124, pattern=r"^[0-9A-F]+
 # Microseconds since the Unix epoch, UTC.  Readers report in µs; keeping
 # integers avoids float rounding and timezone ambiguity on the wire.
 EpochUs = Annotated[int, Field(ge=0, lt=2**63)]
+#: RSSI bounds of an observation, dBm, and the antenna port range (LLRP's):
+#: the gateway's parsers of reader formats and its hot-path decoder use these too.
+RSSI_MIN_DBM, RSSI_MAX_DBM = -128, 20
+PORT_MIN, PORT_MAX = 1, 65535
 
 
 class _Payload(BaseModel):
@@ -129,13 +133,15 @@ class Observation(_Payload):
     """One EPC seen by one antenna during one aggregation window."""
 
     epc: EpcHex
-    antenna: int = Field(ge=1, le=65535, description="Antenna port as the reader numbers it (1-based).")
+    antenna: int = Field(ge=PORT_MIN, le=PORT_MAX, description="Antenna port as the reader numbers it (1-based).")
     first_seen_us: EpochUs = Field(description="Reader time of the first read in the window, µs UTC.")
     last_seen_us: EpochUs = Field(description="Reader time of the last read in the window, µs UTC.")
     count: int = Field(ge=1, description="Number of reads folded into this observation.")
-    peak_rssi: float = Field(ge=-128, le=20, description="Strongest read, dBm.")
+    peak_rssi: float = Field(ge=RSSI_MIN_DBM, le=RSSI_MAX_DBM, description="Strongest read, dBm.")
     mean_rssi: float = Field(
-        ge=-128, le=20, description="Mean of the reads, averaged in milliwatts and expressed in dBm."
+        ge=RSSI_MIN_DBM,
+        le=RSSI_MAX_DBM,
+        description="Mean of the reads, averaged in milliwatts and expressed in dBm.",
     )
 
 

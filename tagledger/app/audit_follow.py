@@ -27,8 +27,10 @@ import aiomqtt
 
 from cloud.audit import repository
 from cloud.audit.counts import Sighting
-from gateway.formats import FormatError, parse_impinj, parse_zebra, sightings_from_batch
-from gateway.formats import Sighting as WireSighting
+from gateway.fastwire import sightings_from_batch
+from gateway.formats import parse_impinj, parse_zebra
+from gateway.records import FormatError
+from gateway.records import Sighting as WireSighting
 from tagledger import wire
 from tagledger.clock import Clock
 from tagledger.ledger.repository import Ledger

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gateway.formats import Sighting
 from gateway.policy import Policy
+from gateway.records import Sighting
 from gateway.state import StoreTracker
 from tagledger.clock import US_PER_S, ManualClock
 from tagledger.ledger.model import Transition

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from gateway.anomalies import AnomalyDetector
-from gateway.formats import Sighting
+from gateway.records import Sighting
 from tagledger.app.sim.epc import sgtin96
 from tagledger.app.sim.layouts import boutique
 from tagledger.app.sim.scenarios import catalogue, site_for

@@ -9,8 +9,8 @@ from typing import Any
 import msgspec
 import pytest
 
-from gateway.fastwire import Batch, decode_batch
-from gateway.formats import sightings_from_batch
+from gateway.fastwire import Batch, LaxBatch, decode_batch, sightings_from_batch
+from gateway.records import INT4_MAX
 from tagledger.site import EXAMPLE_SITE, load_site
 from tagledger.wire import Gap, Observation, ReadBatch, WireError, decode_as, encode
 
@@ -49,7 +49,11 @@ def test_mirror_has_the_contracts_fields_and_constraints() -> None:
     obs = _shape(contract["$defs"]["Observation"])
     # The EPC pattern is checked after decoding, over the batch's EPCs joined (see fastwire).
     assert obs["epc"].pop("pattern") == "^[0-9A-F]+"
-    assert _shape(mirror["Obs"]) == obs
+    mirror_obs = _shape(mirror["Obs"])
+    # Stricter than the contract: a count fits the ledger's int4 (a batch only the
+    # contract accepts is vetted for it: gateway.vetting).
+    assert mirror_obs["count"].pop("maximum") == INT4_MAX
+    assert mirror_obs == obs
     assert _shape(mirror["GapS"]) == _shape(contract["$defs"]["Gap"])
 
 
@@ -136,3 +140,12 @@ def test_an_epc_with_a_non_hex_character_is_refused_like_the_contract(char: byte
         decode_batch(payload)
     assert exc2.value.reason == exc.value.reason
     assert exc.value.reason in ("invalid", "malformed")
+
+
+def test_a_count_beyond_int4_leaves_the_fast_path_and_is_marked_lax() -> None:
+    """The mirror refuses it; the contract accepts it, so vetting must see that its counts were not bounded."""
+    assert type(decode_batch(encode(_batch()))) is Batch
+    big = decode_batch(encode(_batch()).replace(b'"count":4', f'"count":{INT4_MAX + 1}'.encode()))
+    assert isinstance(big, LaxBatch)
+    assert big.lax
+    assert big.observations[0].count == INT4_MAX + 1

@@ -7,16 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.formats import (
-    FormatError,
-    GapEvent,
-    HealthEvent,
-    Sighting,
-    parse_impinj,
-    parse_reader_payload,
-    parse_zebra,
-    sightings_from_batch,
-)
+from gateway.fastwire import sightings_from_batch
+from gateway.formats import parse_impinj, parse_reader_payload, parse_zebra
+from gateway.records import FormatError, GapEvent, HealthEvent, Sighting
 from tagledger.clock import datetime_to_us
 from tagledger.site import Site, load_site
 from tagledger.wire import Observation, ReadBatch, TopicKind, Topics

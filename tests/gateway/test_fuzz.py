@@ -23,8 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.fastwire import decode_batch
-from gateway.formats import FormatError, parse_impinj, parse_zebra
+from gateway.formats import parse_impinj, parse_zebra
 from gateway.ingest import Ingestor
+from gateway.records import FormatError
 from gateway.vetting import DEFAULT_CLOCK_SKEW_S
 from tagledger.ledger.repository import Ledger
 from tagledger.site import EXAMPLE_SITE, load_site

@@ -93,10 +93,12 @@ async def test_a_message_that_raises_anyway_is_dead_lettered_as_unprocessable(
     """A bug past every check costs one message (logged as an error), not the gateway."""
     real = StoreTracker.observe_reads
 
-    def observe_reads(self: StoreTracker, reader_id: str, observations: list[object], *args: object) -> object:
+    def observe_reads(
+        self: StoreTracker, reader_id: str, observations: list[object], *args: object, **kwargs: object
+    ) -> object:
         if len(observations) == 1:
             raise ZeroDivisionError("a bug")
-        return real(self, reader_id, observations, *args)  # type: ignore[arg-type]
+        return real(self, reader_id, observations, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(StoreTracker, "observe_reads", observe_reads)
     async with ingestor(f"sqlite:///{tmp_path}/ledger.db") as (ing, _ledger, _clock):

@@ -277,7 +277,7 @@ def test_tick_is_bounded_and_the_rest_follows_with_exact_times() -> None:
 
 
 def test_reader_published_antenna_events_gate_silence() -> None:
-    from gateway.formats import HealthEvent
+    from gateway.records import HealthEvent
 
     sim = Sim()
     sim.place(EPC_A, "floor")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from gateway.fastwire import Obs
-from gateway.formats import Sighting
+from gateway.records import Sighting
 from gateway.state import StoreTracker
 from tagledger.clock import US_PER_S, ManualClock
 from tagledger.ledger.model import ItemState

@@ -57,8 +57,8 @@ from typing import Any, NamedTuple
 
 from cloud.availability.rules import CONFIRMED_STATES
 from gateway.anomalies import AnomalyDetector
-from gateway.fastwire import decode_batch
-from gateway.formats import parse_impinj, sightings_from_batch
+from gateway.fastwire import decode_batch, sightings_from_batch
+from gateway.formats import parse_impinj
 from gateway.ingest import Ingestor
 from gateway.watermarks import open_watermarks
 from tagledger.app.benchmarks.edgex_baseline import EdgexInventory
