@@ -31,6 +31,7 @@ from cloud.audit.schemas import (
     LogEntryOut,
 )
 from cloud.auth.deps import Require, StockReader, require_stores_allowed
+from cloud.auth.repository import api_key
 from cloud.auth.scopes import Principal, Scope
 from cloud.epcs import parse_epc
 from cloud.errors import ERROR_RESPONSES, ApiError, ErrorBody, InvalidParameter, ItemNotFound
@@ -64,7 +65,7 @@ async def actor_of(state: State, principal: Principal) -> str:
     """How the audit log names the caller: the key's name and id (``anonymous`` with auth off)."""
     if not principal.key_id:
         return "anonymous"
-    key = await state["ledger"].api_key(principal.key_id)
+    key = await api_key(state["ledger"], principal.key_id)
     return f"{key.name} [{principal.key_id}]" if key is not None else principal.key_id
 
 

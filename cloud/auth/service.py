@@ -12,10 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from cloud.auth import tokens
+from cloud.auth import repository, tokens
+from cloud.auth.repository import ApiKeyRecord
 from cloud.auth.scopes import ANONYMOUS, Principal, Scope
 from cloud.errors import Unauthorized
-from tagledger.ledger.channel import ApiKeyRecord
 from tagledger.ledger.repository import Ledger
 
 #: Bound on cached keys, so a flood of made-up ids cannot grow memory (unknown ids are never cached).
@@ -55,7 +55,7 @@ class Authenticator:
         if cached is not None and cached[0] > now:
             return cached[2]
         key_id = tokens.key_id_of(token)
-        key = None if key_id is None else await self._ledger.api_key(key_id)
+        key = None if key_id is None else await repository.api_key(self._ledger, key_id)
         if key is None or key.revoked_us is not None or not tokens.matches(token, key.secret_sha256):
             self._cache.pop(digest, None)
             raise Unauthorized("the API key is unknown or revoked", code="invalid_api_key")

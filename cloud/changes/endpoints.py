@@ -28,6 +28,7 @@ from fastapi.responses import StreamingResponse
 from cloud.auth.deps import AvailabilityReader
 from cloud.availability import service
 from cloud.changes.cursor import Cursor, parse_id
+from cloud.changes.repository import latest_event_id
 from cloud.changes.service import next_changes
 from cloud.errors import ERROR_RESPONSES
 from cloud.params import parse_gtins
@@ -70,7 +71,7 @@ async def stream_changes(
     resumed = parse_id(last_event_id)
     # No id: from the newest event.  An id without a hold mark (a stream from before holds
     # were followed): its events, and holds from now on.
-    event_id, hold_us = resumed if resumed is not None else (await state["ledger"].latest_event_id(), None)
+    event_id, hold_us = resumed if resumed is not None else (await latest_event_id(state["ledger"]), None)
     cursor = Cursor.fresh(event_id, state["clock"].now_us()) if hold_us is None else Cursor.resume(event_id, hold_us)
     return StreamingResponse(
         _events(state, store_id, wanted, cursor, max_s),

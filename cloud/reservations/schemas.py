@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from tagledger.ledger.channel import HoldState
+from cloud.reservations.rules import HoldState
 
 MAX_HOLD_QUANTITY = 100
 

@@ -1,10 +1,10 @@
 """Reservations: the API's side of holds (defaults, rules, mapping ledger refusals to HTTP).
 
-Granting, with its per store x GTIN lock, happens in the ledger
-(``tagledger.ledger.pg_channel`` / ``sqlite_channel``): the check and the insert
-must share one transaction, which only the database can give across API
-processes.  What is sellable is the same number availability shows: units in a
-confirmed state, minus safety stock, minus active holds.
+Granting, with its per store x GTIN lock, happens in one ledger transaction
+(``cloud.reservations.repository``): the check and the insert must share one
+transaction, which only the database can give across API processes.  What is
+sellable is the same number availability shows: units in a confirmed state,
+minus safety stock, minus active holds.
 """
 
 from __future__ import annotations
@@ -18,11 +18,8 @@ from cloud.auth.scopes import Principal, Scope
 from cloud.availability.rules import CONFIRMED_STATES
 from cloud.availability.service import safety_stock
 from cloud.errors import Conflict, InvalidParameter, NotFound
-from cloud.reservations.schemas import ReservationCreate, ReservationOut
-from cloud.settings import ApiSettings
-from cloud.state import State
-from tagledger.clock import US_PER_S, Clock, us_to_datetime
-from tagledger.ledger.channel import (
+from cloud.reservations import repository
+from cloud.reservations.rules import (
     HoldNotActive,
     HoldNotFound,
     HoldRecord,
@@ -30,6 +27,10 @@ from tagledger.ledger.channel import (
     InsufficientStock,
     NewHold,
 )
+from cloud.reservations.schemas import ReservationCreate, ReservationOut
+from cloud.settings import ApiSettings
+from cloud.state import State
+from tagledger.clock import US_PER_S, Clock, us_to_datetime
 from tagledger.ledger.repository import Ledger, LedgerUnavailable
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ async def create(
         sellable_states=_SELLABLE_STATES,
     )
     try:
-        hold, created = await state["ledger"].create_hold(new)
+        hold, created = await repository.create_hold(state["ledger"], new)
     except InsufficientStock as exc:
         raise Conflict(
             f"only {exc.available} available to sell, {exc.requested} requested",
@@ -111,7 +112,7 @@ async def create(
 
 
 async def get(ledger: Ledger, hold_id: str) -> HoldRecord:
-    hold = await ledger.get_hold(hold_id)
+    hold = await repository.get_hold(ledger, hold_id)
     if hold is None:
         raise ReservationNotFound(hold_id)
     return hold
@@ -143,7 +144,7 @@ async def confirm(state: State, hold_id: str, ttl_s: int | None) -> ReservationO
     now_us = state["clock"].now_us()
     expires_us = now_us + _ttl_us(ttl_s, settings.confirmed_ttl_s, settings)
     try:
-        hold = await state["ledger"].confirm_hold(hold_id, now_us=now_us, expires_us=expires_us)
+        hold = await repository.confirm_hold(state["ledger"], hold_id, now_us=now_us, expires_us=expires_us)
     except HoldNotFound:
         raise ReservationNotFound(hold_id) from None
     except HoldNotActive as exc:
@@ -154,7 +155,7 @@ async def confirm(state: State, hold_id: str, ttl_s: int | None) -> ReservationO
 async def release(state: State, hold_id: str) -> ReservationOut:
     now_us = state["clock"].now_us()
     try:
-        hold = await state["ledger"].release_hold(hold_id, now_us=now_us)
+        hold = await repository.release_hold(state["ledger"], hold_id, now_us=now_us)
     except HoldNotFound:
         raise ReservationNotFound(hold_id) from None
     except HoldNotActive as exc:
@@ -179,7 +180,7 @@ async def sweep_holds_forever(ledger: Ledger, clock: Clock, interval_s: float) -
     while True:
         await asyncio.sleep(interval_s)
         try:
-            await ledger.sweep_holds(now_us=clock.now_us())
+            await repository.sweep_holds(ledger, now_us=clock.now_us())
         except LedgerUnavailable as exc:
             log.warning("hold sweep skipped: %s", exc)
         except Exception:

@@ -37,10 +37,11 @@ import httpx
 
 from cloud.availability import service
 from cloud.changes.cursor import Cursor
+from cloud.changes.repository import latest_event_id
 from cloud.changes.service import next_changes
 from cloud.state import State
-from cloud.webhooks import signing, targets
-from tagledger.ledger.channel import DeliveryAttempt, PendingDelivery, WebhookRecord
+from cloud.webhooks import repository, signing, targets
+from cloud.webhooks.repository import DeliveryAttempt, PendingDelivery, WebhookRecord
 from tagledger.ledger.repository import LedgerError
 from tagledger.redact import redact_url
 
@@ -57,6 +58,7 @@ async def run_webhooks(state: State) -> None:
     clock = state["clock"]
     holder = f"api-{uuid.uuid4().hex[:12]}"
     ttl_us = round(settings.webhook_lease_s * 1_000_000)
+    allowed = targets.parse_networks(settings.webhook_allowed_networks)
     after: dict[str, Cursor] = {}  # empty: not the deliverer (or not yet resumed)
     running: dict[str, asyncio.Task[None]] = {}  # the deliveries this process is making, by id
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_s) as http, asyncio.TaskGroup() as deliveries:
@@ -65,7 +67,7 @@ async def run_webhooks(state: State) -> None:
             if pending.delivery_id in running:
                 return
             task = deliveries.create_task(
-                _deliver(state, http, hook, pending), name=f"webhook-{hook.id}-{pending.delivery_id}"
+                _deliver(state, http, hook, pending, allowed), name=f"webhook-{hook.id}-{pending.delivery_id}"
             )
             running[pending.delivery_id] = task
             task.add_done_callback(lambda _t: running.pop(pending.delivery_id, None))
@@ -81,7 +83,7 @@ async def run_webhooks(state: State) -> None:
 
         while True:
             try:
-                if not await ledger.take_webhook_lease(holder, now_us=clock.now_us(), ttl_us=ttl_us):
+                if not await repository.take_webhook_lease(ledger, holder, now_us=clock.now_us(), ttl_us=ttl_us):
                     stand_down()
                 else:
                     saved = {s: c.marks for s, c in after.items()}  # empty after a resume: all are saved
@@ -94,8 +96,8 @@ async def run_webhooks(state: State) -> None:
                     changed = {s: c.marks for s, c in after.items() if saved.get(s) != c.marks}
                     # The marks and the deliveries they produced are saved together, before
                     # any is made: a stop from here on leaves them for the next deliverer.
-                    if (changed or handed) and not await ledger.save_webhook_marks(
-                        holder, changed, now_us=clock.now_us(), pending=[p for p, _ in handed]
+                    if (changed or handed) and not await repository.save_webhook_marks(
+                        ledger, holder, changed, now_us=clock.now_us(), pending=[p for p, _ in handed]
                     ):
                         stand_down()
                     else:
@@ -111,8 +113,8 @@ async def run_webhooks(state: State) -> None:
 
 async def _resume(state: State) -> dict[str, Cursor]:
     """Every store's cursor: from its saved marks, or from now for a store never delivered from."""
-    saved = await state["ledger"].webhook_marks()
-    latest = await state["ledger"].latest_event_id()
+    saved = await repository.webhook_marks(state["ledger"])
+    latest = await latest_event_id(state["ledger"])
     now = state["clock"].now_us()
     out = {}
     for store in state["site"].stores:
@@ -130,7 +132,7 @@ async def _unfinished(state: State) -> list[tuple[PendingDelivery, WebhookRecord
     """
     settings = state["settings"]
     ledger = state["ledger"]
-    hooks = {h.id: h for h in await ledger.webhooks()}
+    hooks = {h.id: h for h in await repository.webhooks(ledger)}
     now = state["clock"].now_us()
     span_s = (
         sum(
@@ -140,14 +142,15 @@ async def _unfinished(state: State) -> list[tuple[PendingDelivery, WebhookRecord
         + settings.webhook_max_attempts * settings.webhook_timeout_s
     )
     out = []
-    for pending in await ledger.pending_deliveries():
+    for pending in await repository.pending_deliveries(ledger):
         hook = hooks.get(pending.subscription_id)
         if hook is None:
             continue
         if now - pending.created_us <= span_s * 1_000_000:
             out.append((pending, hook))
             continue
-        await ledger.record_delivery_attempt(
+        await repository.record_delivery_attempt(
+            ledger,
             DeliveryAttempt(
                 subscription_id=hook.id,
                 delivery_id=pending.delivery_id,
@@ -158,7 +161,7 @@ async def _unfinished(state: State) -> list[tuple[PendingDelivery, WebhookRecord
                 status_code=None,
                 error=f"not delivered within the retry schedule ({span_s:.0f} s); given up",
                 outcome="failed",
-            )
+            ),
         )
         state["metrics"].webhook_attempts.labels("failed").inc()
     return out
@@ -172,8 +175,8 @@ IDLE_MARK_S = 60
 async def _poll(state: State, after: dict[str, Cursor]) -> list[tuple[PendingDelivery, WebhookRecord]]:
     """The deliveries of the changes since ``after`` (whose cursors it moves past them)."""
     ledger = state["ledger"]
-    hooks = await ledger.webhooks()
-    latest = await ledger.latest_event_id()
+    hooks = await repository.webhooks(ledger)
+    latest = await latest_event_id(ledger)
     now = state["clock"].now_us()
     out: list[tuple[PendingDelivery, WebhookRecord]] = []
     for store_id, cursor in list(after.items()):
@@ -223,12 +226,18 @@ async def _pinned(target: str, allowed: Sequence[targets.IpNetwork]) -> tuple[ht
 
 async def _still_subscribed(state: State, hook_id: str) -> bool:
     try:
-        return await state["ledger"].webhook(hook_id) is not None
+        return await repository.webhook(state["ledger"], hook_id) is not None
     except LedgerError:  # the ledger is away: the attempt decides, as before
         return True
 
 
-async def _deliver(state: State, http: httpx.AsyncClient, hook: WebhookRecord, pending: PendingDelivery) -> None:
+async def _deliver(
+    state: State,
+    http: httpx.AsyncClient,
+    hook: WebhookRecord,
+    pending: PendingDelivery,
+    allowed: Sequence[targets.IpNetwork],
+) -> None:
     settings = state["settings"]
     delivery_id, body = pending.delivery_id, pending.body
     headers = {
@@ -239,7 +248,6 @@ async def _deliver(state: State, http: httpx.AsyncClient, hook: WebhookRecord, p
         signing.SIGNATURE_HEADER: signing.signature(hook.secret, body),
     }
     attempts = settings.webhook_max_attempts
-    allowed = targets.parse_networks(settings.webhook_allowed_networks)
     error: str | None = None
     # A delivery resumed from an earlier deliverer goes on counting its attempts.
     for attempt in range(pending.attempts + 1, max(attempts, pending.attempts + 1) + 1):
@@ -269,7 +277,8 @@ async def _deliver(state: State, http: httpx.AsyncClient, hook: WebhookRecord, p
         outcome = "delivered" if ok else "retrying" if attempt < attempts else "failed"
         state["metrics"].webhook_attempts.labels(outcome).inc()
         try:
-            await state["ledger"].record_delivery_attempt(
+            await repository.record_delivery_attempt(
+                state["ledger"],
                 DeliveryAttempt(
                     subscription_id=hook.id,
                     delivery_id=delivery_id,
@@ -280,7 +289,7 @@ async def _deliver(state: State, http: httpx.AsyncClient, hook: WebhookRecord, p
                     status_code=status,
                     error=error,
                     outcome=outcome,
-                )
+                ),
             )
         except LedgerError as exc:
             log.warning("webhooks: could not log attempt %d of delivery %s: %s", attempt, delivery_id, exc)

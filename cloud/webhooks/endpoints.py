@@ -12,7 +12,8 @@ from cloud.auth.deps import AdminOnly
 from cloud.errors import ERROR_RESPONSES, InvalidParameter, NotFound
 from cloud.state import AppState
 from cloud.stores.service import require_stores
-from cloud.webhooks import targets
+from cloud.webhooks import repository, targets
+from cloud.webhooks.repository import WebhookRecord
 from cloud.webhooks.schemas import (
     DeliveryAttemptOut,
     DeliveryLog,
@@ -22,7 +23,6 @@ from cloud.webhooks.schemas import (
     WebhookOut,
 )
 from tagledger.clock import us_to_datetime
-from tagledger.ledger.channel import WebhookRecord
 
 #: Log ids are BIGINT in the ledger: a larger ``before`` could not be compared there.
 MAX_LOG_ID = 2**63 - 1
@@ -74,7 +74,7 @@ async def create_webhook(body: WebhookCreate, state: AppState, principal: AdminO
         stores=None if stores is None else tuple(stores),
         created_us=state["clock"].now_us(),
     )
-    await state["ledger"].add_webhook(hook)
+    await repository.add_webhook(state["ledger"], hook)
     return WebhookCreated(**_out(hook).model_dump(), secret=hook.secret)
 
 
@@ -99,13 +99,13 @@ async def _check_target(url: HttpUrl, allowed_networks: list[str]) -> None:
 @router.get("", response_model=WebhookList, summary="List webhook subscriptions")
 async def list_webhooks(state: AppState, principal: AdminOnly) -> WebhookList:
     """Every subscription, oldest first, without secrets."""
-    return WebhookList(webhooks=[_out(h) for h in await state["ledger"].webhooks()])
+    return WebhookList(webhooks=[_out(h) for h in await repository.webhooks(state["ledger"])])
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut, summary="Get one webhook subscription")
 async def get_webhook(webhook_id: str, state: AppState, principal: AdminOnly) -> WebhookOut:
     """One subscription, without its secret; 404 `webhook_not_found` if there is none."""
-    hook = await state["ledger"].webhook(webhook_id)
+    hook = await repository.webhook(state["ledger"], webhook_id)
     if hook is None:
         raise _not_found(webhook_id)
     return _out(hook)
@@ -114,7 +114,7 @@ async def get_webhook(webhook_id: str, state: AppState, principal: AdminOnly) ->
 @router.delete("/{webhook_id}", status_code=204, summary="Delete a webhook subscription")
 async def delete_webhook(webhook_id: str, state: AppState, principal: AdminOnly) -> Response:
     """Stop deliveries to the subscription (its delivery log stays readable)."""
-    if not await state["ledger"].delete_webhook(webhook_id):
+    if not await repository.delete_webhook(state["ledger"], webhook_id):
         raise _not_found(webhook_id)
     return Response(status_code=204)
 
@@ -135,8 +135,8 @@ async def list_deliveries(
     Cursor-paged with `before`.
     """
     ledger = state["ledger"]
-    found = await ledger.delivery_attempts(webhook_id, limit=limit + 1, before_id=before)
-    if not found and before is None and await ledger.webhook(webhook_id) is None:
+    found = await repository.delivery_attempts(ledger, webhook_id, limit=limit + 1, before_id=before)
+    if not found and before is None and await repository.webhook(ledger, webhook_id) is None:
         raise _not_found(webhook_id)
     page = found[:limit]
     attempts = [

@@ -55,10 +55,10 @@ def issue(
     database_url: DatabaseOpt = DEFAULT_LEDGER_URL,
 ) -> None:
     """Issue a key and print its token ONCE (the ledger keeps only its SHA-256)."""
-    from cloud.auth import tokens  # noqa: PLC0415
+    from cloud.auth import repository, tokens  # noqa: PLC0415
+    from cloud.auth.repository import ApiKeyRecord  # noqa: PLC0415
     from cloud.auth.scopes import parse_scopes  # noqa: PLC0415
     from tagledger.clock import SystemClock  # noqa: PLC0415
-    from tagledger.ledger.channel import ApiKeyRecord  # noqa: PLC0415
 
     try:
         scopes = parse_scopes(scope)
@@ -73,7 +73,7 @@ def issue(
         stores=tuple(store) if store else None,
         created_us=SystemClock().now_us(),
     )
-    asyncio.run(_with_ledger(database_url, lambda ledger: ledger.add_api_key(record)))
+    asyncio.run(_with_ledger(database_url, lambda ledger: repository.add_api_key(ledger, record)))
     typer.echo(f"key {key_id} issued to {name!r}; its token (shown only now):", err=True)
     typer.echo(token)
 
@@ -84,10 +84,13 @@ def revoke(
     database_url: DatabaseOpt = DEFAULT_LEDGER_URL,
 ) -> None:
     """Revoke a key; API processes stop accepting it within their auth cache time (default 5 s)."""
+    from cloud.auth import repository  # noqa: PLC0415
     from tagledger.clock import SystemClock  # noqa: PLC0415
 
     now = SystemClock().now_us()
-    found = asyncio.run(_with_ledger(database_url, lambda ledger: ledger.revoke_api_key(key_id, now_us=now)))
+    found = asyncio.run(
+        _with_ledger(database_url, lambda ledger: repository.revoke_api_key(ledger, key_id, now_us=now))
+    )
     if not found:
         _fail(f"no key {key_id}")
     typer.echo(f"key {key_id} revoked")
@@ -99,9 +102,10 @@ def list_keys(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Every key: id, name, scopes, stores, issued and revoked times (never the token)."""
+    from cloud.auth import repository  # noqa: PLC0415
     from tagledger.clock import us_to_datetime  # noqa: PLC0415
 
-    keys = asyncio.run(_with_ledger(database_url, lambda ledger: ledger.api_keys()))
+    keys = asyncio.run(_with_ledger(database_url, repository.api_keys))
     for k in keys:
         row = {
             "id": k.id,

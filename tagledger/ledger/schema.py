@@ -173,7 +173,16 @@ read_rates = sa.Table(
     sa.Column("updated_us", sa.BigInteger, nullable=False),
 )
 
-# Channel tables (revision 0003): reservations and API keys; see ``tagledger.ledger.channel``.
+# ---------------------------------------------------------------------------------------------
+# The API's tables, owned by ``cloud``: the ledger core never reads or writes them (only the
+# availability look-ups of ``ledger.channel`` read ``holds``, with stock, in one statement).
+# Their SQL lives in the cloud's repositories: ``cloud.reservations.repository`` (holds,
+# hold_cursors), ``cloud.auth.repository`` (api_keys), ``cloud.webhooks.repository``
+# (webhook_*), ``cloud.audit.repository`` (count_*, book_*, adjustments, audit_log).  They are
+# defined here so that one Alembic chain migrates the one database.
+# ---------------------------------------------------------------------------------------------
+
+# Reservations and API keys (revision 0003).
 
 holds = sa.Table(
     "holds",

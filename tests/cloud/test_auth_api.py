@@ -15,10 +15,10 @@ from fastapi.routing import APIRoute
 from cloud.app import create_app
 from cloud.auth import tokens
 from cloud.auth.deps import Require
+from cloud.auth.repository import ApiKeyRecord, add_api_key, api_keys, revoke_api_key
 from cloud.auth.scopes import Scope
 from cloud.settings import ApiSettings
 from tagledger.clock import ManualClock
-from tagledger.ledger.channel import ApiKeyRecord
 from tagledger.ledger.repository import Ledger
 from tagledger.site import Site
 from tests.cloud.harness import api_client
@@ -115,7 +115,8 @@ class Keys:
 
     async def issue(self, scopes: set[Scope] | frozenset[Scope], stores: tuple[str, ...] | None = None) -> str:
         key_id, token = tokens.new_token()
-        await self.ledger.add_api_key(
+        await add_api_key(
+            self.ledger,
             ApiKeyRecord(
                 id=key_id,
                 secret_sha256=tokens.digest(token),
@@ -123,7 +124,7 @@ class Keys:
                 scopes=tuple(sorted(s.value for s in scopes)),
                 stores=stores,
                 created_us=NOW,
-            )
+            ),
         )
         return token
 
@@ -298,17 +299,17 @@ async def test_a_revoked_key_or_a_wrong_secret_is_refused(
     assert (await client.get("/v1/stores", headers={"X-API-Key": forged})).status_code == 401
     key_id = tokens.key_id_of(token)
     assert key_id is not None
-    assert await ledger.revoke_api_key(key_id, now_us=NOW + 1)
+    assert await revoke_api_key(ledger, key_id, now_us=NOW + 1)
     r = await client.get("/v1/stores", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "invalid_api_key"
-    assert not await ledger.revoke_api_key("0000000000000000", now_us=NOW)
+    assert not await revoke_api_key(ledger, "0000000000000000", now_us=NOW)
 
 
 async def test_keys_are_stored_hashed(app_and_keys: tuple[httpx.AsyncClient, Keys, FastAPI], ledger: Ledger) -> None:
     _, keys, _ = app_and_keys
     token = await keys.issue({Scope.AUDIT}, ("paris-01",))
-    (stored,) = await ledger.api_keys()
+    (stored,) = await api_keys(ledger)
     assert stored.secret_sha256 == tokens.digest(token)
     assert token not in repr(stored)
     assert (stored.scopes, stored.stores, stored.revoked_us) == (("audit",), ("paris-01",), None)

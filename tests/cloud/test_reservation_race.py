@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from cloud.auth import tokens
+from cloud.auth.repository import ApiKeyRecord, add_api_key
 from tagledger.clock import SystemClock
-from tagledger.ledger.channel import ApiKeyRecord
 from tagledger.ledger.model import BatchKey, BatchRecord
 from tagledger.ledger.repository import Ledger
 from tagledger.site import EXAMPLE_SITE
@@ -78,7 +78,8 @@ async def _stock_and_key(ledger: Ledger) -> str:
     batch = BatchRecord(key=key, store_id="paris-01", observations=ON_HAND, sent_at_us=now, received_at_us=now)
     await ledger.commit_batch(batch, arrivals)
     key_id, token = tokens.new_token()
-    await ledger.add_api_key(
+    await add_api_key(
+        ledger,
         ApiKeyRecord(
             id=key_id,
             secret_sha256=tokens.digest(token),
@@ -86,7 +87,7 @@ async def _stock_and_key(ledger: Ledger) -> str:
             scopes=("reservations:write", "availability:read"),
             stores=("paris-01",),
             created_us=now,
-        )
+        ),
     )
     return token
 

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cloud.reservations import repository
 from tagledger.clock import ManualClock
 from tagledger.ledger.model import ItemState, Transition
 from tagledger.ledger.repository import Ledger
@@ -99,12 +100,12 @@ async def test_a_confirmed_hold_is_consumed_by_the_recorded_sale(
 
     # Staff pick one shirt and the till records its sale: on hand -1, reserved -1, sellable unchanged.
     await ledger.commit_transitions([sale(shirt(1), clock.now_us())])
-    await ledger.sweep_holds(now_us=clock.now_us())
+    await repository.sweep_holds(ledger, now_us=clock.now_us())
     assert await available(client) == (1, 1)
     assert (await client.get(f"/v1/reservations/{made['id']}")).json()["picked"] == 1
 
     await ledger.commit_transitions([sale(shirt(2), clock.now_us())])
-    await ledger.sweep_holds(now_us=clock.now_us())
+    await repository.sweep_holds(ledger, now_us=clock.now_us())
     done = (await client.get(f"/v1/reservations/{made['id']}")).json()
     assert (done["state"], done["picked"]) == ("consumed", 2)
     assert await available(client) == (0, 1)  # left: the backroom shirt (sellable), the unobserved one (not)
@@ -115,7 +116,7 @@ async def test_a_sale_before_the_confirmation_is_not_the_holds(client: httpx.Asy
     made = (await hold(client, "x", 1)).json()
     await ledger.commit_transitions([sale(shirt(1), NOW)])  # a walk-in shopper, before the order
     await client.post(f"/v1/reservations/{made['id']}/confirm")
-    await ledger.sweep_holds(now_us=NOW)
+    await repository.sweep_holds(ledger, now_us=NOW)
     assert (await client.get(f"/v1/reservations/{made['id']}")).json()["picked"] == 0
 
 
@@ -130,9 +131,9 @@ async def test_release_gives_the_units_back_and_is_idempotent(client: httpx.Asyn
 
 async def test_sweep_marks_lapsed_holds_expired(client: httpx.AsyncClient, ledger: Ledger) -> None:
     made = (await hold(client, "e", 1, ttl_s=5)).json()
-    assert await ledger.reserved(["paris-01", "lyon-01"], [SHIRT], now_us=NOW) == {("paris-01", SHIRT): 1}
-    assert await ledger.sweep_holds(now_us=NOW + 5_000_000) == 1
-    stored = await ledger.get_hold(made["id"])
+    assert await repository.reserved(ledger, ["paris-01", "lyon-01"], [SHIRT], now_us=NOW) == {("paris-01", SHIRT): 1}
+    assert await repository.sweep_holds(ledger, now_us=NOW + 5_000_000) == 1
+    stored = await repository.get_hold(ledger, made["id"])
     assert stored is not None
     assert stored.state == "expired"
 

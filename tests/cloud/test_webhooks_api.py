@@ -17,9 +17,9 @@ import pytest
 
 from cloud.app import create_app
 from cloud.settings import ApiSettings
-from cloud.webhooks import signing
+from cloud.webhooks import repository, signing
+from cloud.webhooks.repository import WebhookRecord
 from tagledger.clock import ManualClock, SystemClock
-from tagledger.ledger.channel import WebhookRecord
 from tagledger.ledger.model import BatchKey, BatchRecord
 from tagledger.ledger.repository import Ledger
 from tagledger.site import Site
@@ -217,7 +217,7 @@ async def _quiet(receiver: Receiver, n: int) -> None:
 async def _resumed(ledger: Ledger) -> None:
     """Until a deliverer has started: changes committed before that are history, not news."""
     async with asyncio.timeout(5):
-        while not await ledger.webhook_marks():  # noqa: ASYNC110 - polling the database is the point
+        while not await repository.webhook_marks(ledger):  # noqa: ASYNC110 - polling the database is the point
             await asyncio.sleep(0.02)
 
 
@@ -254,7 +254,7 @@ async def test_a_reservation_is_delivered_as_an_availability_change(
         marks = [int(b["change_id"].split(".")[1]) for b in bodies]
         assert marks[0] < marks[1]
         # The deliverer's saved marks include the hold mark, so a restart would not deliver these again.
-        saved = await ledger.webhook_marks()
+        saved = await repository.webhook_marks(ledger)
         assert saved["paris-01"] == (event_ids.pop(), marks[1])
 
 
@@ -299,13 +299,13 @@ async def test_a_delivery_still_retrying_when_its_process_stops_is_taken_up_by_t
             await _commit(ledger, "paris-01", 1, [shirt(0)])
             await wait_for(receiver, 1)
             async with asyncio.timeout(5):
-                while [p.attempts for p in await ledger.pending_deliveries()] != [1]:  # noqa: ASYNC110 - polling the database is the point
+                while [p.attempts for p in await repository.pending_deliveries(ledger)] != [1]:  # noqa: ASYNC110 - polling the database is the point
                     await asyncio.sleep(0.02)
         clock.advance(settings.webhook_lease_s + 1)  # the stopped deliverer's lease lapses
         async with api_client(create_app(settings, ledger=ledger, site=site, clock=clock)) as client:
             await wait_for(receiver, 2)
             async with asyncio.timeout(5):
-                while await ledger.pending_deliveries():  # noqa: ASYNC110 - polling the database is the point
+                while await repository.pending_deliveries(ledger):  # noqa: ASYNC110 - polling the database is the point
                     await asyncio.sleep(0.02)
             log = (await client.get(f"/v1/webhooks/{made.json()['id']}/deliveries")).json()["attempts"]
         await asyncio.sleep(3 * 0.05)
@@ -355,8 +355,9 @@ async def test_a_target_is_checked_again_at_delivery(
     # allow-list was wider) is refused at delivery time, each attempt logged with the reason.
     settings = _settings(ledger_url).model_copy(update={"webhook_allowed_networks": []})
     async with receiving(fail_first=0) as receiver:
-        await ledger.add_webhook(
-            WebhookRecord(id="wh_rebound", url=receiver.url, secret=SECRET, stores=None, created_us=clock.now_us())
+        await repository.add_webhook(
+            ledger,
+            WebhookRecord(id="wh_rebound", url=receiver.url, secret=SECRET, stores=None, created_us=clock.now_us()),
         )
         app = create_app(settings, ledger=ledger, site=site, clock=clock)
         async with api_client(app) as client:

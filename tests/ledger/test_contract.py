@@ -9,7 +9,6 @@ from dataclasses import replace
 
 import pytest
 
-from tagledger.ledger.channel import DeliveryAttempt, PendingDelivery, WebhookRecord
 from tagledger.ledger.model import (
     MAX_REJECT_BYTES,
     BatchKey,
@@ -407,64 +406,6 @@ async def test_commit_batches_settles_each_key_once_in_one_transaction(ledger: L
     ]
     assert await ledger.batch_count() == 4
     assert await ledger.commit_batches([]) == []
-
-
-async def test_one_webhook_deliverer_at_a_time_and_a_lapsed_lease_is_taken_over(ledger: Ledger) -> None:
-    t, ttl = 1_000_000_000, 15_000_000
-    assert await ledger.take_webhook_lease("a", now_us=t, ttl_us=ttl)
-    assert not await ledger.take_webhook_lease("b", now_us=t + 1, ttl_us=ttl)
-    assert await ledger.take_webhook_lease("a", now_us=t + 10_000_000, ttl_us=ttl)  # renewed to t + 25 s
-    assert not await ledger.take_webhook_lease("b", now_us=t + 20_000_000, ttl_us=ttl)
-    assert await ledger.save_webhook_marks("a", {"paris-01": (7, t), "lyon-01": (3, 0)}, now_us=t + 20_000_000)
-    # "a" stops renewing: "b" takes over once the lease lapsed, and "a" can no longer write.
-    assert await ledger.take_webhook_lease("b", now_us=t + 25_000_000, ttl_us=ttl)
-    assert not await ledger.save_webhook_marks("a", {"paris-01": (99, t + 1)}, now_us=t + 25_000_001)
-    assert not await ledger.take_webhook_lease("a", now_us=t + 25_000_002, ttl_us=ttl)
-    assert await ledger.webhook_marks() == {"paris-01": (7, t), "lyon-01": (3, 0)}
-    assert await ledger.save_webhook_marks("b", {"paris-01": (9, t + 2)}, now_us=t + 26_000_000)
-    assert await ledger.webhook_marks() == {"paris-01": (9, t + 2), "lyon-01": (3, 0)}
-
-
-async def test_pending_deliveries_are_saved_with_the_marks_and_end_with_their_last_attempt(ledger: Ledger) -> None:
-    t, ttl = 1_000_000_000, 15_000_000
-    d1 = PendingDelivery("d1", "wh_1", "paris-01", 7, b'{"a":1}', t)
-    d2 = PendingDelivery("d2", "wh_2", "paris-01", 7, b'{"a":1}', t)
-    d3 = PendingDelivery("d3", "wh_1", "lyon-01", 9, b'{"b":2}', t)
-    assert await ledger.take_webhook_lease("a", now_us=t, ttl_us=ttl)
-    assert await ledger.save_webhook_marks("a", {"paris-01": (7, t)}, now_us=t, pending=[d1, d2])
-    # Not the deliverer any more: neither the marks nor the deliveries are written.
-    assert await ledger.take_webhook_lease("b", now_us=t + ttl, ttl_us=ttl)
-    assert not await ledger.save_webhook_marks("a", {"lyon-01": (9, t)}, now_us=t + ttl, pending=[d3])
-    assert await ledger.pending_deliveries() == [d1, d2]
-
-    def attempt(delivery: PendingDelivery, n: int, outcome: str) -> DeliveryAttempt:
-        return DeliveryAttempt(
-            subscription_id=delivery.subscription_id,
-            delivery_id=delivery.delivery_id,
-            event_id=delivery.event_id,
-            store_id=delivery.store_id,
-            attempt=n,
-            at_us=t + n,
-            status_code=500 if outcome != "delivered" else 204,
-            error=None if outcome == "delivered" else "HTTP 500",
-            outcome=outcome,
-        )
-
-    await ledger.record_delivery_attempt(attempt(d1, 1, "retrying"))
-    assert [(p.delivery_id, p.attempts) for p in await ledger.pending_deliveries()] == [("d1", 1), ("d2", 0)]
-    await ledger.record_delivery_attempt(attempt(d1, 2, "delivered"))
-    assert [p.delivery_id for p in await ledger.pending_deliveries()] == ["d2"]
-    # A subscription removed takes its pending deliveries with it.
-    await ledger.add_webhook(
-        WebhookRecord(id="wh_2", url="http://127.0.0.1:9/x", secret="s" * 16, stores=None, created_us=t)
-    )
-    assert await ledger.delete_webhook("wh_2")
-    assert await ledger.pending_deliveries() == []
-
-
-async def test_concurrent_lease_takers_get_exactly_one_lease(ledger: Ledger) -> None:
-    got = await asyncio.gather(*(ledger.take_webhook_lease(f"p{i}", now_us=5, ttl_us=10) for i in range(8)))
-    assert sum(got) == 1
 
 
 async def test_own_sql_runs_once_for_both_backends(ledger: Ledger) -> None:

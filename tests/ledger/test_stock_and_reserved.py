@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tagledger.ledger.channel import NewHold
+from cloud.reservations.repository import changed_holds, create_hold, release_hold, sweep_holds
+from cloud.reservations.rules import NewHold
 from tagledger.ledger.repository import Ledger
 from tests.ledger.test_contract import GTIN_A, GTIN_B, T0, P, S, U, batch, tr
 
@@ -34,9 +35,9 @@ async def test_one_pair_answers_what_the_batch_says_about_it(ledger: Ledger) -> 
         tr("c2", T0, P, "floor", store_id="s2"),
     ]
     await ledger.commit_batch(batch(1), transitions)
-    await ledger.create_hold(hold("h1", "s1", GTIN_A, 1, expires_us=T0 + 60 * S))
-    await ledger.create_hold(hold("h2", "s2", GTIN_A, 2, expires_us=T0 + 60 * S))
-    await ledger.create_hold(hold("h3", "s1", GTIN_B, 1, expires_us=T0 + 2 * S))  # lapsed at T0 + 10 s
+    await create_hold(ledger, hold("h1", "s1", GTIN_A, 1, expires_us=T0 + 60 * S))
+    await create_hold(ledger, hold("h2", "s2", GTIN_A, 2, expires_us=T0 + 60 * S))
+    await create_hold(ledger, hold("h3", "s1", GTIN_B, 1, expires_us=T0 + 2 * S))  # lapsed at T0 + 10 s
     now = T0 + 10 * S
 
     stores, gtins = ["s1", "s2"], [GTIN_A, GTIN_B, "00000000000000"]
@@ -70,7 +71,7 @@ async def test_pairs_answer_each_pair_at_its_own_now_in_order(ledger: Ledger) ->
             tr("c1", T0, P, "floor", store_id="s2"),
         ],
     )
-    await ledger.create_hold(hold("h1", "s1", GTIN_A, 1, expires_us=T0 + 20 * S))
+    await create_hold(ledger, hold("h1", "s1", GTIN_A, 1, expires_us=T0 + 20 * S))
     early, late = T0 + 10 * S, T0 + 30 * S  # h1 counts at the first, has lapsed at the second
     pairs = [
         ("s1", GTIN_A, early),
@@ -104,16 +105,16 @@ async def test_changed_holds_names_each_hold_change_of_a_store_since_a_moment(le
             tr("c2", T0, P, "floor", store_id="s2"),
         ],
     )
-    await ledger.create_hold(hold("h1", "s1", GTIN_A, 1, expires_us=T0 + 60 * S))
-    await ledger.create_hold(hold("h2", "s2", GTIN_A, 1, expires_us=T0 + 60 * S))
-    assert await ledger.changed_holds("s1", (T0 - 1, ""), limit=10) == [(T0, "h1", GTIN_A)]
-    await ledger.release_hold("h1", now_us=T0 + 5 * S)
-    assert await ledger.changed_holds("s1", (T0, ""), limit=10) == [(T0 + 5 * S, "h1", GTIN_A)]
-    assert await ledger.changed_holds("s1", (T0 + 5 * S, "h1"), limit=10) == []
+    await create_hold(ledger, hold("h1", "s1", GTIN_A, 1, expires_us=T0 + 60 * S))
+    await create_hold(ledger, hold("h2", "s2", GTIN_A, 1, expires_us=T0 + 60 * S))
+    assert await changed_holds(ledger, "s1", (T0 - 1, ""), limit=10) == [(T0, "h1", GTIN_A)]
+    await release_hold(ledger, "h1", now_us=T0 + 5 * S)
+    assert await changed_holds(ledger, "s1", (T0, ""), limit=10) == [(T0 + 5 * S, "h1", GTIN_A)]
+    assert await changed_holds(ledger, "s1", (T0 + 5 * S, "h1"), limit=10) == []
     # Expiry by the sweep is a change too; holds changed at one instant come by id, after a given one.
-    await ledger.create_hold(hold("h3", "s2", GTIN_A, 1, expires_us=T0 + 60 * S))
-    await ledger.sweep_holds(now_us=T0 + 61 * S)
+    await create_hold(ledger, hold("h3", "s2", GTIN_A, 1, expires_us=T0 + 60 * S))
+    await sweep_holds(ledger, now_us=T0 + 61 * S)
     swept = [(T0 + 61 * S, "h2", GTIN_A), (T0 + 61 * S, "h3", GTIN_A)]
-    assert await ledger.changed_holds("s2", (T0, ""), limit=10) == swept
-    assert await ledger.changed_holds("s2", (T0, ""), limit=1) == swept[:1]
-    assert await ledger.changed_holds("s2", (T0 + 61 * S, "h2"), limit=10) == swept[1:]
+    assert await changed_holds(ledger, "s2", (T0, ""), limit=10) == swept
+    assert await changed_holds(ledger, "s2", (T0, ""), limit=1) == swept[:1]
+    assert await changed_holds(ledger, "s2", (T0 + 61 * S, "h2"), limit=10) == swept[1:]

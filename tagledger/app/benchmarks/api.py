@@ -81,10 +81,10 @@ import asyncpg
 import yaml
 
 from cloud.auth import tokens
+from cloud.auth.repository import ApiKeyRecord, add_api_key
 from cloud.gtin import check_digit
 from tagledger.clock import SystemClock
 from tagledger.ledger import open_ledger
-from tagledger.ledger.channel import ApiKeyRecord
 from tagledger.ledger.migrate import migrate
 from tagledger.ledger.scratch import scratch_database
 
@@ -436,7 +436,8 @@ async def _bench(args: argparse.Namespace, admin_url: str, url: str, name: str) 
         key_id, token = tokens.new_token()
         ledger = await open_ledger(url)
         try:
-            await ledger.add_api_key(
+            await add_api_key(
+                ledger,
                 ApiKeyRecord(
                     id=key_id,
                     secret_sha256=tokens.digest(token),
@@ -444,7 +445,7 @@ async def _bench(args: argparse.Namespace, admin_url: str, url: str, name: str) 
                     scopes=("availability:read",),
                     stores=None,
                     created_us=SystemClock().now_us(),
-                )
+                ),
             )
         finally:
             await ledger.close()
