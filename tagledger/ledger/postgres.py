@@ -112,11 +112,9 @@ _EVENT_ARRAYS = (
 )
 _STOCK_ARRAYS = (("store_id", "text"), ("gtin", "text"), ("zone", "text"), ("state", "text"), ("count", "int8"))
 
-_INSERT_BATCH = """INSERT INTO batches (reader_id, boot_id, seq, store_id, observations, gaps, sent_at, received_at,
-  committed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) ON CONFLICT DO NOTHING"""
+_INSERT_BATCH = queries.insert_batch("now()")
 
-_INSERT_BATCHES = """INSERT INTO batches (reader_id, boot_id, seq, store_id, observations, gaps, sent_at, received_at,
-  committed_at)
+_INSERT_BATCHES = f"""INSERT INTO batches ({queries.BATCH_COLUMNS})
 SELECT *, now() FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::int4[], $6::int4[],
   $7::timestamptz[], $8::timestamptz[])
 ON CONFLICT DO NOTHING RETURNING reader_id, boot_id, seq"""
@@ -137,22 +135,26 @@ def _apply_sql(*, gated: bool) -> str:
 ), e AS (
   INSERT INTO events ({event_cols}, recorded_at) SELECT {event_cols}, now() FROM t ORDER BY ord
 ), i AS (
-  INSERT INTO items ({rows.ITEM_COLUMNS}, updated_at)
+  INSERT INTO items ({queries.ITEM_WRITE_COLUMNS})
   SELECT DISTINCT ON (epc) epc, store_id, gtin, serial, scheme, to_state, to_zone, at, confidence, now()
   FROM t ORDER BY epc, ord DESC
-  ON CONFLICT (epc) DO UPDATE SET store_id = excluded.store_id, gtin = excluded.gtin, serial = excluded.serial,
-    scheme = excluded.scheme, state = excluded.state, zone = excluded.zone, since = excluded.since,
-    confidence = excluded.confidence, updated_at = excluded.updated_at
+  {queries.ITEM_CONFLICT}
 ), s AS (
-  INSERT INTO stock (store_id, gtin, zone, state, count)
+  INSERT INTO stock ({queries.STOCK_WRITE_COLUMNS})
   SELECT * FROM unnest({unnest_stock}){gate}
-  ON CONFLICT (store_id, gtin, zone, state) DO UPDATE SET count = stock.count + excluded.count
+  {queries.STOCK_CONFLICT}
 )
 {tail}"""
 
 
 _COMMIT_BATCH = _apply_sql(gated=True)
 _COMMIT_TRANSITIONS = _apply_sql(gated=False)
+
+# A GTIN filter is one array parameter after the statement's others.
+_STOCK = queries.stock()
+_STOCK_OF_GTINS = queries.stock(" AND gtin = ANY($2::text[])")
+_AS_OF_STOCK = queries.as_of_stock()
+_AS_OF_STOCK_OF_GTINS = queries.as_of_stock(" AND gtin = ANY($3::text[])")
 
 
 def _columns(transitions: Sequence[Transition]) -> list[list[Any]]:
@@ -221,7 +223,7 @@ class PostgresLedger(PostgresChannel):
 
         try:
             async with self._errors():
-                found = await self._pool.fetchval("SELECT version_num FROM alembic_version")
+                found = await self._pool.fetchval(queries.SCHEMA_REVISION)
         except LedgerCorrupt:  # no alembic_version table
             found = None
         expected = head_revision()
@@ -310,18 +312,13 @@ class PostgresLedger(PostgresChannel):
 
     async def has_batch(self, key: BatchKey) -> bool:
         async with self._errors():
-            found = await self._pool.fetchval(
-                "SELECT 1 FROM batches WHERE reader_id = $1 AND boot_id = $2 AND seq = $3",
-                key.reader_id,
-                key.boot_id,
-                key.seq,
-            )
+            found = await self._pool.fetchval(queries.HAS_BATCH, key.reader_id, key.boot_id, key.seq)
         return found is not None
 
     async def record_reject(self, reject: Reject) -> None:
         async with self._errors():
             await self._pool.execute(
-                f"INSERT INTO rejects ({rows.REJECT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                queries.INSERT_REJECT,
                 reject.received_at_us,
                 reject.source,
                 reject.topic,
@@ -334,12 +331,7 @@ class PostgresLedger(PostgresChannel):
     async def record_reader_status(self, status: ReaderStatusRecord) -> None:
         async with self._errors():
             await self._pool.execute(
-                f"INSERT INTO reader_status ({rows.READER_STATUS_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
-                " ON CONFLICT (reader_id) DO UPDATE SET store_id = excluded.store_id, state = excluded.state,"
-                " at = CASE WHEN $6 THEN GREATEST(excluded.at, reader_status.at) ELSE excluded.at END,"
-                " detail = excluded.detail,"
-                " stale_at = CASE WHEN excluded.at > reader_status.at THEN NULL ELSE reader_status.stale_at END"
-                " WHERE $6 OR excluded.at >= reader_status.at",
+                queries.UPSERT_READER_STATUS,
                 status.reader_id,
                 status.store_id,
                 status.state,
@@ -351,8 +343,7 @@ class PostgresLedger(PostgresChannel):
     async def record_reader_heartbeat(self, heartbeat: ReaderHeartbeatRecord) -> None:
         async with self._errors():
             await self._pool.execute(
-                "UPDATE reader_status SET heartbeat_at = $3, stale_at = $4"
-                " WHERE reader_id = $1 AND store_id = $2 AND (heartbeat_at IS NULL OR heartbeat_at <= $3)",
+                queries.READER_HEARTBEAT,
                 heartbeat.reader_id,
                 heartbeat.store_id,
                 heartbeat.at_us,
@@ -376,12 +367,9 @@ class PostgresLedger(PostgresChannel):
             return [[tuple(r) for r in await conn.fetch(sql, *args)] for sql, args in steps]
 
     async def load_items(self, store_id: str | None = None) -> list[ItemRecord]:
-        if store_id is None:
-            found = await self._fetch(f"SELECT {rows.ITEM_COLUMNS} FROM items ORDER BY epc")
-        else:
-            found = await self._fetch(
-                f"SELECT {rows.ITEM_COLUMNS} FROM items WHERE store_id = $1 ORDER BY epc", store_id
-            )
+        found = await (
+            self._fetch(queries.ITEMS) if store_id is None else self._fetch(queries.ITEMS_OF_STORE, store_id)
+        )
         return [rows.item(r) for r in found]
 
     async def stock(
@@ -391,48 +379,34 @@ class PostgresLedger(PostgresChannel):
         gtins: Sequence[str] | None = None,
         as_of_us: int | None = None,
     ) -> list[StockRow]:
-        args: list[Any] = [store_id]
-        gtin_filter = ""
-        if gtins is not None:
-            gtin_filter = f" AND gtin = ANY(${2 if as_of_us is None else 3}::text[])"
-        if as_of_us is None:
-            sql = (
-                f"SELECT gtin, zone, state, count FROM stock WHERE store_id = $1 AND count <> 0{gtin_filter}"
-                " ORDER BY gtin, zone, state"
-            )
+        args: list[Any] = [store_id] if as_of_us is None else [store_id, as_of_us]
+        if gtins is None:
+            sql = _STOCK if as_of_us is None else _AS_OF_STOCK
         else:
-            sql = queries.as_of_stock("$1", "$2", gtin_filter)
-            args.append(as_of_us)
-        if gtins is not None:
+            sql = _STOCK_OF_GTINS if as_of_us is None else _AS_OF_STOCK_OF_GTINS
             args.append(list(gtins))
         return [rows.stock_row(store_id, r) for r in await self._fetch(sql, *args)]
 
     async def item(self, epc: str) -> ItemRecord | None:
-        found = await self._fetch(f"SELECT {rows.ITEM_COLUMNS} FROM items WHERE epc = $1", epc)
+        found = await self._fetch(queries.ITEM, epc)
         return rows.item(found[0]) if found else None
 
     async def item_history(self, epc: str, *, limit: int = 100, before_id: int | None = None) -> list[EventRecord]:
-        found = await self._fetch(
-            f"SELECT {rows.EVENT_COLUMNS} FROM events WHERE epc = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-            epc,
-            before_id if before_id is not None else 2**63 - 1,
-            limit,
-        )
+        found = await self._fetch(queries.ITEM_HISTORY, epc, before_id if before_id is not None else 2**63 - 1, limit)
         return [rows.event(r) for r in found]
 
     async def rejects(self, *, limit: int = 100) -> list[Reject]:
-        found = await self._fetch(f"SELECT {rows.REJECT_COLUMNS} FROM rejects ORDER BY id DESC LIMIT $1", limit)
-        return [rows.reject(r) for r in found]
+        return [rows.reject(r) for r in await self._fetch(queries.REJECTS, limit)]
 
     async def batch_count(self) -> int:
         async with self._errors():
-            n = await self._pool.fetchval("SELECT count(*) FROM batches")
+            n = await self._pool.fetchval(queries.BATCH_COUNT)
         return int(n)
 
     async def reader_statuses(self, store_id: str | None = None) -> list[ReaderStatusRecord]:
-        sql = f"SELECT {rows.READER_STATUS_READ_COLUMNS} FROM reader_status"
-        if store_id is None:
-            found = await self._fetch(sql + " ORDER BY reader_id")
-        else:
-            found = await self._fetch(sql + " WHERE store_id = $1 ORDER BY reader_id", store_id)
+        found = await (
+            self._fetch(queries.READER_STATUSES)
+            if store_id is None
+            else self._fetch(queries.READER_STATUSES_OF_STORE, store_id)
+        )
         return [rows.reader_status(r) for r in found]

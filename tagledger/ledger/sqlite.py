@@ -1,4 +1,3 @@
-# ruff: noqa: S608  -- SQL text is assembled only from this package's constants; values are always bound.
 """The embedded ledger: one SQLite file, for the demo and single-store installs.
 
 Threads and connections
@@ -57,17 +56,28 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5_000
 
-_INSERT_EVENT = (
-    f"INSERT INTO events ({rows.EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_UPSERT_ITEM = f"""INSERT INTO items ({rows.ITEM_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (epc) DO UPDATE SET store_id = excluded.store_id, gtin = excluded.gtin, serial = excluded.serial,
-  scheme = excluded.scheme, state = excluded.state, zone = excluded.zone, since = excluded.since,
-  confidence = excluded.confidence, updated_at = excluded.updated_at"""
-_INSERT_BATCH = """INSERT INTO batches (reader_id, boot_id, seq, store_id, observations, gaps, sent_at, received_at,
-  committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"""
-_UPSERT_STOCK = """INSERT INTO stock (store_id, gtin, zone, state, count) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (store_id, gtin, zone, state) DO UPDATE SET count = stock.count + excluded.count"""
+# The core's statements (``queries``), translated once for SQLite.
+_q = queries.sqlite_placeholders
+_INSERT_BATCH = _q(queries.insert_batch("$9"))
+_INSERT_EVENT = _q(queries.INSERT_EVENT)
+_UPSERT_ITEM = _q(queries.UPSERT_ITEM)
+_UPSERT_STOCK = _q(queries.UPSERT_STOCK)
+_LAST_EVENT_ID = _q(queries.LAST_EVENT_ID)
+_HAS_BATCH = _q(queries.HAS_BATCH)
+_MAX_SEQ = _q(queries.MAX_SEQ)
+_INSERT_REJECT = _q(queries.INSERT_REJECT)
+_UPSERT_READER_STATUS = _q(queries.UPSERT_READER_STATUS)
+_READER_HEARTBEAT = _q(queries.READER_HEARTBEAT)
+_ITEMS = _q(queries.ITEMS)
+_ITEMS_OF_STORE = _q(queries.ITEMS_OF_STORE)
+_ITEM = _q(queries.ITEM)
+_ITEM_HISTORY = _q(queries.ITEM_HISTORY)
+_REJECTS = _q(queries.REJECTS)
+_BATCH_COUNT = _q(queries.BATCH_COUNT)
+_READER_STATUSES = _q(queries.READER_STATUSES)
+_READER_STATUSES_OF_STORE = _q(queries.READER_STATUSES_OF_STORE)
+_STOCK = _q(queries.stock())
+_AS_OF_STOCK = _q(queries.as_of_stock())
 
 
 def _now_us() -> int:
@@ -146,7 +156,7 @@ class SqliteLedger(SqliteChannel):
 
         conn = self._r()
         try:
-            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            row = conn.execute(queries.SCHEMA_REVISION).fetchone()
         except sqlite3.OperationalError:
             row = None
         expected = head_revision()
@@ -248,7 +258,7 @@ class SqliteLedger(SqliteChannel):
     def _apply(conn: sqlite3.Connection, transitions: list[Transition], now: int) -> None:
         if not transitions:
             return
-        (last_id,) = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
+        (last_id,) = conn.execute(_LAST_EVENT_ID).fetchone()
         conn.executemany(
             _INSERT_EVENT,
             [(last_id + i, *rows.event_params(t), now) for i, t in enumerate(transitions, start=1)],
@@ -260,22 +270,14 @@ class SqliteLedger(SqliteChannel):
         return await self._in(self._reader, self._has_batch, key)
 
     def _has_batch(self, key: BatchKey) -> bool:
-        row = (
-            self._r()
-            .execute(
-                "SELECT 1 FROM batches WHERE reader_id = ? AND boot_id = ? AND seq = ?",
-                (key.reader_id, key.boot_id, key.seq),
-            )
-            .fetchone()
-        )
-        return row is not None
+        return self._r().execute(_HAS_BATCH, (key.reader_id, key.boot_id, key.seq)).fetchone() is not None
 
     async def record_reject(self, reject: Reject) -> None:
         await self._in(self._writer, self._record_reject, reject)
 
     def _record_reject(self, reject: Reject) -> None:
         self._w().execute(
-            f"INSERT INTO rejects ({rows.REJECT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            _INSERT_REJECT,
             (
                 reject.received_at_us,
                 reject.source,
@@ -292,12 +294,7 @@ class SqliteLedger(SqliteChannel):
 
     def _record_reader_status(self, s: ReaderStatusRecord) -> None:
         self._w().execute(
-            f"INSERT INTO reader_status ({rows.READER_STATUS_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5)"
-            " ON CONFLICT (reader_id) DO UPDATE SET store_id = excluded.store_id, state = excluded.state,"
-            " at = CASE WHEN ?6 THEN MAX(excluded.at, reader_status.at) ELSE excluded.at END,"
-            " detail = excluded.detail,"
-            " stale_at = CASE WHEN excluded.at > reader_status.at THEN NULL ELSE reader_status.stale_at END"
-            " WHERE ?6 OR excluded.at >= reader_status.at",
+            _UPSERT_READER_STATUS,
             (s.reader_id, s.store_id, s.state, s.at_us, s.detail, s.last_will),
         )
 
@@ -306,8 +303,7 @@ class SqliteLedger(SqliteChannel):
 
     def _record_reader_heartbeat(self, h: ReaderHeartbeatRecord) -> None:
         self._w().execute(
-            "UPDATE reader_status SET heartbeat_at = ?3, stale_at = ?4"
-            " WHERE reader_id = ?1 AND store_id = ?2 AND (heartbeat_at IS NULL OR heartbeat_at <= ?3)",
+            _READER_HEARTBEAT,
             (h.reader_id, h.store_id, h.at_us, h.stale_at_us),
         )
 
@@ -343,12 +339,7 @@ class SqliteLedger(SqliteChannel):
         return found
 
     async def load_items(self, store_id: str | None = None) -> list[ItemRecord]:
-        if store_id is None:
-            found = await self._query(f"SELECT {rows.ITEM_COLUMNS} FROM items ORDER BY epc")
-        else:
-            found = await self._query(
-                f"SELECT {rows.ITEM_COLUMNS} FROM items WHERE store_id = ? ORDER BY epc", (store_id,)
-            )
+        found = await (self._query(_ITEMS) if store_id is None else self._query(_ITEMS_OF_STORE, (store_id,)))
         return [rows.item(r) for r in found]
 
     async def stock(
@@ -358,48 +349,36 @@ class SqliteLedger(SqliteChannel):
         gtins: Sequence[str] | None = None,
         as_of_us: int | None = None,
     ) -> list[StockRow]:
-        gtin_filter = ""
-        gtin_params: tuple[str, ...] = ()
-        if gtins is not None:
-            if not gtins:
-                return []
-            gtin_filter = f" AND gtin IN ({', '.join('?' * len(gtins))})"
-            gtin_params = tuple(gtins)
-        if as_of_us is None:
-            sql = (
-                f"SELECT gtin, zone, state, count FROM stock WHERE store_id = ? AND count <> 0{gtin_filter}"
-                " ORDER BY gtin, zone, state"
-            )
-            params: tuple[Any, ...] = (store_id, *gtin_params)
+        head: tuple[Any, ...] = (store_id,) if as_of_us is None else (store_id, as_of_us)
+        if gtins is None:
+            sql = _STOCK if as_of_us is None else _AS_OF_STOCK
+            params = head
+        elif not gtins:
+            return []
         else:
-            sql = queries.as_of_stock("?", "?", gtin_filter)
-            params = (store_id, as_of_us, *gtin_params) * 3  # ? is positional: once per branch
+            # One placeholder per GTIN (an IN list the gtin index serves), after the head's.
+            gtin_filter = f" AND gtin IN ({queries.placeholders(len(gtins), len(head) + 1)})"
+            sql = _q(queries.stock(gtin_filter) if as_of_us is None else queries.as_of_stock(gtin_filter))
+            params = (*head, *gtins)
         return [rows.stock_row(store_id, r) for r in await self._query(sql, params)]
 
     async def item(self, epc: str) -> ItemRecord | None:
-        found = await self._query(f"SELECT {rows.ITEM_COLUMNS} FROM items WHERE epc = ?", (epc,))
+        found = await self._query(_ITEM, (epc,))
         return rows.item(found[0]) if found else None
 
     async def item_history(self, epc: str, *, limit: int = 100, before_id: int | None = None) -> list[EventRecord]:
-        found = await self._query(
-            f"SELECT {rows.EVENT_COLUMNS} FROM events WHERE epc = ? AND id < ? ORDER BY id DESC LIMIT ?",
-            (epc, before_id if before_id is not None else 2**63 - 1, limit),
-        )
+        found = await self._query(_ITEM_HISTORY, (epc, before_id if before_id is not None else 2**63 - 1, limit))
         return [rows.event(r) for r in found]
 
     async def rejects(self, *, limit: int = 100) -> list[Reject]:
-        found = await self._query(f"SELECT {rows.REJECT_COLUMNS} FROM rejects ORDER BY id DESC LIMIT ?", (limit,))
-        return [rows.reject(r) for r in found]
+        return [rows.reject(r) for r in await self._query(_REJECTS, (limit,))]
 
     async def batch_count(self) -> int:
-        found = await self._query("SELECT count(*) FROM batches")
+        found = await self._query(_BATCH_COUNT)
         return int(found[0][0])
 
     async def reader_statuses(self, store_id: str | None = None) -> list[ReaderStatusRecord]:
-        sql = f"SELECT {rows.READER_STATUS_READ_COLUMNS} FROM reader_status"
         found = await (
-            self._query(sql + " ORDER BY reader_id")
-            if store_id is None
-            else self._query(sql + " WHERE store_id = ? ORDER BY reader_id", (store_id,))
+            self._query(_READER_STATUSES) if store_id is None else self._query(_READER_STATUSES_OF_STORE, (store_id,))
         )
         return [rows.reader_status(r) for r in found]
