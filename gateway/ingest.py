@@ -61,7 +61,6 @@ from gateway.records import FormatError
 from gateway.reorder import Reorder
 from gateway.state import StoreTracker
 from gateway.vetting import DEFAULT_CLOCK_SKEW_S, check_batch, check_heartbeat, check_pos, check_status
-from gateway.watermarks import Watermarks
 from tagledger.clock import US_PER_S, Clock, MonotonicClock
 from tagledger.ledger.model import (
     MAX_REJECT_BYTES,
@@ -196,7 +195,6 @@ class Ingestor:
         metrics: GatewayMetrics | None = None,
         stores: Sequence[str] | None = None,
         *,
-        watermarks: Watermarks,
         ledger_for: Callable[[str], Ledger] | None = None,
         reorder_wait_s: float = 0.0,
         reorder_max_held: int = 64,
@@ -215,7 +213,6 @@ class Ingestor:
             raise ValueError(f"stores not in the site file: {', '.join(sorted(unknown))}")
         self.trackers: dict[str, StoreTracker] = {}
         self._initial = sorted(wanted)
-        self._watermarks = watermarks
         self._ledger_for = ledger_for or (lambda _store: ledger)
         self._index = BatchIndex()
         # Batches ahead of a hole in their stream wait here for their
@@ -403,7 +400,9 @@ class Ingestor:
         order = self._order
         stream = (key.reader_id, key.boot_id)
         if not index.known(key.reader_id, key.boot_id):
-            high = await self._retrying(lambda: self._watermarks.max_seq(key.reader_id, key.boot_id), store_id)
+            high = await self._retrying(
+                lambda: self._ledger_for(store_id).max_seq(key.reader_id, key.boot_id), store_id
+            )
             index.start(key.reader_id, key.boot_id, high)
             if order is not None:
                 order.start(stream, 0 if high is None else high + 1)

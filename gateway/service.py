@@ -61,7 +61,6 @@ from gateway.ingest import Ingestor, Outgoing, Receipt, Work
 from gateway.leases import StoreLeases
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
-from gateway.watermarks import open_watermarks
 from tagledger.clock import Clock, SystemClock
 from tagledger.ledger import open_ledger
 from tagledger.ledger.migrate import migrate
@@ -138,8 +137,6 @@ class Gateway:
                 await migrate(s.database_url)
             ledger = await open_ledger(s.database_url)
             stack.push_async_callback(ledger.close)
-            watermarks = await open_watermarks(s.database_url)
-            stack.push_async_callback(watermarks.close)
             postgres = parse_ledger_url(s.database_url).backend == "postgresql"
             if s.leases and postgres:
                 self.leases = StoreLeases(parse_ledger_url(s.database_url).target, application_name=s.client_id)
@@ -152,7 +149,6 @@ class Gateway:
                 self.clock,
                 self.metrics,
                 s.stores,
-                watermarks=watermarks,
                 ledger_for=self._ledger_for(ledger),
                 reorder_wait_s=s.reorder_wait_s,
                 reorder_max_held=s.reorder_max_held,

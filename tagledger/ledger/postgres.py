@@ -315,6 +315,11 @@ class PostgresLedger(PostgresChannel):
             found = await self._pool.fetchval(queries.HAS_BATCH, key.reader_id, key.boot_id, key.seq)
         return found is not None
 
+    async def max_seq(self, reader_id: str, boot_id: str) -> int | None:
+        async with self._errors():
+            found = await self._pool.fetchval(queries.MAX_SEQ, reader_id, boot_id)
+        return None if found is None else int(found)
+
     async def record_reject(self, reject: Reject) -> None:
         async with self._errors():
             await self._pool.execute(

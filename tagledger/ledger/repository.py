@@ -74,6 +74,10 @@ class Ledger(ChannelStore, Protocol):
 
     async def has_batch(self, key: BatchKey) -> bool: ...
 
+    async def max_seq(self, reader_id: str, boot_id: str) -> int | None:
+        """The highest committed ``seq`` of one batch stream (None: none yet): where its dedup starts."""
+        ...
+
     async def record_reject(self, reject: Reject) -> None: ...
 
     async def load_items(self, store_id: str | None = None) -> list[ItemRecord]:

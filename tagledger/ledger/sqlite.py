@@ -272,6 +272,13 @@ class SqliteLedger(SqliteChannel):
     def _has_batch(self, key: BatchKey) -> bool:
         return self._r().execute(_HAS_BATCH, (key.reader_id, key.boot_id, key.seq)).fetchone() is not None
 
+    async def max_seq(self, reader_id: str, boot_id: str) -> int | None:
+        return await self._in(self._reader, self._max_seq, reader_id, boot_id)
+
+    def _max_seq(self, reader_id: str, boot_id: str) -> int | None:
+        (found,) = self._r().execute(_MAX_SEQ, (reader_id, boot_id)).fetchone()
+        return None if found is None else int(found)
+
     async def record_reject(self, reject: Reject) -> None:
         await self._in(self._writer, self._record_reject, reject)
 

@@ -9,7 +9,6 @@ from typing import Any
 
 from gateway.ingest import Ingestor, Outgoing, Work
 from gateway.metrics import GatewayMetrics
-from gateway.watermarks import open_watermarks
 from tagledger.clock import ManualClock
 from tagledger.ledger import open_ledger
 from tagledger.ledger.migrate import migrate
@@ -28,7 +27,6 @@ async def ingestor(url: str, **kwargs: Any) -> AsyncIterator[tuple[Ingestor, Led
     """A loaded ingestor writing to the migrated ledger at ``url``, its clock at ``NOW_US``."""
     await migrate(url)
     ledger = await open_ledger(url)
-    watermarks = await open_watermarks(url)
     clock = ManualClock(NOW_US)
     try:
         ing = Ingestor(
@@ -37,13 +35,11 @@ async def ingestor(url: str, **kwargs: Any) -> AsyncIterator[tuple[Ingestor, Led
             TOPICS,
             clock,
             GatewayMetrics(),
-            watermarks=watermarks,
             **kwargs,
         )
         await ing.load()
         yield ing, ledger, clock
     finally:
-        await watermarks.close()
         await ledger.close()
 
 

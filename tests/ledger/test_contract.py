@@ -115,6 +115,17 @@ async def test_a_batch_without_transitions_is_still_recorded_once(ledger: Ledger
     assert await ledger.batch_count() == 1
 
 
+async def test_max_seq_is_the_highest_committed_seq_of_one_stream(ledger: Ledger) -> None:
+    assert await ledger.max_seq("r1", "boot-a") is None
+    await ledger.commit_batches([(batch(3), [tr("e1", T0, P, "floor")]), (batch(9), []), (batch(5), [])])
+    await ledger.commit_batch(batch(40, boot="boot-b"), [])
+    await ledger.commit_batch(batch(70, reader="r2"), [])
+    assert await ledger.max_seq("r1", "boot-a") == 9
+    assert await ledger.max_seq("r1", "boot-b") == 40
+    assert await ledger.max_seq("r2", "boot-a") == 70
+    assert await ledger.max_seq("r3", "boot-a") is None
+
+
 async def test_the_same_batch_twice_is_a_duplicate_and_writes_nothing(ledger: Ledger) -> None:
     first = [tr("e1", T0, P, "floor"), tr("e2", T0, P, "floor")]
     assert await ledger.commit_batch(batch(1), first) is CommitResult.COMMITTED

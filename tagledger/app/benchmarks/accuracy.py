@@ -60,7 +60,6 @@ from gateway.anomalies import AnomalyDetector
 from gateway.fastwire import decode_batch, sightings_from_batch
 from gateway.formats import parse_impinj
 from gateway.ingest import Ingestor
-from gateway.watermarks import open_watermarks
 from tagledger.app.benchmarks.edgex_baseline import EdgexInventory
 from tagledger.app.sim.scenarios import SCENARIOS, START_US, Recording, Scenario, record
 from tagledger.clock import US_PER_S, ManualClock
@@ -230,13 +229,11 @@ async def replay(rec: Recording, database_url: str) -> Run:
     t0 = time.perf_counter()
     clock = ManualClock(START_US)
     ledger = await open_ledger(database_url)
-    watermarks = await open_watermarks(database_url)
     try:
-        ingestor = Ingestor(rec.site, ledger, Topics(), clock, watermarks=watermarks, reorder_wait_s=0.0)
+        ingestor = Ingestor(rec.site, ledger, Topics(), clock, reorder_wait_s=0.0)
         await ingestor.load()
         return await _replay(rec, ingestor, clock, t0)
     finally:
-        await watermarks.close()
         await ledger.close()
 
 
