@@ -84,7 +84,7 @@ def encode_cursor(event_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
-    """The event id a history cursor points before; anything else is a 422."""
+    """The id a backwards-paging cursor points before (item history, audit log); anything else is a 422."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if not raw.startswith(_CURSOR_PREFIX):

@@ -36,8 +36,7 @@ from cloud.auth.scopes import Principal, Scope
 from cloud.epcs import parse_epc
 from cloud.errors import ERROR_RESPONSES, ApiError, ErrorBody, InvalidParameter, ItemNotFound
 from cloud.items.service import resolve_epc
-from cloud.pagination import decode_cursor, encode_cursor
-from cloud.params import parse_as_of, parse_time
+from cloud.params import decode_cursor, encode_cursor, parse_as_of, parse_time
 from cloud.state import AppState, State
 from tagledger.clock import us_to_datetime
 
@@ -307,13 +306,10 @@ async def get_log(
         require_stores_allowed(principal, [store_id])
     elif principal.stores is not None:
         raise InvalidParameter("a key limited to stores must name one (store_id)", code="store_id_required")
-    before = None
-    if cursor is not None:
-        (text,) = decode_cursor(cursor, parts=1)
-        if not text.isdigit():
-            raise InvalidParameter("the cursor is not one this API made", code="invalid_cursor")
-        before = int(text)
-    entries = await repository.audit_log(state["ledger"], store_id=store_id, limit=limit, before_id=before)
+    before = None if cursor is None else decode_cursor(cursor)
+    # One entry more than asked tells whether another page exists (a full last page has no next).
+    found = await repository.audit_log(state["ledger"], store_id=store_id, limit=limit + 1, before_id=before)
+    entries = found[:limit]
     return AuditLog(
         entries=[
             LogEntryOut(
@@ -327,7 +323,7 @@ async def get_log(
             )
             for e in entries
         ],
-        next_cursor=encode_cursor([str(entries[-1].id)]) if len(entries) == limit else None,
+        next_cursor=encode_cursor(entries[-1].id) if len(found) > limit else None,
     )
 
 

@@ -32,11 +32,12 @@ from cloud.audit.schemas import (
     ResultOut,
 )
 from cloud.audit.stock_csv import stock_csv
-from cloud.errors import Conflict, InvalidParameter, NotFound, StoreNotFound
+from cloud.errors import Conflict, InvalidParameter, NotFound
+from cloud.stores.service import get_store
 from tagledger.clock import US_PER_S, us_to_datetime
 from tagledger.ledger.model import COUNTED_STATES, ItemState
 from tagledger.ledger.repository import Ledger
-from tagledger.site import Site, Store
+from tagledger.site import Site
 
 #: Most missing items a count's answer lists (the total is always given).
 MISSING_LIMIT = 1_000
@@ -50,13 +51,6 @@ def _iso(us: int) -> str:
     return us_to_datetime(us).isoformat().replace("+00:00", "Z")
 
 
-def store_of(site: Site, store_id: str) -> Store:
-    try:
-        return site.store(store_id)
-    except KeyError:
-        raise StoreNotFound([store_id]) from None
-
-
 def _product(site: Site, gtin: str | None) -> str | None:
     product = site.product(gtin) if gtin else None
     return product.name if product and product.name else None
@@ -66,7 +60,7 @@ def _product(site: Site, gtin: str | None) -> str | None:
 
 
 async def stock_as_csv(ledger: Ledger, site: Site, store_id: str, *, as_of_us: int | None, now_us: int) -> str:
-    store_of(site, store_id)
+    get_store(site, store_id)
     rows = await ledger.stock(store_id, as_of_us=as_of_us)
     when = now_us if as_of_us is None else as_of_us
     return stock_csv(rows, as_of_us=when, product_name=lambda g: _product(site, g) or "")
@@ -86,7 +80,7 @@ async def on_hand_by_gtin(ledger: Ledger, store_id: str, *, as_of_us: int | None
 async def open_count(
     ledger: Ledger, site: Site, store_id: str, zones: Sequence[str] | None, *, now_us: int, actor: str
 ) -> CountOut:
-    store = store_of(site, store_id)
+    store = get_store(site, store_id)
     try:
         countmod.Scope.of(store, zones)
     except KeyError as exc:
@@ -139,7 +133,7 @@ async def _session(ledger: Ledger, session_id: str) -> repository.SessionRow:
 
 async def get_count(ledger: Ledger, site: Site, session_id: str, *, missing_limit: int = MISSING_LIMIT) -> CountOut:
     s = await _session(ledger, session_id)
-    store = store_of(site, s.store_id)
+    store = get_store(site, s.store_id)
     scope = countmod.Scope.of(store, s.zones)
     expected = await repository.expected(ledger, s.id)
     seen = await repository.sightings(ledger, s)
@@ -195,7 +189,7 @@ async def add_reads(
     s = await _session(ledger, session_id)
     if s.state != "open":
         raise Conflict(f"count {session_id} is closed", code="count_closed", details={"id": session_id})
-    store = store_of(site, s.store_id)
+    store = get_store(site, s.store_id)
     zone_ids = {z.id for z in store.zones}
     for i, r in enumerate(reads):
         if r.zone is not None and r.zone not in zone_ids:
@@ -212,7 +206,7 @@ async def close_count(ledger: Ledger, site: Site, session_id: str, *, now_us: in
     s = await _session(ledger, session_id)
     if s.state != "open":
         raise Conflict(f"count {session_id} is closed already", code="count_closed", details={"id": session_id})
-    scope = countmod.Scope.of(store_of(site, s.store_id), s.zones)
+    scope = countmod.Scope.of(get_store(site, s.store_id), s.zones)
     closing = repository.SessionRow(s.id, s.store_id, s.zones, s.state, s.opened_us, s.opened_by, now_us, actor)
     expected = await repository.expected(ledger, s.id)
     seen = await repository.sightings(ledger, closing)
@@ -377,7 +371,7 @@ async def kpis(
     period: Literal["hour", "day", "week"],
 ) -> KpiOut:
     """One point per period ending in (from, to]: stock states at its end, exits and book differences within it."""
-    store_of(site, store_id)
+    get_store(site, store_id)
     step = PERIOD_US[period]
     if to_us <= from_us:
         raise InvalidParameter("'to' must be after 'from'", code="invalid_range")
@@ -431,7 +425,7 @@ async def epcis_document(
     """The store's item events with ``from <= eventTime < to`` as one EPCIS 2.0 document."""
     from cloud.audit.epcis_hash import with_event_ids  # noqa: PLC0415  (JSON-LD machinery only when exporting)
 
-    store = store_of(site, store_id)
+    store = get_store(site, store_id)
     if to_us <= from_us:
         raise InvalidParameter("'to' must be after 'from'", code="invalid_range")
     try:

@@ -49,7 +49,6 @@ async def store_events(
     out: list[FeedEventOut] = []
     for e in page:
         t = e.transition
-        product = site.product(t.gtin) if t.gtin else None
         out.append(
             FeedEventOut(
                 **event_out(e).model_dump(),
@@ -57,7 +56,7 @@ async def store_events(
                 epc=t.epc,
                 epc_uri=epc_uri(t.epc),
                 gtin=t.gtin,
-                product=ProductOut(name=product.name, category=product.category) if product else None,
+                product=ProductOut.of(site, t.gtin),
             )
         )
     last = page[-1] if page else None

@@ -7,11 +7,18 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from tagledger.ledger.model import ItemState
+from tagledger.site import Site
 
 
 class ProductOut(BaseModel):
     name: str
     category: str
+
+    @classmethod
+    def of(cls, site: Site, gtin: str | None) -> ProductOut | None:
+        """The site file's product of ``gtin``; None without a GTIN or when the site file does not list it."""
+        product = site.product(gtin) if gtin else None
+        return cls(name=product.name, category=product.category) if product else None
 
 
 class ItemOut(BaseModel):

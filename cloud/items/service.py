@@ -33,7 +33,6 @@ async def resolve_epc(ledger: Ledger, ref: EpcRef) -> str:
 
 
 def item_out(item: ItemRecord, site: Site) -> ItemOut:
-    product = site.product(item.gtin) if item.gtin else None
     return ItemOut(
         epc=item.epc,
         epc_uri=epc_uri(item.epc),
@@ -41,7 +40,7 @@ def item_out(item: ItemRecord, site: Site) -> ItemOut:
         scheme=item.scheme,
         gtin=item.gtin,
         serial=item.serial,
-        product=ProductOut(name=product.name, category=product.category) if product else None,
+        product=ProductOut.of(site, item.gtin),
         state=item.state,
         zone=item.zone,
         on_hand=item.state in COUNTED_STATES,

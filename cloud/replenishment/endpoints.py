@@ -26,11 +26,10 @@ async def get_replenishment(store_id: str, state: AppState, principal: StockRead
     rows = await state["ledger"].stock(store_id)
     out = []
     for n in needs(rows, store, site.floor_target):
-        product = site.product(n.gtin)
         out.append(
             NeedOut(
                 gtin=n.gtin,
-                product=ProductOut(name=product.name, category=product.category) if product else None,
+                product=ProductOut.of(site, n.gtin),
                 floor_target=n.floor_target,
                 on_floor=n.on_floor,
                 in_backroom=n.in_backroom,

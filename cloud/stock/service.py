@@ -14,8 +14,7 @@ from tagledger.site import Site
 
 
 def _product(site: Site | None, gtin: str) -> ProductOut | None:
-    product = site.product(gtin) if site is not None else None
-    return ProductOut(name=product.name, category=product.category) if product else None
+    return ProductOut.of(site, gtin) if site is not None else None
 
 
 async def store_stock(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
 
 import httpx
 
+from cloud.audit import repository
 from cloud.audit.epcis_hash import document_event_ids
 from cloud.audit.stock_csv import read_stock_csv
 from tagledger.clock import US_PER_S, ManualClock, us_to_datetime
@@ -372,3 +374,22 @@ async def test_times_outside_the_ledgers_range_are_422_not_500(
         assert r.status_code in (200, 422), (path, params, r.status_code, r.text)
         if r.status_code == 422:
             assert r.json()["error"]["code"] in ("invalid_datetime", "too_many_points"), r.text
+
+
+async def test_the_log_pages_backwards_and_a_full_last_page_has_no_next(
+    client: httpx.AsyncClient, ledger: Ledger
+) -> None:
+    for n in range(4):
+        step = repository.log_step(
+            at_us=T0 + n, actor="a", action="book.import", store_id="paris-01", subject=f"i{n}", detail={}
+        )
+        await repository.write_log(ledger, step)
+    first = (await client.get("/v1/audit/log", params={"limit": 2})).json()
+    assert [e["subject"] for e in first["entries"]] == ["i3", "i2"]
+    last = (await client.get("/v1/audit/log", params={"limit": 2, "cursor": first["next_cursor"]})).json()
+    assert [e["subject"] for e in last["entries"]] == ["i1", "i0"]
+    assert last["next_cursor"] is None
+    # A cursor this API did not make, or one past the ids' range, is a 422, not a database error.
+    for bad in ("nope", base64.urlsafe_b64encode(b"ev:99999999999999999999999").decode()):
+        r = await client.get("/v1/audit/log", params={"cursor": bad})
+        assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_cursor")
