@@ -1,7 +1,7 @@
 """Per-antenna health rows from agents' heartbeats and statuses (table ``antenna_health``).
 
 Pure: turns wire messages into ``(sql, args)`` steps that the ingestor runs with
-``Ledger.execute_all`` after the batch commit of the same group.  Health is
+``LedgerWriter.execute_all`` after the batch commit of the same group.  Health is
 best-effort telemetry: a heartbeat lost to a crash is replaced by the next one
 (every few seconds), so it takes no part in the exactly-once path.
 

@@ -13,7 +13,7 @@ that the runtime (``gateway.service``) can overlap them:
     prepared in arrival order, one group at a time; a held batch when its hold
     ends (``release_due`` for the holds that wait out).
 ``commit(work) -> list[Outgoing]``
-    writes it: each run of batches is ONE ``Ledger.commit_batches`` call, i.e.
+    writes it: each run of batches is ONE ``LedgerWriter.commit_batches`` call, i.e.
     one transaction and one durable flush shared by every batch that arrived
     together, and returns the acks and dead letters to publish.
 
@@ -71,7 +71,7 @@ from tagledger.ledger.model import (
     Reject,
     Transition,
 )
-from tagledger.ledger.repository import CommitResult, Ledger, LedgerUnavailable
+from tagledger.ledger.repository import CommitResult, LedgerUnavailable, LedgerWriter
 from tagledger.mqtt import backoff_delays
 from tagledger.site import Site
 from tagledger.wire import (
@@ -189,13 +189,13 @@ class Ingestor:
     def __init__(
         self,
         site: Site,
-        ledger: Ledger,
+        ledger: LedgerWriter,
         topics: Topics,
         clock: Clock,
         metrics: GatewayMetrics | None = None,
         stores: Sequence[str] | None = None,
         *,
-        ledger_for: Callable[[str], Ledger] | None = None,
+        ledger_for: Callable[[str], LedgerWriter] | None = None,
         reorder_wait_s: float = 0.0,
         reorder_max_held: int = 64,
         monotonic: Clock | None = None,
@@ -742,7 +742,7 @@ class Ingestor:
                 replies.append(Outgoing(b.ack_topic, encode(ack)))
         return replies
 
-    async def _commit_alone(self, ledger: Ledger, b: _Batch, store_id: str) -> CommitResult | None:
+    async def _commit_alone(self, ledger: LedgerWriter, b: _Batch, store_id: str) -> CommitResult | None:
         """One batch in its own transaction; None if the ledger refuses it for good."""
         try:
             [result] = await self._retrying(lambda: ledger.commit_batches([(b.record, b.transitions)]), store_id)

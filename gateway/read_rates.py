@@ -3,7 +3,7 @@
 The rates are best-effort knowledge, not ledger facts: losing the last few
 minutes of learning to a crash only makes the model a little more cautious for
 a while, so they take no part in the exactly-once path.  The ingestor saves the
-rates that changed every ``SAVE_EVERY_US`` with ``Ledger.execute_all`` and
+rates that changed every ``SAVE_EVERY_US`` with ``LedgerWriter.execute_all`` and
 loads a store's rates when it takes the store.  SQL written once for both
 backends.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from tagledger.clock import US_PER_S
 from tagledger.ledger.model import ReadRate
-from tagledger.ledger.repository import Ledger
+from tagledger.ledger.repository import SqlAccess
 
 Step = tuple[str, Sequence[Any]]
 
@@ -32,7 +32,7 @@ def save_steps(rates: Sequence[ReadRate], at_us: int) -> list[Step]:
     return [(_UPSERT, (r.store_id, r.epc, r.gap_us, r.gap_max_us, r.gaps, at_us)) for r in rates]
 
 
-async def load_rates(ledger: Ledger, store_id: str) -> list[ReadRate]:
+async def load_rates(ledger: SqlAccess, store_id: str) -> list[ReadRate]:
     rows = await ledger.fetch(
         "SELECT store_id, epc, gap_us, gap_max_us, gaps FROM read_rates WHERE store_id = $1", store_id
     )

@@ -64,7 +64,7 @@ from gateway.settings import GatewaySettings
 from tagledger.clock import Clock, SystemClock
 from tagledger.ledger import open_ledger
 from tagledger.ledger.migrate import migrate
-from tagledger.ledger.repository import Ledger
+from tagledger.ledger.repository import LedgerWriter
 from tagledger.ledger.urls import parse as parse_ledger_url
 from tagledger.mqtt import BrokerAddress, backoff_delays, no_delay, persistent_session
 from tagledger.site import Site, load_site
@@ -174,8 +174,8 @@ class Gateway:
                 if leases is not None:
                     tg.create_task(self._lease_loop(self.ingestor, leases), name="gateway-leases")
 
-    def _ledger_for(self, ledger: Ledger) -> Callable[[str], Ledger]:
-        def ledger_for(store_id: str) -> Ledger:
+    def _ledger_for(self, ledger: LedgerWriter) -> Callable[[str], LedgerWriter]:
+        def ledger_for(store_id: str) -> LedgerWriter:
             if self.leases is not None and store_id in self.leases.held():
                 return self.leases.ledger(store_id)
             return ledger

@@ -17,14 +17,14 @@ from cloud.items.schemas import ProductOut
 from cloud.items.service import event_out
 from cloud.pagination import encode_cursor
 from tagledger.ledger import rows
-from tagledger.ledger.repository import Ledger
+from tagledger.ledger.repository import LedgerReader
 from tagledger.site import Site
 
 MAX_PAGE = 500
 
 
 async def store_events(
-    ledger: Ledger,
+    ledger: LedgerReader,
     site: Site,
     store_id: str,
     *,

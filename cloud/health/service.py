@@ -7,7 +7,7 @@ import logging
 
 from cloud.errors import ServiceUnavailable
 from tagledger.ledger.model import BatchKey
-from tagledger.ledger.repository import Ledger
+from tagledger.ledger.repository import LedgerReader
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ READY_TIMEOUT_S = 2.0
 _PROBE_KEY = BatchKey(reader_id="_readyz", boot_id="_readyz", seq=0)
 
 
-async def check_ledger(ledger: Ledger) -> None:
+async def check_ledger(ledger: LedgerReader) -> None:
     try:
         async with asyncio.timeout(READY_TIMEOUT_S):
             await ledger.has_batch(_PROBE_KEY)

@@ -14,14 +14,14 @@ from cloud.params import encode_cursor
 from tagledger.clock import us_to_datetime
 from tagledger.ledger import rows
 from tagledger.ledger.model import COUNTED_STATES, EventRecord, ItemRecord
-from tagledger.ledger.repository import Ledger
+from tagledger.ledger.repository import LedgerReader
 from tagledger.site import Site
 
 #: Items per page of a listing at most; a CSV listing streams every page.
 MAX_ITEMS_PAGE = 1000
 
 
-async def resolve_epc(ledger: Ledger, ref: EpcRef) -> str:
+async def resolve_epc(ledger: LedgerReader, ref: EpcRef) -> str:
     """The hex EPC the ledger knows for what the caller named (a URN may stand for several)."""
     if len(ref.candidates) == 1:
         return ref.candidates[0]
@@ -69,14 +69,14 @@ def event_out(event: EventRecord) -> EventOut:
     )
 
 
-async def get_item(ledger: Ledger, site: Site, epc: str) -> ItemOut:
+async def get_item(ledger: LedgerReader, site: Site, epc: str) -> ItemOut:
     item = await ledger.item(epc)
     if item is None:
         raise ItemNotFound(epc)
     return item_out(item, site)
 
 
-async def get_history(ledger: Ledger, epc: str, *, limit: int, before_id: int | None) -> ItemHistory:
+async def get_history(ledger: LedgerReader, epc: str, *, limit: int, before_id: int | None) -> ItemHistory:
     # One row more than asked tells whether another page exists without a count query.
     events = await ledger.item_history(epc, limit=limit + 1, before_id=before_id)
     if not events and before_id is None and await ledger.item(epc) is None:
@@ -124,7 +124,9 @@ class ItemFilter:
         return sql, args
 
 
-async def list_items(ledger: Ledger, site: Site, what: ItemFilter, *, after_epc: str | None, limit: int) -> ItemList:
+async def list_items(
+    ledger: LedgerReader, site: Site, what: ItemFilter, *, after_epc: str | None, limit: int
+) -> ItemList:
     """One page in EPC order; ``next_cursor`` carries the page's last EPC (a key-set cursor)."""
     sql, args = what.sql(after_epc, limit + 1)
     found = [rows.item(r) for r in await ledger.fetch(sql, *args)]

@@ -9,7 +9,7 @@ from cloud.items.schemas import ProductOut
 from cloud.stock.schemas import StockEntry, StockOut
 from tagledger.clock import us_to_datetime
 from tagledger.ledger.model import COUNTED_STATES, ItemState
-from tagledger.ledger.repository import Ledger
+from tagledger.ledger.repository import LedgerReader
 from tagledger.site import Site
 
 
@@ -18,7 +18,7 @@ def _product(site: Site | None, gtin: str) -> ProductOut | None:
 
 
 async def store_stock(
-    ledger: Ledger,
+    ledger: LedgerReader,
     store_id: str,
     *,
     gtins: Sequence[str] | None,

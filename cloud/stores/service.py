@@ -18,7 +18,7 @@ from cloud.stores.schemas import (
 )
 from tagledger.clock import us_to_datetime
 from tagledger.ledger.model import ReaderStatusRecord
-from tagledger.ledger.repository import Ledger
+from tagledger.ledger.repository import LedgerReader
 from tagledger.site import Reader, Site, Store
 
 
@@ -107,7 +107,7 @@ def _last_seen(status: ReaderStatusRecord | None) -> datetime | None:
     return us_to_datetime(newest)
 
 
-async def reader_statuses(ledger: Ledger, store: Store, *, now_us: int) -> ReaderStatusList:
+async def reader_statuses(ledger: LedgerReader, store: Store, *, now_us: int) -> ReaderStatusList:
     """The site's readers (the list of record) with the last status the ledger holds for each.
 
     A status for a reader the site file no longer lists is left out: the site file
