@@ -30,7 +30,7 @@ Leaving the spool
 
 Size bound and the drop policy
     The spool holds at most ``max_bytes`` of batch payloads (default 1 GiB:
-    an hour offline at 1,000 reads/s is far less, see bench/edge_aggregation.py).
+    an hour offline at 1,000 reads/s is far less, see tagledger bench edge-aggregation).
     When a new batch takes it over the bound, the **oldest** unacknowledged
     batches are deleted until it fits again.  Oldest first because the gateway
     can do the least with old evidence (item states have moved on) and the most

@@ -7,7 +7,7 @@ result; the id is ``ni:///sha-256;<hex>?ver=CBV2.0``.
 Its reader of a JSON document first runs a JSON-LD expansion of the whole document
 (to learn the full URI of bare CBV words such as ``"receiving"``) and dumps it to a
 debug log string: half of the time of an export, measured (~540 events/s against
-~1,100 without, bench/count_session.py).  So :func:`event_ids` hands the package
+~1,100 without, tagledger bench count-session).  So :func:`event_ids` hands the package
 its own per-event steps (``_json_to_py``, ``deep_structure_correction``, pre-hash,
 hash) with ``bizStep`` and ``disposition`` written as CBV URNs
 (``urn:epcglobal:cbv:bizstep:receiving``), which the package's canonicalisation turns

@@ -20,11 +20,12 @@ from collections.abc import Callable, Coroutine
 from enum import StrEnum
 from importlib import import_module
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
 
+from tagledger.app.cli_common import fail, import_role
 from tagledger.app.cli_help import VERSION_OPTION, WholeHelpGroup
 from tagledger.ledger.repository import LedgerError
 from tagledger.paths import default_ledger_url
@@ -53,14 +54,9 @@ wire_app = typer.Typer(
 site_app = typer.Typer(
     help="The site file (stores, zones, readers, antennas, products).", no_args_is_help=True, cls=WholeHelpGroup
 )
-bench_app = typer.Typer(
-    help="Measure this installation; each benchmark prints one JSON line with --json.",
-    no_args_is_help=True,
-    cls=WholeHelpGroup,
-)
 app.add_typer(wire_app, name="wire")
 app.add_typer(site_app, name="site")
-app.add_typer(bench_app, name="bench")
+app.add_typer(import_module("tagledger.app.cli_bench").bench_app, name="bench", cls=WholeHelpGroup)
 app.add_typer(import_module("tagledger.app.cli_keys").keys_app, name="keys", cls=WholeHelpGroup)
 app.add_typer(import_module("tagledger.app.cli_mqtt").mqtt_app, name="mqtt", cls=WholeHelpGroup)
 app.add_typer(import_module("tagledger.app.cli_audit").audit_app, name="audit", cls=WholeHelpGroup)
@@ -116,17 +112,6 @@ RequiredSiteOpt = Annotated[
 ]
 
 
-def _role(module: str, extra: str) -> Any:
-    """Import a role's module, or stop with the pip command that installs its extra."""
-    try:
-        return import_module(module)
-    except ImportError as exc:
-        _fail(
-            f"this command needs the '{extra}' extra ({exc.name} is missing); "
-            f"from a checkout: pip install -c constraints.txt '.[{extra}]'"
-        )
-
-
 S = TypeVar("S")
 
 
@@ -135,12 +120,7 @@ def _settings(factory: Callable[..., S], env_prefix: str = "TAGLEDGER_", **value
     try:
         return factory(**values)
     except ValidationError as exc:
-        _fail(_settings_problems(exc, env_prefix))
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"tagledger: {message}", err=True)
-    raise typer.Exit(code)
+        fail(_settings_problems(exc, env_prefix))
 
 
 def _setup_logging(level: LogLevel | str) -> None:
@@ -182,19 +162,19 @@ def _run(coro: Coroutine[Any, Any, Any], *, loop_factory: Callable[[], asyncio.A
         with asyncio.Runner(loop_factory=loop_factory) as runner:
             return runner.run(main())
     except LedgerError as exc:
-        _fail(f"ledger: {exc}", code=1)
+        fail(f"ledger: {exc}", code=1)
     except (ConnectionError, TimeoutError, socket.gaierror) as exc:
         # Refused or unreachable database / broker at start: say so, without a traceback.
-        _fail(f"cannot connect: {exc}", code=1)
+        fail(f"cannot connect: {exc}", code=1)
     except OSError as exc:  # a busy port, a spool directory we may not write, a full disk
-        _fail(str(exc), code=1)
+        fail(str(exc), code=1)
 
 
 def _check_site(path: Path) -> None:
     try:
         load_site(path)
     except SiteError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 # --------------------------------------------------------------------------- #
@@ -229,7 +209,7 @@ def demo(
     """
     _setup_logging(log_level)
     _check_site(site)
-    mod = _role("tagledger.app.demo", "demo")
+    mod = import_role("tagledger.app.demo", "demo")
     settings = _settings(
         mod.DemoSettings,
         "TAGLEDGER_DEMO_",
@@ -246,7 +226,7 @@ def demo(
     try:
         summary = _run(mod.run_demo(settings))
     except RoleFailed as exc:
-        _fail(f"demo stopped because a role failed: {exc}", code=1)
+        fail(f"demo stopped because a role failed: {exc}", code=1)
     if as_json and summary is not None:
         typer.echo(json.dumps(summary, sort_keys=True))
 
@@ -334,7 +314,7 @@ def gateway(
 
         use_json_logs()
     _check_site(site)
-    mod = _role("gateway.service", "gateway")
+    mod = import_role("gateway.service", "gateway")
     from gateway.settings import GatewaySettings
 
     values: dict[str, Any] = {
@@ -366,13 +346,13 @@ def gateway(
 def migrate(database_url: DatabaseOpt = DEFAULT_LEDGER_URL, log_level: LogLevelOpt = LogLevel.INFO) -> None:
     """Create or upgrade the ledger's tables (safe to run again)."""
     _setup_logging(log_level)
-    mod = _role("tagledger.ledger.migrate", "gateway")
+    mod = import_role("tagledger.ledger.migrate", "gateway")
     try:
         migrated = _run(mod.migrate(database_url))
     except ValueError as exc:  # a URL the ledger does not understand
-        _fail(str(exc))
+        fail(str(exc))
     if migrated is None:
-        _fail("interrupted; run it again to finish", code=130)
+        fail("interrupted; run it again to finish", code=130)
     typer.echo(f"ledger at {redact_url(database_url)} is up to date: {migrated.summary()}")
 
 
@@ -465,7 +445,7 @@ def edge(
     are TAGLEDGER_EDGE_<OPTION>, as in deploy/systemd/edge.env.example.
     """
     _setup_logging(log_level)
-    mod = _role("edge.agent", "edge")
+    mod = import_role("edge.agent", "edge")
 
     from edge.settings import EdgeSettings
 
@@ -520,7 +500,7 @@ def api(
     """
     _setup_logging(log_level)
     _check_site(site)
-    mod = _role("cloud.server", "cloud")
+    mod = import_role("cloud.server", "cloud")
     from cloud.settings import ApiSettings
 
     settings = _settings(
@@ -574,7 +554,7 @@ def simulate(
     """
     _setup_logging(log_level)
     _check_site(site)
-    mod = _role("tagledger.app.sim.runner", "demo")
+    mod = import_role("tagledger.app.sim.runner", "demo")
     settings = _settings(
         mod.SimSettings,
         "TAGLEDGER_SIM_",
@@ -601,44 +581,6 @@ def _settings_problems(exc: ValidationError, env_prefix: str) -> str:
     return "invalid settings:\n  " + "\n  ".join(lines)
 
 
-_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
-
-
-def _bench(name: str, extra: str, ctx: typer.Context) -> None:
-    mod = _role(f"tagledger.app.benchmarks.{name}", extra)
-    raise typer.Exit(mod.main(list(ctx.args)))
-
-
-@bench_app.command("edge", context_settings=_PASS_THROUGH)
-def bench_edge(ctx: typer.Context) -> None:
-    """Simulator + edge agent at a given read rate: CPU, memory, messages, spool growth (--help for options)."""
-    _bench("edge", "demo", ctx)
-
-
-@bench_app.command("ingest", context_settings=_PASS_THROUGH)
-def bench_ingest(ctx: typer.Context) -> None:
-    """Observations/s from MQTT into a PostgreSQL ledger against a raw COPY (--help for options)."""
-    _bench("ingest", "all", ctx)
-
-
-@bench_app.command("api", context_settings=_PASS_THROUGH)
-def bench_api(ctx: typer.Context) -> None:
-    """Availability lookups against a ledger of 1M+ items, next to a trivial endpoint (--help for options)."""
-    _bench("api", "all", ctx)
-
-
-@bench_app.command("faults", context_settings=_PASS_THROUGH)
-def bench_faults(ctx: typer.Context) -> None:
-    """A gateway under poison, database, broker and kill -9 faults: what became of every message (--help)."""
-    _bench("faults", "all", ctx)
-
-
-@bench_app.command("accuracy", context_settings=_PASS_THROUGH)
-def bench_accuracy(ctx: typer.Context) -> None:
-    """Item location and stock accuracy on simulated stores with ground truth, against the EdgeX algorithm."""
-    _bench("accuracy", "all", ctx)
-
-
 @wire_app.command("schema")
 def wire_schema(
     write: Annotated[
@@ -661,7 +603,7 @@ def site_check(site: Annotated[Path, typer.Argument(help="Site file to check.")]
     try:
         s = load_site(site)
     except SiteError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     for store in s.stores:
         typer.echo(
             f"{store.id}: {store.name}; {len(store.zones)} zones, {len(store.readers)} readers, "

@@ -16,10 +16,11 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from tagledger.app.cli_common import fail
 from tagledger.paths import default_ledger_url
 from tagledger.site import EXAMPLE_SITE
 
@@ -67,11 +68,6 @@ class Period(StrEnum):
     WEEK = "week"
 
 
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"tagledger: {message}", err=True)
-    raise typer.Exit(2)
-
-
 def _actor(actor: str | None) -> str:
     if actor:
         return actor
@@ -87,14 +83,14 @@ def _time(text: str, option: str) -> int:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        _fail(f"{option}: {text!r} is not an RFC 3339 time (e.g. 2026-01-01T00:00:00Z)")
+        fail(f"{option}: {text!r} is not an RFC 3339 time (e.g. 2026-01-01T00:00:00Z)")
     if value.tzinfo is None:
-        _fail(f"{option}: {text!r} has no offset (e.g. 2026-01-01T00:00:00+01:00)")
+        fail(f"{option}: {text!r} has no offset (e.g. 2026-01-01T00:00:00+01:00)")
     try:
         us = datetime_to_us(value)
         us_to_datetime(us)  # year 1 with a positive offset is year 0 in UTC
     except (OverflowError, ValueError, OSError):
-        _fail(f"{option}: {text!r} is out of range")
+        fail(f"{option}: {text!r} is out of range")
     return us
 
 
@@ -108,7 +104,7 @@ def _run(database_url: str, site_path: Path, fn: Callable[[Ledger, Site], Awaita
     try:
         site = load_site(site_path)
     except SiteError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
     async def go() -> T:
         ledger = await open_ledger(database_url)
@@ -121,9 +117,9 @@ def _run(database_url: str, site_path: Path, fn: Callable[[Ledger, Site], Awaita
         return asyncio.run(go())
     except ApiError as exc:
         details = f" {json.dumps(exc.details)}" if exc.details else ""
-        _fail(f"{exc.message} ({exc.code}){details}")
+        fail(f"{exc.message} ({exc.code}){details}")
     except LedgerError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def _write(text: str, out: Path | None) -> None:
@@ -248,7 +244,7 @@ def approve(
     try:
         gtins = None if not gtin else [normalise_gtin(g) for g in gtin]
     except InvalidGtin as exc:
-        _fail(str(exc))
+        fail(str(exc))
     now, who = _now(), _actor(actor)
     approved, _ = _run(
         database_url,
@@ -315,7 +311,7 @@ def count_reads(
             continue
         epc, _, zone = line.strip().partition(",")
         if not epc or any(c not in "0123456789abcdefABCDEF" for c in epc):
-            _fail(f"{file}:{n}: {epc!r} is not a hex EPC")
+            fail(f"{file}:{n}: {epc!r} is not a hex EPC")
         reads.append(Sighting(epc.upper(), zone.strip() or None))
     now = _now()
     c = _run(database_url, site, lambda ledger, s: service.add_reads(ledger, s, count_id, reads, now_us=now))
@@ -348,7 +344,7 @@ def count_follow(
             ),
         )
     except CountGone as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except KeyboardInterrupt:
         typer.echo("stopped", err=True)
         return

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from tagledger.app.cli_common import fail
 from tagledger.paths import default_ledger_url
 
 #: The embedded ledger in the per-user state directory, as for the other commands.
@@ -27,11 +28,6 @@ DatabaseOpt = Annotated[
         help="Ledger database: postgresql://user@host:5432/db, or sqlite:///path/file.sqlite.",
     ),
 ]
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"tagledger: {message}", err=True)
-    raise typer.Exit(2)
 
 
 async def _with_ledger(url: str, fn: Any) -> Any:
@@ -63,7 +59,7 @@ def issue(
     try:
         scopes = parse_scopes(scope)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     key_id, token = tokens.new_token()
     record = ApiKeyRecord(
         id=key_id,
@@ -92,7 +88,7 @@ def revoke(
         _with_ledger(database_url, lambda ledger: repository.revoke_api_key(ledger, key_id, now_us=now))
     )
     if not found:
-        _fail(f"no key {key_id}")
+        fail(f"no key {key_id}")
     typer.echo(f"key {key_id} revoked")
 
 

@@ -11,15 +11,11 @@ from typing import Annotated
 
 import typer
 
+from tagledger.app.cli_common import fail
 from tagledger.site import SiteError, load_site
 from tagledger.wire import DEFAULT_ROOT
 
 mqtt_app = typer.Typer(help="The MQTT broker's identities and access rules.", no_args_is_help=True)
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"tagledger: {message}", err=True)
-    raise typer.Exit(2)
 
 
 @mqtt_app.command("provision")
@@ -47,13 +43,11 @@ def provision(
     try:
         the_site = load_site(site)
     except SiteError as exc:
-        _fail(str(exc))
-        return
+        fail(str(exc))
     try:
         done = mqtt_provision.write(the_site, out, topic_root=topic_root, gateway_user=gateway_user, rotate=rotate)
     except (mqtt_provision.ProvisionError, ValueError) as exc:
-        _fail(str(exc))
-        return
+        fail(str(exc))
     typer.echo(
         f"{len(done.identities)} MQTT identities written to {out} (passwd, acl, credentials.json); "
         f"{len(done.new)} new password(s)",
@@ -63,8 +57,7 @@ def provision(
         try:
             from tagledger.app import mqtt_tls  # noqa: PLC0415
         except ImportError as exc:
-            _fail(str(exc))
-            return
+            fail(str(exc))
         created = mqtt_tls.write(
             out / "tls",
             server_hosts=tls_host or ["localhost", "127.0.0.1"],

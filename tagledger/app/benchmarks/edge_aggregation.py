@@ -12,22 +12,24 @@ MQTT themselves do: one event per read), it prints messages/s, bytes/s, the
 aggregation ratio, the spool bytes one hour offline would take, and the CPU
 cost per read.  A benchmark, not a test: it asserts nothing.
 
-    .venv/bin/python bench/edge_aggregation.py [--seconds 60] [--rate 1000] [--tags 300] [--window-ms 1000]
+    tagledger bench edge-aggregation [--seconds 60] [--rate 1000] [--tags 300] [--window-ms 1000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from edge.aggregate import Aggregator, Window
 from edge.reads import TagRead
 from edge.spool import BatchDraft, Spool
+from tagledger.app.benchmarks.args import bench_parser, report
 from tagledger.clock import ManualClock
 from tagledger.wire import Observation, ReadBatch, encode
 
@@ -82,14 +84,19 @@ def one_read_message(r: TagRead, seq: int) -> bytes:
     return encode(batch)
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = bench_parser("edge-aggregation", __doc__)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--rate", type=int, default=1000, help="reads per second")
     parser.add_argument("--tags", type=int, default=300, help="tags in view")
     parser.add_argument("--window-ms", type=int, default=1000)
     parser.add_argument("--chunk", type=int, default=100, help="reads per report from the reader")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    report(asyncio.run(_measure(args)), as_json=args.json)
+    return 0
+
+
+async def _measure(args: argparse.Namespace) -> dict[str, Any]:
 
     rng = random.Random(7)
     reads = stream(args.seconds, args.rate, args.tags, rng)
@@ -147,10 +154,4 @@ async def main() -> None:
         "spool_cpu_us_per_read": round(spool_cpu / n_reads * 1e6, 2),
         "cpu_percent_of_one_core_at_rate": round((agg_cpu + spool_cpu) / seconds * 100, 3),
     }
-    for key, value in result.items():
-        print(f"{key:>36}: {value}")
-    print(json.dumps(result))
-
-
-if __name__ == "__main__":
-    asyncio.run(main())
+    return result

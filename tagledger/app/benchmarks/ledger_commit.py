@@ -1,11 +1,11 @@
 """Ledger commit throughput, per backend: commits/s and transitions/s.  Prints figures, asserts nothing.
 
-    .venv/bin/python bench/ledger_commit.py                    # SQLite (temp file) and PostgreSQL
-    .venv/bin/python bench/ledger_commit.py --backend sqlite --seconds 3
-    TAGLEDGER_TEST_DATABASE_URL=postgresql://... .venv/bin/python bench/ledger_commit.py --backend postgres
+    tagledger bench ledger-commit                    # SQLite (temp file) and PostgreSQL
+    tagledger bench ledger-commit --backend sqlite --seconds 3
+    tagledger bench ledger-commit --backend postgres --database-url postgresql://...
 
 PostgreSQL runs in a throwaway database created through the admin URL
-(``TAGLEDGER_TEST_DATABASE_URL``, default the local server) and dropped after.
+(``--database-url``, else ``TAGLEDGER_TEST_DATABASE_URL``, else the local server) and dropped after.
 
 Scenarios, each for ``--seconds``:
   * ``empty``: batches without transitions — most batches in steady state (every
@@ -23,20 +23,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from itertools import count
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
-
+from tagledger.app.benchmarks.args import add_database_url, bench_parser
 from tagledger.ledger import open_ledger
 from tagledger.ledger.migrate import migrate
 from tagledger.ledger.model import BatchKey, BatchRecord, ItemState, Transition
 from tagledger.ledger.repository import Ledger
+from tagledger.ledger.scratch import scratch_database
 
 T0 = 1_767_225_600_000_000
 GTINS = [f"0061414100{i:04d}" for i in range(200)]
@@ -113,40 +112,33 @@ async def _bench(url: str, args: argparse.Namespace) -> dict[str, dict[str, floa
         await ledger.close()
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = bench_parser("ledger-commit", __doc__)
+    add_database_url(parser)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--transitions", type=int, default=20, help="transitions per batch in the 'moves' run")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--group", type=int, default=32, help="batches per commit_batches call in the *_xN runs")
-    args = parser.parse_args()
-
-    report: dict[str, dict[str, dict[str, float]]] = {}
-    if args.backend in ("sqlite", "both"):
-        with tempfile.TemporaryDirectory() as tmp:
-            report["sqlite"] = await _bench(f"sqlite:///{Path(tmp) / 'bench.sqlite'}", args)
-    if args.backend in ("postgres", "both"):
-        admin = os.environ.get("TAGLEDGER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-        name = f"tagledger_bench_{uuid.uuid4().hex[:8]}"
-        conn = await asyncpg.connect(admin)
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            parts = urlsplit(admin)
-            url = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
-            report["postgres"] = await _bench(url, args)
-        finally:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.close()
-
-    for backend, runs in report.items():
+    args = parser.parse_args(argv)
+    results = asyncio.run(_measure(args))
+    for backend, runs in results.items():
         for run, figures in runs.items():
             print(
                 f"{backend:8} {run:10} {figures['commits_per_s']:10.0f} commits/s"
                 f" {figures['transitions_per_s']:10.0f} transitions/s"
             )
-    print(json.dumps({"transitions_per_batch": args.transitions, "concurrency": args.concurrency, **report}))
+    if args.json:
+        print(json.dumps({"transitions_per_batch": args.transitions, "concurrency": args.concurrency, **results}))
+    return 0
 
 
-if __name__ == "__main__":
-    asyncio.run(main())
+async def _measure(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
+    report: dict[str, dict[str, dict[str, float]]] = {}
+    if args.backend in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory() as tmp:
+            report["sqlite"] = await _bench(f"sqlite:///{Path(tmp) / 'bench.sqlite'}", args)
+    if args.backend in ("postgres", "both"):
+        async with scratch_database(args.database_url, f"tagledger_bench_{uuid.uuid4().hex[:8]}") as url:
+            report["postgres"] = await _bench(url, args)
+    return report

@@ -5,22 +5,23 @@ sightings, 80% read in their home zone and 20% cross-reads from the next zone
 6 dB weaker; plus the admission path (new EPCs, each decoded once) and tick().
 Prints figures; asserts nothing.
 
-    .venv/bin/python bench/state_machine.py
+    tagledger bench state-machine [--items 35000] [--json]
 """
 
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 
 from gateway.fastwire import sightings_from_batch
 from gateway.records import Sighting
 from gateway.state import StoreTracker
+from tagledger.app.benchmarks.args import bench_parser, report
 from tagledger.clock import US_PER_S, ManualClock
 from tagledger.site import parse_site
 from tagledger.wire import Observation, ReadBatch
 
-ITEMS = 35_000
 BATCH = 1_000
 ZONES = ["floor", "backroom", "fitting"]
 SITE = {
@@ -52,11 +53,21 @@ def epc(i: int) -> str:
     return f"3074257BF7194E4{i:09X}"
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = bench_parser("state-machine", __doc__)
+    parser.add_argument("--items", type=int, default=35_000, help="items of the store")
+    args = parser.parse_args(argv)
+    report(measure(args.items), as_json=args.json)
+    return 0
+
+
+def measure(items: int) -> dict[str, float]:
+    """The figures, in sightings (or observations, items) per second and milliseconds."""
+    figures: dict[str, float] = {}
     rng = random.Random(1)
     clock = ManualClock()
     tracker = StoreTracker(parse_site(SITE).stores[0], clock)
-    home = {epc(i): rng.randrange(2) for i in range(ITEMS)}
+    home = {epc(i): rng.randrange(2) for i in range(items)}
     epcs = list(home)
 
     # Admission path: every EPC new, one multi-read observation each (decode included).
@@ -66,7 +77,7 @@ def main() -> None:
     for i in range(0, len(first), BATCH):
         tracker.observe(first[i : i + BATCH])
     admit_s = time.perf_counter() - t0
-    print(f"admission: {ITEMS / admit_s:,.0f} new items/s ({len(tracker):,} items)")
+    figures["admission_items_per_s"] = round(items / admit_s)
 
     # Steady state.
     batches = []
@@ -74,7 +85,7 @@ def main() -> None:
         t = now + (b + 1) * 100_000
         batch = []
         for _ in range(BATCH):
-            e = epcs[rng.randrange(ITEMS)]
+            e = epcs[rng.randrange(items)]
             z = home[e]
             if rng.random() < 0.2:
                 z, rssi = 1 - z, -57.0
@@ -88,23 +99,24 @@ def main() -> None:
         transitions += len(tracker.observe(batch))
     steady_s = time.perf_counter() - t0
     n = len(batches) * BATCH
-    print(f"steady state: {n / steady_s:,.0f} sightings/s ({n:,} sightings, {transitions} transitions)")
+    figures["steady_sightings_per_s"] = round(n / steady_s)
+    figures["steady_transitions"] = transitions
 
     # Home-zone reads only (the common case) and cross-reads only (the costly one).
-    for label, cross in (("home-zone reads only", False), ("cross-reads only", True)):
+    for label, cross in (("home_zone_only", False), ("cross_reads_only", True)):
         sample = []
         for b in range(100):
             t = now + 31 * US_PER_S + b * 100_000
             batch = []
             for _ in range(BATCH):
-                e = epcs[rng.randrange(ITEMS)]
+                e = epcs[rng.randrange(items)]
                 z = 1 - home[e] if cross else home[e]
                 batch.append(Sighting("s1", "r1", z + 1, ZONES[z], e, t - 90_000, t, 2, -56.0, -57.0))
             sample.append(batch)
         t0 = time.perf_counter()
         for batch in sample:
             tracker.observe(batch)
-        print(f"{label}: {len(sample) * BATCH / (time.perf_counter() - t0):,.0f} sightings/s")
+        figures[f"{label}_sightings_per_s"] = round(len(sample) * BATCH / (time.perf_counter() - t0))
 
     # ReadBatch -> Sightings (gateway.formats), the step before observe.
     obs = [
@@ -116,23 +128,21 @@ def main() -> None:
     t0 = time.perf_counter()
     for _ in range(100):
         sightings_from_batch(rb, site)
-    print(f"sightings_from_batch: {100 * BATCH / (time.perf_counter() - t0):,.0f} observations/s")
+    figures["sightings_from_batch_observations_per_s"] = round(100 * BATCH / (time.perf_counter() - t0))
 
     clock.advance(61)
     t0 = time.perf_counter()
     tracker.tick()
-    print(f"first tick, dropping {ITEMS:,} admitted glimpse timers: {(time.perf_counter() - t0) * 1e3:,.1f} ms")
+    figures["first_tick_dropping_glimpse_timers_ms"] = round((time.perf_counter() - t0) * 1e3, 1)
     t0 = time.perf_counter()
     for _ in range(100):
         clock.advance(1)
         tracker.tick()
-    print(f"tick with nothing due: {(time.perf_counter() - t0) / 100 * 1e6:,.1f} µs")
+    figures["tick_nothing_due_us"] = round((time.perf_counter() - t0) / 100 * 1e6, 1)
     clock.advance(300)
     t0 = time.perf_counter()
     out = tracker.tick()
-    print(f"tick making {len(out):,} items unobserved: {(time.perf_counter() - t0) * 1e3:,.1f} ms")
-    print(f"steady-state cost per sighting: {steady_s / n * 1e6:.2f} µs")
-
-
-if __name__ == "__main__":
-    main()
+    figures["tick_unobserved_items"] = len(out)
+    figures["tick_unobserved_ms"] = round((time.perf_counter() - t0) * 1e3, 1)
+    figures["steady_us_per_sighting"] = round(steady_s / n * 1e6, 2)
+    return figures

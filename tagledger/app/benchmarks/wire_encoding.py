@@ -1,6 +1,6 @@
 """Which encoding for the wire contract? Prints decode/encode rates; asserts nothing.
 
-Run: python bench/wire_encoding.py
+Run: tagledger bench wire-encoding [--json]
 
 The gateway decodes and validates every batch, so the decode+validate rate is the
 figure that decides.  Measured on the 2-core CI machine (2026-11-23):
@@ -17,10 +17,14 @@ payloads readable with mosquitto_sub; msgpack would only save ~20 % of bytes.
 
 from __future__ import annotations
 
+import importlib
 import json
 import random
 import time
+from collections.abc import Callable, Sequence
+from typing import Any
 
+from tagledger.app.benchmarks.args import bench_parser, report
 from tagledger.wire import ReadBatch
 
 
@@ -50,37 +54,41 @@ def sample_batch(n: int = 500) -> dict[str, object]:
     }
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = bench_parser("wire-encoding", __doc__)
+    parser.add_argument("--rounds", type=int, default=300, help="decodes of the sample batch per codec")
+    args = parser.parse_args(argv)
+    report(measure(args.rounds), as_json=args.json)
+    return 0
+
+
+def measure(rounds: int) -> dict[str, float]:
+    """Bytes per observation and observations decoded per second, per codec installed."""
+    figures: dict[str, float] = {}
     batch = sample_batch()
     n_obs = len(batch["observations"])  # type: ignore[arg-type]
-    rounds = 300
-    codecs = [("json", lambda b: json.dumps(b).encode(), json.loads)]
-    try:
-        import orjson
-
-        codecs.append(("orjson", orjson.dumps, orjson.loads))
-    except ImportError:
-        pass
-    try:
-        import msgpack  # type: ignore[import-not-found]
-
-        codecs.append(("msgpack", msgpack.packb, msgpack.unpackb))
-    except ImportError:
-        pass
+    codecs: list[tuple[str, Callable[[Any], bytes], Callable[[bytes], Any]]] = [
+        ("json", lambda b: json.dumps(b).encode(), json.loads)
+    ]
+    # orjson and msgpack are measured when installed (neither is a dependency).
+    for name, encode, decode in (("orjson", "dumps", "loads"), ("msgpack", "packb", "unpackb")):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        codecs.append((name, getattr(module, encode), getattr(module, decode)))
     for name, enc, dec in codecs:
         data = enc(batch)
         t = time.perf_counter()
         for _ in range(rounds):
             dec(data)
         rate = n_obs * rounds / (time.perf_counter() - t)
-        print(f"{name:8s} {len(data) / n_obs:6.1f} B/obs  decode {rate:12,.0f} obs/s")
+        figures[f"{name}_bytes_per_observation"] = round(len(data) / n_obs, 1)
+        figures[f"{name}_decode_observations_per_s"] = round(rate)
     data = json.dumps(batch).encode()
     t = time.perf_counter()
     for _ in range(rounds):
         ReadBatch.model_validate_json(data)
     rate = n_obs * rounds / (time.perf_counter() - t)
-    print(f"ReadBatch.model_validate_json (parse + validate) {rate:12,.0f} obs/s")
-
-
-if __name__ == "__main__":
-    main()
+    figures["read_batch_validate_json_observations_per_s"] = round(rate)
+    return figures
