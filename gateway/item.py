@@ -8,6 +8,7 @@ machine updates a few fields of it on every read, and one exists per live EPC
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from gateway.arbitration import ZoneEvidence
 from gateway.policy import Hysteresis
@@ -112,3 +113,22 @@ class TrackedItem:
         self.g_last = 0
         self.g_reads = 0
         self.g_peak = -200.0
+
+
+class WireObservation(Protocol):
+    """One observation as decoded from a read batch (``gateway.fastwire.Obs``)."""
+
+    @property
+    def epc(self) -> str: ...
+    @property
+    def antenna(self) -> int: ...
+    @property
+    def first_seen_us(self) -> int: ...
+    @property
+    def last_seen_us(self) -> int: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def peak_rssi(self) -> float: ...
+    @property
+    def mean_rssi(self) -> float: ...

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tagledger.clock import US_PER_S
-from tagledger.site import Mobility
+from tagledger.site import DEFAULT_MOBILITY, Mobility, ZoneRole
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +207,18 @@ class Policy:
 
     def hysteresis_for(self, mobility: Mobility) -> Hysteresis:
         return self.hysteresis[mobility]
+
+    def hysteresis_of(self, role: ZoneRole, mobility: Mobility | None) -> Hysteresis:
+        """A zone's hysteresis: its mobility's (site file, else its role's default), save fitting rooms.
+
+        A fitting room holds an item for minutes, read rarely by a curtained
+        antenna and cross-read by the floor around it: transit hysteresis (made
+        for tills and doors, left in seconds) would hand it back to the floor on
+        the first cross-read.  Unless the site file gives it a mobility, its own.
+        """
+        if mobility is None and role is ZoneRole.FITTING_ROOM:
+            return self.fitting_hysteresis
+        return self.hysteresis[mobility or DEFAULT_MOBILITY[role]]
 
 
 DEFAULT_POLICY = Policy()

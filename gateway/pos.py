@@ -20,10 +20,12 @@ QoS 1) are dropped by id, in bounded memory.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Protocol
 
-from gateway.item import TrackedItem
+from gateway.item import TrackedItem, ZoneInfo
 from tagledger.ledger.model import ItemState, Transition
+from tagledger.site import ZoneRole
 from tagledger.wire import PosTransaction
 
 #: Transaction ids remembered to drop redeliveries.
@@ -41,12 +43,13 @@ class _Tracker(Protocol):
     def get_item(self, epc: str) -> TrackedItem | None: ...
     def sell(self, item: TrackedItem, at_us: int, reason: str, confidence: float, out: list[Transition]) -> None: ...
     def give_back(self, item: TrackedItem, at_us: int, out: list[Transition]) -> None: ...
-    def at_till(self, item: TrackedItem, at_us: int) -> bool: ...
 
 
 class PosReconciler:
-    def __init__(self, tracker: _Tracker) -> None:
+    def __init__(self, tracker: _Tracker, zones: Mapping[str, ZoneInfo], pos_recent_us: int) -> None:
         self._tracker = tracker
+        self._zones = zones
+        self._recent_us = pos_recent_us
         self._recent_tx: OrderedDict[str, None] = OrderedDict()
         # GTIN -> EPCs that arrived at a till, newest last (barcode-only lines).
         self._at_till: dict[str, list[str]] = {}
@@ -58,6 +61,15 @@ class PosReconciler:
             pending.append(item.epc)
             if len(pending) > _PENDING_PER_GTIN:
                 del pending[0]
+
+    def at_till(self, item: TrackedItem, at_us: int) -> bool:
+        """Is the item at a till now (or sold by leaving one, unconfirmed), near ``at_us``?"""
+        if not item.pos_us or abs(at_us - item.pos_us) > self._recent_us:
+            return False
+        if item.state is ItemState.SOLD:
+            return not item.sold_by_tx
+        zone = self._zones.get(item.zone) if item.zone is not None else None
+        return item.state is ItemState.PRESENT and zone is not None and zone.role is ZoneRole.POS
 
     def transaction(self, tx: PosTransaction, out: list[Transition]) -> None:
         if tx.transaction_id in self._recent_tx:
@@ -92,7 +104,7 @@ class PosReconciler:
         i = 0
         while quantity and i < len(candidates):
             item = tracker.get_item(candidates[i])
-            if item is None or item.sold_by_tx or not tracker.at_till(item, at_us):
+            if item is None or item.sold_by_tx or not self.at_till(item, at_us):
                 i += 1
                 continue  # sold by a transaction, put back on a shelf, or at a till long ago
             del candidates[i]

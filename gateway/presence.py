@@ -28,9 +28,11 @@ path (about once per unconfirmed limit for an item read steadily).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 from gateway.item import TrackedItem
 from gateway.policy import Policy
+from tagledger.ledger.model import COUNTED_STATES, ReadRate
 
 #: Presence probability when the silence reaches the item's vanish limit.
 _AT_LIMIT = 0.02
@@ -53,6 +55,7 @@ class PresenceModel:
         self._min_gap = policy.gap_min_us
         self._weight = policy.gap_weight
         self._warm = round(1 / policy.gap_weight)
+        self._saved_gap: dict[str, float] = {}  # epc -> learned gap last handed out to be saved
 
     def learn(self, item: TrackedItem, at_us: int) -> None:
         """A read at ``at_us``; call before updating ``item.last_seen_us``.
@@ -120,3 +123,24 @@ class PresenceModel:
     def restore(item: TrackedItem, gap: float, gap_max: float, gaps: int) -> None:
         item.gap, item.gap_max, item.gaps = gap, gap_max, gaps
         item.w_start = item.w_n = item.w_max = 0
+
+    def load(self, item: TrackedItem, rate: ReadRate) -> None:
+        """Restore a persisted rate (and remember it as saved)."""
+        self.restore(item, rate.gap_us, rate.gap_max_us, rate.gaps)
+        self._saved_gap[rate.epc] = rate.gap_us
+
+    def rates(self, store_id: str, items: Iterable[TrackedItem]) -> list[ReadRate]:
+        """The learned rates of the counted items among ``items``."""
+        known = self.known
+        return [ReadRate(store_id, i.epc, *self.snapshot(i)) for i in items if i.state in COUNTED_STATES and known(i)]
+
+    def changed(self, rates: Iterable[ReadRate]) -> list[ReadRate]:
+        """Those of ``rates`` that moved by more than a tenth since they were last returned here."""
+        saved = self._saved_gap
+        out: list[ReadRate] = []
+        for rate in rates:
+            old = saved.get(rate.epc)
+            if old is None or abs(rate.gap_us - old) > 0.1 * old:
+                saved[rate.epc] = rate.gap_us
+                out.append(rate)
+        return out

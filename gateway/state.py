@@ -13,51 +13,33 @@ runtime owns one :class:`StoreTracker` per store and calls it under its write lo
     tracker.antenna_down(reader_id, port, at_us) / antenna_up(reader_id, port, at_us)
     tracker.health(event: HealthEvent)            # Impinj antenna (dis)connected events
     tracker.pos_transaction(tx: PosTransaction) -> list[Transition]
-    tracker.read_rates(since_us) -> list[ReadRate]  # learned rates changed since, to persist
+    tracker.read_rates() -> list[ReadRate]          # learned rates of counted items, to persist
+    tracker.changed_rates() -> list[ReadRate]       # those moved by a tenth since last returned
     tracker.items_by_zone() -> dict[str, int]    # counted items per zone
     tracker.item(epc) -> ItemRecord | None
     len(tracker)                                  # items known (glimpses excluded)
     tracker.stats                                 # counters for metrics
 
-The model (docs/accuracy.md has the whole of it, with the parameters):
+The model (docs/accuracy.md has the whole of it, with the parameters), by module:
 
-Admission (:mod:`gateway.admission`)
-    A tag is a glimpse until enough reads; it is admitted where its evidence is
-    strongest among non-transit zones (stock lives on shelves, not at the till).
-Zone (:mod:`gateway.arbitration`)
-    mW-averaged RSSI per zone; a challenger must beat the home zone by a margin
-    that decays while the home is silent -- or, between non-transit zones, show
-    the read rates of a carried item: the home missed several of the item's
-    learned gaps while the challenger started reading it steadily.  A zone whose readers are impaired
-    keeps its items: no move out of it on weaker evidence.
-Presence (:mod:`gateway.presence`)
-    Each item's read rate is learned; silence in a healthy zone far beyond that
-    rate makes the item ``missing`` (not counted), with the probability in its
-    trail.  present -> ``unobserved`` (still counted) after the zone's
-    unconfirmed limit.  While a zone is impaired -- an announced outage, or a
-    busy reader gone quiet (:mod:`gateway.reader_health`) -- its items' silence
-    does not count, and silence is never judged beyond the event time the
-    zone's readers have delivered (reads still in flight).
-Transit zones (dwell priors)
-    * till: an item that *arrives* (wins the POS zone from its shelf) is
-      ``present`` at the till; when the till stops reading it (``pos_leave_us``)
-      without a shelf reading it again, or it passes the exit, it is ``sold``
-      (``pos_read``).  Read at the till for longer than ``pos_dwell_max_us``,
-      it is a shelf item beside the till: back to that shelf (``transit_dwell``)
-      and pinned, so the same cross-reads cannot take it again.
-    * fitting room: the same dwell prior, ``fitting_dwell_max_us``.
-    * exit: exit reads never make an item's zone.  A short burst of them
-      followed by silence everywhere departs the item (``departed_exit``,
-      reason ``exit_passage``; ``sold`` if it came from the till); steady
-      cross-reads of a shelf item do not, nor silence while its zone is impaired.
-POS transactions (:mod:`gateway.pos`)
-    Authoritative in any order relative to the reads.  A sold item read again
-    in the store within ``return_grace_us`` is the customer leaving; later, past
-    the glimpse gate, it is ``returned``.
-Event time
-    All decisions use the readers' event time.  Evidence older than an item's
-    last transition is ignored for that item; transitions of one item never go
-    back in time.
+* :mod:`gateway.admission` -- a glimpse becomes an item after enough reads, in
+  its strongest non-transit zone (stock lives on shelves, not at the till);
+* :mod:`gateway.zones` (:class:`ZoneModel`) -- which zone takes an item:
+  per-zone evidence (:mod:`gateway.arbitration`: decayed reads and mW), the
+  hysteresis of the home zone, moves seen in the read rates, dwell priors of
+  transit zones; an impaired zone keeps its items against weaker evidence;
+* :mod:`gateway.presence` -- each item's learned read rate; silence far beyond
+  it makes the item ``missing``, with the probability in its trail;
+* :mod:`gateway.timers` -- the time-driven rules (exit passage, leaving a till,
+  dwell, unobserved, vanished), never judged while a zone is impaired
+  (:mod:`gateway.zone_health`, :mod:`gateway.reader_health`) nor past the event
+  time its readers have delivered;
+* :mod:`gateway.pos` -- transactions are authoritative in any order relative to
+  the reads; a sold item read within ``return_grace_us`` is the customer leaving.
+
+This module applies them: every state change goes through ``_to``, in the
+readers' event time; evidence older than an item's last transition is ignored
+for that item, so an item's transitions never go back in time.
 
 Cost: ``observe_reads`` does O(1) work per observation, and the common case (a
 present item read in its home zone) is inlined.  ``tick`` pops due deadlines
@@ -70,20 +52,22 @@ import heapq
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Protocol
 
-from gateway.admission import admission_zone, default_shelf, gate, is_transit, shelf_for
-from gateway.arbitration import ZoneEvidence, challenger_wins, lapse_wins, share
+from gateway.admission import gate, is_transit
+from gateway.arbitration import ZoneEvidence
 from gateway.deadlines import Deadlines
 from gateway.epc import decode_epc
-from gateway.item import TrackedItem, ZoneInfo
+from gateway.item import TrackedItem, WireObservation, ZoneInfo
 from gateway.policy import DEFAULT_POLICY, Policy
 from gateway.pos import PosReconciler
 from gateway.presence import PresenceModel
 from gateway.reader_health import ReaderActivity
 from gateway.records import HealthEvent, Sighting
+from gateway.timers import DWELL, EXIT, EXITING_SILENT, POS_LEAVE, VANISH, Timers, end_exit_episode
+from gateway.timers import UNOBSERVED as UNOBSERVED_DUE
 from gateway.zone_health import ZoneHealth
-from tagledger.clock import US_PER_S, Clock
+from gateway.zones import ZoneModel
+from tagledger.clock import Clock
 from tagledger.ledger.model import COUNTED_STATES, BatchKey, ItemRecord, ItemState, ReadRate, Transition
 from tagledger.site import Store, ZoneRole
 from tagledger.wire import PosTransaction
@@ -98,44 +82,12 @@ MISSING = ItemState.MISSING
 
 _new_sighting = tuple.__new__  # Sighting(...) goes through a Python-level __new__; this does not
 
-# What a due deadline means (StoreTracker._due).
-_RECHECK, _EXIT, _POS_LEAVE, _DWELL, _UNOBSERVED, _VANISH, _EXITING = range(7)
-
-
-def _end_exit_episode(item: TrackedItem) -> None:
-    """Close the item's exit episode; its last read stays the reference for the next one's freshness."""
-    if item.x_last:
-        item.x_prev = item.x_last
-    item.x_first = item.x_last = item.x_reads = 0
-    item.x_strong = False
-
-
-class WireObservation(Protocol):
-    """One observation as decoded from a read batch (``gateway.fastwire.Obs``)."""
-
-    @property
-    def epc(self) -> str: ...
-    @property
-    def antenna(self) -> int: ...
-    @property
-    def first_seen_us(self) -> int: ...
-    @property
-    def last_seen_us(self) -> int: ...
-    @property
-    def count(self) -> int: ...
-    @property
-    def peak_rssi(self) -> float: ...
-    @property
-    def mean_rssi(self) -> float: ...
-
 
 class StoreTracker:
     def __init__(self, store: Store, clock: Clock, policy: Policy | None = None) -> None:
         self.store_id = store.id
         self.clock = clock
         self.policy = p = policy or DEFAULT_POLICY
-        self._zones = {z.id: self._zone_info(store, z.id) for z in store.zones}
-        self._shelf = default_shelf(self._zones)
         self._items: dict[str, TrackedItem] = {}
         self._n_items = 0
         self._counts: dict[str, int] = {}
@@ -145,9 +97,10 @@ class StoreTracker:
         self.zone_health = ZoneHealth(store)
         self.presence = PresenceModel(p)
         self.readers = ReaderActivity(p.reader_busy_per_s, p.reader_silent_us, p.reader_collapse)
-        self._zone_readers = {z: self.zone_health.readers_of(z) for z in self._zones}
-        self.pos = PosReconciler(self)
-        self._saved_gap: dict[str, float] = {}  # epc -> learned gap last handed out to be saved
+        self.zone_model = ZoneModel(store, p, self.zone_health, self.presence)
+        self._zones = self.zone_model.zones
+        self.timers = Timers(p, self.zone_model, self.zone_health, self.presence, self.readers)
+        self.pos = PosReconciler(self, self._zones, p.pos_recent_us)
         self.stats: dict[str, int] = {
             "late_ignored": 0,
             "unknown_zone": 0,
@@ -197,33 +150,20 @@ class StoreTracker:
         for r in rates:
             item = self._items.get(r.epc)
             if item is not None and r.store_id == self.store_id:
-                PresenceModel.restore(item, r.gap_us, r.gap_max_us, r.gaps)
-                self._saved_gap[r.epc] = r.gap_us
+                self.presence.load(item, r)
                 item.due_us = 0
                 self._schedule(item)
 
     def read_rates(self) -> list[ReadRate]:
         """The learned read rates of counted items, to persist (see ``load_rates``)."""
-        known = self.presence.known
-        return [
-            ReadRate(self.store_id, i.epc, *self.presence.snapshot(i))
-            for i in self._items.values()
-            if i.state in COUNTED_STATES and known(i)
-        ]
+        return self.presence.rates(self.store_id, self._items.values())
 
     def changed_rates(self) -> list[ReadRate]:
         """The learned rates that moved by more than a tenth since they were last returned here.
 
         O(items): the ingestor calls it every few minutes (``gateway.read_rates``).
         """
-        saved = self._saved_gap
-        out: list[ReadRate] = []
-        for rate in self.read_rates():
-            old = saved.get(rate.epc)
-            if old is None or abs(rate.gap_us - old) > 0.1 * old:
-                saved[rate.epc] = rate.gap_us
-                out.append(rate)
-        return out
+        return self.presence.changed(self.read_rates())
 
     # ------------------------------------------------------------------ #
     # Reads
@@ -352,14 +292,16 @@ class StoreTracker:
             self.presence.learn(item, t)
             item.last_seen_us = t
         if zone.role is ZoneRole.EXIT and zone_id != item.zone:
-            jump = before_dbm > -math.inf and s.peak_rssi >= before_dbm + self.policy.exit_jump_db
+            jump = self.zone_model.exit_jump(before_dbm, s.peak_rssi)
             self._exit_read(item, t, s.count, jump)
             return
         if zone_id == item.zone:
             if state is UNOBSERVED or state is MISSING:
-                self._to(item, PRESENT, zone_id, t, "seen_again", self._share(item, zone_id, t), s, batch, out)
+                conf = self.zone_model.share(item, zone_id, t)
+                self._to(item, PRESENT, zone_id, t, "seen_again", conf, s, batch, out)
             elif state is RETURNED and t - item.since_us >= self.policy.return_settle_us:
-                self._to(item, PRESENT, zone_id, t, "settled", self._share(item, zone_id, t), s, batch, out)
+                conf = self.zone_model.share(item, zone_id, t)
+                self._to(item, PRESENT, zone_id, t, "settled", conf, s, batch, out)
             return
         self._challenge(item, zone, ev, s, batch, out)
 
@@ -383,10 +325,7 @@ class StoreTracker:
             item.x_first = item.x_last = t
             item.x_reads = count
             item.x_strong = jump
-        self._deadlines.want(item, self._exit_due(item))
-
-    def _exit_due(self, item: TrackedItem) -> int:
-        return item.x_last + self.presence.exit_silence_us(item)
+        self._deadlines.want(item, self.timers.exit_due(item))
 
     def _challenge(
         self,
@@ -398,39 +337,7 @@ class StoreTracker:
         out: list[Transition],
     ) -> None:
         """A zone other than the item's home read it: does it take the item?"""
-        home = self._zones.get(item.zone) if item.zone is not None else None
-        if home is None:
-            self._enter(item, zone, s, batch, out)
-            return
-        t = s.last_seen_us
-        if zone.id == item.pin_zone and ev.reads and ev.mw < ev.reads * item.pin_mw * self._pin_factor:
-            return  # the transit cross-reads the dwell prior already explained
-        if is_transit(zone) and (
-            ev.since_us <= item.admitted_us
-            or t - ev.since_us > self._dwell_max(zone)
-            or (ev.base_mw and ev.mw < ev.reads * ev.base_mw * self._jump_factor)
-        ):
-            # Dwell prior: the transit antenna has read the item since before we
-            # knew it, or for longer than anything stays there, or it read it
-            # before about as strongly: a cross-read of the shelf beside it, not
-            # an arrival (an item carried to a till is read far stronger).
-            return
-        home_ev = item.evidence.get(home.id)
-        home_last = home_ev.last_us if home_ev is not None else item.home_ref_us
-        # Home-zone silence, not counting time while the home zone was impaired
-        # (0 while it is: only a challenger beating the full margin takes it).
-        silence = self.zone_health.silence_us(home.id, home_last, t)
-        p = self.policy
-        min_reads = p.pos_min_reads if zone.role is ZoneRole.POS else p.move_min_reads
-        if challenger_wins(home_ev, ev, t, silence, home.hysteresis, min_reads, p.window_half_life_us):
-            self._enter(item, zone, s, batch, out)
-        elif (
-            not is_transit(zone)
-            and not is_transit(home)
-            and self.presence.known(item)
-            and lapse_wins(home_ev, ev, t, silence, item.gap, p.lapse, p.window_half_life_us)
-        ):
-            # The home stopped reading the item at its usual rate, the challenger reads it steadily.
+        if item.zone not in self._zones or self.zone_model.takes(item, zone, ev, s.last_seen_us):
             self._enter(item, zone, s, batch, out)
 
     def _glimpse(
@@ -442,26 +349,18 @@ class StoreTracker:
         ev.add(s.last_seen_us, s.count, s.mean_rssi, self.policy.window_half_life_us)
         if not gate(item, s, self.policy):
             return
-        where, pin = admission_zone(item, self._zones, self.policy, self._shelf)
+        where, pin = self.zone_model.admit(item)
         if where is None:
             return  # only transit antennas read it, not for long yet: keep gathering
-        item.g_reads = 0
         t = item.g_last
         if pin is not None:
-            self._pin(item, pin, t)
+            self.zone_model.pin(item, pin)
         item.last_seen_us = item.w_start = item.admitted_us = t
         for zone_id in item.evidence:
             if self._zones[zone_id].role is ZoneRole.EXIT:
                 item.x_prev = t  # the exit read it before we knew it: not a fresh passage
-        d = decode_epc(item.epc)
-        item.gtin, item.serial, item.scheme = d.gtin, d.serial, d.scheme
-        self._n_items += 1
+        self._make_known(item)
         self._enter(item, self._zones[where], s, batch, out)
-
-    def _pin(self, item: TrackedItem, zone_id: str, at_us: int) -> None:
-        ev = item.evidence.get(zone_id)
-        item.pin_zone = zone_id
-        item.pin_mw = ev.mw / ev.reads if ev is not None and ev.reads else 0.0
 
     def _seen_after_gone(
         self, item: TrackedItem, zone: ZoneInfo, s: Sighting, batch: BatchKey | None, out: list[Transition]
@@ -482,7 +381,7 @@ class StoreTracker:
         reason = "seen_after_sale" if item.state is SOLD else "seen_after_exit"
         item.sold_by_tx = False
         item.pos_us = 0
-        _end_exit_episode(item)
+        end_exit_episode(item)
         self._to(item, RETURNED, zone.id, t, reason, 1.0, s, batch, out)
 
     def _enter(
@@ -490,7 +389,7 @@ class StoreTracker:
     ) -> None:
         """The item won ``zone`` (or was just admitted there): apply the zone's role."""
         t = max(item.g_last if item.state is None else s.last_seen_us, item.since_us)
-        conf = self._share(item, zone.id, t)
+        conf = self.zone_model.share(item, zone.id, t)
         old = self._zones.get(item.zone) if item.zone is not None else None
         if old is not None and not is_transit(old):
             item.prev_zone = old.id
@@ -545,7 +444,7 @@ class StoreTracker:
         return out
 
     def _fire(self, item: TrackedItem, now: int, out: list[Transition]) -> None:
-        due, kind = self._due(item, now)
+        due, kind = self.timers.due(item, now)
         if due is None:
             return
         if due > now:
@@ -553,27 +452,28 @@ class StoreTracker:
             return
         p = self.policy
         zone = item.zone
-        if kind == _EXIT:
-            _end_exit_episode(item)
+        if kind == EXIT:
+            end_exit_episode(item)
             at = item.last_seen_us
             if item.pos_us and at - item.pos_us <= p.pos_recent_us:
                 self._sell(item, at, "pos_read", p.pos_read_confidence, out)
             else:
                 self._to(item, DEPARTED, zone, at, "exit_passage", p.departed_confidence, None, None, out)
-        elif kind == _EXITING:
+        elif kind == EXITING_SILENT:
             self._to(item, DEPARTED, zone, due, "exit_silence", p.departed_confidence, None, None, out)
-        elif kind == _POS_LEAVE:
+        elif kind == POS_LEAVE:
             self._sell(item, item.last_seen_us, "pos_read", p.pos_read_confidence, out)
-        elif kind == _DWELL:
+        elif kind == DWELL:
             assert zone is not None
-            shelf = shelf_for(item, self._zones, due, p, self._shelf)
-            self._pin(item, zone, due)
+            shelf = self.zone_model.shelf_for(item, due)
+            self.zone_model.pin(item, zone)
             item.pos_us = 0
-            self._to(item, PRESENT, shelf, due, "transit_dwell", self._share(item, shelf, due), None, None, out)
-        elif kind == _UNOBSERVED:
+            conf = self.zone_model.share(item, shelf, due)
+            self._to(item, PRESENT, shelf, due, "transit_dwell", conf, None, None, out)
+        elif kind == UNOBSERVED_DUE:
             conf = item.confidence * self.presence.presence(item, due - item.last_seen_us)
             self._to(item, UNOBSERVED, zone, due, "silence", conf, None, None, out)
-        elif kind == _VANISH:
+        elif kind == VANISH:
             at = item.last_seen_us
             if item.pos_us and at - item.pos_us <= p.pos_recent_us:
                 self._sell(item, at, "pos_read", p.pos_read_confidence * 0.9, out)
@@ -583,140 +483,9 @@ class StoreTracker:
         else:
             self._deadlines.push(item, now + p.health_recheck_us)
 
-    def _due(self, item: TrackedItem, now: int) -> tuple[int | None, int]:
-        """When the item's next time-driven rule is due, and which (None: never)."""
-        state = item.state
-        zone_id = item.zone
-        if state is None or state is SOLD or state is DEPARTED or zone_id is None:
-            return None, 0
-        zone = self._zones.get(zone_id)  # None: a zone since removed from the site file
-        p = self.policy
-        health = self.zone_health
-        best: int | None = None
-        kind = 0
-        if item.x_last:
-            best, kind = self._exit_due(item), _EXIT
-            if best <= now:
-                # A passage: a burst, nothing anywhere after it, the item's zone
-                # whole and its readers' evidence reaching past the deadline.
-                burst = (
-                    item.x_last - item.x_first <= p.exit_burst_max_us
-                    and item.x_reads >= p.exit_min_reads
-                    and (item.x_strong or not item.x_prev or item.x_first - item.x_prev >= p.exit_fresh_us)
-                )
-                if not burst or item.last_seen_us > item.x_last + p.exit_tail_us:
-                    _end_exit_episode(item)
-                    best = None
-                elif health.down_count.get(zone_id):
-                    return now + p.health_recheck_us, _RECHECK
-                else:
-                    whole = health.up_since_us.get(zone_id, 0) + self.presence.exit_silence_us(item)
-                    reach = self._reach_us(zone_id)
-                    if whole > now:
-                        best, kind = whole, _RECHECK
-                    elif reach is not None and reach < best:
-                        return now + p.health_recheck_us // 6, _RECHECK
-                    else:
-                        return best, _EXIT
-        if state is MISSING:
-            return best, kind
-        if state is EXITING:
-            due = item.last_seen_us + p.exit_silence_us
-            return (due, _EXITING) if best is None or due < best else (best, kind)
-        if health.down_count.get(zone_id):
-            due = now + p.health_recheck_us
-            return (due, _RECHECK) if best is None or due < best else (best, kind)
-        start = max(item.last_seen_us, health.up_since_us.get(zone_id, 0))
-        candidates: list[tuple[int, int]] = []
-        if best is not None:
-            candidates.append((best, kind))
-        if zone is not None and zone.role is ZoneRole.POS and state is PRESENT:
-            ev = item.evidence.get(zone_id)
-            last_pos = ev.last_us if ev is not None else item.since_us
-            leave = last_pos + p.pos_leave_us
-            if self._read_elsewhere_after(item, zone_id, last_pos):
-                leave = 0  # read on a shelf after the till: not leaving through it
-            if leave:
-                candidates.append((leave, _POS_LEAVE))
-            dwell = item.since_us + p.pos_dwell_max_us
-            candidates.append((max(dwell, now + 1) if leave and leave <= dwell else dwell, _DWELL))
-        elif zone is not None and zone.role is ZoneRole.FITTING_ROOM and state is PRESENT:
-            ev = item.evidence.get(zone_id)
-            if ev is not None and ev.last_us >= item.since_us + p.fitting_dwell_max_us - p.pos_leave_us:
-                candidates.append((item.since_us + p.fitting_dwell_max_us, _DWELL))
-            else:
-                candidates.append((item.since_us + p.fitting_dwell_max_us, _RECHECK))
-        if state is PRESENT or state is RETURNED:
-            limit = zone.unobserved_after_us if zone is not None else p.unobserved_after_us
-            candidates.append((start + limit, _UNOBSERVED))
-        vanish = start + self.presence.vanish_after_us(item)
-        candidates.append((vanish, _VANISH))
-        due, kind = min(candidates)
-        if kind == _VANISH and due <= now:
-            reach = self._reach_us(zone_id)
-            if reach is not None and reach < due:
-                return now + p.health_recheck_us // 6, _RECHECK  # reads still in flight
-        if kind == _POS_LEAVE and due <= now and health.zones_down():
-            # Not read by the till any more, nor by a shelf -- but a shelf zone is
-            # impaired and may hold it: not a sale on that evidence.
-            return now + p.health_recheck_us // 6, _RECHECK
-        if kind == _POS_LEAVE and due <= now:
-            reach = self._reach_us(zone_id)
-            if reach is not None and reach < due:
-                return now + p.health_recheck_us // 6, _RECHECK
-        return due, kind
-
-    def _read_elsewhere_after(self, item: TrackedItem, zone_id: str, at_us: int) -> bool:
-        for z, ev in item.evidence.items():
-            if z != zone_id and ev.last_us > at_us:
-                info = self._zones.get(z)
-                if info is not None and info.role is not ZoneRole.EXIT:
-                    return True
-        return False
-
-    def _reach_us(self, zone_id: str) -> int | None:
-        """How far in event time the readers of a zone have delivered.
-
-        The oldest watermark of its busy readers; 0 when none of its readers
-        has delivered anything since start (a restarted gateway waits for the
-        agents to reconnect before it judges silence); None when its readers
-        deliver but none is busy enough for its silence to mean anything.
-        """
-        reach: int | None = None
-        heard = False
-        readers = self.readers
-        for reader_id in self._zone_readers.get(zone_id, ()):
-            w = readers.watermark_us(reader_id)
-            if w is None:
-                continue
-            heard = True
-            if readers.is_busy(reader_id) and (reach is None or w < reach):
-                reach = w
-        return reach if heard else 0
-
-    def _dwell_max(self, zone: ZoneInfo) -> int:
-        p = self.policy
-        return p.fitting_dwell_max_us if zone.role is ZoneRole.FITTING_ROOM else p.pos_dwell_max_us
-
-    def _zone_info(self, store: Store, zone_id: str) -> ZoneInfo:
-        zone = store.zone(zone_id)
-        # The site file may set how long an unread item stays sellable, per store or
-        # per zone (a backroom read by a slow S3 sweep warrants longer than the floor).
-        limit_s = store.unconfirmed_after_s_for(zone_id)
-        unobserved_after_us = round(limit_s * US_PER_S) if limit_s is not None else self.policy.unobserved_after_us
-        # A fitting room holds an item for minutes, read rarely by a curtained
-        # antenna and cross-read by the floor around it: transit hysteresis (made
-        # for tills and doors, left in seconds) would hand it back to the floor on
-        # the first cross-read.  Unless the site file says otherwise, its own.
-        if zone.mobility is None and zone.role is ZoneRole.FITTING_ROOM:
-            hysteresis = self.policy.fitting_hysteresis
-        else:
-            hysteresis = self.policy.hysteresis_for(zone.effective_mobility)
-        return ZoneInfo(zone.id, zone.role, hysteresis, unobserved_after_us)
-
     def _schedule(self, item: TrackedItem) -> None:
         """Queue the item's deadline unless an earlier one is queued already (see gateway.deadlines)."""
-        due, _ = self._due(item, self.clock.now_us())
+        due, _ = self.timers.due(item, self.clock.now_us())
         self._deadlines.want(item, due)
 
     # ------------------------------------------------------------------ #
@@ -766,11 +535,15 @@ class StoreTracker:
         if item is None:
             item = self._items[epc] = TrackedItem(epc)
         if item.state is None:
-            d = decode_epc(item.epc)
-            item.gtin, item.serial, item.scheme = d.gtin, d.serial, d.scheme
-            item.g_reads = 0
-            self._n_items += 1
+            self._make_known(item)
         return item
+
+    def _make_known(self, item: TrackedItem) -> None:
+        """A glimpse becomes an item the ledger knows (its state is set by the caller's transition)."""
+        d = decode_epc(item.epc)
+        item.gtin, item.serial, item.scheme = d.gtin, d.serial, d.scheme
+        item.g_reads = 0
+        self._n_items += 1
 
     def sell(self, item: TrackedItem, at_us: int, reason: str, confidence: float, out: list[Transition]) -> None:
         """A transaction's sale: authoritative, recorded however the reads moved the item since."""
@@ -778,17 +551,8 @@ class StoreTracker:
         self._sell(item, at_us, reason, confidence, out)
 
     def _sell(self, item: TrackedItem, at_us: int, reason: str, confidence: float, out: list[Transition]) -> None:
-        _end_exit_episode(item)
+        end_exit_episode(item)
         self._to(item, SOLD, item.zone, at_us, reason, confidence, None, None, out)
-
-    def at_till(self, item: TrackedItem, at_us: int) -> bool:
-        """Is the item at a till now (or sold by leaving one, unconfirmed), near ``at_us``?"""
-        if not item.pos_us or abs(at_us - item.pos_us) > self.policy.pos_recent_us:
-            return False
-        if item.state is SOLD:
-            return not item.sold_by_tx
-        zone = self._zones.get(item.zone) if item.zone is not None else None
-        return item.state is PRESENT and zone is not None and zone.role is ZoneRole.POS
 
     def give_back(self, item: TrackedItem, at_us: int, out: list[Transition]) -> None:
         item.sold_by_tx = False
@@ -881,17 +645,6 @@ class StoreTracker:
             item.home = item.evidence.get(zone)
         else:
             item.home = None
-
-    @property
-    def _jump_factor(self) -> float:
-        return math.pow(10.0, self.policy.exit_jump_db / 10.0)
-
-    @property
-    def _pin_factor(self) -> float:
-        return math.pow(10.0, self.policy.pin_margin_db / 10.0)
-
-    def _share(self, item: TrackedItem, zone: str, at_us: int) -> float:
-        return share(item.evidence, zone, at_us, self.policy.window_half_life_us)
 
     def _count(self, item: TrackedItem) -> None:
         if item.state in COUNTED_STATES and item.zone is not None:

@@ -51,7 +51,7 @@ class Mobility(StrEnum):
     TRANSIT = "transit"
 
 
-_DEFAULT_MOBILITY = {
+DEFAULT_MOBILITY = {
     ZoneRole.SALES_FLOOR: Mobility.STATIONARY,
     ZoneRole.BACKROOM: Mobility.STATIONARY,
     ZoneRole.FITTING_ROOM: Mobility.TRANSIT,
@@ -83,7 +83,7 @@ class Zone(_Strict):
 
     @property
     def effective_mobility(self) -> Mobility:
-        return self.mobility or _DEFAULT_MOBILITY[self.role]
+        return self.mobility or DEFAULT_MOBILITY[self.role]
 
 
 class Antenna(_Strict):

@@ -1,0 +1,132 @@
+"""The zone model: which zone holds an item, from its per-zone evidence and the zone roles.
+
+:class:`gateway.state.StoreTracker` asks it, and only it, about zones: where a
+new item is admitted, whether a zone that read an item takes it from its home,
+which shelf a transit zone's item belongs on, how confident a placement is.  It
+owns the store's zones (role, hysteresis, silence limit) and reads the
+per-item evidence (:class:`gateway.arbitration.ZoneEvidence`), so the tracker
+never looks into arbitration fields -- except on the read hot path
+(``StoreTracker.observe_reads``), which inlines ``ZoneEvidence.add`` for speed.
+
+Pure: no I/O, no clock (event times are passed in).
+"""
+
+from __future__ import annotations
+
+import math
+
+from gateway.admission import admission_zone, default_shelf, is_transit, shelf_for
+from gateway.arbitration import ZoneEvidence, challenger_wins, lapse_wins, share
+from gateway.item import TrackedItem, ZoneInfo
+from gateway.policy import Policy
+from gateway.presence import PresenceModel
+from gateway.zone_health import ZoneHealth
+from tagledger.clock import US_PER_S
+from tagledger.site import Store, ZoneRole
+
+
+class ZoneModel:
+    def __init__(self, store: Store, policy: Policy, health: ZoneHealth, presence: PresenceModel) -> None:
+        self.policy = policy
+        self.health = health
+        self.presence = presence
+        #: zone id -> what the state machine needs of it (read directly on the hot path).
+        self.zones: dict[str, ZoneInfo] = {z.id: self._zone_info(store, z.id) for z in store.zones}
+        self.shelf = default_shelf(self.zones)
+        self._jump_factor = math.pow(10.0, policy.exit_jump_db / 10.0)
+        self._pin_factor = math.pow(10.0, policy.pin_margin_db / 10.0)
+
+    def _zone_info(self, store: Store, zone_id: str) -> ZoneInfo:
+        zone = store.zone(zone_id)
+        # The site file may set how long an unread item stays sellable, per store or
+        # per zone (a backroom read by a slow S3 sweep warrants longer than the floor).
+        limit_s = store.unconfirmed_after_s_for(zone_id)
+        unobserved_after_us = round(limit_s * US_PER_S) if limit_s is not None else self.policy.unobserved_after_us
+        hysteresis = self.policy.hysteresis_of(zone.role, zone.mobility)
+        return ZoneInfo(zone.id, zone.role, hysteresis, unobserved_after_us)
+
+    # ------------------------------------------------------------------ #
+    # Admission and placement
+
+    def admit(self, item: TrackedItem) -> tuple[str | None, str | None]:
+        """(zone to admit a glimpse in, transit zone to pin it against); zone None: not yet."""
+        return admission_zone(item, self.zones, self.policy, self.shelf)
+
+    def shelf_for(self, item: TrackedItem, at_us: int) -> str:
+        """The shelf an item that cannot stay in its transit zone belongs on."""
+        return shelf_for(item, self.zones, at_us, self.policy, self.shelf)
+
+    def pin(self, item: TrackedItem, zone_id: str) -> None:
+        """Remember the transit zone's cross-reads of the item: only stronger reads take it again."""
+        ev = item.evidence.get(zone_id)
+        item.pin_zone = zone_id
+        item.pin_mw = ev.mw / ev.reads if ev is not None and ev.reads else 0.0
+
+    def share(self, item: TrackedItem, zone_id: str, at_us: int) -> float:
+        """The zone's share of the item's recent received power: the placement's confidence."""
+        return share(item.evidence, zone_id, at_us, self.policy.window_half_life_us)
+
+    # ------------------------------------------------------------------ #
+    # Moves
+
+    def takes(self, item: TrackedItem, zone: ZoneInfo, ev: ZoneEvidence, at_us: int) -> bool:
+        """Does ``zone``, which just read the item (its evidence ``ev``), take it from its home?
+
+        The item has a home zone of this store (``item.zone``).
+        """
+        assert item.zone is not None
+        home = self.zones[item.zone]
+        t = at_us
+        if zone.id == item.pin_zone and ev.reads and ev.mw < ev.reads * item.pin_mw * self._pin_factor:
+            return False  # the transit cross-reads the dwell prior already explained
+        if is_transit(zone) and (
+            ev.since_us <= item.admitted_us
+            or t - ev.since_us > self.dwell_max(zone)
+            or (ev.base_mw and ev.mw < ev.reads * ev.base_mw * self._jump_factor)
+        ):
+            # Dwell prior: the transit antenna has read the item since before we
+            # knew it, or for longer than anything stays there, or it read it
+            # before about as strongly: a cross-read of the shelf beside it, not
+            # an arrival (an item carried to a till is read far stronger).
+            return False
+        home_ev = item.evidence.get(home.id)
+        home_last = home_ev.last_us if home_ev is not None else item.home_ref_us
+        # Home-zone silence, not counting time while the home zone was impaired
+        # (0 while it is: only a challenger beating the full margin takes it).
+        silence = self.health.silence_us(home.id, home_last, t)
+        p = self.policy
+        min_reads = p.pos_min_reads if zone.role is ZoneRole.POS else p.move_min_reads
+        if challenger_wins(home_ev, ev, t, silence, home.hysteresis, min_reads, p.window_half_life_us):
+            return True
+        # The home stopped reading the item at its usual rate, the challenger reads it steadily.
+        return (
+            not is_transit(zone)
+            and not is_transit(home)
+            and self.presence.known(item)
+            and lapse_wins(home_ev, ev, t, silence, item.gap, p.lapse, p.window_half_life_us)
+        )
+
+    def exit_jump(self, before_dbm: float, peak_rssi: float) -> bool:
+        """Is an exit read at ``peak_rssi`` well above the exit's earlier reads (``before_dbm``)?"""
+        return before_dbm > -math.inf and peak_rssi >= before_dbm + self.policy.exit_jump_db
+
+    # ------------------------------------------------------------------ #
+    # What the deadline rules need
+
+    def dwell_max(self, zone: ZoneInfo) -> int:
+        p = self.policy
+        return p.fitting_dwell_max_us if zone.role is ZoneRole.FITTING_ROOM else p.pos_dwell_max_us
+
+    def last_read_us(self, item: TrackedItem, zone_id: str, default_us: int) -> int:
+        """When the zone last read the item (``default_us`` if it never did)."""
+        ev = item.evidence.get(zone_id)
+        return ev.last_us if ev is not None else default_us
+
+    def read_elsewhere_after(self, item: TrackedItem, zone_id: str, at_us: int) -> bool:
+        """Has a zone other than ``zone_id`` (exits aside) read the item after ``at_us``?"""
+        for z, ev in item.evidence.items():
+            if z != zone_id and ev.last_us > at_us:
+                info = self.zones.get(z)
+                if info is not None and info.role is not ZoneRole.EXIT:
+                    return True
+        return False
