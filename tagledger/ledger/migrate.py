@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from tagledger.ledger.repository import LedgerError
+from tagledger.ledger.repository import LedgerCorrupt, LedgerError
 from tagledger.ledger.urls import parse
 from tagledger.paths import make_private_file
 
@@ -48,6 +48,14 @@ def head_revision() -> str:
     if head is None:  # pragma: no cover - the package ships revisions
         raise RuntimeError("no ledger migrations found")
     return head
+
+
+def check_revision(found: str | None, where: str) -> None:
+    """:class:`LedgerCorrupt` unless ``found`` (None: no schema) is the code's head revision (a ledger's open)."""
+    expected = head_revision()
+    if found != expected:
+        what = "no ledger schema" if found is None else f"schema revision {found}"
+        raise LedgerCorrupt(f"{where}: {what}, this tagledger expects {expected}; run `tagledger migrate` first")
 
 
 def current_revision(conn: Connection) -> str | None:

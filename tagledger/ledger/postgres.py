@@ -219,19 +219,14 @@ class PostgresLedger(PostgresChannel):
         return ledger
 
     async def _check_schema(self) -> None:
-        from tagledger.ledger.migrate import head_revision  # noqa: PLC0415  (Alembic: loaded at open only)
+        from tagledger.ledger.migrate import check_revision  # noqa: PLC0415  (Alembic: loaded at open only)
 
         try:
             async with self._errors():
                 found = await self._pool.fetchval(queries.SCHEMA_REVISION)
         except LedgerCorrupt:  # no alembic_version table
             found = None
-        expected = head_revision()
-        if found != expected:
-            what = "no ledger schema" if found is None else f"schema revision {found}"
-            raise LedgerCorrupt(
-                f"PostgreSQL ledger: {what}, this tagledger expects {expected}; run `tagledger migrate`"
-            )
+        check_revision(found, "PostgreSQL ledger")
 
     @asynccontextmanager
     async def _errors(self) -> AsyncIterator[None]:

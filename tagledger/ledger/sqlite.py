@@ -50,7 +50,7 @@ from tagledger.ledger.model import (
     Transition,
 )
 from tagledger.ledger.repository import CommitResult, LedgerCorrupt, LedgerError, LedgerUnavailable
-from tagledger.ledger.sqlite_channel import SqliteChannel
+from tagledger.ledger.sqlite_channel import SqliteChannel, in_write_transaction
 
 T = TypeVar("T")
 
@@ -95,6 +95,37 @@ def _batch_params(b: BatchRecord) -> tuple[Any, ...]:
         b.sent_at_us,
         b.received_at_us,
     )
+
+
+def _insert_batches(
+    conn: sqlite3.Connection, batches: list[tuple[BatchRecord, list[Transition]]]
+) -> list[CommitResult]:
+    """The batch keys, then the transitions of the batches whose key was new (in the caller's transaction)."""
+    now = _now_us()
+    results: list[CommitResult] = []
+    applied: list[Transition] = []
+    for batch, transitions in batches:
+        # A key already in the table (or earlier in this call) inserts nothing.
+        if conn.execute(_INSERT_BATCH, (*_batch_params(batch), now)).rowcount == 0:
+            results.append(CommitResult.DUPLICATE)
+        else:
+            results.append(CommitResult.COMMITTED)
+            applied.extend(transitions)
+    _apply(conn, applied, now)
+    return results
+
+
+def _apply(conn: sqlite3.Connection, transitions: list[Transition], now: int) -> None:
+    """Append the events (ids ``max + 1`` on: the write lock is held), upsert the items, add the stock deltas."""
+    if not transitions:
+        return
+    (last_id,) = conn.execute(_LAST_EVENT_ID).fetchone()
+    conn.executemany(
+        _INSERT_EVENT,
+        [(last_id + i, *rows.event_params(t), now) for i, t in enumerate(transitions, start=1)],
+    )
+    conn.executemany(_UPSERT_ITEM, [(*rows.item_params(t), now) for t in last_per_item(transitions)])
+    conn.executemany(_UPSERT_STOCK, [(*key, n) for key, n in stock_deltas(transitions).items()])
 
 
 def _classify(exc: sqlite3.Error) -> LedgerError:
@@ -152,19 +183,13 @@ class SqliteLedger(SqliteChannel):
         self._rconn = conn
 
     def _check_schema(self) -> None:
-        from tagledger.ledger.migrate import head_revision  # noqa: PLC0415  (Alembic: loaded at open only)
+        from tagledger.ledger.migrate import check_revision  # noqa: PLC0415  (Alembic: loaded at open only)
 
-        conn = self._r()
         try:
-            row = conn.execute(queries.SCHEMA_REVISION).fetchone()
-        except sqlite3.OperationalError:
+            row = self._r().execute(queries.SCHEMA_REVISION).fetchone()
+        except sqlite3.OperationalError:  # no alembic_version table
             row = None
-        expected = head_revision()
-        if row is None or row[0] != expected:
-            found = "no ledger schema" if row is None else f"schema revision {row[0]}"
-            raise LedgerCorrupt(
-                f"{self._path}: {found}, this tagledger expects {expected}; run `tagledger migrate` first"
-            )
+        check_revision(None if row is None else row[0], self._path)
 
     def _w(self) -> sqlite3.Connection:
         if self._wconn is None:
@@ -216,55 +241,14 @@ class SqliteLedger(SqliteChannel):
         return await self._in(self._writer, self._commit_batches, work)
 
     def _commit_batches(self, batches: list[tuple[BatchRecord, list[Transition]]]) -> list[CommitResult]:
-        conn = self._w()
-        now = _now_us()
-        results: list[CommitResult] = []
-        applied: list[Transition] = []
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for batch, transitions in batches:
-                # A key already in the table (or earlier in this call) inserts nothing.
-                cur = conn.execute(_INSERT_BATCH, (*_batch_params(batch), now))
-                if cur.rowcount == 0:
-                    results.append(CommitResult.DUPLICATE)
-                else:
-                    results.append(CommitResult.COMMITTED)
-                    applied.extend(transitions)
-            if applied:
-                self._apply(conn, applied, now)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return results
+        return in_write_transaction(self._w(), lambda conn: _insert_batches(conn, batches))
 
     async def commit_transitions(self, transitions: Sequence[Transition]) -> None:
         if transitions:
             await self._in(self._writer, self._commit_transitions, list(transitions))
 
     def _commit_transitions(self, transitions: list[Transition]) -> None:
-        conn = self._w()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            self._apply(conn, transitions, _now_us())
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    @staticmethod
-    def _apply(conn: sqlite3.Connection, transitions: list[Transition], now: int) -> None:
-        if not transitions:
-            return
-        (last_id,) = conn.execute(_LAST_EVENT_ID).fetchone()
-        conn.executemany(
-            _INSERT_EVENT,
-            [(last_id + i, *rows.event_params(t), now) for i, t in enumerate(transitions, start=1)],
-        )
-        conn.executemany(_UPSERT_ITEM, [(*rows.item_params(t), now) for t in last_per_item(transitions)])
-        conn.executemany(_UPSERT_STOCK, [(*key, n) for key, n in stock_deltas(transitions).items()])
+        in_write_transaction(self._w(), lambda conn: _apply(conn, transitions, _now_us()))
 
     async def has_batch(self, key: BatchKey) -> bool:
         return await self._in(self._reader, self._has_batch, key)
@@ -334,16 +318,7 @@ class SqliteLedger(SqliteChannel):
         return await self._in(self._writer, self._execute_all, work)
 
     def _execute_all(self, steps: list[tuple[str, tuple[Any, ...]]]) -> list[list[tuple[Any, ...]]]:
-        conn = self._w()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            found = [conn.execute(sql, args).fetchall() for sql, args in steps]
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return found
+        return in_write_transaction(self._w(), lambda conn: [conn.execute(sql, args).fetchall() for sql, args in steps])
 
     async def load_items(self, store_id: str | None = None) -> list[ItemRecord]:
         found = await (self._query(_ITEMS) if store_id is None else self._query(_ITEMS_OF_STORE, (store_id,)))

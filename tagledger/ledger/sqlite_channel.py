@@ -30,7 +30,8 @@ from tagledger.ledger.script import Lock, Many, Rows, Script
 T = TypeVar("T")
 
 
-def _in_write_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+def in_write_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """``fn(conn)`` inside ``BEGIN IMMEDIATE`` (the write lock, taken up front): committed, or rolled back."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn)
@@ -82,7 +83,7 @@ class SqliteChannel:
 
     async def run_script(self, script: Script[T], *, write: bool = True) -> T:
         if write:
-            return await self._in(self._writer, lambda: _in_write_transaction(self._w(), lambda c: _drive(c, script)))
+            return await self._in(self._writer, lambda: in_write_transaction(self._w(), lambda c: _drive(c, script)))
         return await self._in(self._reader, lambda: _drive(self._r(), script))
 
     # -- availability look-ups (the hot path) ------------------------------------
