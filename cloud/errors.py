@@ -224,6 +224,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+#: PostgreSQL's "character not in repertoire": in a UTF-8 database only NUL (U+0000) gets there.
+_NUL_SQLSTATE = "22021"
+
+
+def nul_refused(where: str) -> JSONResponse:
+    """The one answer to a NUL character, wherever it is found (PostgreSQL's text cannot hold U+0000):
+    in the path or query (``cloud.input_guard``) or, past the models, by the ledger."""
+    message = f"NUL characters (%00) are not accepted in the {where}"
+    return error_response(
+        422, "invalid_request", message, [{"loc": [where], "message": message, "type": "nul_character"}]
+    )
+
+
 async def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LedgerError)
     if isinstance(exc, LedgerUnavailable):
@@ -231,6 +244,8 @@ async def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
         log.warning("ledger unavailable during %s %s: %s", request.method, request.url.path, exc)
         return error_response(503, "ledger_unavailable", "the ledger cannot be reached; retry shortly")
     state = str(getattr(exc.__cause__, "sqlstate", "") or "")
+    if state == _NUL_SQLSTATE:
+        return nul_refused("body")
     if state.startswith("22"):
         # SQL data exception (a NUL in text, a number out of range, ...): the request
         # carried a value the database cannot hold, whatever endpoint let it through.

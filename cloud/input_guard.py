@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cloud.errors import error_response
+from cloud.errors import nul_refused
 
 
 class RejectNul:
@@ -25,9 +25,6 @@ class RejectNul:
             query: bytes = scope.get("query_string", b"")
             where = "path" if "\x00" in scope.get("path", "") else "query"
             if where == "path" or b"%00" in query or b"\x00" in query:
-                message = f"NUL characters (%00) are not accepted in the {where}"
-                detail = {"loc": [where], "message": message, "type": "nul_character"}
-                response = error_response(422, "invalid_request", message, [detail])
-                await response(scope, receive, send)
+                await nul_refused(where)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -53,6 +53,20 @@ def _values(first: int, width: int, count: int, casts: Sequence[str | None] = ()
     return ", ".join(out)
 
 
+async def _newest(
+    ledger: Ledger, table: str, columns: str, newest: str, *, store_ids: Sequence[str] | None, limit: int
+) -> list[tuple[Any, ...]]:
+    """Rows of ``table`` newest ``newest`` first (then by id), of ``store_ids`` (None: every store),
+    filtered before the limit."""
+    if store_ids is not None and not store_ids:
+        return []
+    stores = () if store_ids is None else tuple(store_ids)
+    where = f" WHERE store_id IN ({_marks(1, len(stores))})" if stores else ""
+    return await ledger.fetch(
+        f"SELECT {columns} FROM {table}{where} ORDER BY {newest} DESC, id LIMIT ${len(stores) + 1}", *stores, limit
+    )
+
+
 def _chunks(items: Sequence[Any], size: int = ROWS_PER_STATEMENT) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -90,17 +104,13 @@ async def audit_log(
     """Newest first; ``before_id`` pages backwards."""
     cols = "id, at, actor, action, store_id, subject, detail"
     before = before_id if before_id is not None else 2**63 - 1
-    if store_id is None:
-        found = await ledger.fetch(
-            f"SELECT {cols} FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT $2", before, limit
-        )
-    else:
-        found = await ledger.fetch(
-            f"SELECT {cols} FROM audit_log WHERE store_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
-            store_id,
-            before,
-            limit,
-        )
+    store = "" if store_id is None else " AND store_id = $3"
+    found = await ledger.fetch(
+        f"SELECT {cols} FROM audit_log WHERE id < $1{store} ORDER BY id DESC LIMIT $2",
+        before,
+        limit,
+        *(() if store_id is None else (store_id,)),
+    )
     return [LogEntry(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], json.loads(r[6])) for r in found]
 
 
@@ -169,19 +179,7 @@ async def session(ledger: Ledger, session_id: str) -> SessionRow | None:
 
 async def sessions(ledger: Ledger, *, store_ids: Sequence[str] | None, limit: int) -> list[SessionRow]:
     """Newest first, of ``store_ids`` (None: every store), filtered before the limit."""
-    if store_ids is None:
-        found = await ledger.fetch(
-            f"SELECT {_SESSION_COLUMNS} FROM count_sessions ORDER BY opened_at DESC, id LIMIT $1", limit
-        )
-    else:
-        if not store_ids:
-            return []
-        found = await ledger.fetch(
-            f"SELECT {_SESSION_COLUMNS} FROM count_sessions WHERE store_id IN ({_marks(1, len(store_ids))})"
-            f" ORDER BY opened_at DESC, id LIMIT ${len(store_ids) + 1}",
-            *store_ids,
-            limit,
-        )
+    found = await _newest(ledger, "count_sessions", _SESSION_COLUMNS, "opened_at", store_ids=store_ids, limit=limit)
     return [_session(r) for r in found]
 
 
@@ -375,19 +373,7 @@ async def book_import(ledger: Ledger, import_id: str) -> tuple[ImportRow, BookIm
 
 async def book_imports(ledger: Ledger, *, store_ids: Sequence[str] | None, limit: int) -> list[ImportRow]:
     """Newest as-of first, of ``store_ids`` (None: every store), filtered before the limit."""
-    if store_ids is None:
-        found = await ledger.fetch(
-            f"SELECT {_IMPORT_COLUMNS} FROM book_imports ORDER BY as_of DESC, id LIMIT $1", limit
-        )
-    else:
-        if not store_ids:
-            return []
-        found = await ledger.fetch(
-            f"SELECT {_IMPORT_COLUMNS} FROM book_imports WHERE store_id IN ({_marks(1, len(store_ids))})"
-            f" ORDER BY as_of DESC, id LIMIT ${len(store_ids) + 1}",
-            *store_ids,
-            limit,
-        )
+    found = await _newest(ledger, "book_imports", _IMPORT_COLUMNS, "as_of", store_ids=store_ids, limit=limit)
     return [_import(r) for r in found]
 
 

@@ -11,22 +11,29 @@ cannot drain a real key's budget.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from cloud.auth.ratelimit import RateLimiter
-from cloud.auth.scopes import Principal, Scope
+from cloud.auth.scopes import ANONYMOUS, Principal, Scope
 from cloud.auth.service import Authenticator
 from cloud.errors import Forbidden, RateLimited
+from cloud.settings import ApiSettings
 
 
 class Require:
-    def __init__(self, *scopes: Scope) -> None:
+    """Authenticate, rate-limit and check the scopes; ``when``: only if it says so of the settings
+    (``/metrics`` asks for a key only with ``metrics_require_key``), else anyone passes."""
+
+    def __init__(self, *scopes: Scope, when: Callable[[ApiSettings], bool] | None = None) -> None:
         self.scopes = frozenset(scopes)
+        self.when = when
 
     async def __call__(self, request: Request) -> Principal:
+        if self.when is not None and not self.when(request.state.settings):
+            return ANONYMOUS
         auth: Authenticator = request.state.auth
         principal = await auth.principal(request.headers)
         if principal.key_id:  # auth off (the demo): nobody to limit

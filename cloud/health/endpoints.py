@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from cloud.auth.scopes import Scope
-from cloud.errors import ERROR_RESPONSES, Forbidden, NotFound
+from cloud.auth.deps import Require
+from cloud.auth.scopes import Principal, Scope
+from cloud.errors import ERROR_RESPONSES, NotFound
 from cloud.health import service
 from cloud.health.schemas import Health
 from cloud.state import AppState
@@ -33,7 +36,12 @@ async def readyz(state: AppState) -> Health:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text exposition."}},
 )
-async def metrics(state: AppState, request: Request) -> Response:
+async def metrics(
+    state: AppState,
+    principal: Annotated[
+        Principal, Depends(Require(Scope.METRICS, when=lambda s: s.metrics_require_key and s.metrics_port is None))
+    ],
+) -> Response:
     """Request counts and latency histograms by route template, in Prometheus text format.
 
     Open by default; with the setting `metrics_require_key`, only to an API key with the
@@ -42,12 +50,4 @@ async def metrics(state: AppState, request: Request) -> Response:
     settings = state["settings"]
     if settings.metrics_port is not None:
         raise NotFound("metrics are served on their own port (setting metrics_port)")
-    if settings.metrics_require_key:
-        principal = await state["auth"].principal(request.headers)
-        if not principal.has_any({Scope.METRICS}):
-            raise Forbidden(
-                "the API key lacks the scope for /metrics (one of: metrics)",
-                code="insufficient_scope",
-                details={"required_any_of": [Scope.METRICS.value], "key_id": principal.key_id},
-            )
     return Response(state["metrics"].exposition(), media_type=CONTENT_TYPE_LATEST)

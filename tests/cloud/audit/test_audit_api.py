@@ -312,7 +312,9 @@ async def test_a_value_the_database_cannot_hold_is_422_not_500(
     if ledger_url.startswith("sqlite"):
         assert r.status_code == 200, r.text  # SQLite's text holds it
     else:
-        assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_value"), r.text
+        # The same answer as a NUL in the path or query (cloud.input_guard).
+        assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_request"), r.text
+        assert r.json()["error"]["details"][0]["type"] == "nul_character"
 
 
 async def test_an_oversized_book_file_is_refused_without_being_read_whole(
