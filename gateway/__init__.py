@@ -2,9 +2,11 @@
 
 * ``service``: the process (MQTT session, commit grouping, store leases via ``leases``);
   ``health`` (/healthz, /readyz, /metrics), ``metrics``, ``logs``;
-* ``ingest``: from MQTT messages to ledger writes and the replies they call for;
-  ``fastwire`` (hot-path decoding), ``formats`` (reader payloads -> :class:`Sighting`),
-  ``vetting`` (bounds), ``reorder`` and ``dedup`` + ``watermarks`` (order, exactly once);
+* ``ingest``: from MQTT messages to ledger writes, routed by topic; ``ordering`` (read batches:
+  ``dedup``, ``reorder``, vetting, the state machine), ``commit`` (ledger retries, dead letters),
+  ``work`` (what passes between them); ``fastwire`` (hot-path decoding), ``formats`` (reader
+  payloads -> sightings), ``vetting`` (bounds), ``records`` (``Sighting``, ``HealthEvent``,
+  ``FormatError``, column bounds);
 * the state machine, pure with an injected clock: ``state`` (one store), ``item``, ``policy``,
   ``admission``, ``arbitration``, ``presence``, ``deadlines``, ``pos``, ``anomalies``, ``epc``;
 * health of the store's reading: ``reader_health``, ``zone_health``, ``antennas``, ``read_rates``;

@@ -57,10 +57,11 @@ from contextlib import AsyncExitStack
 import aiomqtt
 
 from gateway.health import HealthServer
-from gateway.ingest import Ingestor, Outgoing, Receipt, Work
+from gateway.ingest import Ingestor
 from gateway.leases import StoreLeases
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
+from gateway.work import Outgoing, Receipt, Work
 from tagledger.clock import Clock, SystemClock
 from tagledger.ledger import open_ledger
 from tagledger.ledger.migrate import migrate

@@ -7,8 +7,9 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from gateway.ingest import Ingestor, Outgoing, Work
+from gateway.ingest import Ingestor
 from gateway.metrics import GatewayMetrics
+from gateway.work import Outgoing, Work
 from tagledger.clock import ManualClock
 from tagledger.ledger import open_ledger
 from tagledger.ledger.migrate import migrate

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from gateway import ingest as ingest_module
+from gateway import ordering
 from gateway.fastwire import Batch
 from tagledger.ledger.repository import LedgerUnavailable
 from tests.conftest import database_admin_url
@@ -100,7 +100,7 @@ async def test_a_batch_the_ledger_refuses_anyway_is_dead_lettered_and_the_state_
     def no_vetting(b: Batch, _not_after_us: int) -> tuple[int | None, int]:
         return None, sum(g.dropped_reads for g in b.gaps)
 
-    monkeypatch.setattr(ingest_module, "check_batch", no_vetting)
+    monkeypatch.setattr(ordering, "check_batch", no_vetting)
     async with ingestor(pg_url) as (ing, ledger, _clock):
         gap = {"reason": "queue_overflow", "dropped_reads": 3_000_000_000, "since_us": 1, "until_us": 2}
         work = await ing.prepare(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.ingest import MAX_SEQ_JUMP
+from gateway.ordering import MAX_SEQ_JUMP
 from gateway.state import StoreTracker
 from tests.gateway.ingest_kit import NOW_US, READER, STORE, TOPICS, acks, batch, dumps, ingestor, reasons
 
