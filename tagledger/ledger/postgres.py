@@ -64,7 +64,6 @@ import asyncpg
 from tagledger.ledger import queries, rows
 from tagledger.ledger.deltas import stamped, stock_deltas
 from tagledger.ledger.model import (
-    MAX_REJECT_BYTES,
     BatchKey,
     BatchRecord,
     EventRecord,
@@ -241,17 +240,7 @@ class PostgresLedger(PostgresChannel):
     # -- write side -------------------------------------------------------------
 
     async def commit_batch(self, batch: BatchRecord, transitions: Sequence[Transition]) -> CommitResult:
-        key = batch.key
-        head = (
-            key.reader_id,
-            key.boot_id,
-            key.seq,
-            batch.store_id,
-            batch.observations,
-            batch.gaps,
-            batch.sent_at_us,
-            batch.received_at_us,
-        )
+        head = rows.batch_params(batch)
         async with self._errors():
             if not transitions:
                 status = await self._pool.execute(_INSERT_BATCH, *head)
@@ -280,9 +269,7 @@ class PostgresLedger(PostgresChannel):
                 candidates.append((batch, transitions))
         columns: list[list[Any]] = [[] for _ in range(8)]
         for batch, _ in candidates:
-            key = batch.key
-            values = (key.reader_id, key.boot_id, key.seq, batch.store_id, batch.observations, batch.gaps)
-            for column, value in zip(columns, (*values, batch.sent_at_us, batch.received_at_us), strict=True):
+            for column, value in zip(columns, rows.batch_params(batch), strict=True):
                 column.append(value)
         async with self._errors(), self._pool.acquire() as conn, conn.transaction():
             inserted = await conn.fetch(_INSERT_BATCHES, *columns)
@@ -317,38 +304,16 @@ class PostgresLedger(PostgresChannel):
 
     async def record_reject(self, reject: Reject) -> None:
         async with self._errors():
-            await self._pool.execute(
-                queries.INSERT_REJECT,
-                reject.received_at_us,
-                reject.source,
-                reject.topic,
-                reject.reason,
-                reject.detail,
-                reject.payload[:MAX_REJECT_BYTES],
-                reject.meta,
-            )
+            # The pool's jsonb codec encodes the meta dict.
+            await self._pool.execute(queries.INSERT_REJECT, *rows.reject_params(reject, reject.meta))
 
     async def record_reader_status(self, status: ReaderStatusRecord) -> None:
         async with self._errors():
-            await self._pool.execute(
-                queries.UPSERT_READER_STATUS,
-                status.reader_id,
-                status.store_id,
-                status.state,
-                status.at_us,
-                status.detail,
-                status.last_will,
-            )
+            await self._pool.execute(queries.UPSERT_READER_STATUS, *rows.reader_status_params(status))
 
     async def record_reader_heartbeat(self, heartbeat: ReaderHeartbeatRecord) -> None:
         async with self._errors():
-            await self._pool.execute(
-                queries.READER_HEARTBEAT,
-                heartbeat.reader_id,
-                heartbeat.store_id,
-                heartbeat.at_us,
-                heartbeat.stale_at_us,
-            )
+            await self._pool.execute(queries.READER_HEARTBEAT, *rows.heartbeat_params(heartbeat))
 
     # -- read side --------------------------------------------------------------
 

@@ -11,10 +11,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from tagledger.ledger.model import (
+    MAX_REJECT_BYTES,
     BatchKey,
+    BatchRecord,
     EventRecord,
     ItemRecord,
     ItemState,
+    ReaderHeartbeatRecord,
     ReaderStatusRecord,
     Reject,
     StockRow,
@@ -124,6 +127,27 @@ def event_params(t: Transition) -> tuple[Any, ...]:
 def item_params(t: Transition) -> tuple[Any, ...]:
     """Values for ``ITEM_COLUMNS`` from an item's last transition."""
     return (t.epc, t.store_id, t.gtin, t.serial, t.scheme, str(t.to_state), t.to_zone, t.at_us, t.confidence)
+
+
+def batch_params(b: BatchRecord) -> tuple[Any, ...]:
+    """Values for ``queries.BATCH_COLUMNS`` before ``committed_at``."""
+    k = b.key
+    return (k.reader_id, k.boot_id, k.seq, b.store_id, b.observations, b.gaps, b.sent_at_us, b.received_at_us)
+
+
+def reject_params(r: Reject, meta: Any) -> tuple[Any, ...]:
+    """Values for ``REJECT_COLUMNS``; ``meta`` is ``r.meta`` as the backend stores it (JSON text or a dict)."""
+    return (r.received_at_us, r.source, r.topic, r.reason, r.detail, r.payload[:MAX_REJECT_BYTES], meta)
+
+
+def reader_status_params(s: ReaderStatusRecord) -> tuple[Any, ...]:
+    """Values for ``queries.UPSERT_READER_STATUS``."""
+    return (s.reader_id, s.store_id, s.state, s.at_us, s.detail, s.last_will)
+
+
+def heartbeat_params(h: ReaderHeartbeatRecord) -> tuple[Any, ...]:
+    """Values for ``queries.READER_HEARTBEAT``."""
+    return (h.reader_id, h.store_id, h.at_us, h.stale_at_us)
 
 
 def stock_row(store_id: str, row: Row) -> StockRow:

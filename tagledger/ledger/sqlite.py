@@ -38,7 +38,6 @@ from typing import Any, TypeVar
 from tagledger.ledger import queries, rows
 from tagledger.ledger.deltas import last_per_item, stamped, stock_deltas
 from tagledger.ledger.model import (
-    MAX_REJECT_BYTES,
     BatchKey,
     BatchRecord,
     EventRecord,
@@ -84,19 +83,6 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
-def _batch_params(b: BatchRecord) -> tuple[Any, ...]:
-    return (
-        b.key.reader_id,
-        b.key.boot_id,
-        b.key.seq,
-        b.store_id,
-        b.observations,
-        b.gaps,
-        b.sent_at_us,
-        b.received_at_us,
-    )
-
-
 def _insert_batches(
     conn: sqlite3.Connection, batches: list[tuple[BatchRecord, list[Transition]]]
 ) -> list[CommitResult]:
@@ -106,12 +92,13 @@ def _insert_batches(
     applied: list[Transition] = []
     for batch, transitions in batches:
         # A key already in the table (or earlier in this call) inserts nothing.
-        if conn.execute(_INSERT_BATCH, (*_batch_params(batch), now)).rowcount == 0:
+        if conn.execute(_INSERT_BATCH, (*rows.batch_params(batch), now)).rowcount == 0:
             results.append(CommitResult.DUPLICATE)
         else:
             results.append(CommitResult.COMMITTED)
             applied.extend(transitions)
-    _apply(conn, applied, now)
+    if applied:
+        _apply(conn, applied, now)
     return results
 
 
@@ -267,36 +254,19 @@ class SqliteLedger(SqliteChannel):
         await self._in(self._writer, self._record_reject, reject)
 
     def _record_reject(self, reject: Reject) -> None:
-        self._w().execute(
-            _INSERT_REJECT,
-            (
-                reject.received_at_us,
-                reject.source,
-                reject.topic,
-                reject.reason,
-                reject.detail,
-                reject.payload[:MAX_REJECT_BYTES],
-                json.dumps(reject.meta),
-            ),
-        )
+        self._w().execute(_INSERT_REJECT, rows.reject_params(reject, json.dumps(reject.meta)))
 
     async def record_reader_status(self, status: ReaderStatusRecord) -> None:
         await self._in(self._writer, self._record_reader_status, status)
 
     def _record_reader_status(self, s: ReaderStatusRecord) -> None:
-        self._w().execute(
-            _UPSERT_READER_STATUS,
-            (s.reader_id, s.store_id, s.state, s.at_us, s.detail, s.last_will),
-        )
+        self._w().execute(_UPSERT_READER_STATUS, rows.reader_status_params(s))
 
     async def record_reader_heartbeat(self, heartbeat: ReaderHeartbeatRecord) -> None:
         await self._in(self._writer, self._record_reader_heartbeat, heartbeat)
 
     def _record_reader_heartbeat(self, h: ReaderHeartbeatRecord) -> None:
-        self._w().execute(
-            _READER_HEARTBEAT,
-            (h.reader_id, h.store_id, h.at_us, h.stale_at_us),
-        )
+        self._w().execute(_READER_HEARTBEAT, rows.heartbeat_params(h))
 
     # -- read side --------------------------------------------------------------
 
