@@ -2,8 +2,8 @@
 
 This module is the reference the migrations are checked against
 (``tests/ledger/test_migrations.py`` compares a migrated database with this
-``metadata``); the hot write paths in ``postgres.py`` / ``sqlite.py`` use
-hand-written SQL against the same names.
+``metadata``); the backends use hand-written SQL against the same names
+(``queries.py``: one text per statement for both).
 
 Time
     Every timestamp is UTC.  PostgreSQL stores ``timestamptz``; SQLite has no

@@ -14,7 +14,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from tagledger.ledger.channel import (
@@ -43,8 +42,8 @@ def in_write_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connect
     return result
 
 
-#: A script's statements are a handful of constant texts: translate each once.
-_sqlite_sql = lru_cache(maxsize=1024)(sqlite_placeholders)
+#: A script's statements are a handful of constant texts: translated once (``sqlite_placeholders`` caches).
+_sqlite_sql = sqlite_placeholders
 _ONE = sqlite_placeholders(STOCK_AND_RESERVED_ONE)
 
 
