@@ -39,42 +39,47 @@ class EdgeSettings(BaseSettings):
     # 10,000 observations stay well under the wire's 4 MiB payload limit even with
     # long EPCs (~200 B each); a batch the broker or the gateway refuses for its
     # size would be re-sent forever.
-    max_batch_observations: int = Field(default=5_000, ge=1, le=10_000)
+    max_batch_observations: int = Field(default=5_000, ge=1, le=10_000, description="Most observations in one batch.")
 
     # MQTT -----------------------------------------------------------------
     mqtt_url: str | None = Field(
         default=None, description="mqtt://[user:pass@]host[:port] or mqtts://... (TLS); overrides host/port."
     )
-    mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    mqtt_host: str = Field(default="127.0.0.1", description="Broker host, when no mqtt_url is given.")
+    mqtt_port: int = Field(default=1883, ge=1, le=65535, description="Broker port, when no mqtt_url is given.")
     mqtt_protocol: Literal["3.1.1", "5"] = Field(
         default="3.1.1",
         description="3.1.1 works with every broker (also the embedded demo broker); 5 with Mosquitto 2.",
     )
     client_id: str | None = Field(default=None, description="MQTT client id (default: tagledger-edge-<reader_id>).")
-    username: str | None = None
-    password: SecretStr | None = None
+    username: str | None = Field(default=None, description="MQTT user name (or put it in mqtt_url).")
+    password: SecretStr | None = Field(default=None, description="MQTT password (or put it in mqtt_url).")
     tls: bool = Field(default=False, description="Connect with TLS (implied by mqtts:// or a CA file).")
-    tls_ca_file: Path | None = None
-    tls_cert_file: Path | None = None
-    tls_key_file: Path | None = None
-    keepalive_s: int = Field(default=30, ge=5, le=3600)
-    topic_root: str = DEFAULT_ROOT
+    tls_ca_file: Path | None = Field(default=None, description="CA certificate to check the broker with.")
+    tls_cert_file: Path | None = Field(default=None, description="Client certificate (mutual TLS).")
+    tls_key_file: Path | None = Field(default=None, description="Key of the client certificate.")
+    keepalive_s: int = Field(default=30, ge=5, le=3600, description="MQTT keep-alive interval.")
+    topic_root: str = Field(default=DEFAULT_ROOT, description="First level of every tagledger MQTT topic.")
 
     # Delivery -------------------------------------------------------------
     spool_path: Path | None = Field(
         default=None, description="Spool file (default: <state dir>/spool/<reader_id>.sqlite, see tagledger.paths)."
     )
-    spool_max_bytes: int = Field(default=DEFAULT_MAX_BYTES, ge=1 << 16)
+    spool_max_bytes: int = Field(
+        default=DEFAULT_MAX_BYTES,
+        ge=1 << 16,
+        description="Spool size limit (1 GiB: about 4 h offline at 1,000 reads/s); the oldest batches go first, "
+        "with a gap record.",
+    )
     max_in_flight: int = Field(
         default=100, ge=1, le=10_000, description="Batches sent but not yet confirmed by the gateway."
     )
     ack_timeout_s: float = Field(default=30.0, gt=0, description="Re-send a batch the gateway has not confirmed.")
-    reconnect_initial_s: float = Field(default=0.5, gt=0)
-    reconnect_max_s: float = Field(default=30.0, gt=0)
+    reconnect_initial_s: float = Field(default=0.5, gt=0, description="First reconnect delay cap (doubles).")
+    reconnect_max_s: float = Field(default=30.0, gt=0, description="Largest reconnect delay cap.")
 
     # Health ---------------------------------------------------------------
-    heartbeat_interval_s: float = Field(default=10.0, gt=0)
+    heartbeat_interval_s: float = Field(default=10.0, gt=0, description="Seconds between health reports.")
     clock_skew_threshold_ms: int = Field(
         default=2_000, ge=1, description="Flag the reader clock as skewed beyond this offset from the host."
     )

@@ -1,4 +1,7 @@
-"""Gateway settings: every field is also an environment variable (``TAGLEDGER_<FIELD>``)."""
+"""Gateway settings: every field is also an environment variable (``TAGLEDGER_GATEWAY_<FIELD>``).
+
+``tagledger gateway`` still reads the ``TAGLEDGER_<FIELD>`` names of earlier releases, with a warning.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ from tagledger.site import EXAMPLE_SITE
 
 class GatewaySettings(BaseSettings):
     # hide_input_in_errors: a refused value (a broker or ledger URL) may carry a password.
-    model_config = SettingsConfigDict(env_prefix="TAGLEDGER_", extra="ignore", frozen=True, hide_input_in_errors=True)
+    model_config = SettingsConfigDict(
+        env_prefix="TAGLEDGER_GATEWAY_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     site: Path = Field(default=EXAMPLE_SITE, description="Site file (stores, zones, readers).")
     database_url: str = Field(
@@ -25,11 +30,11 @@ class GatewaySettings(BaseSettings):
         description="Ledger: postgresql://user@host/db for production, sqlite:///file for one store.",
     )
     mqtt_url: str = Field(default="mqtt://127.0.0.1:1883", description="Broker: mqtt://[user:pass@]host[:port].")
-    mqtt_username: str | None = None
-    mqtt_password: str | None = None
-    mqtt_ca_file: str | None = None
-    mqtt_cert_file: str | None = None
-    mqtt_key_file: str | None = None
+    mqtt_username: str | None = Field(default=None, description="MQTT user name (or put it in mqtt_url).")
+    mqtt_password: str | None = Field(default=None, description="MQTT password (or put it in mqtt_url).")
+    mqtt_ca_file: str | None = Field(default=None, description="CA certificate to check the broker's TLS.")
+    mqtt_cert_file: str | None = Field(default=None, description="Client certificate (mutual TLS).")
+    mqtt_key_file: str | None = Field(default=None, description="Key of the client certificate.")
     mqtt_protocol: Literal["5", "3.1.1"] = Field(
         default="5",
         description=(
@@ -59,9 +64,9 @@ class GatewaySettings(BaseSettings):
     )
     stores: list[str] | None = Field(default=None, description="Only ingest these stores (default: all).")
     tick_interval_s: float = Field(default=1.0, gt=0, le=60, description="How often silence timers run.")
-    health_host: str = "127.0.0.1"
+    health_host: str = Field(default="127.0.0.1", description="Address of /healthz, /readyz and /metrics.")
     health_port: int | None = Field(
-        default=9108, description="Port for /healthz, /readyz and /metrics (None: off; 0: any free port)."
+        default=9108, description="Port for /healthz, /readyz and /metrics (none: off; 0: any free port)."
     )
     migrate: bool = Field(default=True, description="Apply ledger migrations at start.")
     group_max_messages: int = Field(

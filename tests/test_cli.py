@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tagledger.app import cli_settings
 from tagledger.app.cli import app
 from tagledger.site import EXAMPLE_SITE
 
@@ -146,3 +149,149 @@ def test_migrate_into_a_database_that_does_not_exist_says_so_in_one_line() -> No
     assert "database 'tagledger_no_such_database' does not exist on" in result.output
     assert "createdb" in result.output
     assert "Traceback" not in result.output
+
+
+# --------------------------------------------------------------------------- #
+# Options generated from the settings models (tagledger.app.cli_settings)
+
+ROLES = {
+    "edge": "edge.settings:EdgeSettings",
+    "gateway": "gateway.settings:GatewaySettings",
+    "api": "cloud.settings:ApiSettings",
+}
+
+
+def _model(command: str) -> Any:
+    module, name = ROLES[command].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@pytest.mark.parametrize("command", sorted(ROLES))
+def test_every_setting_is_in_help_with_its_variable_and_default(command: str) -> None:
+    import typer.main
+
+    model = _model(command)
+    prefix = model.model_config["env_prefix"]
+    result = runner.invoke(app, [command, "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    click_command = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
+    ctx = click_command.make_context(command, ["--help"], resilient_parsing=True)
+    params = {p.name: p for p in click_command.params}
+    required = {"site"} if command != "edge" else {"site", "reader_id"}
+    for name in model.model_fields:
+        option = "--" + name.replace("_", "-")
+        assert name in params, f"tagledger {command} has no {option}"
+        assert option in result.output
+        _declared, shown = params[name].get_help_record(ctx)
+        shown = " ".join(shown.split())
+        assert f"{prefix}{name.upper()}" in shown, (command, option, shown)
+        assert ("default:" in shown) != (name in required), (command, option, shown)
+
+
+def _gateway_settings(argv: list[str], env: dict[str, str | None]) -> Any:
+    """The settings ``tagledger gateway`` would run with (the run itself replaced by a capture)."""
+    from tagledger.app import cli
+
+    captured: list[Any] = []
+
+    def capture(model: Any, values: Any) -> Any:
+        captured.append(cli_settings.build_settings(model, values))
+        raise SystemExit(0)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli, "build_settings", capture)
+        result = runner.invoke(app, ["gateway", "--site", str(EXAMPLE_SITE), *argv], env=env)
+    assert captured, result.output
+    return captured[0], result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "variable", "value", "field", "expected"),
+    [
+        ("--group-max-messages", "TAGLEDGER_GATEWAY_GROUP_MAX_MESSAGES", "77", "group_max_messages", 77),
+        ("--leases", "TAGLEDGER_GATEWAY_LEASES", "true", "leases", True),
+        ("--stores", "TAGLEDGER_GATEWAY_STORES", "paris-01 lyon-01", "stores", ["paris-01", "lyon-01"]),
+        ("--health-port", "TAGLEDGER_GATEWAY_HEALTH_PORT", "none", "health_port", None),
+        ("--clock-skew-s", "TAGLEDGER_GATEWAY_CLOCK_SKEW_S", "12.5", "clock_skew_s", 12.5),
+    ],
+)
+def test_an_option_and_its_variable_give_the_same_setting(
+    option: str, variable: str, value: str, field: str, expected: Any
+) -> None:
+    argv = [option] if value == "true" else [option, *(value.split() if field == "stores" else [value])]
+    if field == "stores":
+        argv = [a for v in value.split() for a in (option, v)]
+    by_option, _ = _gateway_settings(argv, {variable: None})
+    by_variable, _ = _gateway_settings([], {variable: value})
+    assert getattr(by_option, field) == expected
+    assert getattr(by_variable, field) == expected
+
+
+def test_a_json_list_in_a_variable_means_the_same_as_words() -> None:
+    settings, _ = _gateway_settings([], {"TAGLEDGER_GATEWAY_STORES": '["paris-01", "lyon-01"]'})
+    assert settings.stores == ["paris-01", "lyon-01"]
+
+
+def test_a_deprecated_variable_still_works_and_says_which_replaces_it() -> None:
+    settings, output = _gateway_settings(
+        [], {"TAGLEDGER_GROUP_MAX_MESSAGES": "33", "TAGLEDGER_GATEWAY_GROUP_MAX_MESSAGES": None}
+    )
+    assert settings.group_max_messages == 33
+    assert "TAGLEDGER_GROUP_MAX_MESSAGES is deprecated; use TAGLEDGER_GATEWAY_GROUP_MAX_MESSAGES" in output
+    # The new name wins over the old one.
+    settings, _ = _gateway_settings(
+        [], {"TAGLEDGER_GROUP_MAX_MESSAGES": "33", "TAGLEDGER_GATEWAY_GROUP_MAX_MESSAGES": "44"}
+    )
+    assert settings.group_max_messages == 44
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "problem"),
+    [
+        (
+            ["--group-max-messages", "lots"],
+            {},
+            "group_max_messages (--group-max-messages / TAGLEDGER_GATEWAY_GROUP_MAX_MESSAGES)",
+        ),
+        (
+            [],
+            {"TAGLEDGER_GATEWAY_REORDER_WAIT_S": "-1"},
+            "reorder_wait_s (--reorder-wait-s / TAGLEDGER_GATEWAY_REORDER_WAIT_S)",
+        ),
+    ],
+)
+def test_a_bad_value_names_the_field_its_option_and_variable(
+    argv: list[str], env: dict[str, str], problem: str
+) -> None:
+    result = runner.invoke(app, ["gateway", "--site", str(EXAMPLE_SITE), *argv], env=env)
+    assert result.exit_code == 2, result.output
+    assert problem in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_mapping_setting_that_is_not_json_names_the_option() -> None:
+    result = runner.invoke(app, ["api", "--site", str(EXAMPLE_SITE), "--safety-stock-by-category", "shoes=1"])
+    assert result.exit_code == 2, result.output
+    assert "--safety-stock-by-category" in result.output
+    assert "is not JSON" in result.output
+
+
+def test_api_mapping_and_list_settings_from_options() -> None:
+    from tagledger.app import cli
+
+    captured: list[Any] = []
+
+    def capture(model: Any, values: Any) -> Any:
+        captured.append(cli_settings.build_settings(model, values))
+        raise SystemExit(0)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli, "build_settings", capture)
+        argv = ["api", "--site", str(EXAMPLE_SITE), "--safety-stock-by-category", '{"shoes": 2}']
+        argv += ["--cors-origin", "https://a.example", "--cors-origin", "https://b.example", "--metrics-port", "9200"]
+        result = runner.invoke(app, argv)
+    assert captured, result.output
+    settings = captured[0]
+    assert settings.safety_stock_by_category == {"shoes": 2}
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]
+    assert settings.metrics_port == 9200

@@ -124,7 +124,7 @@ def test_compose_config_accepts_the_stack(compose_config: dict[str, Any]) -> Non
 def test_compose_interpolates_passwords_into_urls(compose_config: dict[str, Any]) -> None:
     gateway = compose_config["services"]["gateway"]["environment"]
     assert gateway["TAGLEDGER_DATABASE_URL"] == "postgresql://tagledger:pg-secret@timescaledb:5432/tagledger"
-    assert gateway["TAGLEDGER_MQTT_URL"] == "mqtt://tagledger-gateway:gw-secret@mosquitto:1883"
+    assert gateway["TAGLEDGER_GATEWAY_MQTT_URL"] == "mqtt://tagledger-gateway:gw-secret@mosquitto:1883"
     site = [v for v in compose_config["services"]["gateway"]["volumes"] if v["target"] == "/etc/tagledger/site.yaml"]
     assert Path(site[0]["source"]) == REPO / "tagledger" / "examples" / "site.yaml"
     assert site[0]["read_only"] is True

@@ -375,7 +375,7 @@ def test_the_roles_run_from_the_image_as_the_manifests_run_them(
         "TAGLEDGER_DATABASE_URL": pg_url,
         "MQTT_GATEWAY_PASSWORD": secrets["MQTT_GATEWAY_PASSWORD"],
         "metadata.name": "tagledger-gateway-0",
-        "TAGLEDGER_MQTT_URL": f"mqtt://127.0.0.1:{mqtt_port}",
+        "TAGLEDGER_GATEWAY_MQTT_URL": f"mqtt://127.0.0.1:{mqtt_port}",
         "TAGLEDGER_GATEWAY_HEALTH_PORT": str(health_port),
         "TAGLEDGER_API_PORT": str(api_port),
     }
@@ -517,7 +517,7 @@ def test_multi_store_gateways_share_the_stores_and_take_over(
                 "TAGLEDGER_DATABASE_URL": pg_url,
                 "MQTT_GATEWAY_PASSWORD": "gw-secret",
                 "metadata.name": f"tagledger-gateway-{replica}",
-                "TAGLEDGER_MQTT_URL": f"mqtt://127.0.0.1:{mqtt_port}",
+                "TAGLEDGER_GATEWAY_MQTT_URL": f"mqtt://127.0.0.1:{mqtt_port}",
                 "TAGLEDGER_GATEWAY_HEALTH_PORT": str(port),
             }
             names.append(f"gateway-{replica}-{uuid.uuid4().hex[:8]}")

@@ -18,7 +18,22 @@ FOUNDATION = [
     "tagledger.redact",
     "tagledger.mqtt",
 ]
-EXTRAS = ["aiomqtt", "paho", "sqlalchemy", "asyncpg", "aiosqlite", "fastapi", "uvicorn", "sllurp", "amqtt", "msgspec"]
+EXTRAS = [
+    "aiomqtt",
+    "paho",
+    "sqlalchemy",
+    "asyncpg",
+    "aiosqlite",
+    "fastapi",
+    "uvicorn",
+    "sllurp",
+    "amqtt",
+    "msgspec",
+    "epcpy",
+    "httpx",
+    "prometheus_client",
+    "alembic",
+]
 
 
 def _import_without_extras(modules: list[str]) -> subprocess.CompletedProcess[str]:
@@ -44,3 +59,9 @@ def test_the_check_notices_a_module_that_needs_an_extra() -> None:
     done = _import_without_extras(["gateway.service"])
     assert done.returncode != 0
     assert "ModuleNotFoundError" in done.stderr or "ImportError" in done.stderr
+
+
+def test_the_cli_and_its_role_settings_import_without_the_role_extras() -> None:
+    """``tagledger --help`` on any install: the options come from the roles' settings models."""
+    done = _import_without_extras(["tagledger.app.cli", "edge.settings", "gateway.settings", "cloud.settings"])
+    assert done.returncode == 0, done.stderr

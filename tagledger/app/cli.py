@@ -25,8 +25,12 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 
+from cloud.settings import ApiSettings
+from edge.settings import EdgeSettings
+from gateway.settings import GatewaySettings
 from tagledger.app.cli_common import fail, import_role
 from tagledger.app.cli_help import VERSION_OPTION, WholeHelpGroup
+from tagledger.app.cli_settings import RoleOptions, build_settings, role_command, settings_problems
 from tagledger.ledger.repository import LedgerError
 from tagledger.paths import default_ledger_url
 from tagledger.redact import redact_url
@@ -80,18 +84,6 @@ DatabaseOpt = Annotated[
         help="Ledger database: postgresql://user@host:5432/db, or sqlite:///path/file.sqlite for one store.",
     ),
 ]
-MqttOpt = Annotated[
-    str,
-    typer.Option(
-        "--mqtt-url",
-        envvar="TAGLEDGER_MQTT_URL",
-        help="MQTT broker: mqtt://[user:password@]host[:port], mqtts:// for TLS.",
-    ),
-]
-TopicRootOpt = Annotated[
-    str,
-    typer.Option("--topic-root", envvar="TAGLEDGER_TOPIC_ROOT", help="First level of every tagledger MQTT topic."),
-]
 
 
 class LogLevel(StrEnum):
@@ -102,14 +94,28 @@ class LogLevel(StrEnum):
 
 
 LogLevelOpt = Annotated[LogLevel, typer.Option("--log-level", envvar="TAGLEDGER_LOG_LEVEL", help="How much to log.")]
-EdgeLogLevelOpt = Annotated[
-    LogLevel, typer.Option("--log-level", envvar="TAGLEDGER_EDGE_LOG_LEVEL", help="How much to log.")
-]
+
+
+def _log_level_option(envvar: str) -> Any:
+    """A role's --log-level: its own variable, then the one every command reads."""
+    return typer.Option("--log-level", envvar=[envvar, "TAGLEDGER_LOG_LEVEL"], help="How much to log.")
+
+
+# The roles' options, generated from their settings models (tagledger.app.cli_settings).
 # The production roles have no default site: a gateway or API silently serving the
 # bundled example store would be worse than refusing to start.
-RequiredSiteOpt = Annotated[
-    Path, typer.Option("--site", envvar="TAGLEDGER_SITE", help="Site file (YAML) describing the stores.")
-]
+_SHARED_ENV = {"site": "TAGLEDGER_SITE", "database_url": "TAGLEDGER_DATABASE_URL"}
+EDGE = RoleOptions(EdgeSettings)
+GATEWAY = RoleOptions(
+    GatewaySettings,
+    required=frozenset({"site"}),
+    aliases={"stores": ["--store"]},
+    shared_env=_SHARED_ENV,
+    deprecated_prefix="TAGLEDGER_",  # the gateway's variables before it had a prefix of its own
+)
+API = RoleOptions(
+    ApiSettings, required=frozenset({"site"}), aliases={"cors_origins": ["--cors-origin"]}, shared_env=_SHARED_ENV
+)
 
 
 S = TypeVar("S")
@@ -120,7 +126,7 @@ def _settings(factory: Callable[..., S], env_prefix: str = "TAGLEDGER_", **value
     try:
         return factory(**values)
     except ValidationError as exc:
-        fail(_settings_problems(exc, env_prefix))
+        fail(settings_problems(exc, env_prefix))
 
 
 def _setup_logging(level: LogLevel | str) -> None:
@@ -231,115 +237,40 @@ def demo(
         typer.echo(json.dumps(summary, sort_keys=True))
 
 
-@app.command()
+@role_command(app, "gateway", GATEWAY)
 def gateway(
-    site: RequiredSiteOpt,
-    database_url: DatabaseOpt = DEFAULT_LEDGER_URL,
-    mqtt_url: MqttOpt = "mqtt://127.0.0.1:1883",
-    topic_root: TopicRootOpt = "tagledger",
-    mqtt_username: Annotated[
-        str | None, typer.Option(envvar="TAGLEDGER_MQTT_USERNAME", help="MQTT user name (or put it in the URL).")
-    ] = None,
-    mqtt_password: Annotated[
-        str | None, typer.Option(envvar="TAGLEDGER_MQTT_PASSWORD", help="MQTT password (or put it in the URL).")
-    ] = None,
-    mqtt_ca_file: Annotated[
-        Path | None, typer.Option(envvar="TAGLEDGER_MQTT_CA_FILE", help="CA certificate to check the broker's TLS.")
-    ] = None,
-    mqtt_cert_file: Annotated[
-        Path | None, typer.Option(envvar="TAGLEDGER_MQTT_CERT_FILE", help="Client certificate (mutual TLS).")
-    ] = None,
-    mqtt_key_file: Annotated[Path | None, typer.Option(envvar="TAGLEDGER_MQTT_KEY_FILE", help="Client key.")] = None,
-    mqtt_protocol: Annotated[
-        str, typer.Option(envvar="TAGLEDGER_MQTT_PROTOCOL", help="MQTT version: 5 (default) or 3.1.1.")
-    ] = "5",
-    client_id: Annotated[
-        str | None,
-        typer.Option(envvar="TAGLEDGER_GATEWAY_CLIENT_ID", help="MQTT client id; keep it stable across restarts."),
-    ] = None,
-    store: Annotated[
-        list[str] | None,
-        typer.Option(envvar="TAGLEDGER_GATEWAY_STORES", help="Only ingest this store (repeat for several)."),
-    ] = None,
-    health_port: Annotated[
-        int, typer.Option(envvar="TAGLEDGER_GATEWAY_HEALTH_PORT", help="Port of /healthz, /readyz, /metrics (0: off).")
-    ] = 9108,
-    health_host: Annotated[
-        str, typer.Option(envvar="TAGLEDGER_GATEWAY_HEALTH_HOST", help="Address of the health endpoint.")
-    ] = "127.0.0.1",
-    leases: Annotated[
-        bool,
-        typer.Option(
-            envvar="TAGLEDGER_GATEWAY_LEASES",
-            help="PostgreSQL: share the stores with other gateways (advisory-lock leases, take-over on failure).",
-        ),
-    ] = False,
-    lease_poll_s: Annotated[
-        float, typer.Option(envvar="TAGLEDGER_GATEWAY_LEASE_POLL_S", help="Seconds between lease checks.")
-    ] = 2.0,
-    reorder_wait_s: Annotated[
-        float,
-        typer.Option(
-            envvar="TAGLEDGER_GATEWAY_REORDER_WAIT_S",
-            help="Seconds a batch that arrives ahead of a missing predecessor waits for it (0: never wait).",
-        ),
-    ] = 3.0,
-    reorder_max_held: Annotated[
-        int,
-        typer.Option(
-            envvar="TAGLEDGER_GATEWAY_REORDER_MAX_HELD",
-            help="Most messages held for missing predecessors at once; keep it below the in-flight window.",
-        ),
-    ] = 64,
-    mqtt_receive_maximum: Annotated[
-        int,
-        typer.Option(
-            envvar="TAGLEDGER_MQTT_RECEIVE_MAXIMUM",
-            help="MQTT 5: most batches the broker sends before our acknowledgements (which follow commits).",
-        ),
-    ] = 1000,
+    values: dict[str, Any],
     log_format: Annotated[
-        str, typer.Option(envvar="TAGLEDGER_LOG_FORMAT", help="text, or json (one JSON object per line).")
-    ] = "text",
-    log_level: LogLevelOpt = LogLevel.INFO,
+        str | None,
+        typer.Option(
+            envvar="TAGLEDGER_GATEWAY_LOG_FORMAT",
+            help="text, or json (one JSON object per line).",
+            show_default="text",
+        ),
+    ] = None,
+    log_level: Annotated[LogLevel, _log_level_option("TAGLEDGER_GATEWAY_LOG_LEVEL")] = LogLevel.INFO,
 ) -> None:
     """Ingest reads from MQTT into the stock ledger, exactly once.
 
     Subscribes to every reader's batches, turns reads into item states (zone, present, sold, departed ...),
-    commits them to the ledger and acknowledges each batch to its agent after the commit.
+    commits them to the ledger and acknowledges each batch to its agent after the commit. Every option is
+    also TAGLEDGER_GATEWAY_<OPTION>; the TAGLEDGER_<OPTION> names of earlier releases still work, with a
+    warning.
     """
     _setup_logging(log_level)
+    if log_format is None:
+        log_format = os.environ.get("TAGLEDGER_LOG_FORMAT")
+        if log_format is not None:
+            typer.echo(
+                "tagledger: warning: TAGLEDGER_LOG_FORMAT is deprecated; use TAGLEDGER_GATEWAY_LOG_FORMAT", err=True
+            )
     if log_format == "json":
         from gateway.logs import use_json_logs
 
         use_json_logs()
-    _check_site(site)
+    _check_site(values["site"])
     mod = import_role("gateway.service", "gateway")
-    from gateway.settings import GatewaySettings
-
-    values: dict[str, Any] = {
-        "site": site,
-        "database_url": database_url,
-        "mqtt_url": mqtt_url,
-        "topic_root": topic_root,
-        "stores": store or None,
-        "health_port": health_port or None,
-        "health_host": health_host,
-        "leases": leases,
-        "lease_poll_s": lease_poll_s,
-        "reorder_wait_s": reorder_wait_s,
-        "reorder_max_held": reorder_max_held,
-        "mqtt_receive_maximum": mqtt_receive_maximum,
-        "mqtt_username": mqtt_username,
-        "mqtt_password": mqtt_password,
-        "mqtt_ca_file": str(mqtt_ca_file) if mqtt_ca_file else None,
-        "mqtt_cert_file": str(mqtt_cert_file) if mqtt_cert_file else None,
-        "mqtt_key_file": str(mqtt_key_file) if mqtt_key_file else None,
-        "mqtt_protocol": mqtt_protocol,
-    }
-    if client_id:
-        values["client_id"] = client_id
-    _run(mod.run(_settings(GatewaySettings, **values)))
+    _run(mod.run(build_settings(GatewaySettings, values)))
 
 
 @app.command()
@@ -356,87 +287,10 @@ def migrate(database_url: DatabaseOpt = DEFAULT_LEDGER_URL, log_level: LogLevelO
     typer.echo(f"ledger at {redact_url(database_url)} is up to date: {migrated.summary()}")
 
 
-def _given(**values: Any) -> dict[str, Any]:
-    """Only the options that were set, so a settings class keeps its own defaults for the rest."""
-    return {k: v for k, v in values.items() if v is not None}
-
-
-def _e(name: str) -> str:
-    return f"TAGLEDGER_EDGE_{name}"
-
-
-@app.command()
+@role_command(app, "edge", EDGE)
 def edge(
-    reader_id: Annotated[
-        str | None, typer.Option(envvar=_e("READER_ID"), help="Id of the reader this agent drives (site file).")
-    ] = None,
-    site: Annotated[
-        Path | None, typer.Option(envvar=_e("SITE"), help="Site file naming the store, the reader and its antennas.")
-    ] = None,
-    mqtt_url: Annotated[
-        str | None,
-        typer.Option(
-            envvar=_e("MQTT_URL"),
-            help="Broker: mqtt://host[:port], or mqtts:// for TLS. Default mqtt://127.0.0.1:1883.",
-        ),
-    ] = None,
-    username: Annotated[str | None, typer.Option(envvar=_e("USERNAME"), help="MQTT user name.")] = None,
-    password: Annotated[str | None, typer.Option(envvar=_e("PASSWORD"), help="MQTT password.")] = None,
-    tls_ca_file: Annotated[
-        Path | None, typer.Option(envvar=_e("TLS_CA_FILE"), help="CA certificate to check the broker with.")
-    ] = None,
-    tls_cert_file: Annotated[
-        Path | None, typer.Option(envvar=_e("TLS_CERT_FILE"), help="Client certificate (mutual TLS).")
-    ] = None,
-    tls_key_file: Annotated[Path | None, typer.Option(envvar=_e("TLS_KEY_FILE"), help="Client key.")] = None,
-    client_id: Annotated[
-        str | None, typer.Option(envvar=_e("CLIENT_ID"), help="MQTT client id (default tagledger-edge-<reader>).")
-    ] = None,
-    topic_root: Annotated[
-        str | None, typer.Option(envvar=_e("TOPIC_ROOT"), help="First topic level (default: tagledger).")
-    ] = None,
-    spool_path: Annotated[
-        Path | None,
-        typer.Option(
-            envvar=_e("SPOOL_PATH"),
-            help="On-disk buffer of batches the gateway has not confirmed yet. Default: "
-            "<state dir>/spool/<reader>.sqlite, the state dir being $STATE_DIRECTORY (systemd), else "
-            "$XDG_STATE_HOME/tagledger, else ~/.local/state/tagledger.",
-        ),
-    ] = None,
-    spool_max_bytes: Annotated[
-        int | None,
-        typer.Option(
-            envvar=_e("SPOOL_MAX_BYTES"),
-            help="Spool size limit in bytes (default 1 GiB, about 4 h offline at 1,000 reads/s); the oldest "
-            "batches are dropped first, with a gap record.",
-        ),
-    ] = None,
-    profile_dir: Annotated[
-        Path | None, typer.Option(envvar=_e("PROFILE_DIR"), help="Directory of reader profiles (default: built in).")
-    ] = None,
-    heartbeat_interval_s: Annotated[
-        float | None,
-        typer.Option(envvar=_e("HEARTBEAT_INTERVAL_S"), help="Seconds between health reports (default 10)."),
-    ] = None,
-    mqtt_protocol: Annotated[
-        str | None, typer.Option(envvar=_e("MQTT_PROTOCOL"), help="MQTT version: 3.1.1 (default) or 5.")
-    ] = None,
-    window_ms: Annotated[
-        int | None,
-        typer.Option(envvar=_e("WINDOW_MS"), help="Aggregation window in ms (default: the reader profile's)."),
-    ] = None,
-    max_in_flight: Annotated[
-        int | None,
-        typer.Option(
-            envvar=_e("MAX_IN_FLIGHT"), help="Batches sent but not yet confirmed by the gateway (default 100)."
-        ),
-    ] = None,
-    ack_timeout_s: Annotated[
-        float | None,
-        typer.Option(envvar=_e("ACK_TIMEOUT_S"), help="Send a batch again if unconfirmed this long (default 30)."),
-    ] = None,
-    log_level: EdgeLogLevelOpt = LogLevel.INFO,
+    values: dict[str, Any],
+    log_level: Annotated[LogLevel, _log_level_option("TAGLEDGER_EDGE_LOG_LEVEL")] = LogLevel.INFO,
 ) -> None:
     """Read one RFID reader over LLRP and send its reads to the broker.
 
@@ -446,73 +300,25 @@ def edge(
     """
     _setup_logging(log_level)
     mod = import_role("edge.agent", "edge")
-
-    from edge.settings import EdgeSettings
-
-    settings = _settings(
-        EdgeSettings,
-        "TAGLEDGER_EDGE_",
-        **_given(
-            reader_id=reader_id,
-            site=site,
-            mqtt_url=mqtt_url,
-            username=username,
-            password=password,
-            tls_ca_file=tls_ca_file,
-            tls_cert_file=tls_cert_file,
-            tls_key_file=tls_key_file,
-            client_id=client_id,
-            topic_root=topic_root,
-            spool_path=spool_path,
-            spool_max_bytes=spool_max_bytes,
-            profile_dir=profile_dir,
-            heartbeat_interval_s=heartbeat_interval_s,
-            mqtt_protocol=mqtt_protocol,
-            window_ms=window_ms,
-            max_in_flight=max_in_flight,
-            ack_timeout_s=ack_timeout_s,
-        ),
-    )
+    settings = build_settings(EdgeSettings, values)
     _check_site(settings.site)
     _run(mod.run(settings))
 
 
-@app.command()
+@role_command(app, "api", API)
 def api(
-    site: RequiredSiteOpt,
-    database_url: DatabaseOpt = DEFAULT_LEDGER_URL,
-    host: Annotated[
-        str, typer.Option(envvar="TAGLEDGER_API_HOST", help="Address to listen on (0.0.0.0: every interface).")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="TAGLEDGER_API_PORT", help="TCP port to listen on.")] = 8080,
-    cors_origin: Annotated[
-        list[str] | None,
-        typer.Option(envvar="TAGLEDGER_API_CORS_ORIGINS", help="Browser origin allowed to call the API (repeat)."),
-    ] = None,
-    default_safety_stock: Annotated[
-        int, typer.Option(envvar="TAGLEDGER_API_DEFAULT_SAFETY_STOCK", help="Units held back from online sale.")
-    ] = 0,
-    log_level: LogLevelOpt = LogLevel.INFO,
+    values: dict[str, Any],
+    log_level: Annotated[LogLevel, _log_level_option("TAGLEDGER_API_LOG_LEVEL")] = LogLevel.INFO,
 ) -> None:
     """Serve the HTTP API: availability, stock now and in the past, items and their history.
 
     OpenAPI documentation is served at /docs; health at /healthz and /readyz; metrics at /metrics.
+    Every option is also TAGLEDGER_API_<OPTION>.
     """
     _setup_logging(log_level)
-    _check_site(site)
+    _check_site(values["site"])
     mod = import_role("cloud.server", "cloud")
-    from cloud.settings import ApiSettings
-
-    settings = _settings(
-        ApiSettings,
-        "TAGLEDGER_API_",
-        site=site,
-        database_url=database_url,
-        host=host,
-        port=port,
-        cors_origins=cors_origin or [],
-        default_safety_stock=default_safety_stock,
-    )
+    settings = build_settings(ApiSettings, values)
     _run(
         mod.run(settings, on_started=lambda url: typer.echo(f"tagledger api: listening on {url}", err=True)),
         loop_factory=mod.loop_factory(),
@@ -570,15 +376,6 @@ def simulate(
         progress_s=progress_s,
     )
     _run(mod.run(settings))
-
-
-def _settings_problems(exc: ValidationError, env_prefix: str) -> str:
-    lines = []
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"])
-        message = str(err["msg"]).removeprefix("Value error, ")
-        lines.append(f"{field} (--{field.replace('_', '-')} / {env_prefix}{field.upper()}): {message}")
-    return "invalid settings:\n  " + "\n  ".join(lines)
 
 
 @wire_app.command("schema")

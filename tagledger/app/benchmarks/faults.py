@@ -275,7 +275,7 @@ class GatewayProcess:
             "--topic-root", topic_root, "--health-port", str(self.health_port),
             "--client-id", f"bench-gw-{uuid.uuid4().hex[:8]}",
         ]  # fmt: skip
-        self.env = {**os.environ, "TAGLEDGER_STALL_AFTER_S": "2", "TAGLEDGER_MIGRATE": "false"}
+        self.env = {**os.environ, "TAGLEDGER_GATEWAY_STALL_AFTER_S": "2", "TAGLEDGER_GATEWAY_MIGRATE": "false"}
         self.process: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> None:
