@@ -55,23 +55,18 @@ Errors
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 
 from tagledger.ledger import queries, rows
+from tagledger.ledger.core import LedgerCore
 from tagledger.ledger.deltas import stamped, stock_deltas
 from tagledger.ledger.model import (
     BatchKey,
     BatchRecord,
-    EventRecord,
-    ItemRecord,
-    ReaderHeartbeatRecord,
-    ReaderStatusRecord,
-    Reject,
-    StockRow,
     Transition,
 )
 from tagledger.ledger.pg_channel import PostgresChannel
@@ -149,12 +144,6 @@ def _apply_sql(*, gated: bool) -> str:
 _COMMIT_BATCH = _apply_sql(gated=True)
 _COMMIT_TRANSITIONS = _apply_sql(gated=False)
 
-# A GTIN filter is one array parameter after the statement's others.
-_STOCK = queries.stock()
-_STOCK_OF_GTINS = queries.stock(" AND gtin = ANY($2::text[])")
-_AS_OF_STOCK = queries.as_of_stock()
-_AS_OF_STOCK_OF_GTINS = queries.as_of_stock(" AND gtin = ANY($3::text[])")
-
 
 def _columns(transitions: Sequence[Transition]) -> list[list[Any]]:
     """Transitions as one list per event column (+ stock delta columns)."""
@@ -194,7 +183,7 @@ async def _no_session_state(conn: asyncpg.Connection[Any]) -> None:
     return None
 
 
-class PostgresLedger(PostgresChannel):
+class PostgresLedger(LedgerCore, PostgresChannel):
     """:class:`~tagledger.ledger.repository.Ledger` on PostgreSQL.  Use :meth:`open`."""
 
     def __init__(self, pool: asyncpg.Pool[Any]) -> None:
@@ -292,37 +281,24 @@ class PostgresLedger(PostgresChannel):
         async with self._errors():
             await self._pool.fetchval(_COMMIT_TRANSITIONS, *_columns(transitions))
 
-    async def has_batch(self, key: BatchKey) -> bool:
-        async with self._errors():
-            found = await self._pool.fetchval(queries.HAS_BATCH, key.reader_id, key.boot_id, key.seq)
-        return found is not None
+    # -- how a statement runs (``core``), and the caller's own SQL ------------------
 
-    async def max_seq(self, reader_id: str, boot_id: str) -> int | None:
-        async with self._errors():
-            found = await self._pool.fetchval(queries.MAX_SEQ, reader_id, boot_id)
-        return None if found is None else int(found)
-
-    async def record_reject(self, reject: Reject) -> None:
-        async with self._errors():
-            # The pool's jsonb codec encodes the meta dict.
-            await self._pool.execute(queries.INSERT_REJECT, *rows.reject_params(reject, reject.meta))
-
-    async def record_reader_status(self, status: ReaderStatusRecord) -> None:
-        async with self._errors():
-            await self._pool.execute(queries.UPSERT_READER_STATUS, *rows.reader_status_params(status))
-
-    async def record_reader_heartbeat(self, heartbeat: ReaderHeartbeatRecord) -> None:
-        async with self._errors():
-            await self._pool.execute(queries.READER_HEARTBEAT, *rows.heartbeat_params(heartbeat))
-
-    # -- read side --------------------------------------------------------------
-
-    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+    async def _rows(self, sql: str, *args: Any) -> list[asyncpg.Record]:
         async with self._errors():
             return await self._pool.fetch(sql, *args)
 
+    async def _write(self, sql: str, *args: Any) -> None:
+        async with self._errors():
+            await self._pool.execute(sql, *args)
+
+    def _gtin_filter(self, first: int, gtins: Sequence[str]) -> tuple[str, list[Any]]:
+        return f" AND gtin = ANY(${first}::text[])", [list(gtins)]
+
+    def _meta(self, meta: Mapping[str, Any]) -> Mapping[str, Any]:
+        return meta  # the pool's jsonb codec encodes it
+
     async def fetch(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in await self._fetch(sql, *args)]
+        return [tuple(r) for r in await self._rows(sql, *args)]
 
     async def execute(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return await self.fetch(sql, *args)  # one statement is one implicit transaction
@@ -330,48 +306,3 @@ class PostgresLedger(PostgresChannel):
     async def execute_all(self, steps: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
         async with self._errors(), self._pool.acquire() as conn, conn.transaction():
             return [[tuple(r) for r in await conn.fetch(sql, *args)] for sql, args in steps]
-
-    async def load_items(self, store_id: str | None = None) -> list[ItemRecord]:
-        found = await (
-            self._fetch(queries.ITEMS) if store_id is None else self._fetch(queries.ITEMS_OF_STORE, store_id)
-        )
-        return [rows.item(r) for r in found]
-
-    async def stock(
-        self,
-        store_id: str,
-        *,
-        gtins: Sequence[str] | None = None,
-        as_of_us: int | None = None,
-    ) -> list[StockRow]:
-        args: list[Any] = [store_id] if as_of_us is None else [store_id, as_of_us]
-        if gtins is None:
-            sql = _STOCK if as_of_us is None else _AS_OF_STOCK
-        else:
-            sql = _STOCK_OF_GTINS if as_of_us is None else _AS_OF_STOCK_OF_GTINS
-            args.append(list(gtins))
-        return [rows.stock_row(store_id, r) for r in await self._fetch(sql, *args)]
-
-    async def item(self, epc: str) -> ItemRecord | None:
-        found = await self._fetch(queries.ITEM, epc)
-        return rows.item(found[0]) if found else None
-
-    async def item_history(self, epc: str, *, limit: int = 100, before_id: int | None = None) -> list[EventRecord]:
-        found = await self._fetch(queries.ITEM_HISTORY, epc, before_id if before_id is not None else 2**63 - 1, limit)
-        return [rows.event(r) for r in found]
-
-    async def rejects(self, *, limit: int = 100) -> list[Reject]:
-        return [rows.reject(r) for r in await self._fetch(queries.REJECTS, limit)]
-
-    async def batch_count(self) -> int:
-        async with self._errors():
-            n = await self._pool.fetchval(queries.BATCH_COUNT)
-        return int(n)
-
-    async def reader_statuses(self, store_id: str | None = None) -> list[ReaderStatusRecord]:
-        found = await (
-            self._fetch(queries.READER_STATUSES)
-            if store_id is None
-            else self._fetch(queries.READER_STATUSES_OF_STORE, store_id)
-        )
-        return [rows.reader_status(r) for r in found]

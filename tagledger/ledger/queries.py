@@ -104,12 +104,14 @@ READER_STATUSES_OF_STORE = (
 )
 
 
+@lru_cache(maxsize=256)
 def stock(gtin_filter: str = "") -> str:
     """Current stock of store $1; ``gtin_filter`` is empty or ``" AND gtin ..."`` (from $2 on)."""
     return f"""SELECT gtin, zone, state, count FROM stock WHERE store_id = $1 AND count <> 0{gtin_filter}
  ORDER BY gtin, zone, state"""
 
 
+@lru_cache(maxsize=256)
 def as_of_stock(gtin_filter: str = "") -> str:
     """Stock of store $1 at the past time $2, as the sum of event deltas.
 

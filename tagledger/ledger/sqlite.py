@@ -31,23 +31,14 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from tagledger.ledger import queries, rows
+from tagledger.ledger.core import LedgerCore
 from tagledger.ledger.deltas import last_per_item, stamped, stock_deltas
-from tagledger.ledger.model import (
-    BatchKey,
-    BatchRecord,
-    EventRecord,
-    ItemRecord,
-    ReaderHeartbeatRecord,
-    ReaderStatusRecord,
-    Reject,
-    StockRow,
-    Transition,
-)
+from tagledger.ledger.model import BatchRecord, Transition
 from tagledger.ledger.repository import CommitResult, LedgerCorrupt, LedgerError, LedgerUnavailable
 from tagledger.ledger.sqlite_channel import SqliteChannel, in_write_transaction
 
@@ -55,28 +46,14 @@ T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5_000
 
-# The core's statements (``queries``), translated once for SQLite.
+# The commit path's statements (``queries``), translated once for SQLite; the
+# others are translated as they pass (``_rows``, ``_write``: cached).
 _q = queries.sqlite_placeholders
 _INSERT_BATCH = _q(queries.insert_batch("$9"))
 _INSERT_EVENT = _q(queries.INSERT_EVENT)
 _UPSERT_ITEM = _q(queries.UPSERT_ITEM)
 _UPSERT_STOCK = _q(queries.UPSERT_STOCK)
 _LAST_EVENT_ID = _q(queries.LAST_EVENT_ID)
-_HAS_BATCH = _q(queries.HAS_BATCH)
-_MAX_SEQ = _q(queries.MAX_SEQ)
-_INSERT_REJECT = _q(queries.INSERT_REJECT)
-_UPSERT_READER_STATUS = _q(queries.UPSERT_READER_STATUS)
-_READER_HEARTBEAT = _q(queries.READER_HEARTBEAT)
-_ITEMS = _q(queries.ITEMS)
-_ITEMS_OF_STORE = _q(queries.ITEMS_OF_STORE)
-_ITEM = _q(queries.ITEM)
-_ITEM_HISTORY = _q(queries.ITEM_HISTORY)
-_REJECTS = _q(queries.REJECTS)
-_BATCH_COUNT = _q(queries.BATCH_COUNT)
-_READER_STATUSES = _q(queries.READER_STATUSES)
-_READER_STATUSES_OF_STORE = _q(queries.READER_STATUSES_OF_STORE)
-_STOCK = _q(queries.stock())
-_AS_OF_STOCK = _q(queries.as_of_stock())
 
 
 def _now_us() -> int:
@@ -125,7 +102,7 @@ def _classify(exc: sqlite3.Error) -> LedgerError:
     return LedgerCorrupt(f"SQLite ledger: {exc}")
 
 
-class SqliteLedger(SqliteChannel):
+class SqliteLedger(LedgerCore, SqliteChannel):
     """:class:`~tagledger.ledger.repository.Ledger` on one SQLite file.  Use :meth:`open`."""
 
     def __init__(self, path: str) -> None:
@@ -237,100 +214,37 @@ class SqliteLedger(SqliteChannel):
     def _commit_transitions(self, transitions: list[Transition]) -> None:
         in_write_transaction(self._w(), lambda conn: _apply(conn, transitions, _now_us()))
 
-    async def has_batch(self, key: BatchKey) -> bool:
-        return await self._in(self._reader, self._has_batch, key)
+    # -- how a statement runs (``core``), and the caller's own SQL ------------------
 
-    def _has_batch(self, key: BatchKey) -> bool:
-        return self._r().execute(_HAS_BATCH, (key.reader_id, key.boot_id, key.seq)).fetchone() is not None
-
-    async def max_seq(self, reader_id: str, boot_id: str) -> int | None:
-        return await self._in(self._reader, self._max_seq, reader_id, boot_id)
-
-    def _max_seq(self, reader_id: str, boot_id: str) -> int | None:
-        (found,) = self._r().execute(_MAX_SEQ, (reader_id, boot_id)).fetchone()
-        return None if found is None else int(found)
-
-    async def record_reject(self, reject: Reject) -> None:
-        await self._in(self._writer, self._record_reject, reject)
-
-    def _record_reject(self, reject: Reject) -> None:
-        self._w().execute(_INSERT_REJECT, rows.reject_params(reject, json.dumps(reject.meta)))
-
-    async def record_reader_status(self, status: ReaderStatusRecord) -> None:
-        await self._in(self._writer, self._record_reader_status, status)
-
-    def _record_reader_status(self, s: ReaderStatusRecord) -> None:
-        self._w().execute(_UPSERT_READER_STATUS, rows.reader_status_params(s))
-
-    async def record_reader_heartbeat(self, heartbeat: ReaderHeartbeatRecord) -> None:
-        await self._in(self._writer, self._record_reader_heartbeat, heartbeat)
-
-    def _record_reader_heartbeat(self, h: ReaderHeartbeatRecord) -> None:
-        self._w().execute(_READER_HEARTBEAT, rows.heartbeat_params(h))
-
-    # -- read side --------------------------------------------------------------
-
-    async def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return await self._in(self._reader, self._fetchall, sql, params)
+    async def _rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        return await self._in(self._reader, self._fetchall, _q(sql), args)
 
     def _fetchall(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return self._r().execute(sql, params).fetchall()
 
+    async def _write(self, sql: str, *args: Any) -> None:
+        await self._in(self._writer, self._execute_one, _q(sql), args)
+
+    def _execute_one(self, sql: str, params: Sequence[Any]) -> None:
+        self._w().execute(sql, params)  # autocommit: its own transaction
+
+    def _gtin_filter(self, first: int, gtins: Sequence[str]) -> tuple[str, list[Any]]:
+        # One placeholder per GTIN: an IN list the gtin index serves.
+        return f" AND gtin IN ({queries.placeholders(len(gtins), first)})", list(gtins)
+
+    def _meta(self, meta: Mapping[str, Any]) -> str:
+        return json.dumps(meta)
+
     async def fetch(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        return await self._query(queries.sqlite_placeholders(sql), args)
+        return await self._rows(sql, *args)
 
     async def execute(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         (found,) = await self.execute_all([(sql, args)])
         return found
 
     async def execute_all(self, steps: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
-        work = [(queries.sqlite_placeholders(sql), tuple(args)) for sql, args in steps]
+        work = [(_q(sql), tuple(args)) for sql, args in steps]
         return await self._in(self._writer, self._execute_all, work)
 
     def _execute_all(self, steps: list[tuple[str, tuple[Any, ...]]]) -> list[list[tuple[Any, ...]]]:
         return in_write_transaction(self._w(), lambda conn: [conn.execute(sql, args).fetchall() for sql, args in steps])
-
-    async def load_items(self, store_id: str | None = None) -> list[ItemRecord]:
-        found = await (self._query(_ITEMS) if store_id is None else self._query(_ITEMS_OF_STORE, (store_id,)))
-        return [rows.item(r) for r in found]
-
-    async def stock(
-        self,
-        store_id: str,
-        *,
-        gtins: Sequence[str] | None = None,
-        as_of_us: int | None = None,
-    ) -> list[StockRow]:
-        head: tuple[Any, ...] = (store_id,) if as_of_us is None else (store_id, as_of_us)
-        if gtins is None:
-            sql = _STOCK if as_of_us is None else _AS_OF_STOCK
-            params = head
-        elif not gtins:
-            return []
-        else:
-            # One placeholder per GTIN (an IN list the gtin index serves), after the head's.
-            gtin_filter = f" AND gtin IN ({queries.placeholders(len(gtins), len(head) + 1)})"
-            sql = _q(queries.stock(gtin_filter) if as_of_us is None else queries.as_of_stock(gtin_filter))
-            params = (*head, *gtins)
-        return [rows.stock_row(store_id, r) for r in await self._query(sql, params)]
-
-    async def item(self, epc: str) -> ItemRecord | None:
-        found = await self._query(_ITEM, (epc,))
-        return rows.item(found[0]) if found else None
-
-    async def item_history(self, epc: str, *, limit: int = 100, before_id: int | None = None) -> list[EventRecord]:
-        found = await self._query(_ITEM_HISTORY, (epc, before_id if before_id is not None else 2**63 - 1, limit))
-        return [rows.event(r) for r in found]
-
-    async def rejects(self, *, limit: int = 100) -> list[Reject]:
-        return [rows.reject(r) for r in await self._query(_REJECTS, (limit,))]
-
-    async def batch_count(self) -> int:
-        found = await self._query(_BATCH_COUNT)
-        return int(found[0][0])
-
-    async def reader_statuses(self, store_id: str | None = None) -> list[ReaderStatusRecord]:
-        found = await (
-            self._query(_READER_STATUSES) if store_id is None else self._query(_READER_STATUSES_OF_STORE, (store_id,))
-        )
-        return [rows.reader_status(r) for r in found]
