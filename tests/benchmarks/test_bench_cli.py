@@ -45,3 +45,17 @@ def test_small_benchmarks_end_with_their_figures_as_json(command: str, args: lis
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output.strip().splitlines()[-1])
     assert key in figures
+
+
+def test_a_benchmark_option_is_also_an_environment_variable() -> None:
+    result = runner.invoke(app, ["bench", "state-machine", "--help"])
+    assert "TAGLEDGER_BENCH_STATE_MACHINE_ITEMS" in " ".join(result.output.split())
+    by_variable = runner.invoke(
+        app,
+        ["bench", "ledger-commit", "--json"],
+        env={"TAGLEDGER_BENCH_LEDGER_COMMIT_BACKEND": "sqlite", "TAGLEDGER_BENCH_LEDGER_COMMIT_SECONDS": "0.1"},
+    )
+    assert by_variable.exit_code == 0, by_variable.output
+    figures = json.loads(by_variable.output.strip().splitlines()[-1])
+    assert set(figures) >= {"sqlite"}
+    assert "postgres" not in figures  # the variable chose the backend

@@ -38,7 +38,6 @@ Figures are fractions in [0, 1].  The last line of output is one JSON object
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import concurrent.futures
 import contextlib
@@ -60,6 +59,7 @@ from gateway.anomalies import AnomalyDetector
 from gateway.fastwire import decode_batch, sightings_from_batch
 from gateway.formats import parse_impinj
 from gateway.ingest import Ingestor
+from tagledger.app.benchmarks.args import bench_parser
 from tagledger.app.benchmarks.edgex_baseline import EdgexInventory
 from tagledger.app.sim.scenarios import SCENARIOS, START_US, Recording, Scenario, record
 from tagledger.clock import US_PER_S, ManualClock
@@ -381,10 +381,7 @@ def _table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="tagledger bench accuracy", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--json", action="store_true", help="print only the JSON result line")
+    parser = bench_parser("accuracy", __doc__, json_help="print only the JSON result line")
     parser.add_argument("--scenario", action="append", default=[], help="run only this scenario (repeatable)")
     parser.add_argument(
         "--seeds",

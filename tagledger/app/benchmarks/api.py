@@ -5,7 +5,7 @@
 
 What it does, in order:
 
-1. creates a throwaway database through the admin URL (``--admin-url``, default
+1. creates a throwaway database through the admin URL (``--database-url``, default
    ``TAGLEDGER_TEST_DATABASE_URL`` or the local server), migrates it, and
    bulk-loads ``--items`` items with COPY (asyncpg) into ``items`` and the
    matching ``stock`` counts (the same numbers the gateway's delta upserts
@@ -83,12 +83,12 @@ import yaml
 from cloud.auth import tokens
 from cloud.auth.repository import ApiKeyRecord, add_api_key
 from cloud.gtin import check_digit
+from tagledger.app.benchmarks.args import add_database_url, bench_parser
 from tagledger.clock import SystemClock
 from tagledger.ledger import open_ledger
 from tagledger.ledger.migrate import migrate
 from tagledger.ledger.scratch import scratch_database
 
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 ZONES = ("floor", "backroom")
 
 
@@ -417,7 +417,7 @@ def summary(phase: Phase) -> dict[str, Any]:
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
-    admin_url = args.admin_url or os.environ.get("TAGLEDGER_TEST_DATABASE_URL", DEFAULT_ADMIN_URL)
+    admin_url = args.database_url
     name = f"tagledger_bench_api_{uuid.uuid4().hex[:8]}"
     async with scratch_database(admin_url, name) as url:
         return await _bench(args, admin_url, url, name)
@@ -545,9 +545,10 @@ async def _bench(args: argparse.Namespace, admin_url: str, url: str, name: str) 
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="tagledger bench api",
-        description="Availability look-ups over HTTP against a PostgreSQL ledger of 1M+ items, next to /healthz.",
+    p = bench_parser(
+        "api",
+        "Availability look-ups over HTTP against a PostgreSQL ledger of 1M+ items, next to /healthz.",
+        json_help="Print one JSON object as the last line.",
     )
     p.add_argument("--items", type=int, default=1_000_000, help="Items to load (COPY).")
     p.add_argument("--stores", type=int, default=100, help="Stores the items are spread over.")
@@ -569,8 +570,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--max-requests", type=int, default=500_000, help="Cap on requests per phase.")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--admin-url", default=None, help="PostgreSQL URL allowed to CREATE/DROP DATABASE.")
-    p.add_argument("--json", action="store_true", help="Print one JSON object as the last line.")
+    add_database_url(p, "--admin-url")
     return p.parse_args(argv)
 
 

@@ -65,6 +65,7 @@ import aiomqtt
 import psutil
 import yaml
 
+from tagledger.app.benchmarks.args import bench_parser
 from tagledger.app.faults import TcpProxy
 from tagledger.app.sim.endpoint import Faults, LlrpEndpoint
 from tagledger.app.sim.llrp_codec import TagEntry
@@ -478,9 +479,10 @@ async def _measure(
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="tagledger bench edge",
-        description="One edge agent (own process) reading the LLRP simulator: CPU, RSS, messages, spool growth.",
+    p = bench_parser(
+        "edge",
+        "One edge agent (own process) reading the LLRP simulator: CPU, RSS, messages, spool growth.",
+        json_help="Print one JSON object as the last line.",
     )
     p.add_argument("--reads-per-s", type=float, default=1000.0, help="Read rate the simulated reader delivers.")
     p.add_argument("--seconds", type=float, default=60.0, help="Measured time: online plus offline.")
@@ -496,7 +498,6 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--mqtt-url", default=None, help="Broker (default: Mosquitto if it answers, else embedded).")
-    p.add_argument("--json", action="store_true", help="Print one JSON object as the last line.")
     return p.parse_args(argv)
 
 

@@ -42,7 +42,6 @@ Figures per scenario (``--json``: one object per line, then the table as the las
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -69,6 +68,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
 
+from tagledger.app.benchmarks.args import DEFAULT_ADMIN_URL, add_database_url, bench_parser
 from tagledger.app.faults import Mosquitto
 from tagledger.ledger.migrate import migrate
 from tagledger.ledger.scratch import create_database, drop_database
@@ -78,7 +78,6 @@ from tagledger.wire import Topics
 STORE = "paris-01"
 READER = "paris-01-r1"
 SCENARIOS = ("poison", "fuzz", "database_refuses", "broker_killed", "gateway_killed")
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @dataclass
@@ -661,17 +660,12 @@ def table(rows: list[Row]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="tagledger bench faults", description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "--database-url",
-        default=os.environ.get("TAGLEDGER_TEST_DATABASE_URL", DEFAULT_ADMIN_URL),
-        help="Administrative PostgreSQL URL; the run creates and drops a database of its own.",
-    )
+    p = bench_parser("faults", __doc__.split("\n\n")[0], json_help="One JSON object per scenario, then the table.")
+    add_database_url(p)
     p.add_argument("--fault-s", type=float, default=5.0, help="How long each fault lasts.")
     p.add_argument("--rate", type=float, default=50.0, help="Messages per second, all sources together.")
     p.add_argument("--scenario", action="append", choices=SCENARIOS, help="Run only these (repeat).")
     p.add_argument("--fuzz-messages", type=int, default=3000, help="fuzz: messages in all, a third of them fuzzed.")
-    p.add_argument("--json", action="store_true", help="One JSON object per scenario, then the table.")
     args = p.parse_args(argv)
     if urlsplit(args.database_url).scheme not in ("postgresql", "postgres"):
         p.error("--database-url must be a PostgreSQL URL")

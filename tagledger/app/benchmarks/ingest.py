@@ -55,6 +55,7 @@ import aiomqtt
 import asyncpg
 import yaml
 
+from tagledger.app.benchmarks.args import add_database_url, bench_parser
 from tagledger.ledger.migrate import migrate
 from tagledger.ledger.scratch import scratch_database
 from tagledger.wire import Ack, ReadBatch, Topics, decode_as
@@ -419,13 +420,13 @@ async def _bench(args: argparse.Namespace, db_url: str, tmp: Path) -> dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="tagledger bench ingest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = bench_parser("ingest", __doc__, json_help="end with one JSON line (always printed)")
+    add_database_url(parser)
+    parser.add_argument(
+        "--mqtt-url",
+        default=os.environ.get("TAGLEDGER_TEST_MQTT_URL", "mqtt://127.0.0.1:1883"),
+        help="broker (else TAGLEDGER_TEST_MQTT_URL)",
     )
-    parser.add_argument("--json", action="store_true", help="end with one JSON line (always printed)")
-    admin = os.environ.get("TAGLEDGER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--database-url", default=admin, help="admin URL; a throwaway database is made and dropped")
-    parser.add_argument("--mqtt-url", default=os.environ.get("TAGLEDGER_TEST_MQTT_URL", "mqtt://127.0.0.1:1883"))
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each maximum-rate run")
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--latency-load", type=float, default=0.10)
