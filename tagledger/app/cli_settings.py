@@ -208,7 +208,7 @@ def _parameter(role: RoleOptions, name: str, info: FieldInfo) -> inspect.Paramet
     required = name in role.required
     default_text = "" if required else _default_text(info)
     common: dict[str, Any] = {
-        "envvar": envvars,
+        "envvar": envvars[0] if len(envvars) == 1 else envvars,  # one name: shown without list brackets
         "help": description,
         "show_default": default_text or False,
         "show_envvar": True,

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tagledger.app.sim import llrp_codec as c
+from tagledger.app.sim import llrp_requests as req
 from tests.sim.golden_reader_messages import EPC, FULL, T0, reader_messages
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -21,7 +22,7 @@ def test_add_rospec_recorded_from_sllurp_decodes_to_the_profile_that_built_it() 
     # session 2, population 64, mode 1002, report every 100 tags or 250 ms.
     frame = _frame("sllurp_add_rospec.bin")
     assert frame.type == c.Msg.ADD_ROSPEC
-    spec = c.decode_add_rospec(frame.body)
+    spec = req.decode_add_rospec(frame.body)
     assert spec.rospec_id == 1
     assert spec.start_trigger == c.START_IMMEDIATE
     assert spec.antennas == [1, 2]
@@ -38,7 +39,7 @@ def test_add_rospec_recorded_from_sllurp_decodes_to_the_profile_that_built_it() 
 def test_set_reader_config_recorded_from_sllurp_asks_for_keepalives_and_antenna_events() -> None:
     frame = _frame("sllurp_set_reader_config.bin")
     assert frame.type == c.Msg.SET_READER_CONFIG
-    change = c.decode_set_reader_config(frame.body)
+    change = req.decode_set_reader_config(frame.body)
     assert change.keepalive_ms == 2000
     assert change.events[c.EVENT_ANTENNA] is True
     assert change.events[2] is False  # ROSpecEvent
@@ -61,8 +62,8 @@ def test_recorded_client_messages_have_the_expected_type(name: str, msg_type: c.
 
 
 def test_delete_rospec_zero_means_all() -> None:
-    assert c.decode_spec_id(_frame("sllurp_delete_rospec.bin").body) == 0
-    assert c.decode_spec_id(_frame("sllurp_enable_rospec.bin").body) == 1
+    assert req.decode_spec_id(_frame("sllurp_delete_rospec.bin").body) == 0
+    assert req.decode_spec_id(_frame("sllurp_enable_rospec.bin").body) == 1
 
 
 @pytest.mark.parametrize("name", sorted(reader_messages()))
@@ -104,4 +105,4 @@ def test_malformed_bytes_are_refused() -> None:
     with pytest.raises(c.CodecError):
         c.iter_params(b"\x00\xb1\x00\x40")  # parameter longer than the data
     with pytest.raises(c.CodecError):
-        c.decode_add_rospec(c.tlv(c.P.AISPEC, b"\x00\x00"))
+        req.decode_add_rospec(c.tlv(c.P.AISPEC, b"\x00\x00"))

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from tagledger.app.sim import llrp_codec as c
+from tagledger.app.sim import llrp_requests as req
 from tagledger.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -336,7 +337,7 @@ class LlrpEndpoint:
             antennas = [(p, p in self._connected_antennas) for p in range(1, self._caps.max_antennas + 1)]
             self._send(s, c.reader_config_response(mid, self.reader_id.encode(), antennas, s.keepalive_ms, s.events))
         elif t == c.Msg.SET_READER_CONFIG:
-            change = c.decode_set_reader_config(f.body)
+            change = req.decode_set_reader_config(f.body)
             if change.reset_to_factory_defaults:
                 self._stop_all(s)
                 s.rospecs.clear()
@@ -349,7 +350,7 @@ class LlrpEndpoint:
         elif t in (c.Msg.ENABLE_EVENTS_AND_REPORTS, c.Msg.KEEPALIVE_ACK):
             pass  # no response defined
         elif t == c.Msg.ADD_ROSPEC:
-            spec = c.decode_add_rospec(f.body)
+            spec = req.decode_add_rospec(f.body)
             if self.faults.reject_rospec is not None:
                 why = self.faults.reject_rospec
                 self._send(s, c.status_response(c.Msg.ADD_ROSPEC_RESPONSE, mid, c.Status.PARAMETER_ERROR, why))
@@ -360,7 +361,7 @@ class LlrpEndpoint:
                 self.rospecs_added.append(spec)
                 self._send(s, c.status_response(c.Msg.ADD_ROSPEC_RESPONSE, mid))
         elif t in (c.Msg.ENABLE_ROSPEC, c.Msg.START_ROSPEC, c.Msg.STOP_ROSPEC, c.Msg.DISABLE_ROSPEC):
-            rid = c.decode_spec_id(f.body)
+            rid = req.decode_spec_id(f.body)
             response = c.STATUS_RESPONSES[t]
             if rid not in s.rospecs:
                 self._send(s, c.status_response(response, mid, c.Status.A_INVALID, f"no ROSpec {rid}"))
@@ -380,7 +381,7 @@ class LlrpEndpoint:
                     s.enabled.discard(rid)
             self._send(s, c.status_response(response, mid))
         elif t == c.Msg.DELETE_ROSPEC:
-            rid = c.decode_spec_id(f.body)
+            rid = req.decode_spec_id(f.body)
             if rid != 0 and rid not in s.rospecs:
                 self._send(s, c.status_response(c.Msg.DELETE_ROSPEC_RESPONSE, mid, c.Status.A_INVALID, "no ROSpec"))
                 return False
@@ -394,7 +395,7 @@ class LlrpEndpoint:
             # that the bookkeeping answers stay truthful.
             if t == c.Msg.ADD_ACCESSSPEC:
                 s.access_specs.add(len(s.access_specs) + 1)
-            elif t == c.Msg.DELETE_ACCESSSPEC and c.decode_spec_id(f.body) == 0:
+            elif t == c.Msg.DELETE_ACCESSSPEC and req.decode_spec_id(f.body) == 0:
                 s.access_specs.clear()
             self._send(s, c.status_response(c.STATUS_RESPONSES[t], mid))
         elif t == c.Msg.CUSTOM_MESSAGE:

@@ -3,9 +3,10 @@
 The simulator speaks only the handful of messages a client such as sllurp uses,
 so the codec is written out here rather than pulled from a library: it encodes
 what a reader sends (event notifications, capabilities, configuration,
-responses, keepalives, tag reports) and decodes what a client sends (the
-message header of everything, and the bodies of ADD_ROSPEC and
-SET_READER_CONFIG, which carry the settings the simulator must honour).
+responses, keepalives, tag reports) and decodes the frame and parameters of
+what a client sends; :mod:`tagledger.app.sim.llrp_requests` decodes the bodies
+of ADD_ROSPEC and SET_READER_CONFIG, which carry the settings the simulator
+must honour, into :class:`ROSpec` and :class:`ReaderConfigChange`.
 
 Wire format (LLRP 1.0.1, big-endian):
 
@@ -555,69 +556,6 @@ class ROSpec:
     impinj_search_mode: int | None = None  # ImpinjInventorySearchMode, if the client sent it
 
 
-def _u8(b: bytes, off: int = 0) -> int:
-    return b[off]
-
-
-def decode_add_rospec(body: bytes) -> ROSpec:
-    params = iter_params(body)
-    if not params or params[0].type != P.ROSPEC:
-        raise CodecError("ADD_ROSPEC without an ROSpec parameter")
-    rs = params[0].body
-    if len(rs) < 6:
-        raise CodecError("truncated ROSpec")
-    (rospec_id,) = struct.unpack("!I", rs[:4])
-    spec = ROSpec(rospec_id=rospec_id)
-    for p in iter_params(rs[6:]):
-        if p.type == P.RO_BOUNDARY_SPEC:
-            for b in iter_params(p.body):
-                if b.type == P.ROSPEC_START_TRIGGER:
-                    spec.start_trigger = _u8(b.body)
-        elif p.type == P.AISPEC:
-            (n,) = struct.unpack("!H", p.body[:2])
-            spec.antennas = list(struct.unpack(f"!{n}H", p.body[2 : 2 + 2 * n]))
-            for a in iter_params(p.body[2 + 2 * n :]):
-                if a.type == P.AISPEC_STOP_TRIGGER:
-                    for t in iter_params(a.body[5:]):
-                        if t.type == P.TAG_OBSERVATION_TRIGGER:
-                            _, _, ntags, _, _, timeout = struct.unpack("!BBHHHI", t.body[:12])
-                            spec.report_every_n_tags = ntags
-                            spec.report_timeout_ms = timeout
-                elif a.type == P.INVENTORY_PARAMETER_SPEC:
-                    _decode_inventory_parameter_spec(a.body, spec)
-        elif p.type == P.RO_REPORT_SPEC:
-            _, n = struct.unpack("!BH", p.body[:3])
-            if n and not spec.report_every_n_tags:
-                spec.report_every_n_tags = n
-            for s in iter_params(p.body[3:]):
-                if s.type == P.TAG_REPORT_CONTENT_SELECTOR:
-                    (flags,) = struct.unpack("!H", s.body[:2])
-                    spec.selector = ContentSelector.from_flags(flags)
-    return spec
-
-
-def _decode_inventory_parameter_spec(body: bytes, spec: ROSpec) -> None:
-    for ac in iter_params(body[3:]):
-        if ac.type != P.ANTENNA_CONFIGURATION:
-            continue
-        (antenna,) = struct.unpack("!H", ac.body[:2])
-        for sub in iter_params(ac.body[2:]):
-            if sub.type == P.RF_TRANSMITTER:
-                _, _, power = struct.unpack("!HHH", sub.body[:6])
-                spec.tx_power_index[antenna] = power
-            elif sub.type == P.C1G2_INVENTORY_COMMAND:
-                for c in iter_params(sub.body[1:]):
-                    if c.type == P.C1G2_SINGULATION_CONTROL:
-                        spec.session = c.body[0] >> 6
-                        (spec.tag_population,) = struct.unpack("!H", c.body[1:3])
-                    elif c.type == P.C1G2_RF_CONTROL:
-                        (spec.mode_identifier,) = struct.unpack("!H", c.body[:2])
-                    elif c.type == P.CUSTOM and len(c.body) >= 10:
-                        vendor, subtype, mode = struct.unpack("!IIH", c.body[:10])
-                        if (vendor, subtype) == (VENDOR_IMPINJ, IMPINJ_INVENTORY_SEARCH_MODE):
-                            spec.impinj_search_mode = mode
-
-
 @dataclass(slots=True)
 class ReaderConfigChange:
     """The parts of a SET_READER_CONFIG the simulator acts on."""
@@ -625,27 +563,3 @@ class ReaderConfigChange:
     reset_to_factory_defaults: bool = False
     keepalive_ms: int | None = None  # None: not in the message; 0: keepalives off
     events: dict[int, bool] = field(default_factory=dict)
-
-
-def decode_set_reader_config(body: bytes) -> ReaderConfigChange:
-    if not body:
-        raise CodecError("empty SET_READER_CONFIG")
-    change = ReaderConfigChange(reset_to_factory_defaults=bool(body[0] & 0x80))
-    for p in iter_params(body[1:]):
-        if p.type == P.KEEPALIVE_SPEC:
-            trigger, interval = struct.unpack("!BI", p.body[:5])
-            change.keepalive_ms = interval if trigger == 1 else 0
-        elif p.type == P.READER_EVENT_NOTIFICATION_SPEC:
-            for s in iter_params(p.body):
-                if s.type == P.EVENT_NOTIFICATION_STATE:
-                    ev, flags = struct.unpack("!HB", s.body[:3])
-                    change.events[ev] = bool(flags & 0x80)
-    return change
-
-
-def decode_spec_id(body: bytes) -> int:
-    """ROSpecID / AccessSpecID of the messages that carry only that."""
-    if len(body) < 4:
-        raise CodecError("missing spec id")
-    (spec_id,) = struct.unpack("!I", body[:4])
-    return int(spec_id)
