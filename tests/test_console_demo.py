@@ -10,8 +10,16 @@ Each move is timed end to end and split where the time goes:
   grouping and the ledger commit (the event's ``recorded_at``);
 * commit -> page: the change stream's poll and the page's refresh.
 
-It prints the figures and asserts that the page follows every move; how fast is a
-figure, not an assertion (a loaded CI machine must not fail it).
+It prints the figures and asserts two bounds.  Read -> page (evidence -> page:
+edge window, MQTT, commit, change stream, refresh) is the system's own latency
+and must stay within the issue's 2 s (``PIPELINE_S``).  Carried -> page also
+holds the state machine's confirmation of a move (gateway.policy.Lapse: the old
+zone silent for about six of the item's usual reads, the new one reading it
+steadily for 1.5 s; 2 s at the very least), so it is held to ``TOTAL_S``.
+
+Each move carries an item that has not moved yet: an item carried back to a zone
+it left seconds ago is the model's known slow case (its old evidence there is
+still strong), not what a staff member sees when stock is put on the floor.
 """
 
 from __future__ import annotations
@@ -30,7 +38,11 @@ from tests.cloud.console.browser import chromium, tab
 
 pytestmark = pytest.mark.slow
 
-MOVES = 3
+MOVES = 4
+#: Read -> page, each move (see the module doc).
+PIPELINE_S = 2.0
+#: Carried -> page, each move: 2-3.5 s measured on a quiet machine, with a margin for a loaded one.
+TOTAL_S = 6.0
 
 
 def _us(iso: str) -> float:
@@ -53,9 +65,11 @@ async def test_the_console_follows_items_carried_in_the_simulated_store(tmp_path
             await t.page.goto(stack.api_url + "/")
             await t.page.wait_for_function("document.querySelector('#live').textContent === 'live'")
             figures: list[tuple[float, float, float, float]] = []
+            carried: set[str] = set()
             for n in range(MOVES):
                 source, target = ("backroom", "floor") if n % 2 == 0 else ("floor", "backroom")
-                epc = model.zone_items(source)[0].epc_hex
+                epc = next(item.epc_hex for item in model.zone_items(source) if item.epc_hex not in carried)
+                carried.add(epc)
                 count = t.page.locator(f'#zones [data-zone="{target}"] .count')
                 started = time.time()
                 before = int(await count.text_content() or "0")
@@ -83,3 +97,6 @@ async def test_the_console_follows_items_carried_in_the_simulated_store(tmp_path
             totals = [f[3] for f in figures]
             print(f"  median total {statistics.median(totals):.2f} s, max {max(totals):.2f} s")
             await t.shot("console-demo")
+            for i, (_, b, c, total) in enumerate(figures):
+                assert b + c <= PIPELINE_S, f"move {i}: read -> page took {b + c:.2f} s"
+                assert total <= TOTAL_S, f"move {i}: carried -> page took {total:.2f} s"

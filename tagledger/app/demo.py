@@ -38,9 +38,10 @@ class DemoSettings(BaseModel):
     data_dir: Path | None = None
     json_summary: bool = False
     # A lively but readable store: an event every 15 s or so, and enough read
-    # capacity for four readers to cover 400 items several times a second.
+    # capacity for four readers to cover 400 items several times a second
+    # (see StackSettings.reads_per_s).
     events_per_minute: float = 4.0
-    reads_per_s: float = 600.0
+    reads_per_s: float = 1200.0
 
     @field_validator("data_dir")
     @classmethod
