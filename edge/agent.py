@@ -104,9 +104,9 @@ async def _open_reader(stack: AsyncExitStack, reader: Reader, profile: ReaderPro
             profile,
             [a.port for a in reader.antennas],
             tx_power_dbm={a.port: a.tx_power_dbm for a in reader.antennas if a.tx_power_dbm is not None} or None,
-            # Impinj readers get the profile's search mode (an Impinj extension of LLRP);
-            # other readers would refuse the custom parameter.
-            impinj_search_mode=reader.model.startswith("impinj"),
+            # The profile's search mode, an Impinj extension of LLRP: asked of readers
+            # whose capabilities say Impinj (vendor number 25882) only, see edge.llrp.
+            impinj_search_mode=profile.impinj_search_mode,
         )
     )
 

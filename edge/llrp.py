@@ -29,12 +29,8 @@ taken for half-open, dropped, and re-established.  A connection that has not
 reached "inventorying" within ``setup_timeout_s`` is treated the same way: a
 reader that accepts TCP but never reads is the failure this guards against.
 
-Readers that leave fields out.  A report without PeakRSSI is not a read at
--128 dBm: its strength is unknown, so the RSSI floor does not apply and the
-read is carried at the floor (the weakest strength the profile accepts, so it
-never outweighs a measured read).  A report without AntennaID is attributed to
-the reader's antenna when it has only one; otherwise it cannot be placed in a
-zone and is dropped.  Both are counted (``reads_without_rssi``,
+Readers that leave fields out: reads without PeakRSSI or AntennaID are
+decoded as :mod:`edge.llrp_reports` says, counted (``reads_without_rssi``,
 ``reads_without_antenna``, and ``reads_filtered`` for the profile's filters;
 all three go out in the heartbeat) and logged once a minute, not per read.
 
@@ -46,8 +42,17 @@ all that arrived meanwhile; 20 ms is small against the aggregation window.
 
 Transmit power.  sllurp's own choice from the reader's power table rounds down
 and never picks the top entry, so the power is chosen here: the nearest entry
-of the table the reader sent in its capabilities (the lower one on a tie),
-logged at INFO, and handed to sllurp as a table index.
+of the table the reader sent in its capabilities
+(:func:`edge.llrp_config.choose_tx_power`), logged at INFO, and handed to
+sllurp as a table index.
+
+Impinj extensions.  The profile's search mode is asked of Impinj readers only,
+known by the vendor number in their capabilities (``vendor_pen``,
+:data:`edge.llrp_config.IMPINJ_PEN`).  sllurp enables the extension before it
+asks for capabilities, so the first connection to a reader of a vendor not yet
+known goes without it; if the capabilities then say Impinj, that connection is
+dropped during set-up and the next one (at once, no backoff, no
+``disconnected`` event) enables it.  The vendor is kept for later reconnects.
 
 Why a connection ended.  The ``disconnected`` event (and so the status the
 agent publishes) says why: the reader refused the session, answered a request
@@ -78,26 +83,22 @@ from typing import Any
 
 from sllurp.llrp import LLRPReaderClient, LLRPReaderConfig, LLRPReaderState
 
+from edge.llrp_config import IMPINJ_PEN, backoff_delay, choose_tx_power, manufacturer_pen, sllurp_config
+from edge.llrp_reports import (
+    READER_MESSAGES,
+    RESPONSES,
+    SllurpNoiseFilter,
+    TagDecoder,
+    antenna_event,
+    request_refusal,
+    session_refusal,
+)
 from edge.profile import ReaderProfile
 from edge.reads import ReaderEvent, TagRead
 
-log = logging.getLogger(__name__)
+__all__ = ["LlrpReader"]
 
-# Every message the reader may send: any of them proves that the connection is alive.
-_READER_MESSAGES = (
-    "KEEPALIVE",
-    "RO_ACCESS_REPORT",
-    "READER_EVENT_NOTIFICATION",
-    "GET_READER_CAPABILITIES_RESPONSE",
-    "GET_READER_CONFIG_RESPONSE",
-    "SET_READER_CONFIG_RESPONSE",
-    "ADD_ROSPEC_RESPONSE",
-    "ENABLE_ROSPEC_RESPONSE",
-    "START_ROSPEC_RESPONSE",
-    "DELETE_ROSPEC_RESPONSE",
-    "DELETE_ACCESSSPEC_RESPONSE",
-    "ERROR_MESSAGE",
-)
+log = logging.getLogger(__name__)
 
 _CLOCK_WINDOW_US = 60_000_000
 _OVERFLOW_REPORT_S = 1.0
@@ -105,131 +106,9 @@ _HANDOVER_S = 0.02  # reads wait at most this long on the socket thread (see "Pe
 _ODDITY_LOG_S = 60.0  # a reader's missing fields are logged at most this often
 _CLOSE_TIMEOUT_S = 2.0  # wait for CLOSE_CONNECTION_RESPONSE
 
-# Responses whose LLRPStatus tells whether the reader accepted what we asked.
-_RESPONSES = (
-    *(name for name in _READER_MESSAGES if name.endswith("_RESPONSE")),
-    "ERROR_MESSAGE",
-    "IMPINJ_ENABLE_EXTENSIONS_RESPONSE",
-)
-
 
 def _now_us() -> int:
     return time.time_ns() // 1000
-
-
-class _SllurpDisconnectNoise(logging.Filter):
-    """sllurp logs an ordinary lost connection, and a reader's refusals, as ERROR or CRITICAL, with tracebacks.
-
-    The bridge reports every disconnect itself, with its reason (a
-    ``disconnected`` ReaderEvent, a warning, the published status), so these
-    records are lowered to WARNING: an agent's error log should mean that
-    something is wrong with the agent.  An exception in one of our own
-    callbacks stays an ERROR.
-    """
-
-    _KEEP = ("Error during message callback",)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        # Not news: the reader closing the socket is "Disconnected from server",
-        # which the bridge reports itself, with its reason, for every disconnect.
-        # Nor is anything sllurp's thread says while we close its session on purpose
-        # (the socket it reads from goes away under it).
-        if record.threadName in _closing_threads and record.levelno >= logging.WARNING:
-            return False
-        if "Disconnected from server" in str(record.msg):
-            return False
-        if record.levelno >= logging.ERROR and not str(record.msg).startswith(self._KEEP):
-            record.levelno = logging.WARNING
-            record.levelname = "WARNING"
-            # A lost socket's traceback (sllurp logs one for every disconnect, also
-            # for the reader closing after our CLOSE_CONNECTION) tells an operator nothing.
-            record.exc_info = None
-            record.exc_text = None
-        return True
-
-
-_noise_filter = _SllurpDisconnectNoise()
-# Names of sllurp threads whose session the bridge is closing (LlrpReader._close).
-_closing_threads: set[str] = set()
-
-
-def sllurp_config(
-    profile: ReaderProfile,
-    antennas: Sequence[int],
-    *,
-    keepalive_s: float,
-    tx_power_dbm: dict[int, float] | None = None,
-    impinj_search_mode: bool = False,
-) -> dict[str, Any]:
-    """sllurp's configuration for one reader, from its profile.
-
-    Nothing is left to sllurp's defaults: they ask for session 2 and switch off
-    antenna id, peak RSSI and first-seen timestamps, which hides tags and takes
-    away the evidence zone arbitration needs.  Impinj extensions stay off
-    unless asked for (``impinj_search_mode``, Impinj readers only), so that any
-    LLRP reader accepts the ROSpec.  ``tx_power_dbm`` holds the site file's
-    per-antenna overrides.
-    """
-    overrides = tx_power_dbm or {}
-    power = {port: profile.tx_power_for(port, overrides.get(port)) for port in antennas}
-    return {
-        "antennas": list(antennas),
-        "session": int(profile.session),
-        "tag_population": profile.tag_population,
-        "mode_identifier": profile.rf_mode,
-        "tx_power_dbm": power,
-        "report_every_n_tags": profile.report_every_n_tags,
-        "report_timeout_ms": profile.report_timeout_ms,
-        "tag_content_selector": {
-            "EnableROSpecID": False,
-            "EnableSpecIndex": False,
-            "EnableInventoryParameterSpecID": False,
-            "EnableAntennaID": profile.report.antenna_id,
-            "EnableChannelIndex": False,
-            "EnablePeakRSSI": profile.report.peak_rssi,
-            "EnableFirstSeenTimestamp": profile.report.first_seen_timestamp,
-            "EnableLastSeenTimestamp": profile.report.last_seen_timestamp,
-            "EnableTagSeenCount": profile.report.tag_seen_count,
-            "EnableAccessSpecID": False,
-        },
-        "event_selector": {
-            "HoppingEvent": False,
-            "GPIEvent": False,
-            "ROSpecEvent": False,
-            "ReportBufferFillWarning": False,
-            "ReaderExceptionEvent": False,
-            "RFSurveyEvent": False,
-            "AISpecEvent": False,
-            "AISpecEventWithSingulation": False,
-            "AntennaEvent": True,
-        },
-        "keepalive_interval": max(1, round(keepalive_s * 1000)),
-        "start_inventory": True,
-        "reset_on_connect": True,
-        # Our own reconnect loop (backoff with jitter, fresh ROSpec) replaces sllurp's.
-        "reconnect": False,
-        "impinj_extended_configuration": False,
-        "impinj_search_mode": profile.impinj_search_mode if impinj_search_mode else None,
-        "impinj_reports": False,
-        "impinj_tag_content_selector": None,
-        "impinj_event_selector": None,
-    }
-
-
-def nearest_power(table: Sequence[tuple[int, float]], want_dbm: float) -> tuple[int, float]:
-    """The (index, dBm) entry of a reader's transmit power table nearest to ``want_dbm``.
-
-    A tie goes to the lower power.  sllurp's own search rounds down and never
-    reaches the table's last entry (30 dBm asked on a 10-30 dBm table gave 29.75).
-    """
-    if not table:
-        raise ValueError("the reader sent no transmit power table")
-    return min(table, key=lambda entry: (abs(entry[1] - want_dbm), entry[1]))
-
-
-def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Random) -> float:
-    """Full jitter: uniform in [0, min(max, initial × 2^attempt)]."""
-    return rng.uniform(0.0, min(max_s, initial_s * (2 ** min(attempt, 30))))
 
 
 class LlrpReader:
@@ -250,7 +129,7 @@ class LlrpReader:
         max_queued_reads: int = 50_000,
         max_chunk: int = 5_000,
         tx_power_dbm: dict[int, float] | None = None,
-        impinj_search_mode: bool = False,
+        impinj_search_mode: int | None = None,
         keepalive_s: float = 5.0,
         watchdog_factor: float = 3.0,
         setup_timeout_s: float = 15.0,
@@ -267,7 +146,14 @@ class LlrpReader:
         self.profile = profile
         self.antennas = sorted(antennas)
         self._tx_power = tx_power_dbm
+        # The ImpinjInventorySearchMode the profile asks for; used if the reader is an Impinj reader.
         self._impinj_search_mode = impinj_search_mode
+        #: The reader's IANA private enterprise number from its capabilities (None: not known yet).
+        self.vendor_pen: int | None = None
+        self._extensions_on = False  # this connection asked sllurp for the Impinj extension
+        self._renegotiate = False  # this connection is dropped during set-up to enable it
+        self._decoder = TagDecoder(profile, self.antennas)
+        self._log_filter = SllurpNoiseFilter()
         self.max_queued_reads = max_queued_reads
         self._max_chunk = max_chunk
         self._keepalive_s = keepalive_s
@@ -327,7 +213,7 @@ class LlrpReader:
     async def start(self) -> None:
         if self._task is not None:
             raise RuntimeError("LlrpReader already started")
-        logging.getLogger("sllurp.llrp").addFilter(_noise_filter)
+        logging.getLogger("sllurp.llrp").addFilter(self._log_filter)
         self._loop = asyncio.get_running_loop()
         self._task = self._loop.create_task(self._run(), name=f"llrp-{self.host}:{self.port}")
 
@@ -354,6 +240,7 @@ class LlrpReader:
         self._closed = True
         self._reads_ready.set()
         self._events_ready.set()
+        logging.getLogger("sllurp.llrp").removeFilter(self._log_filter)
 
     # ------------------------------------------------------------------ ReadSource
     async def reads(self) -> AsyncIterator[list[TagRead]]:
@@ -405,6 +292,8 @@ class LlrpReader:
                 log.warning("reader %s:%s: cannot connect: %s", self.host, self.port, exc)
             if self._stop_requested():
                 break
+            if self._renegotiating():
+                continue  # the vendor is known now: connect again at once, with its extension
             attempt = 0 if reached_inventory else attempt + 1
             delay = backoff_delay(attempt, *self._backoff, self._rng)
             log.info("reader %s:%s: reconnecting in %.2f s", self.host, self.port, delay)
@@ -416,6 +305,10 @@ class LlrpReader:
         # Set by sllurp's thread; a method so that mypy's narrowing does not outlive an await.
         return self._refusal
 
+    def _renegotiating(self) -> bool:
+        # Set by sllurp's thread (_on_capabilities); a method for the same reason as below.
+        return self._renegotiate
+
     def _stop_requested(self) -> bool:
         # A method, not the attribute, so that type narrowing does not outlive an await.
         return self._stopping
@@ -424,23 +317,25 @@ class LlrpReader:
         """One TCP connection, from connect to loss; True if it reached inventorying."""
         assert self._loop is not None
         wake = self._wake = asyncio.Event()
+        self._extensions_on = self._impinj_search_mode is not None and self.vendor_pen == IMPINJ_PEN
+        self._renegotiate = False
         config_dict = sllurp_config(
             self.profile,
             self.antennas,
             keepalive_s=self._keepalive_s,
             tx_power_dbm=self._tx_power,
-            impinj_search_mode=self._impinj_search_mode,
+            impinj_search_mode=self._impinj_search_mode if self._extensions_on else None,
         )
         self._power_wanted = dict(config_dict["tx_power_dbm"])
         config = LLRPReaderConfig(config_dict)
         client = LLRPReaderClient(self.host, self.port, config, timeout=self._connect_timeout_s)
         client.add_tag_report_callback(self._on_tag_report)
         client.add_event_callback(self._on_reader_event)
-        for name in _READER_MESSAGES:
+        for name in READER_MESSAGES:
             client.add_message_callback(name, self._on_any_message)
         # Message callbacks run before sllurp's own handling of the message.
         client.add_message_callback("GET_READER_CAPABILITIES_RESPONSE", self._on_capabilities)
-        for name in (*_RESPONSES, "READER_EVENT_NOTIFICATION"):
+        for name in (*RESPONSES, "READER_EVENT_NOTIFICATION"):
             client.add_message_callback(name, self._on_status)
         self._refusal = None
         client.add_disconnected_callback(lambda _c: self._call(wake.set))
@@ -472,29 +367,38 @@ class LlrpReader:
                     log.warning("reader %s:%s: %s; reconnecting", self.host, self.port, reason)
                     break
         finally:
-            reached = reached or self._inventorying
-            refusal = self._refusal_reason()
-            if refusal is not None and (reason == "connection lost" or not reached):
-                reason = refusal
-                log.warning("reader %s:%s: %s", self.host, self.port, reason)
-            # The reader was last heard of at _last_activity_s: a hung reader's gap starts there.
-            last_heard_us = _now_us() - round((time.monotonic() - self._last_activity_s) * 1e6)
-            await self._close(client, polite=self._stopping)
-            self._inventorying = False
-            self._emit(ReaderEvent(kind="disconnected", at_us=last_heard_us, detail=reason))
-            if reason == "connection lost":
-                log.warning("reader %s:%s: connection lost", self.host, self.port)
+            if self._renegotiating() and not self._stopping:
+                # Dropped on purpose during set-up (see "Impinj extensions"): not a disconnect.
+                await self._close(client, polite=False)
+            else:
+                reached = reached or self._inventorying
+                await self._ended(client, reason, reached)
         return reached
+
+    async def _ended(self, client: LLRPReaderClient, reason: str, reached: bool) -> None:
+        """A connection ended: say why (the reader's refusal, if it explains it), close it, tell the agent."""
+        refusal = self._refusal_reason()
+        if refusal is not None and (reason == "connection lost" or not reached):
+            reason = refusal
+            log.warning("reader %s:%s: %s", self.host, self.port, reason)
+        # The reader was last heard of at _last_activity_s: a hung reader's gap starts there.
+        last_heard_us = _now_us() - round((time.monotonic() - self._last_activity_s) * 1e6)
+        await self._close(client, polite=self._stopping)
+        self._inventorying = False
+        self._emit(ReaderEvent(kind="disconnected", at_us=last_heard_us, detail=reason))
+        if reason == "connection lost":
+            log.warning("reader %s:%s: connection lost", self.host, self.port)
 
     async def _close(self, client: LLRPReaderClient, *, polite: bool) -> None:
         thread = getattr(client, "_socket_thread", None)
         thread_name = thread.name if thread is not None else None
+        closing = self._log_filter.closing
         if thread_name is not None:
-            _closing_threads.add(thread_name)
+            closing.add(thread_name)
         try:
             await self._close_session(client, polite=polite)
         finally:
-            _closing_threads.discard(thread_name or "")
+            closing.discard(thread_name or "")
 
     async def _close_session(self, client: LLRPReaderClient, *, polite: bool) -> None:
         if polite and client.is_alive():
@@ -532,6 +436,8 @@ class LlrpReader:
             loop.call_soon_threadsafe(fn, *args)
 
     def _on_inventorying(self) -> None:
+        if self._renegotiate:
+            return  # this connection is being dropped to enable the vendor's extension
         self._inventorying = True
         # Whatever the reader refused while being set up did not stop it: a later
         # loss of this connection is not explained by it.
@@ -601,61 +507,20 @@ class LlrpReader:
 
     def _on_tag_report(self, _client: Any, tags: list[dict[str, Any]]) -> None:
         received_us = _now_us()
-        reads: list[TagRead] = []
-        newest = 0
-        # Hot path (every tag report entry, on sllurp's thread): the profile's
-        # filters are looked up once per report, and EPC prefixes only matched
-        # when the profile has any (most have none).
-        floor = self.profile.rssi_floor_dbm
-        epc_filtered = bool(self.profile.epc_include_prefixes or self.profile.epc_exclude_prefixes)
-        accepts = self.profile.accepts_epc
-        only_port = self.antennas[0] if len(self.antennas) == 1 else None
-        filtered = no_rssi = no_antenna = 0
-        for tag in tags:
-            raw = tag.get("EPC-96") or tag.get("EPC")
-            if not raw:
-                continue
-            epc = (raw.decode("ascii") if isinstance(raw, bytes) else str(raw)).upper()
-            rssi = tag.get("PeakRSSI")
-            if rssi is None:
-                # Unknown, not weak: kept, at the weakest strength the profile accepts.
-                no_rssi += 1
-                rssi = floor
-            elif rssi < floor:
-                filtered += 1
-                continue
-            if epc_filtered and not accepts(epc):
-                filtered += 1
-                continue
-            antenna = tag.get("AntennaID")
-            if antenna is None:
-                no_antenna += 1
-                if only_port is None:
-                    continue  # which of the reader's antennas saw it is unknown
-                antenna = only_port
-            last = int(tag.get("LastSeenTimestampUTC") or tag.get("FirstSeenTimestampUTC") or received_us)
-            first = int(tag.get("FirstSeenTimestampUTC") or last)
-            newest = max(newest, last)
-            reads.append(
-                TagRead(
-                    epc=epc,
-                    antenna=int(antenna),
-                    first_seen_us=first,
-                    last_seen_us=last,
-                    count=max(1, int(tag.get("TagSeenCount", 1))),
-                    peak_rssi=float(rssi),
-                )
-            )
-        if filtered:
-            self.reads_filtered += filtered
-        if no_rssi:
-            self.reads_without_rssi += no_rssi
-            self._note_oddity("without PeakRSSI", no_rssi, f"kept at the RSSI floor, {floor} dBm")
-        if no_antenna:
-            self.reads_without_antenna += no_antenna
+        report = self._decoder.decode(tags, received_us)
+        reads, newest = report.reads, report.newest_us
+        if report.filtered:
+            self.reads_filtered += report.filtered
+        if report.without_rssi:
+            self.reads_without_rssi += report.without_rssi
+            floor = self._decoder.floor
+            self._note_oddity("without PeakRSSI", report.without_rssi, f"kept at the RSSI floor, {floor} dBm")
+        if report.without_antenna:
+            only_port = self._decoder.only_port
+            self.reads_without_antenna += report.without_antenna
             self._note_oddity(
                 "without AntennaID",
-                no_antenna,
+                report.without_antenna,
                 f"attributed to antenna {only_port}, the reader's only one"
                 if only_port is not None
                 else "dropped: the reader has several antennas",
@@ -680,12 +545,21 @@ class LlrpReader:
             self._oddities[what] = (logged_at, since)
 
     def _on_capabilities(self, client: Any, msg: Any) -> None:
-        """Choose each antenna's transmit power from the reader's own table, before sllurp does."""
+        """Learn the reader's vendor; choose each antenna's transmit power from its own table, before sllurp does."""
+        caps = msg.msgdict["GET_READER_CAPABILITIES_RESPONSE"]
+        self.vendor_pen = manufacturer_pen(caps)
+        if self._impinj_search_mode is not None and self.vendor_pen == IMPINJ_PEN and not self._extensions_on:
+            # sllurp enables the extension before this message only: reconnect with it
+            # (see "Impinj extensions").  sllurp stops its set-up here.
+            log.info("reader %s:%s is an Impinj reader: reconnecting with its search mode", self.host, self.port)
+            self._renegotiate = True
+            client.llrp.disconnecting = True
+            wake = self._wake
+            if wake is not None:
+                self._call(wake.set)
+            return
         try:
-            caps = msg.msgdict["GET_READER_CAPABILITIES_RESPONSE"]
-            entries = caps["RegulatoryCapabilities"]["UHFBandCapabilities"]["TransmitPowerLevelTableEntry"]
-            table = [(int(e["Index"]), int(e["TransmitPowerValue"]) / 100.0) for e in entries]
-            chosen = {port: nearest_power(table, want) for port, want in self._power_wanted.items()}
+            chosen = choose_tx_power(caps, self._power_wanted)
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("reader %s:%s: no usable transmit power table (%s); sllurp chooses", self.host, self.port, exc)
             return
@@ -708,20 +582,13 @@ class LlrpReader:
         name = msg.getName()
         body = msg.msgdict.get(name, {}) if msg.msgdict else {}
         if name == "READER_EVENT_NOTIFICATION":
-            attempt = body.get("ReaderEventNotificationData", {}).get("ConnectionAttemptEvent")
-            if attempt is not None and attempt.get("Status") != "Success":
-                self._refusal = f"reader refused the session: {attempt.get('Status')}"
-            return
-        status = body.get("LLRPStatus") or {}
-        code = status.get("StatusCode")
-        if code is not None and code != "Success" and self._refusal is None:
-            what = name.removesuffix("_RESPONSE")
-            self._refusal = f"reader rejected {what}: {code} {status.get('ErrorDescription') or ''}".rstrip()
+            refused = session_refusal(body)
+            if refused is not None:
+                self._refusal = refused
+        elif self._refusal is None:
+            self._refusal = request_refusal(name, body)
 
     def _on_reader_event(self, _client: Any, data: dict[str, Any]) -> None:
-        ev = data.get("AntennaEvent")
-        if not ev:
-            return
-        kind = "antenna_connected" if ev.get("EventType") == "Connected" else "antenna_disconnected"
-        event = ReaderEvent(kind=kind, at_us=_now_us(), antenna=int(ev.get("AntennaID", 0)))
-        self._call(self._emit, event)
+        event = antenna_event(data, _now_us())
+        if event is not None:
+            self._call(self._emit, event)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sllurp.llrp import LLRPMessage
 
-from edge.llrp import LlrpReader, backoff_delay, sllurp_config
+from edge.llrp import LlrpReader
+from edge.llrp_config import backoff_delay, sllurp_config
 from edge.profile import ReaderProfile, Session
 from edge.reads import ReaderEvent, TagRead
 from tagledger.app.sim.runner import SimSettings, Simulation

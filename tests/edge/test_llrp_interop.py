@@ -16,7 +16,9 @@ from contextlib import AsyncExitStack
 import pytest
 
 from edge.agent import _open_reader
-from edge.llrp import LlrpReader, nearest_power
+from edge.llrp import LlrpReader
+from edge.llrp_config import IMPINJ_PEN, nearest_power
+from edge.llrp_reports import SllurpNoiseFilter
 from edge.profile import ReaderProfile, load_profile
 from edge.reads import ReaderEvent, TagRead
 from tagledger.app.sim.endpoint import Faults, LlrpEndpoint
@@ -135,22 +137,62 @@ async def test_a_multi_antenna_reader_without_antenna_id_drops_and_counts(
 # --------------------------------------------------------------------------- 4: Impinj search mode
 
 
-async def test_impinj_readers_get_the_profiles_search_mode(sim: Simulation) -> None:
-    site_reader = sim.store.reader(R1)
-    assert site_reader.model.startswith("impinj")
-    host, port = sim.address(R1)
+async def _opened(sim: Simulation, reader_id: str) -> tuple[LlrpReader, list[ReaderEvent]]:
+    """The agent's own reader connection (edge.agent._open_reader) to one simulated reader, until it inventories."""
+    site_reader = sim.store.reader(reader_id)
+    host, port = sim.address(reader_id)
     reader_here = site_reader.model_copy(update={"host": host, "port": port})
     profile = load_profile(site_reader.profile, model=site_reader.model)
+    events: list[ReaderEvent] = []
     async with AsyncExitStack() as stack:
         source = await _open_reader(stack, reader_here, profile)
         assert isinstance(source, LlrpReader)
-        await _event(source, "connected")
+
+        async def until_connected() -> None:
+            async for ev in source.events():
+                events.append(ev)
+                if ev.kind == "connected":
+                    return
+
+        await asyncio.wait_for(until_connected(), 10)
+    return source, events
+
+
+async def test_impinj_readers_get_the_profiles_search_mode(sim: Simulation) -> None:
+    reader, events = await _opened(sim, R1)
     endpoint = _endpoint(sim)
+    # Known by what the reader says of itself (its capabilities), not by the site file's model name.
+    assert reader.vendor_pen == IMPINJ_PEN
     assert endpoint.impinj_extensions_enabled
+    profile = load_profile(sim.store.reader(R1).profile, model=sim.store.reader(R1).model)
     assert endpoint.rospecs_added[-1].impinj_search_mode == profile.impinj_search_mode
+    # The first connection learnt the vendor and was dropped during set-up: no disconnect said, one ROSpec.
+    assert [e.kind for e in events] == ["connected"]
+    assert endpoint.stats.connections == 2
+    assert len(endpoint.rospecs_added) == 1
 
 
-async def test_other_readers_get_no_impinj_extension(sim: Simulation) -> None:
+async def test_a_reader_of_another_vendor_gets_no_impinj_extension_whatever_its_profile(sim: Simulation) -> None:
+    r3 = "paris-01-r3"  # a Zebra FX9600 in the site file: the simulator reports Zebra's enterprise number
+    reader, events = await _opened(sim, r3)
+    endpoint = sim.endpoints[r3]
+    assert reader.vendor_pen == 10642
+    assert not endpoint.impinj_extensions_enabled
+    assert endpoint.rospecs_added[-1].impinj_search_mode is None
+    assert [e.kind for e in events] == ["connected"]
+    assert endpoint.stats.connections == 1
+
+
+async def test_a_search_mode_asked_directly_goes_to_a_reader_that_reports_impinj(sim: Simulation) -> None:
+    # No site file, no model name: LlrpReader goes by the capabilities alone.
+    async with _reader(sim, impinj_search_mode=2) as reader:
+        await _event(reader, "connected")
+    assert reader.vendor_pen == IMPINJ_PEN
+    assert _endpoint(sim).impinj_extensions_enabled
+    assert _endpoint(sim).rospecs_added[-1].impinj_search_mode == 2
+
+
+async def test_a_reader_asked_for_no_search_mode_gets_no_impinj_extension(sim: Simulation) -> None:
     async with _reader(sim) as reader:
         await _event(reader, "connected")
     assert not _endpoint(sim).impinj_extensions_enabled
@@ -236,8 +278,18 @@ async def test_stop_closes_the_llrp_session_with_close_connection(
     sim: Simulation, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    async with _reader(sim) as reader:
+    sllurp_log = logging.getLogger("sllurp.llrp")
+    other_host, other_port = sim.address("paris-01-r2")
+    async with (
+        _reader(sim) as reader,
+        LlrpReader(other_host, other_port, PROFILE, [1, 2, 3], keepalive_s=1.0) as second,
+    ):
         await _event(reader, "connected")
+        await _event(second, "connected")
+        # Each connection has its own filter of sllurp's noise (its own closing threads) ...
+        assert len([f for f in sllurp_log.filters if isinstance(f, SllurpNoiseFilter)]) == 2
+    # ... and takes it away when it stops.
+    assert not [f for f in sllurp_log.filters if isinstance(f, SllurpNoiseFilter)]
     received = _endpoint(sim).stats.messages_received
     assert received.get("CLOSE_CONNECTION") == 1
     assert received.get("DELETE_ROSPEC", 0) >= 2  # on connect (reset) and on stop

@@ -131,6 +131,7 @@ class LlrpEndpoint:
         rf_modes: tuple[c.RfMode, ...] = DEFAULT_RF_MODES,
         capture: list[tuple[str, bytes]] | None = None,
         faults: Faults | None = None,
+        manufacturer_pen: int = c.VENDOR_IMPINJ,
     ) -> None:
         self.reader_id = reader_id
         self.host = host
@@ -139,7 +140,9 @@ class LlrpEndpoint:
         self._supplier = supplier
         self._clock = clock or SystemClock()
         self.clock_offset_us = clock_offset_us
-        self._caps = c.Capabilities(max_antennas=max_antennas or max(4, *self.antennas), rf_modes=rf_modes)
+        self._caps = c.Capabilities(
+            max_antennas=max_antennas or max(4, *self.antennas), rf_modes=rf_modes, manufacturer_pen=manufacturer_pen
+        )
         self.faults = faults or Faults()
         self.rospecs_added: list[c.ROSpec] = []  # every ADD_ROSPEC accepted, for tests
         self.impinj_extensions_enabled = False

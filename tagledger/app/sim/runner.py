@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tagledger.app.sim import llrp_codec as c
 from tagledger.app.sim.endpoint import LlrpEndpoint
 from tagledger.app.sim.rf import RfModel, RfSettings
 from tagledger.app.sim.store import StoreModel, StoreSettings
@@ -25,6 +26,15 @@ from tagledger.site import EXAMPLE_SITE, Site, Store, load_site
 from tagledger.wire import PosTransaction
 
 log = logging.getLogger(__name__)
+
+
+#: IANA private enterprise numbers the simulated readers report in their capabilities, by the
+#: vendor part of the site file's reader model (``impinj_r700``); other models answer as Impinj.
+VENDOR_PENS = {"impinj": c.VENDOR_IMPINJ, "zebra": 10642}
+
+
+def vendor_pen(model: str) -> int:
+    return VENDOR_PENS.get(model.split("_", 1)[0], c.VENDOR_IMPINJ)
 
 
 class SimSettings(BaseModel):
@@ -87,6 +97,7 @@ class Simulation:
                 self.rf,
                 clock=self._clock,
                 clock_offset_us=offset_us,
+                manufacturer_pen=vendor_pen(r.model),
             )
         self._outage: asyncio.Task[None] | None = None
 
