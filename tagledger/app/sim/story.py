@@ -60,6 +60,16 @@ class Story:
                 return x, y
         raise ValueError(f"no free spot in zone {zone_id}")
 
+    def near(self, spot: tuple[float, float], dx: float, dy: float) -> tuple[float, float]:
+        """A point within ``dx`` x ``dy`` of ``spot`` in the same zone (items put down side by side).
+
+        A point past the zone's edge would be stock outside every zone, or in the
+        zone next door: the truth must say where each item is.
+        """
+        home = self.layout.zone_at(*spot)
+        to = (spot[0] + self.rng.uniform(-dx, dx), spot[1] + self.rng.uniform(-dy, dy))
+        return to if self.layout.zone_at(*to) is home else spot
+
     def role_zone(self, role: ZoneRole) -> str:
         return self.rng.choice(self.layout.zones_of(role)).id
 
@@ -221,10 +231,7 @@ class Story:
                 self.busy.add(it.key)
         dest = self.spot(self.role_zone(dst))
         for it in items:
-            to = (dest[0] + rng.uniform(-0.4, 0.4), dest[1] + rng.uniform(-0.4, 0.4))
-            if (z := self.layout.zone_at(*to)) is None or z.role is not dst:
-                to = dest
-            t = w.walk(it, to, rng.uniform(20, 45))
+            t = w.walk(it, self.near(dest, 0.4, 0.4), rng.uniform(20, 45))
             self.then(t, lambda it=it: self.busy.discard(it.key))  # type: ignore[misc]
 
     def _restock(self) -> None:
@@ -248,9 +255,7 @@ class Story:
         def put_away() -> None:
             dest = self.spot(self.role_zone(_R.BACKROOM))
             for it in new:
-                t = w.walk(
-                    it, (dest[0] + rng.uniform(-0.5, 0.5), dest[1] + rng.uniform(-0.3, 0.3)), rng.uniform(20, 60)
-                )
+                t = w.walk(it, self.near(dest, 0.5, 0.3), rng.uniform(20, 60))
                 self.then(t, lambda it=it: self.busy.discard(it.key))  # type: ignore[misc]
 
         self.then(w.now_us + round(rng.uniform(240, 600) * US_PER_S), put_away)

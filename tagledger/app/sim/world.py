@@ -407,6 +407,9 @@ class World:
                     for _ in range(n):
                         events.append((t_us + self.rng.randrange(MOVE_STEP_US), key, i, mean))
             if f >= 1.0:
+                if item.in_stock and self.layout.zone_at(item.x, item.y) is None:
+                    # Truth must always say where stock is: a story put it down outside every zone.
+                    raise ValueError(f"item {item.epc} put down at ({item.x:.2f}, {item.y:.2f}), outside every zone")
                 item.walk = None
                 item.version += 1
                 self._moving.discard(key)
