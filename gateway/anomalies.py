@@ -4,11 +4,20 @@ Pure: no I/O; time is the readers' event time carried by the sightings and the
 POS transactions.  One :class:`AnomalyDetector` per store::
 
     detector = AnomalyDetector(store)
-    detector.observe(sightings)          # gateway.records.Sighting
+    detector.observe(sightings)          # gateway.records.Sighting: learn() and read() of each
     detector.pos_transaction(tx)         # tagledger.wire.PosTransaction
     detector.anomalies() -> list[Anomaly]    # each with its evidence
     detector.counts() -> dict[(kind, gtin), int]
-    detector.duplicated() -> set[str]        # EPCs to keep out of zone counts
+    detector.duplicated() -> set[str]        # EPCs to keep out of the counts
+
+Wired into the gateway (:class:`gateway.state.StoreTracker` owns one), it stays
+off the read hot path: ``learn(samples)`` takes a sample of each reader's reads
+once a tick (the strength quantiles need a sample, not every read);
+``read(sighting)`` sees the reads that take the state machine's general path (a
+read outside the item's home zone), and every read of an EPC it is
+``watching`` (strong reads in two zones of different roles), which the
+tracker sends down that path.  ``seen_gtin`` tells it the products the
+readers know, ``changed()`` what to persist, ``restore`` what was persisted.
 
 Duplicated EPC (``duplicated_epc``)
     Two tags encoded with one EPC (a label printer's mistake, a copied tag).
@@ -46,7 +55,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol, cast
 
 from gateway.epc import decode_epc
 from gateway.records import Sighting
@@ -98,6 +107,15 @@ class Anomaly:
     evidence: dict[str, object] = field(default_factory=dict)
 
 
+class _Sample(Protocol):
+    """A read as ``learn`` needs it: a ``gateway.records.Sighting`` or a wire observation."""
+
+    @property
+    def antenna(self) -> int: ...
+    @property
+    def peak_rssi(self) -> float: ...
+
+
 class _Quantile:
     __slots__ = ("n", "value")
 
@@ -139,11 +157,15 @@ class AnomalyDetector:
         self._seen_gtins: set[str] = set()
         self._untagged: dict[str, _Untagged] = {}
         self._tx_seen: set[str] = set()
+        #: Anomalies found before a restart (``restore``): duplicated EPCs by EPC.
+        self._restored: dict[str, Anomaly] = {}
+        #: (kind, EPC or GTIN) changed since ``changed()`` was last asked.
+        self._dirty: set[tuple[Kind, str]] = set()
 
     # ------------------------------------------------------------------ reads
 
     def observe(self, sightings: Iterable[Sighting]) -> None:
-        p = self.policy
+        """Every read: learn the strength quantiles from it, then judge it (``read``)."""
         for s in sightings:
             if s.store_id != self.store_id:
                 continue
@@ -152,20 +174,83 @@ class AnomalyDetector:
                 gtin = decode_epc(s.epc).gtin
                 if gtin is not None:
                     self._seen_gtins.add(gtin)
-            key = (s.reader_id, s.antenna)
-            m = self._quantile.get(key)
-            if m is None:
-                m = self._quantile[key] = _Quantile(s.peak_rssi)
-            g = self._global
-            if g is None:
-                g = self._global = _Quantile(s.peak_rssi)
-            strong = m.n >= p.warmup_reads and s.peak_rssi >= m.value and s.peak_rssi >= g.value
-            for q in (m, g):
-                up = s.peak_rssi > q.value
-                q.value += p.quantile_step_db * (p.strong_quantile if up else p.strong_quantile - 1.0)
-                q.n += 1
+            strong = self._is_strong(s.reader_id, s.antenna, s.peak_rssi)
+            self.learn((s,))
             if strong and s.zone in self._role:
                 self._strong(s)
+
+    def learn(self, samples: Iterable[_Sample], reader_id: str | None = None) -> None:
+        """Learn the strength quantiles from reads (``reader_id``: theirs, when they do not carry it)."""
+        p = self.policy
+        up_step = p.quantile_step_db * p.strong_quantile
+        down_step = p.quantile_step_db * (p.strong_quantile - 1.0)
+        quantile = self._quantile
+        for s in samples:
+            rssi = s.peak_rssi
+            key = (reader_id if reader_id is not None else cast("Sighting", s).reader_id, s.antenna)
+            m = quantile.get(key)
+            if m is None:
+                m = quantile[key] = _Quantile(rssi)
+            g = self._global
+            if g is None:
+                g = self._global = _Quantile(rssi)
+            m.value += up_step if rssi > m.value else down_step
+            m.n += 1
+            g.value += up_step if rssi > g.value else down_step
+            g.n += 1
+
+    def _is_strong(self, reader_id: str, antenna: int, rssi: float) -> bool:
+        m = self._quantile.get((reader_id, antenna))
+        g = self._global
+        return (
+            m is not None and g is not None and m.n >= self.policy.warmup_reads and rssi >= m.value and rssi >= g.value
+        )
+
+    def read(self, s: Sighting, home: str | None = None) -> bool:
+        """Judge one read of a known item (strength from what ``learn`` learned); True: ``s.epc`` is flagged now.
+
+        ``home``: the zone the state machine holds the item in.  The reads there
+        take the hot path, which this detector does not see; a strong read in a
+        zone of another role puts the EPC under watch (``watching``), so that
+        the state machine shows it every read of it from then on.
+        """
+        role = self._role.get(s.zone)
+        if role is None or not self._is_strong(s.reader_id, s.antenna, s.peak_rssi):
+            return False
+        e = self._epcs.get(s.epc)
+        if e is None:
+            home_role = self._role.get(home) if home is not None else None
+            if home_role is None or home_role is role:
+                return False  # strong at home, or beside it on one open floor: nothing to suspect
+        was = e is not None and e.flagged_us is not None
+        self._strong(s)
+        e = self._epcs[s.epc]
+        return not was and e.flagged_us is not None
+
+    def watching(self, epc: str) -> bool:
+        """Read strongly in zones of two roles lately, not flagged yet: every read of it matters."""
+        e = self._epcs.get(epc)
+        return e is not None and e.flagged_us is None
+
+    def forget_quiet(self, now_us: int) -> list[str]:
+        """Drop the records of unflagged EPCs whose strong reads stayed in one role's zones for ``window_us``.
+
+        Keeps the memory (and the watch) to the EPCs under suspicion: an item carried
+        from the backroom to a shelf is forgotten a while after it crossed the door.
+        """
+        horizon = now_us - self.policy.window_us
+        quiet = [
+            epc
+            for epc, e in self._epcs.items()
+            if e.flagged_us is None and (e.switches[-1] if e.switches else e.first_us) < horizon
+        ]
+        for epc in quiet:
+            del self._epcs[epc]
+        return quiet
+
+    def seen_gtin(self, gtin: str) -> None:
+        """The readers know an item of this product (it is tagged)."""
+        self._seen_gtins.add(gtin)
 
     def _strong(self, s: Sighting) -> None:
         p = self.policy
@@ -198,6 +283,7 @@ class AnomalyDetector:
             and self._balanced(e)
         ):
             e.flagged_us = t
+            self._dirty.add(("duplicated_epc", s.epc))
 
     def _balanced(self, e: _Epc) -> bool:
         """Both zones read it strongly about as often: two tags, each at home, not one tag and its echo."""
@@ -224,27 +310,51 @@ class AnomalyDetector:
             u.last_us = max(u.last_us, tx.at_us)
             if len(u.transactions) < _EVIDENCE_TX:
                 u.transactions.append(tx.transaction_id)
+            self._dirty.add(("untagged_sales", gtin))
 
     # ------------------------------------------------------------------ results
 
     def duplicated(self) -> set[str]:
-        return {epc for epc, e in self._epcs.items() if e.flagged_us is not None}
+        return {epc for epc, e in self._epcs.items() if e.flagged_us is not None} | set(self._restored)
+
+    def _duplicate(self, epc: str, e: _Epc) -> Anomaly:
+        evidence: dict[str, object] = {"strong_reads": dict(e.strong_reads), "peak_dbm": dict(e.peak)}
+        evidence["alternations"] = len(e.switches)
+        last = max(e.last_strong.values())
+        return Anomaly("duplicated_epc", self.store_id, decode_epc(epc).gtin, epc, e.first_us, last, 2, evidence)
+
+    def _untagged_sales(self, gtin: str, u: _Untagged) -> Anomaly:
+        ev: dict[str, object] = {"transactions": list(u.transactions)}
+        return Anomaly("untagged_sales", self.store_id, gtin, None, u.first_us, u.last_us, u.units, ev)
 
     def anomalies(self) -> list[Anomaly]:
-        out = []
-        for epc, e in sorted(self._epcs.items()):
-            if e.flagged_us is None:
-                continue
-            evidence: dict[str, object] = {"strong_reads": dict(e.strong_reads), "peak_dbm": dict(e.peak)}
-            evidence["alternations"] = len(e.switches)
-            last = max(e.last_strong.values())
-            out.append(
-                Anomaly("duplicated_epc", self.store_id, decode_epc(epc).gtin, epc, e.first_us, last, 2, evidence)
-            )
-        for gtin, u in sorted(self._untagged.items()):
-            ev: dict[str, object] = {"transactions": list(u.transactions)}
-            out.append(Anomaly("untagged_sales", self.store_id, gtin, None, u.first_us, u.last_us, u.units, ev))
+        dup = {epc: self._duplicate(epc, e) for epc, e in self._epcs.items() if e.flagged_us is not None}
+        out = [dup.get(epc) or self._restored[epc] for epc in sorted(dup.keys() | self._restored.keys())]
+        out += [self._untagged_sales(gtin, u) for gtin, u in sorted(self._untagged.items())]
         return out
+
+    def changed(self) -> list[Anomaly]:
+        """The anomalies found or grown since the last call (to persist)."""
+        out = []
+        for kind, key in sorted(self._dirty):
+            if kind == "untagged_sales":
+                out.append(self._untagged_sales(key, self._untagged[key]))
+            elif (e := self._epcs.get(key)) is not None:
+                out.append(self._duplicate(key, e))
+        self._dirty.clear()
+        return out
+
+    def restore(self, anomalies: Iterable[Anomaly]) -> None:
+        """Resume from what was persisted: untagged sales keep adding up, duplicates stay flagged."""
+        for a in anomalies:
+            if a.store_id != self.store_id:
+                continue
+            if a.kind == "duplicated_epc" and a.epc is not None:
+                self._restored[a.epc] = a
+            elif a.kind == "untagged_sales" and a.gtin is not None:
+                tx = a.evidence.get("transactions")
+                txs = [str(t) for t in tx] if isinstance(tx, list) else []
+                self._untagged[a.gtin] = _Untagged(a.units, a.first_us, a.last_us, txs)
 
     def counts(self) -> dict[tuple[Kind, str], int]:
         """Units per (kind, GTIN): duplicated EPCs count their items once each (two tags)."""

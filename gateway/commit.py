@@ -155,6 +155,9 @@ class Committer:
         if work.rates:
             rates = work.rates
             await self.keeping(lambda: self.ledger.execute_all(rates), "read rates")
+        if work.anomalies:
+            found = work.anomalies
+            await self.keeping(lambda: self.ledger.execute_all(found), "tag anomalies")
         replies = list(work.replies)
         if len(work.stores) == 1:
             for store_id, segments in work.stores.items():

@@ -42,6 +42,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
+from gateway import anomaly_store
 from gateway.antennas import heartbeat_steps, status_steps
 from gateway.commit import Committer, Replies
 from gateway.dedup import BatchIndex
@@ -125,6 +126,7 @@ class Ingestor:
         # reader -> when it is stale without another heartbeat (gateway clock); offline readers are not here.
         self._stale_at: dict[str, int] = {}
         self._rates_saved_us = clock.now_us()
+        self._anomalies_saved_us = clock.now_us()
 
     # ------------------------------------------------------------------ #
     # Stores
@@ -139,6 +141,8 @@ class Ingestor:
         tracker = self._new_tracker(self._site_stores[store_id], self.clock)
         tracker.load(await self._retrying(lambda: self._ledger_for(store_id).load_items(store_id)))
         tracker.load_rates(await self._retrying(lambda: load_rates(self._ledger_for(store_id), store_id)))
+        ledger = self._ledger_for(store_id)
+        tracker.anomalies.restore(await self._retrying(lambda: anomaly_store.load_anomalies(ledger, store_id)))
         self._forget_readers(store_id)
         statuses = await self._retrying(lambda: self._ledger_for(store_id).reader_statuses(store_id))
         listed = {r.id for r in self._site_stores[store_id].readers}  # as the API: a removed reader is not shown
@@ -210,9 +214,14 @@ class Ingestor:
         save_rates = now - self._rates_saved_us >= SAVE_EVERY_US
         if save_rates:
             self._rates_saved_us = now
+        save_anomalies = now - self._anomalies_saved_us >= anomaly_store.SAVE_EVERY_US
+        if save_anomalies:
+            self._anomalies_saved_us = now
         for store_id, tracker in self.trackers.items():
             if save_rates:
                 work.rates += save_steps(tracker.changed_rates(), now)
+            if save_anomalies:
+                work.anomalies += anomaly_store.save_steps(tracker.anomalies.changed(), now)
             transitions = tracker.tick()
             if transitions:
                 work.segment(store_id, batches=False).transitions.extend(transitions)

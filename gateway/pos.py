@@ -12,7 +12,9 @@ grace).
 A ``return`` line makes a sold, departed or missing item ``returned``.  A line
 with only a GTIN (a barcode till) sells the item of that GTIN that first
 arrived at a till antenna and is still there (or was sold by leaving it), within
-``pos_recent_us`` of the line; with none, it is left to the availability layer
+``pos_recent_us`` of the line, and that no shelf has read since it arrived (a shelf
+item the till antenna cross-reads is read by its shelf all along; the item being
+paid for left its shelf); with none, it is left to the availability layer
 (counted in ``stats``): guessing an item would take a shelf item off the count.  Redelivered transactions (MQTT
 QoS 1) are dropped by id, in bounded memory.
 """
@@ -71,6 +73,17 @@ class PosReconciler:
         zone = self._zones.get(item.zone) if item.zone is not None else None
         return item.state is ItemState.PRESENT and zone is not None and zone.role is ZoneRole.POS
 
+    def shelf_read_since_till(self, item: TrackedItem) -> bool:
+        """A zone other than a till or an exit read the item after it last arrived at a till."""
+        if not item.pos_us or item.zone is None:
+            return False
+        for z, ev in item.evidence.items():
+            if z != item.zone and ev.last_us > item.pos_us:
+                info = self._zones.get(z)
+                if info is not None and info.role is not ZoneRole.EXIT and info.role is not ZoneRole.POS:
+                    return True
+        return False
+
     def transaction(self, tx: PosTransaction, out: list[Transition]) -> None:
         if tx.transaction_id in self._recent_tx:
             return
@@ -107,6 +120,9 @@ class PosReconciler:
             if item is None or item.sold_by_tx or not self.at_till(item, at_us):
                 i += 1
                 continue  # sold by a transaction, put back on a shelf, or at a till long ago
+            if self.shelf_read_since_till(item):
+                i += 1
+                continue  # a shelf still reads it: the shelf beside the till, not the item paid for
             del candidates[i]
             tracker.sell(item, at_us, "pos_transaction_gtin", 1.0, out)
             quantity -= 1

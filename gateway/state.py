@@ -54,6 +54,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 
 from gateway.admission import gate, is_transit
+from gateway.anomalies import AnomalyDetector
 from gateway.arbitration import ZoneEvidence
 from gateway.deadlines import Deadlines
 from gateway.epc import decode_epc
@@ -79,6 +80,11 @@ DEPARTED = ItemState.DEPARTED_EXIT
 SOLD = ItemState.SOLD
 RETURNED = ItemState.RETURNED
 MISSING = ItemState.MISSING
+DUPLICATED = ItemState.DUPLICATED
+#: Reads per reader and tick that teach the anomaly detector what a strong read is
+#: (about: every n-th read of the first few batches since the last tick).
+_ANOMALY_SAMPLE = 32
+_ANOMALY_BATCHES = 16
 
 _new_sighting = tuple.__new__  # Sighting(...) goes through a Python-level __new__; this does not
 
@@ -101,6 +107,11 @@ class StoreTracker:
         self._zones = self.zone_model.zones
         self.timers = Timers(p, self.zone_model, self.zone_health, self.presence, self.readers)
         self.pos = PosReconciler(self, self._zones, p.pos_recent_us)
+        # Tag anomalies (gateway.anomalies), off the read hot path: the reads of each
+        # reader since the last tick, sampled then, teach it what a strong read is.
+        self.anomalies = AnomalyDetector(store)
+        self._anomaly_samples: dict[str, list[Sequence[WireObservation] | Sequence[Sighting]]] = {}
+        self._anomaly_sweep_us = 0
         self.stats: dict[str, int] = {
             "late_ignored": 0,
             "unknown_zone": 0,
@@ -138,6 +149,8 @@ class StoreTracker:
             item.since_us = rec.since_us
             item.confidence = rec.confidence
             item.gtin, item.serial, item.scheme = rec.gtin, rec.serial, rec.scheme
+            if rec.gtin is not None:
+                self.anomalies.seen_gtin(rec.gtin)
             item.last_seen_us = item.home_ref_us = item.w_start = item.admitted_us = max(rec.since_us, now)
             item.sold_by_tx = rec.state is SOLD and rec.confidence >= 1.0
             self._set_home(item)
@@ -178,6 +191,8 @@ class StoreTracker:
             newest[s.reader_id] = (n + 1, max(t, s.last_seen_us))
         for reader_id, (n, t) in newest.items():
             self._delivered(reader_id, n, t)
+        if sightings:
+            self._sample_for_anomalies(sightings[0].reader_id, sightings)
         return out
 
     def observe_reads(
@@ -253,6 +268,7 @@ class StoreTracker:
                 item.last_seen_us = t
         if observations:
             self._delivered(reader_id, len(observations), t if newest_us is None else newest_us)
+            self._sample_for_anomalies(reader_id, observations)
         return out
 
     def _delivered(self, reader_id: str, n: int, newest_us: int) -> None:
@@ -281,6 +297,10 @@ class StoreTracker:
             return
         if state is SOLD or state is DEPARTED:
             self._seen_after_gone(item, zone, s, batch, out)
+            return
+        if state is DUPLICATED:
+            return  # two tags, one EPC: its reads say nothing of either (gateway.anomalies)
+        if self._anomalous(item, s, batch, out):
             return
         ev = item.evidence.get(zone_id)
         if ev is None:
@@ -406,6 +426,50 @@ class StoreTracker:
         self._to(item, PRESENT, zone.id, t, reason, conf, s, batch, out)
 
     # ------------------------------------------------------------------ #
+    # Tag anomalies (gateway.anomalies)
+
+    def _anomalous(self, item: TrackedItem, s: Sighting, batch: BatchKey | None, out: list[Transition]) -> bool:
+        """Show a read of a known item to the anomaly detector; True if it found the EPC duplicated.
+
+        Only reads on the general path get here; an EPC the detector is watching
+        is kept off the hot path (``_set_home``) so that it sees all its reads.
+        """
+        detector = self.anomalies
+        if detector.read(s, item.zone):
+            at = max(s.last_seen_us, item.since_us)
+            self._to(item, DUPLICATED, item.zone, at, "duplicated_epc", 0.9, s, batch, out)
+            return True
+        if item.home is not None and detector.watching(item.epc):
+            item.home = None
+        return False
+
+    def _sample_for_anomalies(self, reader_id: str, reads: Sequence[WireObservation] | Sequence[Sighting]) -> None:
+        """Keep (a reference to) the first few batches of each reader until the next tick."""
+        kept = self._anomaly_samples.get(reader_id)
+        if kept is None:
+            self._anomaly_samples[reader_id] = [reads]
+        elif len(kept) < _ANOMALY_BATCHES:
+            kept.append(reads)
+
+    def _learn_anomalies(self, now: int) -> None:
+        """A sample of each reader's reads since the last tick teaches the detector what a strong read is."""
+        samples = self._anomaly_samples
+        if samples:
+            learn = self.anomalies.learn
+            for reader_id, batches in samples.items():
+                n = sum(len(b) for b in batches)
+                step = max(1, n // _ANOMALY_SAMPLE)
+                for reads in batches:
+                    learn(reads[::step], None if isinstance(reads[0], Sighting) else reader_id)
+            samples.clear()
+        if now >= self._anomaly_sweep_us:
+            self._anomaly_sweep_us = now + self.anomalies.policy.window_us // 3
+            for epc in self.anomalies.forget_quiet(now):
+                item = self._items.get(epc)
+                if item is not None and item.home is None:
+                    self._set_home(item)
+
+    # ------------------------------------------------------------------ #
     # Time
 
     def tick(self, max_transitions: int | None = 10_000) -> list[Transition]:
@@ -423,6 +487,7 @@ class StoreTracker:
             self.zone_health.reader_down(reader_id, now, "implicit")
         for reader_id in up:
             self.zone_health.reader_up(reader_id, now, "implicit")
+        self._learn_anomalies(now)
         lookup = self._items.get
         while max_transitions is None or len(out) < max_transitions:
             item = self._deadlines.pop(now, lookup)
@@ -524,6 +589,7 @@ class StoreTracker:
         out: list[Transition] = []
         if tx.store_id == self.store_id:
             self.pos.transaction(tx, out)
+            self.anomalies.pos_transaction(tx)
         return out
 
     def get_item(self, epc: str) -> TrackedItem | None:
@@ -623,6 +689,8 @@ class StoreTracker:
         )
         if item.state is not None:
             self._uncount(item)
+        elif item.gtin is not None:
+            self.anomalies.seen_gtin(item.gtin)
         item.state = state
         item.zone = zone
         item.since_us = at_us
@@ -641,7 +709,7 @@ class StoreTracker:
         """
         state = item.state
         zone = item.zone
-        if (state is PRESENT or state is EXITING) and zone in self._zones:
+        if (state is PRESENT or state is EXITING) and zone in self._zones and not self.anomalies.watching(item.epc):
             item.home = item.evidence.get(zone)
         else:
             item.home = None

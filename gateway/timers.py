@@ -36,6 +36,7 @@ EXITING = ItemState.EXITING
 SOLD = ItemState.SOLD
 DEPARTED = ItemState.DEPARTED_EXIT
 MISSING = ItemState.MISSING
+DUPLICATED = ItemState.DUPLICATED
 
 # What a due deadline means.
 RECHECK, EXIT, POS_LEAVE, DWELL, UNOBSERVED, VANISH, EXITING_SILENT = range(7)
@@ -72,7 +73,7 @@ class Timers:
         """When the item's next time-driven rule is due, and which (None: never)."""
         state = item.state
         zone_id = item.zone
-        if state is None or state is SOLD or state is DEPARTED or zone_id is None:
+        if state is None or state is SOLD or state is DEPARTED or state is DUPLICATED or zone_id is None:
             return None, 0
         zone = self.zones.zones.get(zone_id)  # None: a zone since removed from the site file
         p = self.policy
@@ -133,10 +134,15 @@ class Timers:
         if state is PRESENT or state is RETURNED:
             limit = zone.unobserved_after_us if zone is not None else p.unobserved_after_us
             candidates.append((start + limit, UNOBSERVED))
-        vanish = start + self.presence.vanish_after_us(item)
+        # Missing: silence at home while every zone of the store could hear the item (one
+        # that could not may have received it, unheard: gateway.zone_health).
+        vanish = max(start, health.store_up_since_us) + self.presence.vanish_after_us(item)
         candidates.append((vanish, VANISH))
         due, kind = min(candidates)
         if kind == VANISH and due <= now:
+            if health.down_count and health.zones_down():
+                # Carried into a zone that cannot hear it now? Not missing on that evidence.
+                return now + p.health_recheck_us, RECHECK
             reach = self.reach_us(zone_id)
             if reach is not None and reach < due:
                 return now + p.health_recheck_us // 6, RECHECK  # reads still in flight

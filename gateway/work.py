@@ -63,6 +63,7 @@ class Work:
     heartbeats: dict[str, ReaderHeartbeatRecord] = field(default_factory=dict)  # the newest per reader
     health: list[Step] = field(default_factory=list)  # antenna_health rows (gateway.antennas)
     rates: list[Step] = field(default_factory=list)  # learned read rates (gateway.read_rates)
+    anomalies: list[Step] = field(default_factory=list)  # tag anomalies found or grown (gateway.anomaly_store)
     receipts: list[Receipt] = field(default_factory=list)  # acknowledge these after the commit
     messages: int = 0
 
@@ -75,6 +76,7 @@ class Work:
             or self.heartbeats
             or self.health
             or self.rates
+            or self.anomalies
             or self.receipts
         )
 

@@ -28,6 +28,9 @@ class ZoneHealth:
         self.down_count: dict[str, int] = {}
         #: zone -> event time it last became whole again.
         self.up_since_us: dict[str, int] = {}
+        #: Event time any zone of the store last became whole again: an item silent at
+        #: home while another zone was deaf may have been carried there, unheard.
+        self.store_up_since_us = 0
 
     def reader_down(self, reader_id: str, at_us: int, source: str = "event") -> None:
         for port in self._reader_ports.get(reader_id, {}):
@@ -54,6 +57,7 @@ class ZoneHealth:
         self.down_count[zone] -= 1
         if not self.down_count[zone]:
             self.up_since_us[zone] = max(at_us, self.up_since_us.get(zone, 0))
+            self.store_up_since_us = max(self.store_up_since_us, at_us)
 
     def readers_of(self, zone: str) -> list[str]:
         return [r for r, ports in self._reader_ports.items() if zone in ports.values()]

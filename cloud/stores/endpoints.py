@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from cloud.auth.deps import StaffOnly, StoresReader
+from cloud.auth.deps import StaffOnly, StockReader, StoresReader
 from cloud.errors import ERROR_RESPONSES
 from cloud.pagination import decode_cursor, encode_cursor
 from cloud.state import AppState
 from cloud.stores import service
-from cloud.stores.schemas import ReaderStatusList, StoreList, StoreOut
+from cloud.stores.schemas import AnomalyList, ReaderStatusList, StoreList, StoreOut
 
 MAX_PAGE = 1000
 
@@ -56,3 +56,13 @@ async def list_readers(store_id: str, state: AppState, principal: StaffOnly) -> 
     """
     store = service.get_store(state["site"], store_id)
     return await service.reader_statuses(state["ledger"], store, now_us=state["clock"].now_us())
+
+
+@router.get("/{store_id}/anomalies", response_model=AnomalyList, summary="Tag anomalies of a store")
+async def list_anomalies(store_id: str, state: AppState, principal: StockReader) -> AnomalyList:
+    """What the gateway found wrong with the tags themselves, per store and GTIN, with the evidence:
+    an EPC encoded on two tags (read strongly, at the same moments, in two zones that cannot both hold
+    one item: its items are in state ``duplicated`` and kept out of every count), and barcode sales of
+    a product none of whose items the readers ever saw (untagged stock: no tagged item is sold for them).
+    """
+    return await service.anomalies(state["ledger"], service.get_store(state["site"], store_id))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -88,3 +88,35 @@ class ReaderStatusOut(BaseModel):
 class ReaderStatusList(BaseModel):
     store_id: str
     readers: list[ReaderStatusOut]
+
+
+class AnomalyOut(BaseModel):
+    kind: Literal["duplicated_epc", "untagged_sales"] = Field(
+        description="duplicated_epc: two tags carry one EPC (read strongly in two places that cannot both hold "
+        "one item); untagged_sales: barcode sales of a product whose items the readers never saw."
+    )
+    gtin: str | None = Field(description="The product (GTIN-14), when the EPC encodes one.")
+    epc: str | None = Field(description="The duplicated EPC; null for untagged sales.")
+    first_seen: datetime = Field(description="First evidence: the first strong read, or the first sale.")
+    last_seen: datetime = Field(description="Newest evidence the gateway has written.")
+    units: int = Field(
+        description="Items kept out of the counts: 2 for a duplicated EPC (its items are in state `duplicated`, "
+        "not on hand); units sold for untagged sales."
+    )
+    evidence: dict[str, Any] = Field(
+        description="duplicated_epc: `strong_reads` and `peak_dbm` per zone, `alternations`; "
+        "untagged_sales: `transactions` (ids of the first 20 sales)."
+    )
+
+
+class AnomalyCountOut(BaseModel):
+    kind: Literal["duplicated_epc", "untagged_sales"]
+    gtin: str | None
+    anomalies: int = Field(description="Duplicated EPCs, or 1 for an untagged product.")
+    units: int = Field(description="Sum of `units` of those anomalies.")
+
+
+class AnomalyList(BaseModel):
+    store_id: str
+    counts: list[AnomalyCountOut] = Field(description="Per kind and GTIN, sorted by kind then GTIN.")
+    anomalies: list[AnomalyOut] = Field(description="Sorted by kind, then EPC or GTIN.")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
 from cloud.errors import StoreNotFound
 from cloud.stores.schemas import (
+    AnomalyCountOut,
+    AnomalyList,
+    AnomalyOut,
     AntennaHealthOut,
     AntennaOut,
     ReaderOut,
@@ -143,3 +147,34 @@ async def reader_statuses(ledger: LedgerReader, store: Store, *, now_us: int) ->
             )
         )
     return ReaderStatusList(store_id=store.id, readers=out)
+
+
+# Rows the gateway writes (gateway.anomaly_store): one per (store, kind, EPC or GTIN).
+_ANOMALIES = """SELECT kind, gtin, epc, first_us, last_us, units, evidence FROM anomalies
+WHERE store_id = $1 ORDER BY kind, key"""
+
+
+async def anomalies(ledger: LedgerReader, store: Store) -> AnomalyList:
+    """The tag anomalies the gateway found in a store, with evidence, and their totals per kind and GTIN."""
+    out = [
+        AnomalyOut(
+            kind=kind,
+            gtin=gtin,
+            epc=epc,
+            first_seen=us_to_datetime(int(first_us)),
+            last_seen=us_to_datetime(int(last_us)),
+            units=int(units),
+            evidence=json.loads(evidence),
+        )
+        for kind, gtin, epc, first_us, last_us, units, evidence in await ledger.fetch(_ANOMALIES, store.id)
+    ]
+    totals: dict[tuple[str, str | None], list[int]] = {}
+    for a in out:
+        t = totals.setdefault((a.kind, a.gtin), [0, 0])
+        t[0] += 1
+        t[1] += a.units
+    counts = [
+        AnomalyCountOut(kind=kind, gtin=gtin, anomalies=n, units=units)
+        for (kind, gtin), (n, units) in sorted(totals.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
+    ]
+    return AnomalyList(store_id=store.id, counts=counts, anomalies=out)

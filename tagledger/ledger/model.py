@@ -18,6 +18,7 @@ class ItemState(StrEnum):
     SOLD = "sold"  # a POS transaction or a POS read recorded the sale
     RETURNED = "returned"  # sold earlier, seen inside the store again
     MISSING = "missing"  # silent in a healthy zone far beyond its own read rate: left unseen (not counted)
+    DUPLICATED = "duplicated"  # two tags carry this EPC (gateway.anomalies): not counted, listed as an anomaly
 
 
 #: States whose items count as on hand.  An unobserved item is still counted: a

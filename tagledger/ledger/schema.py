@@ -173,6 +173,25 @@ read_rates = sa.Table(
     sa.Column("updated_us", sa.BigInteger, nullable=False),
 )
 
+# Tag anomalies (revision 0011): duplicated EPC encodings and sales of untagged
+# products found by ``gateway.anomalies``, one row per (store, kind, EPC or GTIN),
+# evidence as JSON.  Written by the gateway (``gateway.anomaly_store``), listed
+# by ``GET /v1/stores/{store_id}/anomalies``.
+anomalies = sa.Table(
+    "anomalies",
+    metadata,
+    sa.Column("store_id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("gtin", sa.Text),
+    sa.Column("epc", sa.Text),
+    sa.Column("first_us", sa.BigInteger, nullable=False),
+    sa.Column("last_us", sa.BigInteger, nullable=False),
+    sa.Column("units", sa.BigInteger, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+)
+
 # ---------------------------------------------------------------------------------------------
 # The API's tables, owned by ``cloud``: the ledger core never reads or writes them (only the
 # availability look-ups of ``ledger.channel`` read ``holds``, with stock, in one statement).

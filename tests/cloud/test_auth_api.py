@@ -31,6 +31,7 @@ EXPECTED: dict[tuple[str, str], frozenset[Scope]] = {
     ("GET", "/v1/stores"): frozenset({R, S, A}),
     ("GET", "/v1/stores/{store_id}"): frozenset({R, S, A}),
     ("GET", "/v1/stores/{store_id}/readers"): frozenset({S}),
+    ("GET", "/v1/stores/{store_id}/anomalies"): frozenset({S, A}),
     ("GET", "/v1/stores/{store_id}/availability/{gtin}"): frozenset({R, S}),
     ("POST", "/v1/availability:batch"): frozenset({R, S}),
     ("GET", "/v1/availability/nearby"): frozenset({R, S}),

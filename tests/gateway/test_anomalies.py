@@ -6,10 +6,12 @@ import random
 
 from gateway.anomalies import AnomalyDetector
 from gateway.records import Sighting
+from gateway.state import StoreTracker
 from tagledger.app.sim.epc import sgtin96
 from tagledger.app.sim.layouts import boutique
 from tagledger.app.sim.scenarios import catalogue, site_for
-from tagledger.clock import US_PER_S
+from tagledger.clock import US_PER_S, ManualClock
+from tagledger.ledger.model import COUNTED_STATES, ItemState
 from tagledger.wire import PosLine, PosTransaction
 
 STORE = site_for(boutique()).stores[0]
@@ -82,3 +84,54 @@ def test_sales_of_a_product_never_read_are_untagged_stock() -> None:
     assert a.evidence == {"transactions": ["t1", "t2"]}
     assert (a.first_us, a.last_us) == (T0, T0 + 60 * US_PER_S)
     assert det.counts() == {("untagged_sales", GTINS[2]): 3}
+
+
+# --------------------------------------------------------------------------- #
+# Wired into the state machine: found off the hot path, kept out of the counts.
+
+
+def _tracked_store(seconds: int, dup_every_s: int | None) -> tuple[StoreTracker, str]:
+    """A tracker fed like the gateway feeds it (one batch per reader a second, a tick a second)."""
+    clock = ManualClock(T0)
+    tracker = StoreTracker(STORE, clock)
+    rng = random.Random(3)
+    dup = epc(999)
+    for t in range(seconds):
+        clock.set(T0 + t * US_PER_S)
+        floor = [read(FLOOR, epc(i), t, rng.gauss(-55, 4)) for i in range(20)]
+        back = [read(BACK, epc(100 + i), t, rng.gauss(-55, 4)) for i in range(20)]
+        back += [read(BACK, epc(i), t + 0.5, rng.gauss(-68, 2)) for i in range(3)]  # through the wall
+        if dup_every_s and t % dup_every_s == 0:
+            floor.append(read(FLOOR, dup, t, rng.gauss(-48, 2)))
+            back.append(read(BACK, dup, t + 0.4, rng.gauss(-48, 2)))
+        tracker.observe(floor)
+        tracker.observe(back)
+        tracker.tick()
+    return tracker, dup
+
+
+def test_the_tracker_finds_a_duplicated_epc_and_keeps_its_items_out_of_the_counts() -> None:
+    tracker, dup = _tracked_store(900, 4)
+    item = tracker.item(dup)
+    assert item is not None
+    assert item.state is ItemState.DUPLICATED
+    assert item.state not in COUNTED_STATES
+    assert tracker.items_by_zone() == {"floor": 20, "backroom": 20}  # the duplicate counts in neither
+    assert tracker.anomalies.duplicated() == {dup}
+    (found,) = tracker.anomalies.changed()
+    assert (found.kind, found.epc, found.units) == ("duplicated_epc", dup, 2)
+    assert tracker.anomalies.changed() == []  # handed out once
+
+
+def test_the_tracker_flags_no_single_tag_read_through_a_wall() -> None:
+    tracker, _ = _tracked_store(900, None)
+    assert tracker.anomalies.anomalies() == []
+    assert {tracker.item(epc(i)).state for i in range(3)} == {ItemState.PRESENT}  # type: ignore[union-attr]
+
+
+def test_barcode_sales_of_a_product_the_readers_never_saw_are_untagged_stock_for_the_tracker() -> None:
+    tracker, _ = _tracked_store(5, None)
+    line = [PosLine(gtin=GTINS[1]), PosLine(gtin=GTINS[0])]  # GTINS[0] is on the shelves
+    assert tracker.pos_transaction(PosTransaction(store_id=STORE.id, transaction_id="b1", at_us=T0, lines=line)) == []
+    (a,) = tracker.anomalies.anomalies()
+    assert (a.kind, a.gtin, a.units) == ("untagged_sales", GTINS[1], 1)

@@ -122,3 +122,39 @@ def test_learned_read_rates_survive_a_restart() -> None:
     clock.advance(200)
     out = fresh.tick()
     assert {t.epc for t in out if t.to_state is ItemState.MISSING} == set(SHELF)
+
+
+def test_an_item_silent_at_home_while_another_zone_is_deaf_is_not_missing_until_that_zone_hears_again() -> None:
+    sim = Sim()
+    carried = SHELF[0]
+    _store_with_stock(sim, 1800, zone="backroom")
+    # The floor's antenna is down (announced) and the item is carried onto the floor: the
+    # backroom stops reading it, the floor cannot.  It may be there, unheard.
+    sim.tracker.antenna_down("r1", 1, sim.now)
+    _store_with_stock(sim, 900, zone="backroom", skip=frozenset({carried}))
+    assert sim.state(carried)[1] == "backroom"
+    assert sim.state(carried)[0] != "missing"
+    # The floor hears again and reads it there: it was moved, never gone.
+    up = sim.now
+    sim.tracker.antenna_up("r1", 1, up)
+    for _ in range(60):
+        sim.clock.advance(1)
+        sim.see(carried, "floor", -50.0)
+        for epc in SHELF[1:]:
+            sim.see(epc, "backroom")
+        sim.tick()
+    assert sim.state(carried) == ("present", "floor")
+    assert ItemState.MISSING not in [t.to_state for t in sim.log if t.epc == carried]
+
+
+def test_after_an_outage_elsewhere_silence_at_home_counts_from_its_end() -> None:
+    sim = Sim()
+    stolen = SHELF[0]
+    _store_with_stock(sim, 1800, zone="backroom")
+    sim.tracker.antenna_down("r1", 1, sim.now)  # the floor is deaf for 10 minutes
+    _store_with_stock(sim, 600, zone="backroom", skip=frozenset({stolen}))
+    up = sim.now
+    sim.tracker.antenna_up("r1", 1, up)
+    _store_with_stock(sim, 600, zone="backroom", skip=frozenset({stolen}))  # not on the floor either: gone
+    (t,) = [t for t in sim.log if t.epc == stolen and t.to_state is ItemState.MISSING]
+    assert up + 180 * S <= t.at_us <= up + 220 * S  # vanish_min_us after the floor is whole

@@ -404,3 +404,21 @@ def test_barcode_only_till_line_sells_the_item_that_arrived_at_the_till() -> Non
     assert sim.state(EPC_B) == ("present", "floor")
     # Redelivered: nothing again.
     assert sim.tracker.pos_transaction(gtin_only) == []
+
+
+def test_barcode_only_till_line_does_not_sell_a_shelf_item_the_till_cross_reads() -> None:
+    sim = Sim()
+    sim.place(EPC_A, "floor", -55.0)
+    # The till antenna takes EPC_A (a shelf item right beside the till) while its shelf keeps reading it.
+    for _ in range(8):
+        sim.clock.advance(1)
+        sim.see(EPC_A, "pos", -42.0)
+        sim.see(EPC_A, "floor", -56.0)
+        sim.tick()
+    assert sim.state(EPC_A) == ("present", "pos")
+    gtin_only = PosTransaction(
+        store_id="s1", transaction_id="t-bar2", at_us=sim.now, lines=[PosLine(gtin="80614141123458")]
+    )
+    assert sim.tracker.pos_transaction(gtin_only) == []
+    assert sim.tracker.stats["pos_lines_without_epc"] == 1
+    assert sim.state(EPC_A)[0] == "present"

@@ -31,6 +31,7 @@ TABLES = (
         "webhook_pending",
         "antenna_health",
         "read_rates",
+        "anomalies",
     }
     | {
         "count_sessions",
