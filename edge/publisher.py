@@ -51,8 +51,9 @@ from typing import Any
 
 import aiomqtt
 
+from tagledger.backoff import backoff_delays
 from tagledger.clock import Clock
-from tagledger.mqtt import backoff_delays, no_delay, persistent_session
+from tagledger.mqtt import no_delay, persistent_session
 from tagledger.wire import Ack, Heartbeat, ReaderState, ReaderStatus, Topics, WireError, decode_as, encode
 
 from .settings import EdgeSettings

@@ -1,6 +1,7 @@
 """The gateway: MQTT reads in, the item state machine, exactly-once ledger writes out.
 
-* ``service``: the process (MQTT session, commit grouping, store leases via ``leases``);
+* ``service``: the process, composing ``session`` (MQTT in and out), ``grouping`` (commit
+  groups, drain on shutdown) and ``lease_loop`` (sharing stores, via ``leases``);
   ``health`` (/healthz, /readyz, /metrics), ``metrics``, ``logs``;
 * ``ingest``: from MQTT messages to ledger writes, routed by topic; ``ordering`` (read batches:
   ``dedup``, ``reorder``, vetting, the state machine), ``commit`` (ledger retries, dead letters),

@@ -36,10 +36,10 @@ from typing import Protocol, TypeVar
 from gateway.dedup import BatchIndex
 from gateway.metrics import GatewayMetrics
 from gateway.work import Outgoing, PreparedBatch, Segment, StoreLost, Work
+from tagledger.backoff import backoff_delays
 from tagledger.clock import US_PER_S, Clock
 from tagledger.ledger.model import MAX_REJECT_BYTES, BatchKey, Reject, Transition
 from tagledger.ledger.repository import CommitResult, LedgerUnavailable, LedgerWriter
-from tagledger.mqtt import backoff_delays
 from tagledger.wire import Ack, AckResult, Topics, encode
 
 log = logging.getLogger(__name__)

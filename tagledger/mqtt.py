@@ -7,19 +7,16 @@ extras (both of which install them) do.
 
 * :class:`BrokerAddress` parses ``mqtt://user:pass@host:port`` / ``mqtts://...``
   (TLS) into what ``aiomqtt.Client`` needs.
-* :func:`backoff_delays` is the reconnect schedule: exponential with *full
-  jitter* (a uniformly random delay between 0 and the current cap).  Full jitter
-  spreads the reconnects of a thousand agents after a broker restart instead of
-  having them hammer it in lock-step.
+* :func:`backoff_delays` (``tagledger.backoff``) is the reconnect schedule:
+  exponential with full jitter.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import random
 import socket
 import ssl
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -130,15 +127,6 @@ def persistent_session(protocol_name: str, *, receive_maximum: int | None = None
     return {"protocol": protocol, "clean_start": False, "properties": properties}
 
 
-def backoff_delays(initial: float = 0.5, maximum: float = 30.0, rng: random.Random | None = None) -> Iterator[float]:
-    """Endless reconnect delays: full jitter over an exponentially growing cap."""
-    rng = rng or random.Random()
-    cap = initial
-    while True:
-        yield rng.uniform(0, cap)
-        cap = min(maximum, cap * 2)
-
-
 def no_delay(client: aiomqtt.Client) -> None:
     """Turn Nagle's algorithm off on a connected client's socket (paho leaves it on).
 
@@ -154,3 +142,33 @@ def no_delay(client: aiomqtt.Client) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
     except (AttributeError, OSError) as exc:  # not TCP (websockets), or already closed
         logging.getLogger(__name__).debug("cannot set TCP_NODELAY on the broker connection: %s", exc)
+
+
+# aiomqtt 2.x does not expose the paho client it wraps; what we need of it (our own
+# PUBACK timing, the lost connection's reason) reaches in here, in one place.
+
+
+def manual_acks(client: aiomqtt.Client) -> None:
+    """PUBACK only when :func:`puback` says so (paho acknowledges on arrival by default).
+
+    The gateway acknowledges a message to the broker only once its effects are
+    committed, so that the broker redelivers every uncommitted message when the
+    session resumes.
+    """
+    client._client.manual_ack_set(True)
+
+
+def puback(client: aiomqtt.Client, mid: int, qos: int) -> None:
+    """Acknowledge one received QoS 1/2 message (after :func:`manual_acks`)."""
+    client._client.ack(mid, qos)
+
+
+def retrieve_disconnect(client: aiomqtt.Client | None) -> None:
+    """Mark the lost connection's reason as seen (asyncio would log "Future exception was never retrieved").
+
+    aiomqtt keeps it in a future that only message iteration reads; a connection
+    lost while the receiver was busy elsewhere leaves it unread.
+    """
+    disconnected = getattr(client, "_disconnected", None)
+    if isinstance(disconnected, asyncio.Future) and disconnected.done() and not disconnected.cancelled():
+        disconnected.exception()

@@ -17,6 +17,7 @@ FOUNDATION = [
     "tagledger.paths",
     "tagledger.redact",
     "tagledger.mqtt",
+    "tagledger.backoff",
 ]
 EXTRAS = [
     "aiomqtt",

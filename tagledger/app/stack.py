@@ -29,8 +29,9 @@ from edge.settings import EdgeSettings
 from gateway.service import Gateway
 from gateway.settings import GatewaySettings
 from tagledger.app.sim.runner import SimSettings, Simulation
+from tagledger.backoff import backoff_delays
 from tagledger.ledger.migrate import migrate
-from tagledger.mqtt import BrokerAddress, backoff_delays
+from tagledger.mqtt import BrokerAddress
 from tagledger.paths import make_private_dir
 from tagledger.site import Site, load_site
 from tagledger.wire import PosTransaction, Topics, encode

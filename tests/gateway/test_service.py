@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiomqtt
+import asyncpg
 import httpx
 import pytest
 
@@ -71,6 +72,7 @@ class Running:
     client: aiomqtt.Client
     ledger: Ledger
     replies: asyncio.Queue[tuple[str, bytes]]
+    task: asyncio.Task[None]
 
     async def publish(self, topic: str, payload: bytes) -> None:
         await self.client.publish(topic, payload, qos=1)
@@ -113,7 +115,7 @@ async def running(pg_url: str, mqtt: tuple[str, int], topic_root: str) -> AsyncI
 
             pumping = asyncio.create_task(pump(), name="test-replies")
             try:
-                yield Running(gateway, topics, client, ledger, replies)
+                yield Running(gateway, topics, client, ledger, replies, task)
             finally:
                 pumping.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -138,6 +140,34 @@ async def test_batch_is_committed_then_acked_and_items_appear(running: Running) 
     history = await running.ledger.item_history(EPCS[0])
     assert history[0].transition.batch is not None
     assert history[0].transition.batch.seq == 0
+
+
+async def test_a_cancelled_gateway_commits_and_acks_what_it_prepared_then_re_raises(
+    running: Running, pg_url: str
+) -> None:
+    """Shutdown drains: a group whose commit is under way when the gateway is cancelled is committed and acked."""
+    blocker = await asyncpg.connect(pg_url)
+    try:
+        tx = blocker.transaction()
+        await tx.start()
+        await blocker.execute("LOCK TABLE batches IN EXCLUSIVE MODE")  # its writes wait, reads go on
+        await running.publish(running.topics.reads(STORE, READER), encode(_batch(0, EPCS)))
+        groups = running.gateway.groups
+        assert groups is not None
+        async with asyncio.timeout(10):
+            while not groups.committing:  # noqa: ASYNC110  (nothing signals a commit's start)
+                await asyncio.sleep(0.02)
+        running.task.cancel()  # prepared; its commit waits for the lock
+        await asyncio.sleep(0.5)
+        assert not running.task.done()  # draining
+        await tx.rollback()
+        with pytest.raises(asyncio.CancelledError):
+            await running.task
+    finally:
+        await blocker.close()
+    ack = await running.ack()
+    assert (ack.seq, ack.result) == (0, "committed")
+    assert await running.ledger.batch_count() == 1
 
 
 async def test_redelivered_batch_is_recognised_and_adds_nothing(running: Running) -> None:
