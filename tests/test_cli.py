@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import socket
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tagledger.app import cli_settings
+from tagledger.app import cli, cli_settings
 from tagledger.app.cli import app
 from tagledger.site import EXAMPLE_SITE
 
@@ -154,37 +153,29 @@ def test_migrate_into_a_database_that_does_not_exist_says_so_in_one_line() -> No
 # --------------------------------------------------------------------------- #
 # Options generated from the settings models (tagledger.app.cli_settings)
 
-ROLES = {
-    "edge": "edge.settings:EdgeSettings",
-    "gateway": "gateway.settings:GatewaySettings",
-    "api": "cloud.settings:ApiSettings",
-}
-
-
-def _model(command: str) -> Any:
-    module, name = ROLES[command].split(":")
-    return getattr(importlib.import_module(module), name)
+ROLES = {"edge": cli.EDGE, "gateway": cli.GATEWAY, "api": cli.API, "simulate": cli.SIMULATE}
 
 
 @pytest.mark.parametrize("command", sorted(ROLES))
 def test_every_setting_is_in_help_with_its_variable_and_default(command: str) -> None:
     import typer.main
 
-    model = _model(command)
-    prefix = model.model_config["env_prefix"]
+    role = ROLES[command]
     result = runner.invoke(app, [command, "--help"], terminal_width=200)
     assert result.exit_code == 0, result.output
     click_command = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
     ctx = click_command.make_context(command, ["--help"], resilient_parsing=True)
     params = {p.name: p for p in click_command.params}
-    required = {"site"} if command != "edge" else {"site", "reader_id"}
-    for name in model.model_fields:
+    fields = role.fields()
+    assert set(fields) == set(role.model.model_fields) - role.skip
+    required = role.required | {n for n, f in fields.items() if f.is_required()}
+    for name in fields:
         option = "--" + name.replace("_", "-")
         assert name in params, f"tagledger {command} has no {option}"
         assert option in result.output
         _declared, shown = params[name].get_help_record(ctx)
         shown = " ".join(shown.split())
-        assert f"{prefix}{name.upper()}" in shown, (command, option, shown)
+        assert f"{role.env_prefix}{name.upper()}" in shown, (command, option, shown)
         assert ("default:" in shown) != (name in required), (command, option, shown)
 
 

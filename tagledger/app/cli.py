@@ -31,6 +31,7 @@ from gateway.settings import GatewaySettings
 from tagledger.app.cli_common import fail, import_role
 from tagledger.app.cli_help import VERSION_OPTION, WholeHelpGroup
 from tagledger.app.cli_settings import RoleOptions, build_settings, role_command, settings_problems
+from tagledger.app.sim.runner import SimSettings
 from tagledger.ledger.repository import LedgerError
 from tagledger.paths import default_ledger_url
 from tagledger.redact import redact_url
@@ -112,6 +113,13 @@ GATEWAY = RoleOptions(
     aliases={"stores": ["--store"]},
     shared_env=_SHARED_ENV,
     deprecated_prefix="TAGLEDGER_",  # the gateway's variables before it had a prefix of its own
+)
+SIMULATE = RoleOptions(
+    SimSettings,
+    prefix="TAGLEDGER_SIM_",
+    aliases={"duration_s": ["--duration"]},
+    deprecated_env={"duration_s": "TAGLEDGER_SIM_DURATION"},
+    skip=frozenset({"any_port"}),  # tests only
 )
 API = RoleOptions(
     ApiSettings, required=frozenset({"site"}), aliases={"cors_origins": ["--cors-origin"]}, shared_env=_SHARED_ENV
@@ -325,56 +333,21 @@ def api(
     )
 
 
-@app.command()
+@role_command(app, "simulate", SIMULATE)
 def simulate(
-    site: SiteOpt = EXAMPLE_SITE,
-    store: Annotated[
-        str | None, typer.Option(envvar="TAGLEDGER_SIM_STORE", help="Store to simulate (default: the first).")
-    ] = None,
-    seed: Annotated[int, typer.Option(envvar="TAGLEDGER_SIM_SEED", help="Same seed, same store and events.")] = 1,
-    items: Annotated[int, typer.Option(envvar="TAGLEDGER_SIM_ITEMS", help="Tagged items at the start.")] = 300,
-    events_per_minute: Annotated[
-        float, typer.Option(envvar="TAGLEDGER_SIM_EVENTS_PER_MINUTE", help="Moves, sales, thefts, deliveries.")
-    ] = 6.0,
-    reads_per_s: Annotated[
-        float, typer.Option(envvar="TAGLEDGER_SIM_READS_PER_S", help="Combined read capacity of the readers.")
-    ] = 500.0,
-    truth_file: Annotated[
-        Path | None, typer.Option(envvar="TAGLEDGER_SIM_TRUTH_FILE", help="Write the ground truth here (JSON lines).")
-    ] = None,
-    listen_host: Annotated[
-        str | None, typer.Option(envvar="TAGLEDGER_SIM_LISTEN_HOST", help="Listen here instead of each reader's host.")
-    ] = None,
-    duration: Annotated[
-        float | None, typer.Option(envvar="TAGLEDGER_SIM_DURATION", help="Stop after this many seconds.")
-    ] = None,
-    progress_s: Annotated[
-        float, typer.Option(envvar="TAGLEDGER_SIM_PROGRESS_S", help="Log a status line this often (0: never).")
-    ] = 10.0,
-    log_level: LogLevelOpt = LogLevel.INFO,
+    values: dict[str, Any],
+    log_level: Annotated[LogLevel, _log_level_option("TAGLEDGER_SIM_LOG_LEVEL")] = LogLevel.INFO,
 ) -> None:
     """Simulate a store: one LLRP reader endpoint per reader of the site file, with ground truth.
 
     Point edge agents (or any LLRP client) at the readers' host:port. Items, their moves, sales at POS,
-    thefts through the exit and deliveries are deterministic for a seed.
+    thefts through the exit and deliveries are deterministic for a seed. Every option is also
+    TAGLEDGER_SIM_<OPTION>.
     """
     _setup_logging(log_level)
-    _check_site(site)
+    settings = build_settings(SimSettings, values, SIMULATE.env_prefix)
+    _check_site(settings.site)
     mod = import_role("tagledger.app.sim.runner", "demo")
-    settings = _settings(
-        mod.SimSettings,
-        "TAGLEDGER_SIM_",
-        site=site,
-        store=store,
-        seed=seed,
-        items=items,
-        events_per_minute=events_per_minute,
-        reads_per_s=reads_per_s,
-        truth_file=truth_file,
-        listen_host=listen_host,
-        duration_s=duration,
-        progress_s=progress_s,
-    )
     _run(mod.run(settings))
 
 

@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 import typer
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
-from pydantic_settings import BaseSettings
 
 from tagledger.app.cli_common import fail
 
@@ -43,14 +42,16 @@ class _NoneGiven:
 
 NONE_GIVEN = _NoneGiven()
 
-S = TypeVar("S", bound=BaseSettings)
+S = TypeVar("S", bound=BaseModel)
 
 
 @dataclass(frozen=True)
 class RoleOptions:
     """How one command turns a settings model into options."""
 
-    model: type[BaseSettings]
+    model: type[BaseModel]
+    #: Variable prefix; default the model's own (``env_prefix`` of a pydantic-settings model).
+    prefix: str | None = None
     #: Fields the command requires on the command line or in the environment (no default offered).
     required: frozenset[str] = frozenset()
     #: Extra option names per field, e.g. ``{"stores": ["--store"]}`` (names of an earlier release).
@@ -59,11 +60,15 @@ class RoleOptions:
     shared_env: Mapping[str, str] = field(default_factory=dict)
     #: Prefix of a deprecated variable scheme: ``<prefix><FIELD>`` is read, with a warning, when unset otherwise.
     deprecated_prefix: str | None = None
-    #: Fields not offered as options (set by the command itself).
+    #: Deprecated variables of single fields, e.g. ``{"duration_s": "TAGLEDGER_SIM_DURATION"}``.
+    deprecated_env: Mapping[str, str] = field(default_factory=dict)
+    #: Fields not offered as options (set by the command itself, or for tests only).
     skip: frozenset[str] = frozenset()
 
     @property
     def env_prefix(self) -> str:
+        if self.prefix is not None:
+            return self.prefix
         return str(self.model.model_config.get("env_prefix", ""))
 
     def envvar(self, name: str) -> str:
@@ -92,12 +97,13 @@ def settings_problems(exc: ValidationError, env_prefix: str) -> str:
     return "invalid settings:\n  " + "\n  ".join(lines)
 
 
-def build_settings(model: type[S], values: Mapping[str, Any]) -> S:
+def build_settings(model: type[S], values: Mapping[str, Any], env_prefix: str | None = None) -> S:
     """The settings from the values given, or stop with the problems (exit 2)."""
     try:
         return model(**values)
     except ValidationError as exc:
-        fail(settings_problems(exc, str(model.model_config.get("env_prefix", ""))))
+        prefix = env_prefix if env_prefix is not None else str(model.model_config.get("env_prefix", ""))
+        fail(settings_problems(exc, prefix))
 
 
 # --------------------------------------------------------------------------- #
@@ -269,13 +275,16 @@ def deprecated_values(
     role: RoleOptions, missing: Iterable[str], environ: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
     """Settings still given in the deprecated scheme, each with a warning on stderr."""
-    if role.deprecated_prefix is None:
-        return {}
     env = os.environ if environ is None else environ
     found: dict[str, Any] = {}
     fields = role.fields()
     for name in missing:
-        old = f"{role.deprecated_prefix}{name.upper()}"
+        if name in role.deprecated_env:
+            old = role.deprecated_env[name]
+        elif role.deprecated_prefix is not None:
+            old = f"{role.deprecated_prefix}{name.upper()}"
+        else:
+            continue
         if old not in env or old in role.shared_env.values():
             continue
         typer.echo(f"tagledger: warning: {old} is deprecated; use {role.envvar(name)}", err=True)
