@@ -41,17 +41,18 @@ from pydantic import ValidationError
 
 from edge.reads import TagRead
 from tagledger.clock import Clock
-from tagledger.wire import Gap, Observation
+from tagledger.wire import RSSI_MAX_DBM, RSSI_MIN_DBM, Gap, Observation
 
 log = logging.getLogger(__name__)
 
 #: Cap on observations per batch (see module docstring).
 DEFAULT_MAX_OBSERVATIONS = 5_000
 
-# The wire accepts RSSI in [-128, 20] dBm; a reader reporting outside it is
-# clamped rather than dropped: the read itself is still evidence of presence.
-_RSSI_MIN = -128.0
-_RSSI_MAX = 20.0
+# The wire accepts RSSI in [RSSI_MIN_DBM, RSSI_MAX_DBM] (-128..20 dBm); a reader
+# reporting outside it is clamped rather than dropped: the read itself is still
+# evidence of presence.
+_RSSI_MIN = float(RSSI_MIN_DBM)
+_RSSI_MAX = float(RSSI_MAX_DBM)
 
 CutReason = Literal["time", "full", "flush"]
 
