@@ -28,6 +28,11 @@ BENCHMARKS: dict[str, tuple[str, str, str]] = {
         "all",
         "Item location and stock accuracy on simulated stores with ground truth, against the EdgeX algorithm.",
     ),
+    "ingest-cpu": (
+        "ingest_cpu",
+        "gateway",
+        "The gateway's CPU per observation on its prepare path, no network; compares checkouts in one run.",
+    ),
     "state-machine": ("state_machine", "gateway", "Sightings per second through the item state machine, one core."),
     "wire-encoding": ("wire_encoding", "edge", "Decode rates and sizes of the wire contract's candidate encodings."),
     "edge-aggregation": (

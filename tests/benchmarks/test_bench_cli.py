@@ -38,6 +38,7 @@ def test_each_benchmark_has_help_with_json_option(command: str) -> None:
         ("wire-encoding", ["--rounds", "2"], "read_batch_validate_json_observations_per_s"),
         ("edge-aggregation", ["--seconds", "1", "--rate", "200", "--tags", "20"], "aggregation_ratio"),
         ("ledger-commit", ["--backend", "sqlite", "--seconds", "0.1", "--group", "2"], "sqlite"),
+        ("ingest-cpu", ["--rounds", "1"], "min_us"),
     ],
 )
 def test_small_benchmarks_end_with_their_figures_as_json(command: str, args: list[str], key: str) -> None:
