@@ -321,11 +321,23 @@ def count_reads(
 @count_app.command("follow")
 def count_follow(
     count_id: Annotated[str, typer.Argument(help="Count id (cnt_...).")],
+    # The gateway's broker and topic root, on the host where the gateway runs (the names of
+    # earlier releases still read as well).
     mqtt_url: Annotated[
-        str, typer.Option("--mqtt-url", envvar="TAGLEDGER_MQTT_URL", help="MQTT broker the store's readers publish to.")
+        str,
+        typer.Option(
+            "--mqtt-url",
+            envvar=["TAGLEDGER_GATEWAY_MQTT_URL", "TAGLEDGER_MQTT_URL"],
+            help="MQTT broker the store's readers publish to.",
+        ),
     ] = "mqtt://127.0.0.1:1883",
     topic_root: Annotated[
-        str, typer.Option("--topic-root", envvar="TAGLEDGER_TOPIC_ROOT", help="First level of every tagledger topic.")
+        str,
+        typer.Option(
+            "--topic-root",
+            envvar=["TAGLEDGER_GATEWAY_TOPIC_ROOT", "TAGLEDGER_TOPIC_ROOT"],
+            help="First level of every tagledger topic.",
+        ),
     ] = "tagledger",
     database_url: DatabaseOpt = DEFAULT_LEDGER_URL,
     site: SiteOpt = EXAMPLE_SITE,
