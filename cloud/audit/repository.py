@@ -1,5 +1,5 @@
 # ruff: noqa: S608  -- SQL text is assembled only from this module's constants; values are always bound.
-"""The auditor tools' tables (revision 0008), through ``Ledger.fetch / execute / execute_all``.
+"""The auditor tools' tables (revision 0008), through ``SqlAccess`` (``fetch / execute / execute_all``).
 
 SQL is written once for both backends (PostgreSQL placeholders; the SQLite ledger
 renumbers them).  A book import and a count's close are one ``execute_all``
@@ -26,7 +26,7 @@ from cloud.audit.book import BookImport, BookLine
 from cloud.audit.counts import Expected, Result, Sighting
 from tagledger.ledger import rows
 from tagledger.ledger.model import COUNTED_STATES, EventRecord
-from tagledger.ledger.repository import Ledger
+from tagledger.ledger.repository import SqlAccess
 
 Step = tuple[str, Sequence[Any]]
 
@@ -54,7 +54,7 @@ def _values(first: int, width: int, count: int, casts: Sequence[str | None] = ()
 
 
 async def _newest(
-    ledger: Ledger, table: str, columns: str, newest: str, *, store_ids: Sequence[str] | None, limit: int
+    ledger: SqlAccess, table: str, columns: str, newest: str, *, store_ids: Sequence[str] | None, limit: int
 ) -> list[tuple[Any, ...]]:
     """Rows of ``table`` newest ``newest`` first (then by id), of ``store_ids`` (None: every store),
     filtered before the limit."""
@@ -82,7 +82,7 @@ def log_step(*, at_us: int, actor: str, action: str, store_id: str | None, subje
     )
 
 
-async def write_log(ledger: Ledger, step: Step) -> None:
+async def write_log(ledger: SqlAccess, step: Step) -> None:
     sql, args = step
     await ledger.execute(sql, *args)
 
@@ -99,7 +99,7 @@ class LogEntry:
 
 
 async def audit_log(
-    ledger: Ledger, *, store_id: str | None, limit: int, before_id: int | None = None
+    ledger: SqlAccess, *, store_id: str | None, limit: int, before_id: int | None = None
 ) -> list[LogEntry]:
     """Newest first; ``before_id`` pages backwards."""
     cols = "id, at, actor, action, store_id, subject, detail"
@@ -138,7 +138,7 @@ def _session(r: Sequence[Any]) -> SessionRow:
 
 
 async def open_count(
-    ledger: Ledger, *, session_id: str, store_id: str, zones: Sequence[str] | None, at_us: int, actor: str
+    ledger: SqlAccess, *, session_id: str, store_id: str, zones: Sequence[str] | None, at_us: int, actor: str
 ) -> int:
     """Open a count and take the expected items from the ledger in the same transaction; their number."""
     zone_filter, zone_args = "", tuple[str, ...]()
@@ -172,18 +172,18 @@ async def open_count(
     return expected
 
 
-async def session(ledger: Ledger, session_id: str) -> SessionRow | None:
+async def session(ledger: SqlAccess, session_id: str) -> SessionRow | None:
     found = await ledger.fetch(f"SELECT {_SESSION_COLUMNS} FROM count_sessions WHERE id = $1", session_id)
     return _session(found[0]) if found else None
 
 
-async def sessions(ledger: Ledger, *, store_ids: Sequence[str] | None, limit: int) -> list[SessionRow]:
+async def sessions(ledger: SqlAccess, *, store_ids: Sequence[str] | None, limit: int) -> list[SessionRow]:
     """Newest first, of ``store_ids`` (None: every store), filtered before the limit."""
     found = await _newest(ledger, "count_sessions", _SESSION_COLUMNS, "opened_at", store_ids=store_ids, limit=limit)
     return [_session(r) for r in found]
 
 
-async def expected_and_missing(ledger: Ledger, session_id: str) -> tuple[int, int]:
+async def expected_and_missing(ledger: SqlAccess, session_id: str) -> tuple[int, int]:
     """(items the count expects, items recorded missing at its close) without loading them."""
     found = await ledger.fetch(
         "SELECT (SELECT count(*) FROM count_expected WHERE session_id = $1),"
@@ -193,14 +193,14 @@ async def expected_and_missing(ledger: Ledger, session_id: str) -> tuple[int, in
     return int(found[0][0]), int(found[0][1])
 
 
-async def expected(ledger: Ledger, session_id: str) -> list[Expected]:
+async def expected(ledger: SqlAccess, session_id: str) -> list[Expected]:
     found = await ledger.fetch(
         "SELECT epc, gtin, zone FROM count_expected WHERE session_id = $1 ORDER BY epc", session_id
     )
     return [Expected(r[0], r[1], r[2]) for r in found]
 
 
-async def sightings(ledger: Ledger, s: SessionRow) -> list[Sighting]:
+async def sightings(ledger: SqlAccess, s: SessionRow) -> list[Sighting]:
     """Reads sent to the count, and the ledger's item events with a reader's evidence while it was open."""
     sent = await ledger.fetch("SELECT epc, zone, reader_id, antenna FROM count_reads WHERE session_id = $1", s.id)
     until = s.closed_us if s.closed_us is not None else 2**62
@@ -214,7 +214,7 @@ async def sightings(ledger: Ledger, s: SessionRow) -> list[Sighting]:
     return [Sighting(r[0], r[1], r[2], None if r[3] is None else int(r[3])) for r in (*sent, *seen)]
 
 
-async def add_reads(ledger: Ledger, session_id: str, reads: Sequence[Sighting], *, at_us: int) -> None:
+async def add_reads(ledger: SqlAccess, session_id: str, reads: Sequence[Sighting], *, at_us: int) -> None:
     steps: list[Step] = []
     for part in _chunks(reads):
         args: list[Any] = []
@@ -231,7 +231,7 @@ async def add_reads(ledger: Ledger, session_id: str, reads: Sequence[Sighting], 
         await ledger.execute_all(steps)
 
 
-async def gtins_of(ledger: Ledger, epcs: Sequence[str]) -> dict[str, str | None]:
+async def gtins_of(ledger: SqlAccess, epcs: Sequence[str]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for part in _chunks(list(epcs)):
         found = await ledger.fetch(f"SELECT epc, gtin FROM items WHERE epc IN ({_marks(1, len(part))})", *part)
@@ -240,7 +240,7 @@ async def gtins_of(ledger: Ledger, epcs: Sequence[str]) -> dict[str, str | None]
 
 
 async def close_count(
-    ledger: Ledger, s: SessionRow, result: Result, *, at_us: int, actor: str, detail: dict[str, Any]
+    ledger: SqlAccess, s: SessionRow, result: Result, *, at_us: int, actor: str, detail: dict[str, Any]
 ) -> bool:
     """Close an open count with its result; False if it was closed already (by another call)."""
     guard = "EXISTS (SELECT 1 FROM count_sessions WHERE id = $1 AND closed_at = $2 AND closed_by = $3)"
@@ -284,7 +284,7 @@ async def close_count(
     return bool(found[0])
 
 
-async def stored_result(ledger: Ledger, session_id: str) -> Result:
+async def stored_result(ledger: SqlAccess, session_id: str) -> Result:
     from cloud.audit.counts import GtinResult  # noqa: PLC0415  (kept next to its one use)
 
     by_gtin = await ledger.fetch(
@@ -321,7 +321,7 @@ def _import(r: Sequence[Any]) -> ImportRow:
 
 
 async def add_imports(
-    ledger: Ledger, imports: Sequence[tuple[str, BookImport]], *, at_us: int, actor: str, source: str
+    ledger: SqlAccess, imports: Sequence[tuple[str, BookImport]], *, at_us: int, actor: str, source: str
 ) -> None:
     """Every import of one file in ONE transaction: a file is imported whole or not at all."""
     steps: list[Step] = []
@@ -355,7 +355,7 @@ async def add_imports(
     await ledger.execute_all(steps)
 
 
-async def book_import(ledger: Ledger, import_id: str) -> tuple[ImportRow, BookImport] | None:
+async def book_import(ledger: SqlAccess, import_id: str) -> tuple[ImportRow, BookImport] | None:
     found = await ledger.fetch(f"SELECT {_IMPORT_COLUMNS} FROM book_imports WHERE id = $1", import_id)
     if not found:
         return None
@@ -371,7 +371,7 @@ async def book_import(ledger: Ledger, import_id: str) -> tuple[ImportRow, BookIm
     return head, book
 
 
-async def book_imports(ledger: Ledger, *, store_ids: Sequence[str] | None, limit: int) -> list[ImportRow]:
+async def book_imports(ledger: SqlAccess, *, store_ids: Sequence[str] | None, limit: int) -> list[ImportRow]:
     """Newest as-of first, of ``store_ids`` (None: every store), filtered before the limit."""
     found = await _newest(ledger, "book_imports", _IMPORT_COLUMNS, "as_of", store_ids=store_ids, limit=limit)
     return [_import(r) for r in found]
@@ -416,7 +416,7 @@ def _adjustment(r: Sequence[Any]) -> Adjustment:
     )
 
 
-async def adjustments(ledger: Ledger, import_id: str) -> list[Adjustment]:
+async def adjustments(ledger: SqlAccess, import_id: str) -> list[Adjustment]:
     found = await ledger.fetch(f"SELECT {_ADJ_COLUMNS} FROM adjustments WHERE import_id = $1 ORDER BY gtin", import_id)
     return [_adjustment(r) for r in found]
 
@@ -431,7 +431,7 @@ class NewAdjustment:
 
 
 async def approve(
-    ledger: Ledger, head: ImportRow, items: Sequence[NewAdjustment], *, at_us: int, actor: str, note: str
+    ledger: SqlAccess, head: ImportRow, items: Sequence[NewAdjustment], *, at_us: int, actor: str, note: str
 ) -> list[str]:
     """Record accepted differences; a GTIN approved before keeps its first approval.  The GTINs recorded now."""
     steps: list[Step] = []
@@ -476,7 +476,9 @@ async def approve(
 # -- ledger reads for exports and KPIs --------------------------------------------------------
 
 
-async def events_between(ledger: Ledger, store_id: str, from_us: int, to_us: int, *, limit: int) -> list[EventRecord]:
+async def events_between(
+    ledger: SqlAccess, store_id: str, from_us: int, to_us: int, *, limit: int
+) -> list[EventRecord]:
     """The store's item events (and its items' moves to other stores) with ``from_us <= at < to_us``."""
     found = await ledger.fetch(
         f"SELECT {rows.EVENT_COLUMNS} FROM events WHERE store_id = $1 AND at >= $2 AND at < $3"
@@ -491,7 +493,7 @@ async def events_between(ledger: Ledger, store_id: str, from_us: int, to_us: int
     return [rows.event(r) for r in found]
 
 
-async def unsold_exits(ledger: Ledger, store_id: str, from_us: int, to_us: int) -> int:
+async def unsold_exits(ledger: SqlAccess, store_id: str, from_us: int, to_us: int) -> int:
     found = await ledger.fetch(
         "SELECT count(*) FROM events WHERE store_id = $1 AND at > $2 AND at <= $3 AND to_state = 'departed_exit'",
         store_id,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tagledger.ledger.repository import Ledger
+from tagledger.ledger.repository import SqlAccess
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,19 +48,19 @@ def _from_row(row: Sequence[Any]) -> ApiKeyRecord:
     )
 
 
-async def add_api_key(ledger: Ledger, key: ApiKeyRecord) -> None:
+async def add_api_key(ledger: SqlAccess, key: ApiKeyRecord) -> None:
     await ledger.execute(_INSERT, *_params(key))
 
 
-async def api_key(ledger: Ledger, key_id: str) -> ApiKeyRecord | None:
+async def api_key(ledger: SqlAccess, key_id: str) -> ApiKeyRecord | None:
     found = await ledger.fetch(_BY_ID, key_id)
     return _from_row(found[0]) if found else None
 
 
-async def api_keys(ledger: Ledger) -> list[ApiKeyRecord]:
+async def api_keys(ledger: SqlAccess) -> list[ApiKeyRecord]:
     return [_from_row(r) for r in await ledger.fetch(_ALL)]
 
 
-async def revoke_api_key(ledger: Ledger, key_id: str, *, now_us: int) -> bool:
+async def revoke_api_key(ledger: SqlAccess, key_id: str, *, now_us: int) -> bool:
     """Revoke; ``False`` if there is no such key."""
     return bool(await ledger.execute(_REVOKE, key_id, now_us))

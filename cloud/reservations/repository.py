@@ -41,7 +41,7 @@ from cloud.reservations.rules import (
     check_grant,
     replay,
 )
-from tagledger.ledger.repository import Ledger
+from tagledger.ledger.repository import SqlAccess
 from tagledger.ledger.script import Lock, Many, Script, one
 
 HOLD_COLUMNS = (
@@ -196,7 +196,7 @@ def _settle_pair(store_id: str, gtin: str, now_us: int) -> Script[int]:
 # -- what the API calls ------------------------------------------------------------------------
 
 
-async def create_hold(ledger: Ledger, new: NewHold) -> tuple[HoldRecord, bool]:
+async def create_hold(ledger: SqlAccess, new: NewHold) -> tuple[HoldRecord, bool]:
     """Grant a hold, or return the one this owner made with this key (``False``: a replay).
 
     Raises :class:`~cloud.reservations.rules.InsufficientStock` or
@@ -205,22 +205,22 @@ async def create_hold(ledger: Ledger, new: NewHold) -> tuple[HoldRecord, bool]:
     return await ledger.run_script(_create(new))
 
 
-async def get_hold(ledger: Ledger, hold_id: str) -> HoldRecord | None:
+async def get_hold(ledger: SqlAccess, hold_id: str) -> HoldRecord | None:
     found = await ledger.fetch(_BY_ID, hold_id)
     return hold_from_row(found[0]) if found else None
 
 
-async def confirm_hold(ledger: Ledger, hold_id: str, *, now_us: int, expires_us: int) -> HoldRecord:
+async def confirm_hold(ledger: SqlAccess, hold_id: str, *, now_us: int, expires_us: int) -> HoldRecord:
     """Held -> confirmed with a new deadline; confirming twice is harmless."""
     return await ledger.run_script(_change(hold_id, now_us, HoldState.CONFIRMED, expires_us))
 
 
-async def release_hold(ledger: Ledger, hold_id: str, *, now_us: int) -> HoldRecord:
+async def release_hold(ledger: SqlAccess, hold_id: str, *, now_us: int) -> HoldRecord:
     """Held or confirmed -> released; releasing twice is harmless."""
     return await ledger.run_script(_change(hold_id, now_us, HoldState.RELEASED, None))
 
 
-async def sweep_holds(ledger: Ledger, *, now_us: int) -> int:
+async def sweep_holds(ledger: SqlAccess, *, now_us: int) -> int:
     """Mark lapsed holds expired and match new sales to confirmed holds; returns holds changed.
 
     One transaction per store x GTIN for the matching, so a sweep holds each pair's
@@ -233,7 +233,7 @@ async def sweep_holds(ledger: Ledger, *, now_us: int) -> int:
 
 
 async def reserved(
-    ledger: Ledger, store_ids: Sequence[str], gtins: Sequence[str], *, now_us: int
+    ledger: SqlAccess, store_ids: Sequence[str], gtins: Sequence[str], *, now_us: int
 ) -> Mapping[tuple[str, str], int]:
     """Units held by active holds, per (store, GTIN); pairs without holds are absent."""
     if not store_ids or not gtins:
@@ -243,7 +243,7 @@ async def reserved(
 
 
 async def changed_holds(
-    ledger: Ledger, store_id: str, after: tuple[int, str], *, limit: int
+    ledger: SqlAccess, store_id: str, after: tuple[int, str], *, limit: int
 ) -> list[tuple[int, str, str]]:
     """(change time µs, hold id, GTIN) of the store's holds whose (last change, id) comes after
     ``after``, in that order (for change streams: a hold made, confirmed, released, expired or

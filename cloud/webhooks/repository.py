@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tagledger.ledger.repository import Ledger
+from tagledger.ledger.repository import SqlAccess
 from tagledger.ledger.script import Many, Script, one
 
 #: The name of the one webhook-deliverer lease row.
@@ -127,21 +127,21 @@ def _pending(row: Sequence[Any]) -> PendingDelivery:
 # -- subscriptions -----------------------------------------------------------------------------
 
 
-async def add_webhook(ledger: Ledger, hook: WebhookRecord) -> None:
+async def add_webhook(ledger: SqlAccess, hook: WebhookRecord) -> None:
     await ledger.execute(_INSERT_HOOK, hook.id, hook.url, hook.secret, _stores_param(hook.stores), hook.created_us)
 
 
-async def webhooks(ledger: Ledger) -> list[WebhookRecord]:
+async def webhooks(ledger: SqlAccess) -> list[WebhookRecord]:
     """Every subscription, oldest first."""
     return [_hook(r) for r in await ledger.fetch(_HOOKS)]
 
 
-async def webhook(ledger: Ledger, webhook_id: str) -> WebhookRecord | None:
+async def webhook(ledger: SqlAccess, webhook_id: str) -> WebhookRecord | None:
     found = await ledger.fetch(_HOOK, webhook_id)
     return _hook(found[0]) if found else None
 
 
-async def delete_webhook(ledger: Ledger, webhook_id: str) -> bool:
+async def delete_webhook(ledger: SqlAccess, webhook_id: str) -> bool:
     """Remove a subscription and its pending deliveries (its delivery log stays); ``False`` if there is none."""
     deleted, _ = await ledger.execute_all([(_DELETE_HOOK, (webhook_id,)), (_DELETE_PENDING_OF_HOOK, (webhook_id,))])
     return bool(deleted)
@@ -150,7 +150,7 @@ async def delete_webhook(ledger: Ledger, webhook_id: str) -> bool:
 # -- deliveries --------------------------------------------------------------------------------
 
 
-async def record_delivery_attempt(ledger: Ledger, attempt: DeliveryAttempt) -> None:
+async def record_delivery_attempt(ledger: SqlAccess, attempt: DeliveryAttempt) -> None:
     """Log an attempt; in the same transaction its pending delivery counts it (``retrying``)
     or is done with (``delivered``, ``failed``)."""
     a = attempt
@@ -163,14 +163,14 @@ async def record_delivery_attempt(ledger: Ledger, attempt: DeliveryAttempt) -> N
 
 
 async def delivery_attempts(
-    ledger: Ledger, subscription_id: str, *, limit: int, before_id: int | None = None
+    ledger: SqlAccess, subscription_id: str, *, limit: int, before_id: int | None = None
 ) -> list[DeliveryAttempt]:
     """A subscription's attempts, newest first, ids below ``before_id`` (cursor paging)."""
     before = before_id if before_id is not None else 2**63 - 1
     return [_attempt(r) for r in await ledger.fetch(_ATTEMPTS, subscription_id, before, limit)]
 
 
-async def pending_deliveries(ledger: Ledger) -> list[PendingDelivery]:
+async def pending_deliveries(ledger: SqlAccess) -> list[PendingDelivery]:
     """Deliveries handed out and not yet delivered or given up, by event id."""
     return [_pending(r) for r in await ledger.fetch(_PENDING)]
 
@@ -178,7 +178,7 @@ async def pending_deliveries(ledger: Ledger) -> list[PendingDelivery]:
 # -- the deliverer's lease and marks -----------------------------------------------------------
 
 
-async def take_webhook_lease(ledger: Ledger, holder: str, *, now_us: int, ttl_us: int) -> bool:
+async def take_webhook_lease(ledger: SqlAccess, holder: str, *, now_us: int, ttl_us: int) -> bool:
     """Become (or stay) the one webhook deliverer until ``now_us + ttl_us``.
 
     ``True`` when ``holder`` holds the lease afterwards: it was free, lapsed or
@@ -187,7 +187,7 @@ async def take_webhook_lease(ledger: Ledger, holder: str, *, now_us: int, ttl_us
     return bool(await ledger.execute(_TAKE_LEASE, WEBHOOK_LEASE, holder, now_us + ttl_us, now_us))
 
 
-async def webhook_marks(ledger: Ledger) -> dict[str, tuple[int, int]]:
+async def webhook_marks(ledger: SqlAccess) -> dict[str, tuple[int, int]]:
     """Per store, the last event id and the last hold change (µs, 0: none yet) whose changes
     were handed to deliveries."""
     return {r[0]: (int(r[1]), int(r[2])) for r in await ledger.fetch(_MARKS)}
@@ -211,7 +211,7 @@ def _save_marks(
 
 
 async def save_webhook_marks(
-    ledger: Ledger,
+    ledger: SqlAccess,
     holder: str,
     marks: Mapping[str, tuple[int, int]],
     *,

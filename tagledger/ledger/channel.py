@@ -1,12 +1,12 @@
 # ruff: noqa: S608  -- SQL text is assembled only from this module's constants; values are always bound.
-"""What the API needs of a ledger backend besides stock and items: scripts and the availability look-ups.
+"""What the API needs of a ledger backend besides stock and items: the availability look-ups.
 
 The API's own records (holds, API keys, webhooks) live in its packages
 (``cloud.reservations``, ``cloud.auth``, ``cloud.webhooks``), whose repositories
-write their SQL once and run it through :meth:`ChannelStore.run_script` and
-``Ledger.fetch / execute / execute_all``.  What stays here is what truly differs
-per backend: how a script's transaction is run and locked, and the availability
-look-ups, tuned per backend because they are the API's hot path.
+write their SQL once and run it through ``SqlAccess`` (``fetch``, ``execute``,
+``execute_all``, ``run_script``).  What stays here is what truly differs per
+backend besides that: the availability look-ups, tuned per backend because they
+are the API's hot path (their SQL and row answers are shared where they can be).
 """
 
 from __future__ import annotations
@@ -16,17 +16,10 @@ from typing import Any, Protocol
 
 from tagledger.ledger.model import ItemState
 from tagledger.ledger.model import StockRow as StockRowT
-from tagledger.ledger.script import Script, T
 
 
 class ChannelStore(Protocol):
-    async def run_script(self, script: Script[T], *, write: bool = True) -> T:
-        """Run a statement script (``tagledger.ledger.script``) in ONE transaction; what it returns.
-
-        ``write=False``: on a read-only connection.  An exception the script raises
-        rolls the transaction back and reaches the caller unchanged.
-        """
-        ...
+    """The availability look-ups, tuned per backend (the API's hot path)."""
 
     async def stock_and_reserved(
         self, store_ids: Sequence[str], gtins: Sequence[str], *, now_us: int

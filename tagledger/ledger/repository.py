@@ -40,6 +40,7 @@ from tagledger.ledger.model import (
     StockRow,
     Transition,
 )
+from tagledger.ledger.script import Script, T
 
 
 class CommitResult(StrEnum):
@@ -80,6 +81,15 @@ class SqlAccess(Protocol):
 
     async def execute_all(self, steps: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
         """Several writing statements ``(sql, args)`` in ONE transaction: all or none; each one's rows."""
+        ...
+
+    async def run_script(self, script: Script[T], *, write: bool = True) -> T:
+        """Run a statement script (``tagledger.ledger.script``: read, decide, write) in ONE transaction;
+        what it returns.
+
+        ``write=False``: on a read-only connection.  An exception the script raises
+        rolls the transaction back and reaches the caller unchanged.
+        """
         ...
 
 
