@@ -171,6 +171,16 @@ class Policy:
     #: After a dwell reclassification the transit zone may take the item again only
     #: when its reads there are this much stronger than the cross-reads were.
     pin_margin_db: float = 6.0
+
+    # --- impaired zones ----------------------------------------------------------------
+    #: While an item's zone is impaired, another zone takes it only when it started
+    #: reading the item after the impaired zone's readers fell silent, reads it no
+    #: more than this below the level at which it reads its own items (the median,
+    #: learned every ``level_every_us``) ...
+    own_level_db: float = 6.0
+    #: ... and, if it had read the item before, this much stronger than then.
+    impaired_move_db: float = 6.0
+    level_every_us: int = 60 * US_PER_S
     #: An unknown tag read only by transit antennas is admitted (beside them) once
     #: its reads span this long; a passing tag is gone before.
     transit_admit_span_us: int = 45 * US_PER_S

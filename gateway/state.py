@@ -98,14 +98,15 @@ class StoreTracker:
         self._n_items = 0
         self._counts: dict[str, int] = {}
         self._deadlines = Deadlines()
+        self._levels_due_us = 0
         self._glimpses: list[tuple[int, int, str]] = []  # (expiry_us, tie, epc)
         self._tie = itertools.count()
         self.zone_health = ZoneHealth(store)
         self.presence = PresenceModel(p)
         self.readers = ReaderActivity(p.reader_busy_per_s, p.reader_silent_us, p.reader_collapse)
-        self.zone_model = ZoneModel(store, p, self.zone_health, self.presence)
+        self.zone_model = ZoneModel(store, p, self.zone_health, self.presence, self.readers)
         self._zones = self.zone_model.zones
-        self.timers = Timers(p, self.zone_model, self.zone_health, self.presence, self.readers)
+        self.timers = Timers(p, self.zone_model, self.zone_health, self.presence)
         self.pos = PosReconciler(self, self._zones, p.pos_recent_us)
         # Tag anomalies (gateway.anomalies), off the read hot path: the reads of each
         # reader since the last tick, sampled then, teach it what a strong read is.
@@ -488,6 +489,9 @@ class StoreTracker:
         for reader_id in up:
             self.zone_health.reader_up(reader_id, now, "implicit")
         self._learn_anomalies(now)
+        if now >= self._levels_due_us:
+            self._levels_due_us = now + self.policy.level_every_us
+            self.zone_model.learn_levels(self._items.values())
         lookup = self._items.get
         while max_transitions is None or len(out) < max_transitions:
             item = self._deadlines.pop(now, lookup)

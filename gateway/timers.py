@@ -24,7 +24,6 @@ from __future__ import annotations
 from gateway.item import TrackedItem
 from gateway.policy import Policy
 from gateway.presence import PresenceModel
-from gateway.reader_health import ReaderActivity
 from gateway.zone_health import ZoneHealth
 from gateway.zones import ZoneModel
 from tagledger.ledger.model import ItemState
@@ -57,14 +56,11 @@ class Timers:
         zones: ZoneModel,
         health: ZoneHealth,
         presence: PresenceModel,
-        readers: ReaderActivity,
     ) -> None:
         self.policy = policy
         self.zones = zones
         self.health = health
         self.presence = presence
-        self.readers = readers
-        self._zone_readers = {z: health.readers_of(z) for z in zones.zones}
 
     def exit_due(self, item: TrackedItem) -> int:
         return item.x_last + self.presence.exit_silence_us(item)
@@ -97,7 +93,7 @@ class Timers:
                     return now + p.health_recheck_us, RECHECK
                 else:
                     whole = health.up_since_us.get(zone_id, 0) + self.presence.exit_silence_us(item)
-                    reach = self.reach_us(zone_id)
+                    reach = self.zones.reach_us(zone_id)
                     if whole > now:
                         best, kind = whole, RECHECK
                     elif reach is not None and reach < best:
@@ -143,7 +139,7 @@ class Timers:
             if health.down_count and health.zones_down():
                 # Carried into a zone that cannot hear it now? Not missing on that evidence.
                 return now + p.health_recheck_us, RECHECK
-            reach = self.reach_us(zone_id)
+            reach = self.zones.reach_us(zone_id)
             if reach is not None and reach < due:
                 return now + p.health_recheck_us // 6, RECHECK  # reads still in flight
         if kind == POS_LEAVE and due <= now and health.zones_down():
@@ -151,27 +147,7 @@ class Timers:
             # impaired and may hold it: not a sale on that evidence.
             return now + p.health_recheck_us // 6, RECHECK
         if kind == POS_LEAVE and due <= now:
-            reach = self.reach_us(zone_id)
+            reach = self.zones.reach_us(zone_id)
             if reach is not None and reach < due:
                 return now + p.health_recheck_us // 6, RECHECK
         return due, kind
-
-    def reach_us(self, zone_id: str) -> int | None:
-        """How far in event time the readers of a zone have delivered.
-
-        The oldest watermark of its busy readers; 0 when none of its readers
-        has delivered anything since start (a restarted gateway waits for the
-        agents to reconnect before it judges silence); None when its readers
-        deliver but none is busy enough for its silence to mean anything.
-        """
-        reach: int | None = None
-        heard = False
-        readers = self.readers
-        for reader_id in self._zone_readers.get(zone_id, ()):
-            w = readers.watermark_us(reader_id)
-            if w is None:
-                continue
-            heard = True
-            if readers.is_busy(reader_id) and (reach is None or w < reach):
-                reach = w
-        return reach if heard else 0

@@ -31,6 +31,8 @@ class ZoneHealth:
         #: Event time any zone of the store last became whole again: an item silent at
         #: home while another zone was deaf may have been carried there, unheard.
         self.store_up_since_us = 0
+        #: zone -> event time it was last impaired (when its first antenna went down).
+        self.down_since_us: dict[str, int] = {}
 
     def reader_down(self, reader_id: str, at_us: int, source: str = "event") -> None:
         for port in self._reader_ports.get(reader_id, {}):
@@ -46,6 +48,8 @@ class ZoneHealth:
         if zone is None or key in self._down:
             return
         self._down.add(key)
+        if not self.down_count.get(zone):
+            self.down_since_us[zone] = at_us
         self.down_count[zone] = self.down_count.get(zone, 0) + 1
 
     def antenna_up(self, reader_id: str, port: int, at_us: int, source: str = "event") -> None:

@@ -14,27 +14,44 @@ Pure: no I/O, no clock (event times are passed in).
 from __future__ import annotations
 
 import math
+import statistics
+from collections.abc import Iterable
 
 from gateway.admission import admission_zone, default_shelf, is_transit, shelf_for
 from gateway.arbitration import ZoneEvidence, challenger_wins, lapse_wins, share
 from gateway.item import TrackedItem, ZoneInfo
 from gateway.policy import Policy
 from gateway.presence import PresenceModel
+from gateway.reader_health import ReaderActivity
 from gateway.zone_health import ZoneHealth
 from tagledger.clock import US_PER_S
 from tagledger.site import Store, ZoneRole
 
+#: A rarely read item needs this share of the decayed reads its own rate gives
+#: at steady state (never more than ``Policy.move_min_reads``).
+STEADY_SHARE = 0.9
+#: A zone's level is learned once it holds this many items read there.
+LEVEL_MIN_ITEMS = 10
+
 
 class ZoneModel:
-    def __init__(self, store: Store, policy: Policy, health: ZoneHealth, presence: PresenceModel) -> None:
+    def __init__(
+        self, store: Store, policy: Policy, health: ZoneHealth, presence: PresenceModel, readers: ReaderActivity
+    ) -> None:
         self.policy = policy
         self.health = health
         self.presence = presence
+        self.readers = readers
         #: zone id -> what the state machine needs of it (read directly on the hot path).
         self.zones: dict[str, ZoneInfo] = {z.id: self._zone_info(store, z.id) for z in store.zones}
         self.shelf = default_shelf(self.zones)
+        self._zone_readers = {z: health.readers_of(z) for z in self.zones}
         self._jump_factor = math.pow(10.0, policy.exit_jump_db / 10.0)
         self._pin_factor = math.pow(10.0, policy.pin_margin_db / 10.0)
+        self._own_factor = math.pow(10.0, -policy.own_level_db / 10.0)
+        self._impaired_factor = math.pow(10.0, policy.impaired_move_db / 10.0)
+        #: zone -> median power per read (mW) of the items it holds (learn_levels).
+        self._level_mw: dict[str, float] = {}
 
     def _zone_info(self, store: Store, zone_id: str) -> ZoneInfo:
         zone = store.zone(zone_id)
@@ -92,12 +109,28 @@ class ZoneModel:
         home_ev = item.evidence.get(home.id)
         home_last = home_ev.last_us if home_ev is not None else item.home_ref_us
         # Home-zone silence, not counting time while the home zone was impaired
-        # (0 while it is: only a challenger beating the full margin takes it).
-        silence = self.health.silence_us(home.id, home_last, t)
+        # (0 while it is: only a challenger beating the full margin takes it),
+        # nor time its readers have not delivered yet: a reader that stops
+        # without a word is silent from its last delivery, not from when the
+        # gateway notices (reader_silent_us later).
+        reach = self.reach_us(home.id)
+        silence = self.health.silence_us(home.id, home_last, min(t, reach) if reach else t)
         p = self.policy
-        min_reads = p.pos_min_reads if zone.role is ZoneRole.POS else p.move_min_reads
+        if zone.role is ZoneRole.POS:
+            min_reads = p.pos_min_reads
+        else:
+            min_reads = p.move_min_reads
+            if item.gaps >= p.gap_min_samples and item.gap > 0:
+                # A tag read once a minute (behind metal, deep in a pile) never
+                # gathers move_min_reads decayed reads anywhere: ask for what its
+                # own rate gives at steady state.
+                min_reads = min(min_reads, STEADY_SHARE / (1.0 - math.exp2(-item.gap / p.window_half_life_us)))
         if challenger_wins(home_ev, ev, t, silence, home.hysteresis, min_reads, p.window_half_life_us):
             return True
+        if silence == 0 and self.health.down_count.get(home.id):
+            # Dark since its readers last delivered, or since the outage was announced.
+            dark = self.health.down_since_us.get(home.id, t)
+            return self._carried_out_of_the_dark(zone, ev, t, min(dark, reach) if reach else dark, min_reads)
         # The home stopped reading the item at its usual rate, the challenger reads it steadily.
         return (
             not is_transit(zone)
@@ -105,6 +138,41 @@ class ZoneModel:
             and self.presence.known(item)
             and lapse_wins(home_ev, ev, t, silence, item.gap, p.lapse, p.window_half_life_us)
         )
+
+    def _carried_out_of_the_dark(
+        self, zone: ZoneInfo, ev: ZoneEvidence, at_us: int, dark_us: int, min_reads: float
+    ) -> bool:
+        """The home zone is impaired: did the item come from it to ``zone``, which reads it now?
+
+        Cross-reads alone never take an item out of an impaired zone.  A
+        non-transit zone that started reading the item after the home's readers
+        fell silent, reads it as strongly as it reads its own items (its learned
+        level, less ``own_level_db``) and, if it read the item before, now
+        ``impaired_move_db`` stronger: the item was carried to it.
+        """
+        if is_transit(zone) or ev.since_us <= dark_us:
+            return False
+        level = self._level_mw.get(zone.id)
+        if level is None or ev.reads_at(at_us, self.policy.window_half_life_us) < min_reads:
+            return False
+        per_read = ev.mw / ev.reads
+        if per_read < level * self._own_factor:
+            return False
+        return not ev.base_mw or per_read >= ev.base_mw * self._impaired_factor
+
+    def learn_levels(self, items: Iterable[TrackedItem]) -> None:
+        """Each zone's level: the median power per read at which it reads the items it holds.
+
+        O(items); called every ``Policy.level_every_us`` from the tick, off the read path.
+        """
+        powers: dict[str, list[float]] = {}
+        for item in items:
+            ev = item.home
+            if ev is not None and ev.reads and item.zone is not None:
+                powers.setdefault(item.zone, []).append(ev.mw / ev.reads)
+        for zone_id, mw in powers.items():
+            if len(mw) >= LEVEL_MIN_ITEMS:
+                self._level_mw[zone_id] = statistics.median(mw)
 
     def exit_jump(self, before_dbm: float, peak_rssi: float) -> bool:
         """Is an exit read at ``peak_rssi`` well above the exit's earlier reads (``before_dbm``)?"""
@@ -130,3 +198,23 @@ class ZoneModel:
                 if info is not None and info.role is not ZoneRole.EXIT:
                     return True
         return False
+
+    def reach_us(self, zone_id: str) -> int | None:
+        """How far in event time the readers of a zone have delivered.
+
+        The oldest watermark of its busy readers; 0 when none of its readers
+        has delivered anything since start (a restarted gateway waits for the
+        agents to reconnect before it judges silence); None when its readers
+        deliver but none is busy enough for its silence to mean anything.
+        """
+        reach: int | None = None
+        heard = False
+        readers = self.readers
+        for reader_id in self._zone_readers.get(zone_id, ()):
+            w = readers.watermark_us(reader_id)
+            if w is None:
+                continue
+            heard = True
+            if readers.is_busy(reader_id) and (reach is None or w < reach):
+                reach = w
+        return reach if heard else 0

@@ -61,7 +61,8 @@ def test_observe_reads_makes_the_same_transitions_and_states_as_observe() -> Non
             for clock in (clock_a, clock_b):
                 clock.set(max(clock.now_us(), now))
             log_a += a.observe(seen)
-            log_b += b.observe_reads(reader, obs, zones, offset)
+            newest = max(o.last_seen_us for o in obs) - offset  # as the ingest path hands it on
+            log_b += b.observe_reads(reader, obs, zones, offset, newest_us=newest)
             log_a += a.tick()
             log_b += b.tick()
         assert log_a == log_b
@@ -116,7 +117,8 @@ def test_hot_path_agrees_with_observe_while_items_stay_present() -> None:
             for clock in (clock_a, clock_b):
                 clock.set(max(clock.now_us(), now))
             log_a += a.observe(_sightings(reader, offset, obs))
-            log_b += b.observe_reads(reader, obs, ZONES_OF[reader], offset)
+            newest = max(o.last_seen_us for o in obs) - offset
+            log_b += b.observe_reads(reader, obs, ZONES_OF[reader], offset, newest_us=newest)
             log_a += a.tick()
             log_b += b.tick()
             for item in b._items.values():
