@@ -169,8 +169,9 @@ def test_every_setting_is_in_help_with_its_variable_and_default(command: str) ->
     fields = role.fields()
     assert set(fields) == set(role.model.model_fields) - role.skip
     required = role.required | {n for n, f in fields.items() if f.is_required()}
-    for name in fields:
+    for name, info in fields.items():
         option = "--" + name.replace("_", "-")
+        assert info.description, f"{role.model.__name__}.{name} has no description: {option} would have no help"
         assert name in params, f"tagledger {command} has no {option}"
         assert option in result.output
         _declared, shown = params[name].get_help_record(ctx)
