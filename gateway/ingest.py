@@ -117,7 +117,7 @@ class Ingestor:
             self._replies,
             ledger_for=self._ledger_for,
             committer=self._committer,
-            skew_us=self._skew_us,
+            not_after_us=self._not_after_us,
             reorder_wait_s=reorder_wait_s,
             reorder_max_held=reorder_max_held,
             monotonic=monotonic or MonotonicClock(),

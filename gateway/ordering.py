@@ -78,7 +78,7 @@ class BatchIntake:
         *,
         ledger_for: Callable[[str], LedgerWriter],
         committer: Committer,
-        skew_us: int,
+        not_after_us: Callable[[], int],
         reorder_wait_s: float,
         reorder_max_held: int,
         monotonic: Clock,
@@ -92,7 +92,7 @@ class BatchIntake:
         self._replies = replies
         self._ledger_for = ledger_for
         self._retrying = committer.retrying
-        self._skew_us = skew_us
+        self._not_after_us = not_after_us  # the latest event time accepted now (clock + allowed skew)
         self._monotonic = monotonic
         # Batches ahead of a hole in their stream wait here for their
         # predecessors; off (None) with no wait, e.g. for tools that feed
@@ -199,7 +199,7 @@ class BatchIntake:
             return False
         # Vetted after de-duplication: a copy of a batch already taken costs no vetting.
         try:
-            newest, dropped = check_batch(batch, self.clock.now_us() + self._skew_us)
+            newest, dropped = check_batch(batch, self._not_after_us())
             zones = antenna_zones(batch, self.site)
         except FormatError as exc:
             replies.reject(work, topic, payload, exc.reason, exc.detail, ack=(store_id, key))
@@ -234,7 +234,7 @@ class BatchIntake:
     def _refused(self, work: Work, topic: str, payload: bytes, batch: Batch, store_id: str, key: BatchKey) -> bool:
         """Would vetting refuse this batch?  If so it is dead-lettered now (off the fast path: not let through)."""
         try:
-            check_batch(batch, self.clock.now_us() + self._skew_us)
+            check_batch(batch, self._not_after_us())
             antenna_zones(batch, self.site)
         except FormatError as exc:
             self._replies.reject(work, topic, payload, exc.reason, exc.detail, ack=(store_id, key))
