@@ -25,7 +25,6 @@ import inspect
 import logging
 import os
 import socket
-import time
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -221,13 +220,28 @@ def _clear_retained(root: str) -> None:
     """Best effort: drop the retained messages (reader status) a test left under its root.
 
     The broker is shared with other runs, so it must not keep accumulating them.
+    The broker sends a new subscriber the retained messages before anything
+    published after the subscription was granted, so a marker message published
+    then, once received, says every retained one has arrived (no fixed wait).
     """
+    import threading
+
     import paho.mqtt.client as paho
 
     parts = urlsplit(mqtt_url())
     retained: set[str] = set()
+    marker = f"{root}/_tltest_retained_done"
+    subscribed, seen_marker = threading.Event(), threading.Event()
+
+    def on_message(_c: object, _u: object, msg: paho.MQTTMessage) -> None:
+        if msg.topic == marker:
+            seen_marker.set()
+        elif msg.retain and msg.payload:
+            retained.add(msg.topic)
+
     client = paho.Client(paho.CallbackAPIVersion.VERSION2)
-    client.on_message = lambda _c, _u, msg: retained.add(msg.topic) if msg.retain and msg.payload else None
+    client.on_message = on_message
+    client.on_subscribe = lambda *_args: subscribed.set()
     try:
         client.connect(parts.hostname or "127.0.0.1", parts.port or 1883, keepalive=10)
     except OSError:
@@ -235,12 +249,14 @@ def _clear_retained(root: str) -> None:
     client.loop_start()
     try:
         client.subscribe(f"{root}/#", qos=1)
-        time.sleep(0.3)  # retained messages arrive right after the subscription
-        for topic in retained:
-            client.publish(topic, b"", qos=1, retain=True).wait_for_publish(timeout=5)
+        if subscribed.wait(timeout=5):
+            client.publish(marker, b"x", qos=1)
+            seen_marker.wait(timeout=5)
+        for sent in [client.publish(topic, b"", qos=1, retain=True) for topic in retained]:
+            sent.wait_for_publish(timeout=5)
     finally:
+        client.disconnect()  # first: it wakes the network thread, which loop_stop() then joins at once
         client.loop_stop()
-        client.disconnect()
 
 
 # --------------------------------------------------------------------------- #

@@ -97,7 +97,9 @@ async def test_two_processes_grant_exactly_the_last_ten_units(ledger: Ledger, tw
     token = await _stock_and_key(ledger)
     headers = {"Authorization": f"Bearer {token}"}
     body = {"store_id": "paris-01", "gtin": SHIRT, "quantity": 1, "ttl_s": 600}
-    limits = httpx.Limits(max_connections=CONCURRENCY)
+    # Idle connections are dropped here before the server's keep-alive (uvicorn: 5 s) closes
+    # them: on a loaded machine a request could otherwise go out on one the server is closing.
+    limits = httpx.Limits(max_connections=CONCURRENCY, keepalive_expiry=2)
     async with httpx.AsyncClient(headers=headers, limits=limits, timeout=60) as http:
         first = await http.post(
             f"{two_api_processes[0]}/v1/reservations",
