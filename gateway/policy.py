@@ -122,6 +122,10 @@ class Policy:
     #: While an item's zone has a reader or antenna down, its silence timer is
     #: re-checked this often instead of running.
     health_recheck_us: int = 60 * US_PER_S
+    #: An item that fell silent at home this long before another zone went deaf, or
+    #: later, may have been carried into that zone unheard (a carry takes 20-60 s):
+    #: it is not missing before the zone hears again, and its silence counts from then.
+    carry_us: int = 60 * US_PER_S
 
     # --- zone roles --------------------------------------------------------------
     #: exiting -> departed_exit after this long without a read anywhere.

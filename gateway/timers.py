@@ -130,15 +130,19 @@ class Timers:
         if state is PRESENT or state is RETURNED:
             limit = zone.unobserved_after_us if zone is not None else p.unobserved_after_us
             candidates.append((start + limit, UNOBSERVED))
-        # Missing: silence at home while every zone of the store could hear the item (one
-        # that could not may have received it, unheard: gateway.zone_health).
-        vanish = max(start, health.store_up_since_us) + self.presence.vanish_after_us(item)
+        # Missing: silence at home while every zone of the store could hear the item.  One
+        # that fell silent during (or just before) a deaf spell of another zone may have
+        # been carried there, unheard: its silence counts from the end of the spell.
+        deaf_since = health.store_down_since_us - p.carry_us
+        silent_in_spell = health.store_down_since_us and item.last_seen_us >= deaf_since
+        if silent_in_spell and health.store_up_since_us:
+            start = max(start, health.store_up_since_us)
+        vanish = start + self.presence.vanish_after_us(item)
         candidates.append((vanish, VANISH))
         due, kind = min(candidates)
         if kind == VANISH and due <= now:
-            if health.down_count and health.zones_down():
-                # Carried into a zone that cannot hear it now? Not missing on that evidence.
-                return now + p.health_recheck_us, RECHECK
+            if silent_in_spell and not health.store_up_since_us:
+                return now + p.health_recheck_us, RECHECK  # carried into the deaf zone? not missing on that
             reach = self.zones.reach_us(zone_id)
             if reach is not None and reach < due:
                 return now + p.health_recheck_us // 6, RECHECK  # reads still in flight

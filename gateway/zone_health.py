@@ -28,11 +28,14 @@ class ZoneHealth:
         self.down_count: dict[str, int] = {}
         #: zone -> event time it last became whole again.
         self.up_since_us: dict[str, int] = {}
-        #: Event time any zone of the store last became whole again: an item silent at
-        #: home while another zone was deaf may have been carried there, unheard.
+        #: The store's last deaf spell: from when some zone became impaired (none was) to
+        #: when every zone was whole again (0: none yet, or still deaf).  An item that
+        #: fell silent at home during it may have been carried into the deaf zone, unheard.
+        self.store_down_since_us = 0
         self.store_up_since_us = 0
         #: zone -> event time it was last impaired (when its first antenna went down).
         self.down_since_us: dict[str, int] = {}
+        self._zones_down = 0
 
     def reader_down(self, reader_id: str, at_us: int, source: str = "event") -> None:
         for port in self._reader_ports.get(reader_id, {}):
@@ -51,6 +54,10 @@ class ZoneHealth:
         if not self.down_count.get(zone):
             self.down_since_us[zone] = at_us
         self.down_count[zone] = self.down_count.get(zone, 0) + 1
+        if self.down_count[zone] == 1:
+            if not self._zones_down:
+                self.store_down_since_us, self.store_up_since_us = at_us, 0
+            self._zones_down += 1
 
     def antenna_up(self, reader_id: str, port: int, at_us: int, source: str = "event") -> None:
         zone = self._reader_ports.get(reader_id, {}).get(port)
@@ -61,7 +68,9 @@ class ZoneHealth:
         self.down_count[zone] -= 1
         if not self.down_count[zone]:
             self.up_since_us[zone] = max(at_us, self.up_since_us.get(zone, 0))
-            self.store_up_since_us = max(self.store_up_since_us, at_us)
+            self._zones_down -= 1
+            if not self._zones_down:
+                self.store_up_since_us = max(at_us, self.store_down_since_us)
 
     def readers_of(self, zone: str) -> list[str]:
         return [r for r, ports in self._reader_ports.items() if zone in ports.values()]

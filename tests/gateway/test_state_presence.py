@@ -158,3 +158,15 @@ def test_after_an_outage_elsewhere_silence_at_home_counts_from_its_end() -> None
     _store_with_stock(sim, 600, zone="backroom", skip=frozenset({stolen}))  # not on the floor either: gone
     (t,) = [t for t in sim.log if t.epc == stolen and t.to_state is ItemState.MISSING]
     assert up + 180 * S <= t.at_us <= up + 220 * S  # vanish_min_us after the floor is whole
+
+
+def test_an_item_gone_before_another_zone_went_deaf_is_missing_on_time() -> None:
+    sim = Sim()
+    stolen = SHELF[0]
+    _store_with_stock(sim, 1800, zone="backroom")
+    last = sim.now
+    _store_with_stock(sim, 120, zone="backroom", skip=frozenset({stolen}))  # gone 2 minutes already ...
+    sim.tracker.antenna_down("r1", 1, sim.now)  # ... when the floor goes deaf: it was not carried there
+    _store_with_stock(sim, 300, zone="backroom", skip=frozenset({stolen}))
+    (t,) = [t for t in sim.log if t.epc == stolen and t.to_state is ItemState.MISSING]
+    assert t.at_us - last <= 200 * S
