@@ -288,6 +288,17 @@
       el("td", {}, badge(e.to_state)))));
   }
 
+  async function loadAnomalies() {
+    const body = await api(storePath("/anomalies"));
+    const kinds = { duplicated_epc: "EPC on two tags", untagged_sales: "untagged, sold" };
+    fill("#anomalies", body.anomalies.map((a) => el("tr", { "data-kind": a.kind, "data-gtin": a.gtin || "" },
+      el("td", { text: kinds[a.kind] || a.kind }),
+      el("td", { text: a.gtin || "" }),
+      a.epc ? el("td", {}, epcButton(a.epc, a.epc)) : el("td", { text: "–" }),
+      el("td", { class: "num", text: a.units }),
+      timeCell(a.last_seen))));
+  }
+
   async function loadReaders() {
     const body = await api(storePath("/readers"));
     fill("#readers", body.readers.map((r) => el("tr", { "data-reader": r.id },
@@ -306,6 +317,7 @@
     if (!S.store) return; // signed out meanwhile
     const loads = { zones: loadZones, replenishment: loadReplenishment, missing: loadMissing, exits: loadExits };
     if (has("staff")) loads.readers = loadReaders; // reader health is for store staff
+    if (has("staff", "audit")) loads.anomalies = loadAnomalies; // tag anomalies: stock and audit staff
     await Promise.all(Object.entries(loads).map(([name, load]) => load().catch((err) => failed(name, err))));
     for (const v of S.views) if (v.refresh) await Promise.resolve(v.refresh(context())).catch((err) => failed(v.id, err));
     S.version += 1;

@@ -18,6 +18,8 @@ from playwright.async_api import Browser, expect
 
 from cloud.auth.scopes import Scope
 from cloud.settings import ApiSettings
+from gateway.anomalies import Anomaly
+from gateway.anomaly_store import save_steps as anomaly_steps
 from gateway.antennas import heartbeat_steps, status_steps
 from tagledger.clock import SystemClock
 from tagledger.ledger import open_ledger
@@ -59,6 +61,9 @@ async def console(tmp_path: Path) -> AsyncIterator[Console]:
             store_id=STORE, reader_id="paris-01-r1", state=ReaderState.ONLINE, at_us=now, antennas_down=[3]
         )
         await ledger.execute_all([*heartbeat_steps(beat), *status_steps(down, None)])
+        # A duplicated EPC, as the gateway's anomaly detector writes it (gateway.anomaly_store).
+        dup = Anomaly("duplicated_epc", STORE, SHIRT, shirt(5), now - 600_000_000, now, 2, {"strong_reads": {}})
+        await ledger.execute_all(anomaly_steps([dup], now))
         await ledger.record_reader_status(ReaderStatusRecord("paris-01-r1", STORE, "online", now))
         await ledger.record_reader_status(ReaderStatusRecord("paris-01-r2", STORE, "offline", now, "no LLRP answer"))
         keys = Keys(ledger)
@@ -141,6 +146,16 @@ async def test_missing_items_and_unsold_exits_are_listed(console: Console) -> No
         exit_row = t.page.locator(f'#exits tr[data-epc="{jeans(0)}"]')
         await expect(exit_row.locator("td").nth(2)).to_have_text("Denim jeans")
         await expect(exit_row.locator(".badge")).to_have_text("exiting")
+
+
+async def test_tag_anomalies_are_listed(console: Console) -> None:
+    async with tab(console.browser, console.shots) as t:
+        await _signed_in(console, t, console.staff_key)
+        row = t.page.locator('#anomalies tr[data-kind="duplicated_epc"]')
+        await expect(row.locator("td").nth(0)).to_have_text("EPC on two tags")
+        await expect(row.locator("td").nth(1)).to_have_text(SHIRT)
+        await expect(row.locator("td").nth(2)).to_have_text(shirt(5))
+        await expect(row.locator("td").nth(3)).to_have_text("2")
 
 
 async def test_reader_health_shows_status_last_seen_rate_and_antennas(console: Console) -> None:
