@@ -123,9 +123,11 @@ class Policy:
     #: re-checked this often instead of running.
     health_recheck_us: int = 60 * US_PER_S
     #: An item that fell silent at home this long before another zone went deaf, or
-    #: later, may have been carried into that zone unheard (a carry takes 20-60 s):
-    #: it is not missing before the zone hears again, and its silence counts from then.
-    carry_us: int = 60 * US_PER_S
+    #: later, may have been carried into that zone unheard: it is not missing before
+    #: the zone hears again, and its silence counts from then.  A carried tag is read
+    #: by its home until it nears the other zone (3 reads/s on the move), and the
+    #: zone's deafness is dated by its last read, so a few seconds of walk.
+    carry_us: int = 15 * US_PER_S
 
     # --- zone roles --------------------------------------------------------------
     #: exiting -> departed_exit after this long without a read anywhere.

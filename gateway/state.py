@@ -485,7 +485,9 @@ class StoreTracker:
         down, up = self.readers.check(now)
         for reader_id in down:
             self.stats["readers_impaired"] += 1
-            self.zone_health.reader_down(reader_id, now, "implicit")
+            # Deaf since its newest read (what it delivered last), not since we noticed.
+            heard = self.readers.watermark_us(reader_id)
+            self.zone_health.reader_down(reader_id, min(now, heard) if heard else now, "implicit")
         for reader_id in up:
             self.zone_health.reader_up(reader_id, now, "implicit")
         self._learn_anomalies(now)
