@@ -36,6 +36,9 @@ ONSET_JUMP = 3.0
 #: demo a zone's observations of an item come up to ~6 s apart (4 s left the
 #: onset restarting at each one and a floor -> backroom move took 23-29 s).
 ONSET_GAP_US = 10_000_000
+#: Half-life of the long window of a zone's reads of an item (ZoneEvidence.slow): a
+#: few minutes, over which a rarely read zone gathers the reads a move needs.
+SLOW_HALF_LIFE_US = 120_000_000
 
 
 def dbm_to_mw(dbm: float) -> float:
@@ -53,7 +56,19 @@ class ZoneEvidence:
     ``mean_dbm`` is their ratio, which decay does not change.
     """
 
-    __slots__ = ("base_mw", "fast", "fast_ref_us", "last_us", "mw", "onset_us", "reads", "ref_us", "since_us")
+    __slots__ = (
+        "base_mw",
+        "fast",
+        "fast_ref_us",
+        "last_us",
+        "mw",
+        "onset_us",
+        "reads",
+        "ref_us",
+        "since_us",
+        "slow",
+        "slow_ref_us",
+    )
 
     def __init__(self) -> None:
         self.reads = 0.0
@@ -75,6 +90,11 @@ class ZoneEvidence:
         # When this zone started reading the item at ONSET_JUMP times its rate over
         # the long window (0: it is not): set and cleared by add().
         self.onset_us = 0
+        # Reads over a long window (SLOW_HALF_LIFE_US), referenced to slow_ref_us:
+        # what a zone that reads the item rarely but strongly can show (a
+        # curtained fitting-room antenna on a busy reader).  Kept by add() only.
+        self.slow = 0.0
+        self.slow_ref_us = 0
 
     def add(self, at_us: int, count: int, mean_dbm: float, half_life_us: int) -> None:
         if not self.last_us or at_us - self.last_us > EPISODE_GAP_US:
@@ -88,6 +108,11 @@ class ZoneEvidence:
             self.fast_ref_us = at_us
         else:
             self.fast += count * math.exp2((at_us - self.fast_ref_us) / FAST_HALF_LIFE_US)
+        if at_us >= self.slow_ref_us:
+            self.slow = self.slow * math.exp2((self.slow_ref_us - at_us) / SLOW_HALF_LIFE_US) + count
+            self.slow_ref_us = at_us
+        else:
+            self.slow += count * math.exp2((at_us - self.slow_ref_us) / SLOW_HALF_LIFE_US)
         if at_us >= self.ref_us:
             if self.reads:
                 f = math.exp2((self.ref_us - at_us) / half_life_us)
@@ -146,19 +171,28 @@ def challenger_wins(
     h: Hysteresis,
     min_reads: float,
     half_life_us: int,
+    rare: bool = False,
 ) -> bool:
     """Does the challenger zone take the item from its home zone at ``at_us``?
 
     ``home_silence_us`` is how long the home zone has not read the item, with time
     during which the home zone's readers were down not counted (see state).
     The comparison ``mean_dbm(challenger) > mean_dbm(home) + margin`` is done in
-    milliwatts (no logarithms on the hot path).
+    milliwatts (no logarithms on the hot path).  ``rare``: see below.
     """
     reads = challenger.reads
     if at_us > challenger.ref_us:
         reads *= math.exp2((challenger.ref_us - at_us) / half_life_us)
     if reads < min_reads:
-        return False
+        # ``rare``: a zone that reads the item seldom but beats the home by the
+        # full margin over the long window (not a cross-read: those are weaker).
+        return (
+            rare
+            and challenger.slow >= min_reads
+            and home is not None
+            and home.reads > 0
+            and challenger.mw * home.reads > home.mw * challenger.reads * math.pow(10.0, h.margin_db / 10.0)
+        )
     if home_silence_us >= h.give_up_us:
         return True
     if home is None or not home.reads:

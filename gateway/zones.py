@@ -125,7 +125,11 @@ class ZoneModel:
                 # gathers move_min_reads decayed reads anywhere: ask for what its
                 # own rate gives at steady state.
                 min_reads = min(min_reads, STEADY_SHARE / (1.0 - math.exp2(-item.gap / p.window_half_life_us)))
-        if challenger_wins(home_ev, ev, t, silence, home.hysteresis, min_reads, p.window_half_life_us):
+        # A zone that reads the item rarely but far more strongly than its home may
+        # show its reads over minutes -- not a till (a shelf beside it would win).
+        rare = zone.role is not ZoneRole.POS
+        h = home.hysteresis
+        if challenger_wins(home_ev, ev, t, silence, h, min_reads, p.window_half_life_us, rare):
             return True
         if silence == 0 and self.health.down_count.get(home.id):
             # Dark since its readers last delivered, or since the outage was announced.

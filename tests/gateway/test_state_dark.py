@@ -74,3 +74,29 @@ def test_a_tag_read_once_a_minute_is_followed_when_carried() -> None:
     assert sim.state(EPC_A) == ("present", "backroom")
     moves = [t for t in sim.log if t.reason == "zone_change"]
     assert [(t.from_zone, t.to_zone) for t in moves] == [("floor", "backroom")]
+
+
+def test_an_item_the_fitting_room_reads_rarely_but_strongly_is_followed_there() -> None:
+    # In a curtained fitting room on a busy reader the item is read at -40 dBm once
+    # every 40 s, while the floor antenna outside reads it through the curtain at
+    # -62 dBm every 3 s.  The fitting room never has 2 decayed reads (half-life
+    # 15 s); over the long window it has, and beats the floor by its full margin.
+    sim = Sim()
+    sim.place(EPC_A, "floor", rssi=-55.0)
+    sim.reads(EPC_A, "floor", 60, every=2.0, rssi=-55.0)
+    for _ in range(4):
+        sim.reads(EPC_A, "floor", 39, every=3.0, rssi=-62.0)
+        sim.clock.advance(1.0)
+        sim.see(EPC_A, "fitting", -40.0)
+        sim.tick()
+    assert sim.state(EPC_A) == ("present", "fitting")
+    # A floor item the fitting-room antenna cross-reads now and then, as weakly as
+    # the floor reads it, stays on the floor.
+    other = FLOOR_STOCK[0]
+    sim.place(other, "floor", rssi=-58.0)
+    for _ in range(6):
+        sim.reads(other, "floor", 39, every=3.0, rssi=-58.0)
+        sim.clock.advance(1.0)
+        sim.see(other, "fitting", -60.0)
+        sim.tick()
+    assert sim.state(other) == ("present", "floor")
