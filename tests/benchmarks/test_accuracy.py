@@ -9,11 +9,13 @@ from functools import cache
 
 import pytest
 
+from cloud.availability.rules import availability
 from tagledger.app.benchmarks.accuracy import (
     SAMPLE_EVERY_S,
     UNKNOWN,
     Belief,
     Score,
+    belief_of_record,
     empty_ledgers,
     main,
     replay,
@@ -22,6 +24,7 @@ from tagledger.app.benchmarks.accuracy import (
 )
 from tagledger.app.sim.scenarios import Outage, Recording, Scenario, record
 from tagledger.clock import US_PER_S
+from tagledger.ledger.model import ItemRecord, ItemState, StockRow
 
 SMALL = Scenario(
     "test-small",
@@ -151,3 +154,14 @@ def test_a_recording_is_the_same_for_the_same_seed() -> None:
     again = record(SMALL)
     assert again.messages == small().messages
     assert [t.changes for t in again.truth] == [t.changes for t in small().truth]
+
+
+@pytest.mark.parametrize("state", list(ItemState))
+def test_the_scorer_counts_an_item_as_the_api_counts_it(state: ItemState) -> None:
+    """Counted = in the store's on-hand stock; sellable = available to sell with no holds or safety stock."""
+    gtin = "03012346100006"
+    api = availability("s", gtin, [StockRow("s", gtin, "floor", state, 1)])
+    b = belief_of_record(ItemRecord("E", "s", gtin, "1", "sgtin-96", state, "floor", 0, 1.0))
+    assert b.counted == (api.on_hand == 1)
+    assert b.sellable == (api.available_to_sell == 1)
+    assert not (b.counted and b.gone)

@@ -67,7 +67,7 @@ from tagledger.app.sim.scenarios import SCENARIOS, START_US, Recording, Scenario
 from tagledger.clock import US_PER_S, ManualClock
 from tagledger.ledger.factory import open_ledger
 from tagledger.ledger.migrate import migrate_sync
-from tagledger.ledger.model import COUNTED_STATES, ItemState
+from tagledger.ledger.model import COUNTED_STATES, ItemRecord, ItemState
 from tagledger.wire import Topics
 
 SAMPLE_EVERY_S = 30
@@ -88,6 +88,14 @@ class Belief(NamedTuple):
 
 BeliefOf = Callable[[str], Belief]
 UNKNOWN = Belief(False, None, False, False)
+
+
+def belief_of_record(item: ItemRecord | None) -> Belief:
+    """What the ledger's record of an item says: counted and sellable as the API counts them."""
+    if item is None:
+        return UNKNOWN
+    counted = item.state in COUNTED_STATES
+    return Belief(counted, item.zone, item.state in _GONE, counted and item.state in CONFIRMED_STATES)
 
 
 @dataclass(slots=True)
@@ -245,11 +253,7 @@ async def _replay(rec: Recording, ingestor: Ingestor, clock: ManualClock, t0: fl
     edgex = EdgexInventory()
 
     def ours(epc: str) -> Belief:
-        item = tracker.item(epc)
-        if item is None:
-            return UNKNOWN
-        counted = item.state in COUNTED_STATES
-        return Belief(counted, item.zone, item.state in _GONE, counted and item.state in CONFIRMED_STATES)
+        return belief_of_record(tracker.item(epc))
 
     def theirs(epc: str) -> Belief:
         present, location = edgex.state(epc)
