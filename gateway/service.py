@@ -41,15 +41,17 @@ from gateway.ingest import Ingestor
 from gateway.lease_loop import DRAIN_LIMIT_S, LeaseKeeper
 from gateway.leases import StoreLeases
 from gateway.metrics import GatewayMetrics
+from gateway.policy import DEFAULT_POLICY, Policy
 from gateway.session import MqttSession
 from gateway.settings import GatewaySettings
+from gateway.state import StoreTracker
 from gateway.work import Outgoing, Receipt
 from tagledger.clock import Clock, SystemClock
 from tagledger.ledger import open_ledger
 from tagledger.ledger.migrate import migrate
 from tagledger.ledger.repository import LedgerWriter
 from tagledger.ledger.urls import parse as parse_ledger_url
-from tagledger.site import Site, load_site
+from tagledger.site import Site, Store, load_site
 from tagledger.wire import Topics
 
 log = logging.getLogger(__name__)
@@ -58,8 +60,10 @@ log = logging.getLogger(__name__)
 class Gateway:
     """A running gateway; ``ready`` is set once the ledger is loaded and the broker subscribed."""
 
-    def __init__(self, settings: GatewaySettings, clock: Clock | None = None) -> None:
+    def __init__(self, settings: GatewaySettings, clock: Clock | None = None, policy: Policy | None = None) -> None:
         self.settings = settings
+        # The state machine's knobs; the defaults but for an embedded demo (tagledger.app.stack).
+        self.policy = policy or DEFAULT_POLICY
         self.clock = clock or SystemClock()
         self.metrics = GatewayMetrics()
         self.topics = Topics(settings.topic_root)
@@ -99,6 +103,7 @@ class Gateway:
                 reorder_wait_s=s.reorder_wait_s,
                 reorder_max_held=s.reorder_max_held,
                 clock_skew_s=s.clock_skew_s,
+                tracker_factory=self._tracker,
             )
             groups = self.groups = CommitGroups(ingestor, self.metrics, s.group_max_messages, self._deliver)
             keeper = None
@@ -149,6 +154,9 @@ class Gateway:
     async def _deliver(self, replies: list[Outgoing], receipts: list[Receipt]) -> None:
         if self.session is not None:
             await self.session.deliver(replies, receipts)
+
+    def _tracker(self, store: Store, clock: Clock) -> StoreTracker:
+        return StoreTracker(store, clock, policy=self.policy)
 
     def _ledger_for(self, ledger: LedgerWriter) -> Callable[[str], LedgerWriter]:
         def ledger_for(store_id: str) -> LedgerWriter:
