@@ -68,6 +68,8 @@ async def run(settings: EdgeSettings, source: ReadSource | None = None, *, clock
     # The profile of the reader's zone role is refused here, before anything
     # starts, with a message naming the field (ProfileError).
     profile = load_profile(reader.profile, reader.model, settings.profile_dir)
+    if settings.report_timeout_ms is not None:
+        profile = profile.model_copy(update={"report_timeout_ms": settings.report_timeout_ms})
     window_ms = settings.window_ms or profile.window_ms
 
     async with AsyncExitStack() as stack:

@@ -36,6 +36,12 @@ class EdgeSettings(BaseSettings):
     window_ms: int | None = Field(
         default=None, ge=50, le=60_000, description="Aggregation window; default: the reader profile's window_ms."
     )
+    report_timeout_ms: int | None = Field(
+        default=None,
+        ge=50,
+        le=60_000,
+        description="Longest the reader holds reads before it reports them; default: the reader profile's.",
+    )
     # 10,000 observations stay well under the wire's 4 MiB payload limit even with
     # long EPCs (~200 B each); a batch the broker or the gateway refuses for its
     # size would be re-sent forever.
