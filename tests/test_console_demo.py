@@ -10,12 +10,13 @@ Each move is timed end to end and split where the time goes:
   grouping and the ledger commit (the event's ``recorded_at``);
 * commit -> page: the change stream's poll and the page's refresh.
 
-It prints the figures and asserts two bounds.  Read -> page (evidence -> page:
-edge window, MQTT, commit, change stream, refresh) is the system's own latency
-and must stay within the issue's 2 s (``PIPELINE_S``).  Carried -> page also
-holds the state machine's confirmation of a move (gateway.policy.Lapse: the old
-zone silent for about six of the item's usual reads, the new one reading it
-steadily for 1.5 s; 2 s at the very least), so it is held to ``TOTAL_S``.
+It runs with the demo's settings (``tagledger demo``: ``DEMO_POLICY``, 250 ms
+windows and reports, 2,400 reads/s), prints the figures and asserts the issue's
+2 s: read -> page (evidence -> page: the edge, MQTT, commit, change stream and
+refresh) for every move (``PIPELINE_S``), and carried -> page (which also holds
+the state machine's confirmation of the move) at the median of the moves.  A
+single move may take longer on a loaded machine (1.2-2.5 s measured on the
+shared 2-core host while other suites ran); it is held to ``MOVE_MAX_S``.
 
 Each move carries an item that has not moved yet: an item carried back to a zone
 it left seconds ago is the model's known slow case (its old evidence there is
@@ -32,17 +33,18 @@ from pathlib import Path
 import pytest
 
 from tagledger.app.demo import embedded_broker
-from tagledger.app.stack import StackSettings, StoreStack
+from tagledger.app.stack import DEMO_POLICY, StackSettings, StoreStack
 from tagledger.site import EXAMPLE_SITE
 from tests.cloud.console.browser import chromium, tab
 
 pytestmark = pytest.mark.slow
 
-MOVES = 4
-#: Read -> page, each move (see the module doc).
+MOVES = 6
+#: Read -> page, each move, and carried -> page at the median of the moves (issue 12: "within 2 s").
 PIPELINE_S = 2.0
-#: Carried -> page, each move: 2-3.5 s measured on a quiet machine, with a margin for a loaded one.
-TOTAL_S = 6.0
+TOTAL_S = 2.0
+#: Carried -> page, each move: the margin a loaded machine needs (see the module doc).
+MOVE_MAX_S = 4.0
 
 
 def _us(iso: str) -> float:
@@ -57,6 +59,7 @@ async def test_the_console_follows_items_carried_in_the_simulated_store(tmp_path
             database_url=f"sqlite:///{tmp_path / 'ledger.sqlite'}",
             data_dir=tmp_path / "data",
             items=200,
+            policy=DEMO_POLICY,
         )
         async with StoreStack(settings) as stack, chromium() as browser, tab(browser, tmp_path) as t:
             assert stack.simulation is not None
@@ -99,4 +102,5 @@ async def test_the_console_follows_items_carried_in_the_simulated_store(tmp_path
             await t.shot("console-demo")
             for i, (_, b, c, total) in enumerate(figures):
                 assert b + c <= PIPELINE_S, f"move {i}: read -> page took {b + c:.2f} s"
-                assert total <= TOTAL_S, f"move {i}: carried -> page took {total:.2f} s"
+                assert total <= MOVE_MAX_S, f"move {i}: carried -> page took {total:.2f} s"
+            assert statistics.median(totals) <= TOTAL_S, f"carried -> page: median {statistics.median(totals):.2f} s"

@@ -21,7 +21,7 @@ from typing import Any
 from amqtt.broker import Broker
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tagledger.app.stack import StackSettings, StoreStack
+from tagledger.app.stack import DEMO_POLICY, StackSettings, StoreStack
 from tagledger.site import EXAMPLE_SITE
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class DemoSettings(BaseModel):
     # capacity for four readers to cover 400 items several times a second
     # (see StackSettings.reads_per_s).
     events_per_minute: float = 4.0
-    reads_per_s: float = 1200.0
+    reads_per_s: float = 2400.0
 
     @field_validator("data_dir")
     @classmethod
@@ -121,6 +121,7 @@ async def _run_demo(settings: DemoSettings, data_dir: Path) -> dict[str, Any] | 
             items=settings.items,
             events_per_minute=settings.events_per_minute,
             reads_per_s=settings.reads_per_s,
+            policy=DEMO_POLICY,
         )
         async with StoreStack(stack_settings) as stack:
             assert stack.simulation is not None
