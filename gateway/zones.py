@@ -66,8 +66,24 @@ class ZoneModel:
     # Admission and placement
 
     def admit(self, item: TrackedItem) -> tuple[str | None, str | None]:
-        """(zone to admit a glimpse in, transit zone to pin it against); zone None: not yet."""
-        return admission_zone(item, self.zones, self.policy, self.shelf)
+        """(zone to admit a glimpse in, transit zone to pin it against); zone None: not yet.
+
+        New stock comes in through receiving: while a receiving zone is dark, a
+        new tag that every zone reading it hears far below its own items' level
+        (cross-reads through a wall) is admitted there, not in the zone of the
+        strongest cross-read.
+        """
+        where, pin = admission_zone(item, self.zones, self.policy, self.shelf)
+        if where is None or self.zones[where].role is ZoneRole.RECEIVING or not self.health.down_count:
+            return where, pin
+        dark = [z for z, n in self.health.down_count.items() if n and self.zones[z].role is ZoneRole.RECEIVING]
+        if not dark:
+            return where, pin
+        for zone_id, ev in item.evidence.items():
+            level = self._level_mw.get(zone_id)
+            if ev.reads and (level is None or ev.mw / ev.reads >= level * self._own_factor):
+                return where, pin  # read like that zone's own items: it is there
+        return dark[0], None
 
     def shelf_for(self, item: TrackedItem, at_us: int) -> str:
         """The shelf an item that cannot stay in its transit zone belongs on."""

@@ -100,3 +100,24 @@ def test_an_item_the_fitting_room_reads_rarely_but_strongly_is_followed_there() 
         sim.see(other, "fitting", -60.0)
         sim.tick()
     assert sim.state(other) == ("present", "floor")
+
+
+def test_a_delivery_while_receiving_is_dark_is_admitted_there_not_on_the_floor_beside_it() -> None:
+    # receiving (r4) is down (announced) when a delivery comes in.  Its tags are heard
+    # only by the floor, through the wall, 20 dB below the floor's own stock: new
+    # stock comes in through receiving, so that is where they are.  A new tag the
+    # floor reads like its own stock is on the floor.
+    delivered, on_floor = EPC_A, "3034257BF400B7800004CB2F"
+    sim = Sim()
+    for epc in FLOOR_STOCK:
+        sim.place(epc, "floor", rssi=-50.0)
+    reads = {e: ("floor", -50.0) for e in FLOOR_STOCK}
+    for _ in range(70):  # the floor's level is learned at the minute
+        _round(sim, reads)
+    sim.tracker.reader_down("r4", sim.now)
+    sim.see(delivered, "floor", -72.0, count=2, span_us=500_000)
+    sim.see(on_floor, "floor", -52.0, count=2, span_us=500_000)
+    assert sim.state(delivered) == ("present", "receiving")
+    assert sim.state(on_floor) == ("present", "floor")
+    (admitted,) = [t for t in sim.log if t.epc == delivered]
+    assert admitted.reason == "received"
