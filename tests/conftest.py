@@ -22,14 +22,17 @@ import asyncio
 import contextlib
 import gc
 import inspect
+import json
 import logging
 import os
 import socket
+import subprocess
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import count
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -322,7 +325,98 @@ async def _fail_on_leaked_tasks() -> AsyncIterator[None]:
         pytest.fail(f"the test left {len(leaked)} task(s) running: {names}", pytrace=False)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# --------------------------------------------------------------------------- #
+# Tiers and scheduling.
+#
+# A plain ``pytest`` (no paths, no -m, no -k) runs the fast tier: every test but
+# those marked ``slow`` (real-time scenarios, subprocess builds and installs).
+# Naming paths, -m or -k selects from every test; ``--tier all`` (scripts/test)
+# runs every test whatever else is given.
+
+#: Under pytest-xdist the tests marked slow go first, these files' first of all (their
+#: tests take 30-120 s each): a long test started last would make the run's tail.
+_LONGEST_FIRST = (
+    "tests/test_deploy_image.py",
+    "tests/test_demo.py",
+    "tests/gateway/test_fault_suite.py",
+    "tests/gateway/test_failover.py",
+    "tests/test_console_demo.py",
+    "tests/test_end_to_end.py",
+    "tests/cloud/test_reservation_race.py",
+    "tests/edge/test_profile.py",
+    "tests/edge/test_delivery.py",
+    "tests/test_packaging.py",
+    "tests/edge/test_bench.py",
+    "tests/cloud/test_bench_api.py",
+)
+
+
+#: Files whose tests are long and share no module-scoped fixture: ``--dist loadfile``
+#: hands their tests to the workers one by one (the image is built once for all workers
+#: in tests/test_deploy_image.py); every other file stays on one worker, so that its
+#: module-scoped fixtures (a broker, a server, a rendered overlay) are made once.
+_SPLIT_FILES = frozenset(_LONGEST_FIRST)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FilesExceptTheLongest(LoadScopeScheduling):
+        """``loadfile`` in the order of the collection (the longest first), with the tests of
+        ``_SPLIT_FILES`` scheduled one by one."""
+
+        def __init__(self, config: pytest.Config, log: object = None) -> None:
+            super().__init__(config, log)  # type: ignore[arg-type]
+            config.option.loadscopereorder = False
+
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return nodeid if path in _SPLIT_FILES else path
+
+    return FilesExceptTheLongest(config, log)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--tier",
+        choices=("fast", "all"),
+        default=None,
+        help="fast: leave out the tests marked slow; all: every test (scripts/test). "
+        "Default: fast for a plain `pytest` (no paths, -m or -k), all otherwise.",
+    )
+
+
+def _tier(config: pytest.Config) -> str:
+    chosen: str | None = config.getoption("--tier")
+    if chosen is not None:
+        return chosen
+    plain = config.args_source == pytest.Config.ArgsSource.TESTPATHS
+    return "fast" if plain and not config.option.markexpr and not config.option.keyword else "all"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if _tier(config) == "fast":
+        return "tier: fast (tests marked slow left out; scripts/test or --tier all runs them)"
+    return "tier: all"
+
+
+def _schedule_rank(item: pytest.Item) -> int:
+    if item.get_closest_marker("slow") is None:
+        return len(_LONGEST_FIRST) + 1
+    path = item.nodeid.split("::", 1)[0]
+    return _LONGEST_FIRST.index(path) if path in _LONGEST_FIRST else len(_LONGEST_FIRST)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _tier(config) == "fast":
+        slow = [item for item in items if item.get_closest_marker("slow") is not None]
+        if slow:
+            config.hook.pytest_deselected(items=slow)
+            items[:] = [item for item in items if item.get_closest_marker("slow") is None]
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=_schedule_rank)  # stable: the same order on every worker
     for item in items:
         if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
             # First, so it is set up before and torn down after the test's other fixtures.
@@ -331,3 +425,46 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "allow_logged_errors: the test expects ERROR log records")
+
+
+# --------------------------------------------------------------------------- #
+# Made once per run, whatever the number of workers.
+
+
+def run_shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory all processes of this run share (the xdist workers' common base), made once."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared"
+    shared.mkdir(exist_ok=True)
+    return shared
+
+
+@contextlib.contextmanager
+def run_lock(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """Hold the run-wide lock ``name``; yields the shared directory (for a result file beside it)."""
+    import fcntl
+
+    shared = run_shared_dir(tmp_path_factory)
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield shared
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def cleanup_after_run(tmp_path_factory: pytest.TempPathFactory, name: str, argv: list[str]) -> None:
+    """Run ``argv`` when the whole run ends (after every worker), for what a run-wide fixture made."""
+    (run_shared_dir(tmp_path_factory) / f"{name}.cleanup.json").write_text(json.dumps(argv))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # the controller (or the only process) cleans up once everyone is done
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    shared = factory.getbasetemp() / "shared"
+    for path in sorted(shared.glob("*.cleanup.json")) if shared.is_dir() else []:
+        subprocess.run(json.loads(path.read_text()), capture_output=True, timeout=300, check=False)
+        path.unlink()

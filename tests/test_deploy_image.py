@@ -16,8 +16,8 @@ overlay's arguments, variables and security context, against a real PostgreSQL a
 deploy/ Mosquitto configuration: the nearest thing to the pods that this machine can run.
 
 The base file system is cached as ``localhost/tagledger-test-base:bookworm``
-in buildah's storage (about 300 MB, 40 s to make); the built image is removed
-after the test.
+in buildah's storage (about 300 MB, 40 s to make); the image is built once per
+run (shared by the pytest-xdist workers) and removed at the run's end.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ import yaml
 from tagledger.site import load_site
 from tagledger.wire import Observation, ReadBatch, Topics, encode
 from tests import test_deploy, test_deploy_k8s
+from tests.conftest import cleanup_after_run, run_lock
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
@@ -176,15 +177,30 @@ def _ensure_base_image(tmp_path: Path) -> None:
         shutil.rmtree(rootfs, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@pytest.fixture(scope="session")
+def image(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The image, built once per run: the first worker (pytest-xdist) to need it builds it, the
+    others wait for it; the run's end removes it (``cleanup_after_run`` in tests/conftest.py)."""
     if shutil.which("buildah") is None:
         pytest.skip(
             "no image builder: buildah is not installed (Debian package 'buildah', installed by "
             "scripts/services.sh ensure_tools) and docker here is a client without an engine"
         )
-    _ensure_base_image(tmp_path_factory.mktemp("base"))
-    tag = f"localhost/tagledger:test-{uuid.uuid4().hex[:8]}"
+    with run_lock(tmp_path_factory, "image") as shared:
+        built = shared / "image.tag"
+        if built.is_file():
+            return built.read_text()
+        _ensure_base_image(tmp_path_factory.mktemp("base"))
+        tag = f"localhost/tagledger:test-{uuid.uuid4().hex[:8]}"
+        cleanup_after_run(
+            tmp_path_factory, "image", [shutil.which("buildah") or "buildah", *STORAGE, "rmi", "--force", tag]
+        )
+        _build(tag)
+        built.write_text(tag)
+        return tag
+
+
+def _build(tag: str) -> None:
     args = [
         "bud",
         "--isolation",
@@ -204,10 +220,6 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if bundle.is_file():
         args += ["--volume", f"{bundle}:{bundle}:ro"]
     _buildah(*args, str(REPO), timeout=1200)
-    try:
-        yield tag
-    finally:
-        _buildah("rmi", "--force", tag, check=False)
 
 
 @pytest.fixture(scope="module")

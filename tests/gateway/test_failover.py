@@ -35,7 +35,7 @@ from tagledger.ledger.migrate import migrate
 from tagledger.wire import Ack, Observation, ReadBatch, Topics, decode_as, encode
 from tests.gateway.ledger_kit import Snapshot, other_database, snapshot
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 STORES = ("st-a", "st-b")

@@ -14,7 +14,7 @@ import pytest
 from tagledger.app.benchmarks.faults import Options, run, table
 from tests.conftest import database_admin_url
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 async def test_under_every_fault_nothing_is_silently_dropped_lost_or_doubled(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from tagledger.wire import Topics
 from tests.gateway.ingest_kit import READER, STORE, batch, dumps
 from tests.gateway.test_ledger_faults import _connections
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @contextlib.asynccontextmanager

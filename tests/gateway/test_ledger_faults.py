@@ -19,7 +19,7 @@ from tagledger.ledger.repository import LedgerUnavailable
 from tests.conftest import database_admin_url
 from tests.gateway.ingest_kit import READER, STORE, TOPICS, acks, batch, dumps, ingestor, reasons
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 READS = TOPICS.reads(STORE, READER)
 
 

@@ -22,7 +22,7 @@ from tagledger.site import EXAMPLE_SITE
 from tagledger.wire import Ack, Observation, ReadBatch, Topics, decode_as, encode
 from tests.gateway.ledger_kit import other_database, snapshot
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 STORE = "paris-01"
 R1 = "paris-01-r1"  # antennas 1, 2 -> floor; 3 -> fitting

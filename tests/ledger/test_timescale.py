@@ -38,7 +38,7 @@ from tagledger.ledger.repository import CommitResult
 from tests.ledger.test_contract import GTIN_A, T0, P, S, batch, counts, tr
 from tests.ledger.test_migrations import _drift, _inspect
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SERVER_DIR = Path(__file__).resolve().parents[1] / "timescale"
 #: PGlite starts in ~6 s on this machine's 2 cores; leave room for a busy CI.

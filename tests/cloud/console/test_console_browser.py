@@ -32,6 +32,9 @@ from tests.cloud.console.browser import Tab, api_server, chromium, tab
 from tests.cloud.ledger_data import SHIRT, jeans, populate, shirt
 from tests.cloud.test_auth_api import Keys
 
+# A real chromium per test, and the page followed in real time.
+pytestmark = pytest.mark.slow
+
 STORE = "paris-01"
 
 
