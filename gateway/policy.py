@@ -128,6 +128,9 @@ class Policy:
     #: by its home until it nears the other zone (3 reads/s on the move), and the
     #: zone's deafness is dated by its last read, so a few seconds of walk.
     carry_us: int = 15 * US_PER_S
+    #: ... and once that zone hears again, it is missing after at least this long (or
+    #: 10 of its mean gaps between reads, up to its own silence limit) without a read.
+    carry_confirm_us: int = 60 * US_PER_S
 
     # --- zone roles --------------------------------------------------------------
     #: exiting -> departed_exit after this long without a read anywhere.

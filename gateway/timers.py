@@ -135,9 +135,12 @@ class Timers:
         # been carried there, unheard: its silence counts from the end of the spell.
         deaf_since = health.store_down_since_us - p.carry_us
         silent_in_spell = health.store_down_since_us and item.last_seen_us >= deaf_since
+        limit = self.presence.vanish_after_us(item)
+        vanish = start + limit
         if silent_in_spell and health.store_up_since_us:
-            start = max(start, health.store_up_since_us)
-        vanish = start + self.presence.vanish_after_us(item)
+            # Its own silence limit, and long enough after the spell for the zone that was
+            # deaf to read it at its usual rate, had it been carried there.
+            vanish = max(vanish, health.store_up_since_us + min(limit, max(p.carry_confirm_us, round(10 * item.gap))))
         candidates.append((vanish, VANISH))
         due, kind = min(candidates)
         if kind == VANISH and due <= now:
