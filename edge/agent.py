@@ -122,11 +122,12 @@ class _Agent:
         self.spool = spool
         self.source = source
         self.clock = clock
-        self.aggregator = Aggregator(window_ms, clock, settings.max_batch_observations)
+        self.aggregator = Aggregator(window_ms, clock, settings.max_batch_observations, settings.prompt_ms or None)
         self.rates = ReadRates(clock)
         self.offset = ClockOffsetEstimator(clock)
         self.publisher = Publisher(settings, store_id=store_id, spool=spool, clock=clock)
         self.windows: asyncio.Queue[Window] = asyncio.Queue(WINDOW_QUEUE)
+        self._due_changed = asyncio.Event()
         self.reader_connected = False
         self.reader_down_since: int | None = None
         self.antennas_down: set[int] = set()
@@ -161,16 +162,24 @@ class _Agent:
                 # Reads are proof enough that the reader is up, even if the
                 # source never says "connected".
                 await self._reader_up(self.clock.now_us())
+            due = self.aggregator.deadline_us
             for window in self.aggregator.add(chunk):
                 await self._enqueue(window)
+            now_due = self.aggregator.deadline_us
+            if now_due is not None and (due is None or now_due < due):
+                self._due_changed.set()  # a window opened, or a new sighting made it due sooner
 
     async def _cut_loop(self) -> None:
         window_s = self.aggregator.window_ms / 1000
         while True:
+            # Cleared before the deadline is read: a wake-up set after it is not lost.
+            self._due_changed.clear()
             deadline = self.aggregator.deadline_us
             delay = window_s if deadline is None else (deadline - self.clock.now_us()) / 1e6
-            # Never spin (a clock that does not move) and never oversleep a window.
-            await asyncio.sleep(min(max(delay, 0.005), window_s))
+            # Never spin (a clock that does not move) and never oversleep a window (the read
+            # loop wakes us when a window opens or a new sighting makes it due sooner).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._due_changed.wait(), min(max(delay, 0.005), window_s))
             window = self.aggregator.poll()
             if window is not None:
                 await self._enqueue(window)

@@ -25,6 +25,17 @@ batch (5,000 observations are ~800 KB of JSON, well under the wire's 4 MB cap).
 Window length comes from the reader profile of the zone role: short at POS and
 exits where a departure must be seen quickly, longer on shelves.
 
+New sightings go out promptly (``prompt_ms``).  A long window suits stock that
+stays put; an item just carried into the zone is news, and its first reads
+should not wait up to 5 s (the backroom profile's window) to leave the edge.  So
+an EPC × antenna pair that no window cut in the last ``RECENT_US`` held brings
+the open window's deadline forward to ``prompt_ms`` after that read (never
+later than the window's own).  The chattiness this can add is bounded: a window
+is never shorter than ``prompt_ms``, so a reader sends at most ``1000 /
+prompt_ms`` batches a second, however many new tags it sees; a shelf reader
+seeing the same tags sends what it sent before.  Remembering pairs costs one dict
+entry per pair read in the last ``RECENT_US``, pruned once per ``RECENT_US``.
+
 This module is pure: no I/O, an injected :class:`~tagledger.clock.Clock`, O(1)
 work per read (one dict look-up and a few arithmetic operations).
 """
@@ -55,6 +66,11 @@ _RSSI_MIN = float(RSSI_MIN_DBM)
 _RSSI_MAX = float(RSSI_MAX_DBM)
 
 CutReason = Literal["time", "full", "flush"]
+
+#: A pair (EPC × antenna) cut in a window this recently is not a new sighting: an
+#: item on a shelf is read every few seconds at least, a tag behind metal may not be
+#: for a while (it then counts as new once more, which costs one short window).
+RECENT_US = 60_000_000
 
 
 def dbm_to_mw(dbm: float) -> float:
@@ -108,7 +124,12 @@ class Aggregator:
     window_ms: int
     clock: Clock
     max_observations: int = DEFAULT_MAX_OBSERVATIONS
+    #: Cut a window holding a new sighting this soon after it (None: never early; see the module doc).
+    prompt_ms: int | None = None
     _folds: dict[tuple[str, int], _Fold] = field(default_factory=dict, init=False)
+    _recent: dict[tuple[str, int], int] = field(default_factory=dict, init=False)  # pair -> host µs of its cut
+    _pruned_us: int = field(default=0, init=False)
+    _due_us: int | None = field(default=None, init=False)  # a new sighting's earlier deadline
     _gaps: list[Gap] = field(default_factory=list, init=False)
     _reads: int = field(default=0, init=False)
     _opened_us: int | None = field(default=None, init=False)
@@ -119,6 +140,8 @@ class Aggregator:
             raise ValueError("window_ms must be positive")
         if self.max_observations < 1:
             raise ValueError("max_observations must be at least 1")
+        if self.prompt_ms is not None and self.prompt_ms <= 0:
+            raise ValueError("prompt_ms must be positive")
 
     # ------------------------------------------------------------------ #
     @property
@@ -130,7 +153,8 @@ class Aggregator:
         """Host time at which the open window is due, or None if nothing is open."""
         if self._opened_us is None:
             return None
-        return self._opened_us + self.window_ms * 1000
+        end = self._opened_us + self.window_ms * 1000
+        return end if self._due_us is None else min(end, self._due_us)
 
     def add(self, reads: Iterable[TagRead]) -> list[Window]:
         """Fold reads in; returns the windows cut because they were full (usually none)."""
@@ -149,6 +173,10 @@ class Aggregator:
                     folds = self._folds  # the cut started a fresh dict
                 if self._opened_us is None:
                     self._opened_us = self.clock.now_us()
+                if self.prompt_ms is not None:
+                    seen_us = self._recent.get(key)
+                    if seen_us is None or self.clock.now_us() - seen_us >= RECENT_US:
+                        self._prompt()
                 folds[key] = _Fold(r.first_seen_us, r.last_seen_us, count, rssi, dbm_to_mw(rssi) * count)
             else:
                 f.first_us = min(f.first_us, r.first_seen_us)
@@ -158,6 +186,13 @@ class Aggregator:
                 f.mw_sum += dbm_to_mw(rssi) * count
             self._reads += count
         return cut
+
+    def _prompt(self) -> None:
+        """A new sighting: the open window is due ``prompt_ms`` from now, or earlier if it already was."""
+        assert self.prompt_ms is not None
+        due = self.clock.now_us() + self.prompt_ms * 1000
+        if self._due_us is None or due < self._due_us:
+            self._due_us = due
 
     def add_gap(self, gap: Gap) -> None:
         """Carry a known loss in the next window (a window opens if none is)."""
@@ -207,8 +242,20 @@ class Aggregator:
             closed_us=self.clock.now_us(),
             reason=reason,
         )
+        if self.prompt_ms is not None:
+            self._remember(window.closed_us)
         self._folds = {}
         self._gaps = []
         self._reads = 0
         self._opened_us = None
+        self._due_us = None
         return window
+
+    def _remember(self, now_us: int) -> None:
+        """The pairs of the window being cut are seen; those not cut for RECENT_US are forgotten."""
+        recent = self._recent
+        for key in self._folds:
+            recent[key] = now_us
+        if now_us - self._pruned_us >= RECENT_US:
+            self._recent = {key: at for key, at in recent.items() if now_us - at < RECENT_US}
+            self._pruned_us = now_us

@@ -36,6 +36,13 @@ class EdgeSettings(BaseSettings):
     window_ms: int | None = Field(
         default=None, ge=50, le=60_000, description="Aggregation window; default: the reader profile's window_ms."
     )
+    prompt_ms: int = Field(
+        default=500,
+        ge=0,
+        le=60_000,
+        description="An EPC x antenna not read in the last minute is sent within this long, "
+        "not at the end of a long window (0: off); see edge.aggregate.",
+    )
     report_timeout_ms: int | None = Field(
         default=None,
         ge=50,

@@ -253,3 +253,23 @@ def test_settings_refuse_an_unknown_protocol(monkeypatch: pytest.MonkeyPatch) ->
 
     with pytest.raises(ValidationError, match="mqtt_protocol"):
         EdgeSettings(site=Path("s.yaml"), reader_id="r1", mqtt_protocol="3.1")  # type: ignore[arg-type]
+
+
+@pytest.mark.integration
+async def test_a_new_sighting_leaves_a_long_window_promptly(agent: Any, mqtt: tuple[str, int], topic_root: str) -> None:
+    async with collect(mqtt, f"{topic_root}/#") as sub, agent(window_ms=5000, prompt_ms=300) as a:
+        a.source.event("connected")
+        started = time.monotonic()
+        a.source.push([TagRead(EPCS[0], 1, now_us(), now_us(), 1, -55.0)])
+        await sub.wait_for(lambda: sub.batches(a.reads_topic), within=3)
+        assert time.monotonic() - started < 2.0  # not at the end of the 5 s window
+        # The same tag again is not news: it waits for the window ...
+        a.source.push([TagRead(EPCS[0], 1, now_us(), now_us(), 1, -55.0)])
+        await asyncio.sleep(1.5)
+        assert len(sub.batches(a.reads_topic)) == 1
+        # ... which a tag first seen now (an item carried in) cuts short.
+        started = time.monotonic()
+        a.source.push([TagRead(EPCS[1], 1, now_us(), now_us(), 1, -55.0)])
+        await sub.wait_for(lambda: len(sub.batches(a.reads_topic)) == 2, within=3)
+        assert time.monotonic() - started < 2.0
+        assert {o.epc for o in sub.batches(a.reads_topic)[1].observations} == {EPCS[0], EPCS[1]}

@@ -131,3 +131,45 @@ def test_out_of_range_rssi_is_clamped_and_invalid_epc_dropped(caplog: pytest.Log
     assert "not-hex" not in by_epc
     assert agg.invalid_reads == 4
     assert "dropping invalid observation" in caplog.text
+
+
+def test_a_new_sighting_makes_a_long_window_due_within_prompt_ms() -> None:
+    clock = ManualClock()
+    agg = Aggregator(window_ms=5000, clock=clock, prompt_ms=500)
+    opened = clock.now_us()
+    agg.add([read(EPC_A)])
+    assert agg.deadline_us == opened + 500_000  # never seen: out within 0.5 s, not 5 s
+    clock.advance(0.5)
+    first = agg.poll()
+    assert first is not None
+    assert [o.epc for o in first.observations] == [EPC_A]
+    # The same tag again is not news: the next window runs its full length ...
+    opened = clock.now_us()
+    agg.add([read(EPC_A, at=T0 + 600_000)])
+    assert agg.deadline_us == opened + 5_000_000
+    clock.advance(2.0)
+    # ... until another tag (or the same tag on another antenna) is first seen in it.
+    agg.add([read(EPC_A, antenna=2, at=T0 + 2_600_000)])
+    assert agg.deadline_us == clock.now_us() + 500_000
+    clock.advance(0.5)
+    second = agg.poll()
+    assert second is not None
+    assert {(o.epc, o.antenna) for o in second.observations} == {(EPC_A, 1), (EPC_A, 2)}
+    assert second.closed_us - second.opened_us == 2_500_000
+
+
+def test_a_pair_unread_for_a_minute_is_news_again_and_off_means_off() -> None:
+    clock = ManualClock()
+    agg = Aggregator(window_ms=5000, clock=clock, prompt_ms=500)
+    agg.add([read(EPC_B)])
+    clock.advance(0.5)
+    assert agg.poll() is not None
+    clock.advance(61)
+    agg.add([read(EPC_B, at=T0 + 61_500_000)])
+    assert agg.deadline_us == clock.now_us() + 500_000
+    off = Aggregator(window_ms=5000, clock=clock)
+    opened = clock.now_us()
+    off.add([read(EPC_B)])
+    assert off.deadline_us == opened + 5_000_000
+    with pytest.raises(ValueError, match="prompt_ms"):
+        Aggregator(window_ms=5000, clock=clock, prompt_ms=0)
