@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ from cloud.openapi import declared_scopes
 from cloud.settings import ApiSettings
 
 
+@functools.cache  # seconds of CPU to build; the tests only read it
 def _document() -> tuple[FastAPI, dict[str, Any]]:
     app = create_app(ApiSettings())
     return app, app.openapi()
