@@ -22,7 +22,12 @@ mqtt_app = typer.Typer(help="The MQTT broker's identities and access rules.", no
 def provision(
     site: Annotated[Path, typer.Option(envvar="TAGLEDGER_SITE", help="The site file (stores, readers).")],
     out: Annotated[Path, typer.Option(help="Directory to write passwd, acl, credentials.json (and TLS files) to.")],
-    topic_root: Annotated[str, typer.Option(envvar="TAGLEDGER_TOPIC_ROOT", help="MQTT topic root.")] = DEFAULT_ROOT,
+    topic_root: Annotated[
+        str,
+        typer.Option(
+            envvar=["TAGLEDGER_GATEWAY_TOPIC_ROOT", "TAGLEDGER_TOPIC_ROOT"], help="MQTT topic root (the gateway's)."
+        ),
+    ] = DEFAULT_ROOT,
     gateway_user: Annotated[str, typer.Option(help="MQTT user of the gateway.")] = "tagledger-gateway",
     rotate: Annotated[bool, typer.Option(help="New passwords for every identity (default: keep known ones).")] = False,
     tls: Annotated[
