@@ -9,7 +9,8 @@
   payloads -> sightings), ``vetting`` (bounds), ``records`` (``Sighting``, ``HealthEvent``,
   ``FormatError``, column bounds);
 * the state machine, pure with an injected clock: ``state`` (one store), ``item``, ``policy``,
-  ``admission``, ``arbitration``, ``presence``, ``deadlines``, ``pos``, ``anomalies``, ``epc``;
+  ``admission``, ``zones``, ``arbitration``, ``presence``, ``timers``, ``deadlines``, ``pos``,
+  ``anomalies`` (with ``anomaly_watch``, its wiring into ``state``), ``epc``;
 * health of the store's reading: ``reader_health``, ``zone_health``, ``antennas``, ``read_rates``;
 * ``settings``: :class:`gateway.settings.GatewaySettings`.
 """

@@ -18,11 +18,15 @@ Pure functions over :class:`gateway.item.TrackedItem`; no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import heapq
+import itertools
+from collections.abc import Mapping, MutableMapping
 
-from gateway.item import TrackedItem, ZoneInfo
+from gateway.arbitration import ZoneEvidence
+from gateway.item import TrackedItem, ZoneInfo, end_exit_episode
 from gateway.policy import Policy
 from gateway.records import Sighting
+from tagledger.ledger.model import ItemState
 from tagledger.site import ZoneRole
 
 TRANSIT_ROLES = frozenset({ZoneRole.POS, ZoneRole.EXIT, ZoneRole.FITTING_ROOM})
@@ -106,3 +110,60 @@ def shelf_for(item: TrackedItem, zones: Mapping[str, ZoneInfo], at_us: int, p: P
         return fallback
     assert item.zone is not None
     return item.zone
+
+
+def readmit(item: TrackedItem, zone: ZoneInfo, s: Sighting, policy: Policy) -> int | None:
+    """A sold or departed item read again: when it is back (its evidence restarted in ``zone``), or None.
+
+    A sold item at the till or the door is the customer leaving; a departed
+    item at the door may be outside, still in range.  Neither is a return; nor
+    is a sold item read within ``return_grace_us`` of its sale.
+    """
+    if is_transit(zone):
+        return None
+    if item.state is ItemState.SOLD and s.last_seen_us - item.since_us < policy.return_grace_us:
+        return None
+    if not gate(item, s, policy):
+        return None
+    item.g_reads = 0
+    t = max(item.g_last, item.since_us)
+    item.evidence = {zone.id: ZoneEvidence()}
+    item.evidence[zone.id].add(s.last_seen_us, s.count, s.mean_rssi, policy.window_half_life_us)
+    item.last_seen_us = max(item.last_seen_us, t)
+    item.sold_by_tx = False
+    item.pos_us = 0
+    end_exit_episode(item)
+    return t
+
+
+class Glimpses:
+    """When glimpses expire: an EPC not admitted within ``ttl_us`` of its first read is forgotten.
+
+    A heap of (expiry_us, tie, epc); an entry whose glimpse is still being read
+    is pushed back to its own first read + ``ttl_us``.
+    """
+
+    def __init__(self, ttl_us: int) -> None:
+        self.ttl_us = ttl_us
+        self._heap: list[tuple[int, int, str]] = []
+        self._tie = itertools.count()
+
+    def add(self, first_seen_us: int, epc: str) -> None:
+        heapq.heappush(self._heap, (first_seen_us + self.ttl_us, next(self._tie), epc))
+
+    def expire(self, now: int, items: MutableMapping[str, TrackedItem]) -> int:
+        """Drop the glimpses due by ``now`` from ``items``; how many."""
+        ttl = self.ttl_us
+        expiry = self._heap
+        dropped = 0
+        while expiry and expiry[0][0] <= now:
+            _, _, epc = heapq.heappop(expiry)
+            glimpse = items.get(epc)
+            if glimpse is None or glimpse.state is not None:
+                continue
+            if glimpse.g_reads == 0 or glimpse.g_first + ttl <= now:
+                del items[epc]
+                dropped += 1
+            else:
+                heapq.heappush(expiry, (glimpse.g_first + ttl, next(self._tie), epc))
+        return dropped

@@ -12,7 +12,8 @@ from typing import Protocol
 
 from gateway.arbitration import ZoneEvidence
 from gateway.policy import Hysteresis
-from tagledger.ledger.model import ItemState
+from gateway.records import Sighting
+from tagledger.ledger.model import BatchKey, ItemRecord, ItemState, Transition
 from tagledger.site import ZoneRole
 
 
@@ -113,6 +114,59 @@ class TrackedItem:
         self.g_last = 0
         self.g_reads = 0
         self.g_peak = -200.0
+
+    def transition(
+        self,
+        store_id: str,
+        state: ItemState,
+        zone: str | None,
+        at_us: int,
+        reason: str,
+        confidence: float,
+        s: Sighting | None,
+        batch: BatchKey | None,
+    ) -> Transition:
+        """The ledger transition from the item's current state and zone (``s``: the read that made it, if one did)."""
+        return Transition(
+            store_id=store_id,
+            epc=self.epc,
+            gtin=self.gtin,
+            serial=self.serial,
+            scheme=self.scheme,
+            at_us=at_us,
+            from_state=self.state,
+            to_state=state,
+            from_zone=self.zone,
+            to_zone=zone,
+            confidence=round(confidence, 4),
+            reason=reason,
+            reader_id=s.reader_id if s is not None else None,
+            antenna=s.antenna if s is not None else None,
+            batch=batch,
+        )
+
+    def record(self, store_id: str, confidence: float) -> ItemRecord:
+        """The item as the ledger records it (``state`` must be set: not a glimpse)."""
+        assert self.state is not None
+        return ItemRecord(
+            epc=self.epc,
+            store_id=store_id,
+            gtin=self.gtin,
+            serial=self.serial,
+            scheme=self.scheme,
+            state=self.state,
+            zone=self.zone,
+            since_us=self.since_us,
+            confidence=confidence,
+        )
+
+
+def end_exit_episode(item: TrackedItem) -> None:
+    """Close the item's exit episode; its last read stays the reference for the next one's freshness."""
+    if item.x_last:
+        item.x_prev = item.x_last
+    item.x_first = item.x_last = item.x_reads = 0
+    item.x_strong = False
 
 
 class WireObservation(Protocol):

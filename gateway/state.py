@@ -36,6 +36,8 @@ The model (docs/accuracy.md has the whole of it, with the parameters), by module
   time its readers have delivered;
 * :mod:`gateway.pos` -- transactions are authoritative in any order relative to
   the reads; a sold item read within ``return_grace_us`` is the customer leaving.
+* :mod:`gateway.anomaly_watch` -- what the tag-anomaly detector
+  (:mod:`gateway.anomalies`) sees; an EPC it finds on two tags becomes ``duplicated``.
 
 This module applies them: every state change goes through ``_to``, in the
 readers' event time; evidence older than an item's last transition is ignored
@@ -48,23 +50,21 @@ present item read in its home zone) is inlined.  ``tick`` pops due deadlines
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-from gateway.admission import gate, is_transit
-from gateway.anomalies import AnomalyDetector
+from gateway.admission import Glimpses, gate, is_transit, readmit
+from gateway.anomaly_watch import AnomalyWatch
 from gateway.arbitration import ZoneEvidence
 from gateway.deadlines import Deadlines
 from gateway.epc import decode_epc
-from gateway.item import TrackedItem, WireObservation, ZoneInfo
+from gateway.item import TrackedItem, WireObservation, ZoneInfo, end_exit_episode
 from gateway.policy import DEFAULT_POLICY, Policy
 from gateway.pos import PosReconciler
 from gateway.presence import PresenceModel
 from gateway.reader_health import ReaderActivity
 from gateway.records import HealthEvent, Sighting
-from gateway.timers import DWELL, EXIT, EXITING_SILENT, POS_LEAVE, VANISH, Timers, end_exit_episode
+from gateway.timers import DWELL, EXIT, EXITING_SILENT, POS_LEAVE, VANISH, Timers
 from gateway.timers import UNOBSERVED as UNOBSERVED_DUE
 from gateway.zone_health import ZoneHealth
 from gateway.zones import ZoneModel
@@ -81,10 +81,6 @@ SOLD = ItemState.SOLD
 RETURNED = ItemState.RETURNED
 MISSING = ItemState.MISSING
 DUPLICATED = ItemState.DUPLICATED
-#: Reads per reader and tick that teach the anomaly detector what a strong read is
-#: (about: every n-th read of the first few batches since the last tick).
-_ANOMALY_SAMPLE = 32
-_ANOMALY_BATCHES = 16
 
 _new_sighting = tuple.__new__  # Sighting(...) goes through a Python-level __new__; this does not
 
@@ -99,8 +95,7 @@ class StoreTracker:
         self._counts: dict[str, int] = {}
         self._deadlines = Deadlines()
         self._levels_due_us = 0
-        self._glimpses: list[tuple[int, int, str]] = []  # (expiry_us, tie, epc)
-        self._tie = itertools.count()
+        self._glimpses = Glimpses(p.glimpse_ttl_us)
         self.zone_health = ZoneHealth(store)
         self.presence = PresenceModel(p)
         self.readers = ReaderActivity(p.reader_busy_per_s, p.reader_silent_us, p.reader_collapse)
@@ -108,11 +103,8 @@ class StoreTracker:
         self._zones = self.zone_model.zones
         self.timers = Timers(p, self.zone_model, self.zone_health, self.presence)
         self.pos = PosReconciler(self, self._zones, p.pos_recent_us)
-        # Tag anomalies (gateway.anomalies), off the read hot path: the reads of each
-        # reader since the last tick, sampled then, teach it what a strong read is.
-        self.anomalies = AnomalyDetector(store)
-        self._anomaly_samples: dict[str, list[Sequence[WireObservation] | Sequence[Sighting]]] = {}
-        self._anomaly_sweep_us = 0
+        self.anomaly_watch = AnomalyWatch(store)  # tag anomalies, off the read hot path
+        self.anomalies = self.anomaly_watch.detector
         self.stats: dict[str, int] = {
             "late_ignored": 0,
             "unknown_zone": 0,
@@ -193,7 +185,7 @@ class StoreTracker:
         for reader_id, (n, t) in newest.items():
             self._delivered(reader_id, n, t)
         if sightings:
-            self._sample_for_anomalies(sightings[0].reader_id, sightings)
+            self.anomaly_watch.sample(sightings[0].reader_id, sightings)
         return out
 
     def observe_reads(
@@ -269,7 +261,7 @@ class StoreTracker:
                 item.last_seen_us = t
         if observations:
             self._delivered(reader_id, len(observations), t if newest_us is None else newest_us)
-            self._sample_for_anomalies(reader_id, observations)
+            self.anomaly_watch.sample(reader_id, observations)
         return out
 
     def _delivered(self, reader_id: str, n: int, newest_us: int) -> None:
@@ -287,7 +279,7 @@ class StoreTracker:
         item = items.get(s.epc)
         if item is None:
             item = items[s.epc] = TrackedItem(s.epc)
-            heapq.heappush(self._glimpses, (s.first_seen_us + self.policy.glimpse_ttl_us, next(self._tie), s.epc))
+            self._glimpses.add(s.first_seen_us, s.epc)
         t = s.last_seen_us
         if t < item.since_us:
             self.stats["late_ignored"] += 1
@@ -301,7 +293,9 @@ class StoreTracker:
             return
         if state is DUPLICATED:
             return  # two tags, one EPC: its reads say nothing of either (gateway.anomalies)
-        if self._anomalous(item, s, batch, out):
+        if self.anomaly_watch.read(item, s):
+            at = max(s.last_seen_us, item.since_us)
+            self._to(item, DUPLICATED, item.zone, at, "duplicated_epc", 0.9, s, batch, out)
             return
         ev = item.evidence.get(zone_id)
         if ev is None:
@@ -314,7 +308,7 @@ class StoreTracker:
             item.last_seen_us = t
         if zone.role is ZoneRole.EXIT and zone_id != item.zone:
             jump = self.zone_model.exit_jump(before_dbm, s.peak_rssi)
-            self._exit_read(item, t, s.count, jump)
+            self._deadlines.want(item, self.timers.exit_read(item, t, s.count, jump))
             return
         if zone_id == item.zone:
             if state is UNOBSERVED or state is MISSING:
@@ -325,28 +319,6 @@ class StoreTracker:
                 self._to(item, PRESENT, zone_id, t, "settled", conf, s, batch, out)
             return
         self._challenge(item, zone, ev, s, batch, out)
-
-    def _exit_read(self, item: TrackedItem, t: int, count: int, jump: bool) -> None:
-        """Exit reads never make an item's zone: they make an episode, judged when it falls silent.
-
-        An episode is a passage candidate when it is *fresh* (the exit had not
-        read the item for ``exit_fresh_us``) or *strong* (it began with a read
-        ``exit_jump_db`` above the exit's recent reads of the item: carried
-        through the portal, not cross-read from a shelf or the till beside it).
-        Such a read starts a new episode even amid weak ones.
-        """
-        gap = self.policy.exit_episode_gap_us
-        if item.x_last and -gap <= t - item.x_last <= gap and not jump:
-            item.x_first = min(item.x_first, t)
-            item.x_last = max(item.x_last, t)
-            item.x_reads += count
-        else:
-            if item.x_last:
-                item.x_prev = item.x_last
-            item.x_first = item.x_last = t
-            item.x_reads = count
-            item.x_strong = jump
-        self._deadlines.want(item, self.timers.exit_due(item))
 
     def _challenge(
         self,
@@ -386,24 +358,10 @@ class StoreTracker:
     def _seen_after_gone(
         self, item: TrackedItem, zone: ZoneInfo, s: Sighting, batch: BatchKey | None, out: list[Transition]
     ) -> None:
-        # A sold item at the till or the door is the customer leaving; a departed
-        # item at the door may be outside, still in range.  Neither is a return.
-        if is_transit(zone):
-            return
-        if item.state is SOLD and s.last_seen_us - item.since_us < self.policy.return_grace_us:
-            return
-        if not gate(item, s, self.policy):
-            return
-        item.g_reads = 0
-        t = max(item.g_last, item.since_us)
-        item.evidence = {zone.id: ZoneEvidence()}
-        item.evidence[zone.id].add(s.last_seen_us, s.count, s.mean_rssi, self.policy.window_half_life_us)
-        item.last_seen_us = max(item.last_seen_us, t)
-        reason = "seen_after_sale" if item.state is SOLD else "seen_after_exit"
-        item.sold_by_tx = False
-        item.pos_us = 0
-        end_exit_episode(item)
-        self._to(item, RETURNED, zone.id, t, reason, 1.0, s, batch, out)
+        t = readmit(item, zone, s, self.policy)
+        if t is not None:
+            reason = "seen_after_sale" if item.state is SOLD else "seen_after_exit"
+            self._to(item, RETURNED, zone.id, t, reason, 1.0, s, batch, out)
 
     def _enter(
         self, item: TrackedItem, zone: ZoneInfo, s: Sighting, batch: BatchKey | None, out: list[Transition]
@@ -427,50 +385,6 @@ class StoreTracker:
         self._to(item, PRESENT, zone.id, t, reason, conf, s, batch, out)
 
     # ------------------------------------------------------------------ #
-    # Tag anomalies (gateway.anomalies)
-
-    def _anomalous(self, item: TrackedItem, s: Sighting, batch: BatchKey | None, out: list[Transition]) -> bool:
-        """Show a read of a known item to the anomaly detector; True if it found the EPC duplicated.
-
-        Only reads on the general path get here; an EPC the detector is watching
-        is kept off the hot path (``_set_home``) so that it sees all its reads.
-        """
-        detector = self.anomalies
-        if detector.read(s, item.zone):
-            at = max(s.last_seen_us, item.since_us)
-            self._to(item, DUPLICATED, item.zone, at, "duplicated_epc", 0.9, s, batch, out)
-            return True
-        if item.home is not None and detector.watching(item.epc):
-            item.home = None
-        return False
-
-    def _sample_for_anomalies(self, reader_id: str, reads: Sequence[WireObservation] | Sequence[Sighting]) -> None:
-        """Keep (a reference to) the first few batches of each reader until the next tick."""
-        kept = self._anomaly_samples.get(reader_id)
-        if kept is None:
-            self._anomaly_samples[reader_id] = [reads]
-        elif len(kept) < _ANOMALY_BATCHES:
-            kept.append(reads)
-
-    def _learn_anomalies(self, now: int) -> None:
-        """A sample of each reader's reads since the last tick teaches the detector what a strong read is."""
-        samples = self._anomaly_samples
-        if samples:
-            learn = self.anomalies.learn
-            for reader_id, batches in samples.items():
-                n = sum(len(b) for b in batches)
-                step = max(1, n // _ANOMALY_SAMPLE)
-                for reads in batches:
-                    learn(reads[::step], None if isinstance(reads[0], Sighting) else reader_id)
-            samples.clear()
-        if now >= self._anomaly_sweep_us:
-            self._anomaly_sweep_us = now + self.anomalies.policy.window_us // 3
-            for epc in self.anomalies.forget_quiet(now):
-                item = self._items.get(epc)
-                if item is not None and item.home is None:
-                    self._set_home(item)
-
-    # ------------------------------------------------------------------ #
     # Time
 
     def tick(self, max_transitions: int | None = 10_000) -> list[Transition]:
@@ -490,7 +404,7 @@ class StoreTracker:
             self.zone_health.reader_down(reader_id, min(now, heard) if heard else now, "implicit")
         for reader_id in up:
             self.zone_health.reader_up(reader_id, now, "implicit")
-        self._learn_anomalies(now)
+        self.anomaly_watch.tick(now, self._items, self._set_home)
         if now >= self._levels_due_us:
             self._levels_due_us = now + self.policy.level_every_us
             self.zone_model.learn_levels(self._items.values())
@@ -500,18 +414,7 @@ class StoreTracker:
             if item is None:
                 break
             self._fire(item, now, out)
-        ttl = self.policy.glimpse_ttl_us
-        expiry = self._glimpses
-        while expiry and expiry[0][0] <= now:
-            _, _, epc = heapq.heappop(expiry)
-            glimpse = lookup(epc)
-            if glimpse is None or glimpse.state is not None:
-                continue
-            if glimpse.g_reads == 0 or glimpse.g_first + ttl <= now:
-                del self._items[epc]
-                self.stats["glimpses_expired"] += 1
-            else:
-                heapq.heappush(expiry, (glimpse.g_first + ttl, next(self._tie), epc))
+        self.stats["glimpses_expired"] += self._glimpses.expire(now, self._items)
         return out
 
     def _fire(self, item: TrackedItem, now: int, out: list[Transition]) -> None:
@@ -564,14 +467,8 @@ class StoreTracker:
 
     def health(self, event: HealthEvent) -> None:
         """Apply a reader-published health event (``gateway.records.HealthEvent``)."""
-        if event.store_id != self.store_id:
-            return
-        if event.antenna is None:
-            (self.reader_up if event.up else self.reader_down)(event.reader_id, event.at_us)
-        elif event.up:
-            self.antenna_up(event.reader_id, event.antenna, event.at_us)
-        else:
-            self.antenna_down(event.reader_id, event.antenna, event.at_us)
+        if event.store_id == self.store_id:
+            self.zone_health.event(event)
 
     def reader_down(self, reader_id: str, at_us: int) -> None:
         self.zone_health.reader_down(reader_id, at_us)
@@ -646,17 +543,7 @@ class StoreTracker:
         conf = item.confidence
         if item.state is UNOBSERVED:
             conf = item.confidence * self.presence.presence(item, self.clock.now_us() - item.last_seen_us)
-        return ItemRecord(
-            epc=item.epc,
-            store_id=self.store_id,
-            gtin=item.gtin,
-            serial=item.serial,
-            scheme=item.scheme,
-            state=item.state,
-            zone=item.zone,
-            since_us=item.since_us,
-            confidence=conf,
-        )
+        return item.record(self.store_id, conf)
 
     # ------------------------------------------------------------------ #
     # The one place state changes
@@ -674,25 +561,7 @@ class StoreTracker:
         out: list[Transition],
     ) -> None:
         at_us = max(at_us, item.since_us)
-        out.append(
-            Transition(
-                store_id=self.store_id,
-                epc=item.epc,
-                gtin=item.gtin,
-                serial=item.serial,
-                scheme=item.scheme,
-                at_us=at_us,
-                from_state=item.state,
-                to_state=state,
-                from_zone=item.zone,
-                to_zone=zone,
-                confidence=round(confidence, 4),
-                reason=reason,
-                reader_id=s.reader_id if s is not None else None,
-                antenna=s.antenna if s is not None else None,
-                batch=batch,
-            )
-        )
+        out.append(item.transition(self.store_id, state, zone, at_us, reason, confidence, s, batch))
         if item.state is not None:
             self._uncount(item)
         elif item.gtin is not None:

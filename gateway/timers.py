@@ -21,7 +21,7 @@ Pure: no I/O; ``now`` is passed in.
 
 from __future__ import annotations
 
-from gateway.item import TrackedItem
+from gateway.item import TrackedItem, end_exit_episode
 from gateway.policy import Policy
 from gateway.presence import PresenceModel
 from gateway.zone_health import ZoneHealth
@@ -41,14 +41,6 @@ DUPLICATED = ItemState.DUPLICATED
 RECHECK, EXIT, POS_LEAVE, DWELL, UNOBSERVED, VANISH, EXITING_SILENT = range(7)
 
 
-def end_exit_episode(item: TrackedItem) -> None:
-    """Close the item's exit episode; its last read stays the reference for the next one's freshness."""
-    if item.x_last:
-        item.x_prev = item.x_last
-    item.x_first = item.x_last = item.x_reads = 0
-    item.x_strong = False
-
-
 class Timers:
     def __init__(
         self,
@@ -64,6 +56,28 @@ class Timers:
 
     def exit_due(self, item: TrackedItem) -> int:
         return item.x_last + self.presence.exit_silence_us(item)
+
+    def exit_read(self, item: TrackedItem, t: int, count: int, jump: bool) -> int:
+        """Exit reads never make an item's zone: they make an episode, judged when it falls silent (its due time).
+
+        An episode is a passage candidate when it is *fresh* (the exit had not
+        read the item for ``exit_fresh_us``) or *strong* (it began with a read
+        ``exit_jump_db`` above the exit's recent reads of the item: carried
+        through the portal, not cross-read from a shelf or the till beside it).
+        Such a read starts a new episode even amid weak ones.
+        """
+        gap = self.policy.exit_episode_gap_us
+        if item.x_last and -gap <= t - item.x_last <= gap and not jump:
+            item.x_first = min(item.x_first, t)
+            item.x_last = max(item.x_last, t)
+            item.x_reads += count
+        else:
+            if item.x_last:
+                item.x_prev = item.x_last
+            item.x_first = item.x_last = t
+            item.x_reads = count
+            item.x_strong = jump
+        return self.exit_due(item)
 
     def due(self, item: TrackedItem, now: int) -> tuple[int | None, int]:
         """When the item's next time-driven rule is due, and which (None: never)."""

@@ -12,6 +12,7 @@ Pure bookkeeping, O(antennas of one reader) per event.
 
 from __future__ import annotations
 
+from gateway.records import HealthEvent
 from tagledger.site import Store
 
 
@@ -36,6 +37,15 @@ class ZoneHealth:
         #: zone -> event time it was last impaired (when its first antenna went down).
         self.down_since_us: dict[str, int] = {}
         self._zones_down = 0
+
+    def event(self, event: HealthEvent) -> None:
+        """Apply a reader-published health event (its store is the caller's to check)."""
+        if event.antenna is None:
+            (self.reader_up if event.up else self.reader_down)(event.reader_id, event.at_us)
+        elif event.up:
+            self.antenna_up(event.reader_id, event.antenna, event.at_us)
+        else:
+            self.antenna_down(event.reader_id, event.antenna, event.at_us)
 
     def reader_down(self, reader_id: str, at_us: int, source: str = "event") -> None:
         for port in self._reader_ports.get(reader_id, {}):
