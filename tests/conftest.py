@@ -27,7 +27,6 @@ import logging
 import os
 import socket
 import subprocess
-import traceback
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -281,27 +280,10 @@ def _fail_on_logged_errors(caplog: pytest.LogCaptureFixture, request: pytest.Fix
     if request.node.get_closest_marker("allow_logged_errors"):
         return
     errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
-    if any(_amqtt_subscriptions_race(r) for r in errors):
-        # The embedded demo broker's own bug, and what it does to its clients' sockets.
-        errors = [
-            r for r in errors if not _amqtt_subscriptions_race(r) and "Connection reset by peer" not in r.getMessage()
-        ]
     errors = [r for r in errors if not _aiomqtt_orphaned_disconnect(r)]
     if errors:
         lines = "\n".join(f"  {r.name}: {r.getMessage()}" for r in errors[:10])
         pytest.fail(f"the test logged {len(errors)} error(s):\n{lines}", pytrace=False)
-
-
-def _amqtt_subscriptions_race(record: logging.LogRecord) -> bool:
-    """amqtt 0.12's broker (the demo's embedded one) iterates its subscriptions while a
-    client take-over changes them ("dictionary changed size during iteration"): its bug,
-    not ours; the clients reconnect and the test's own assertions judge the outcome."""
-    exc = record.exc_info[1] if record.exc_info else None
-    return (
-        isinstance(exc, RuntimeError)
-        and "changed size during iteration" in str(exc)
-        and any("amqtt" in frame.filename for frame in traceback.extract_tb(exc.__traceback__))
-    )
 
 
 def _aiomqtt_orphaned_disconnect(record: logging.LogRecord) -> bool:

@@ -13,7 +13,7 @@ import logging
 import socket
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,30 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class SnapshotIterDict(dict[str, Any]):
+    """A dict whose iterations go over a copy, so that the dict may change meanwhile.
+
+    amqtt 0.12.1's broker walks its topic-filter table with awaits inside the loop
+    (on every CONNECT, to send retained messages; on every broadcast): a client that
+    subscribes or disconnects meanwhile makes the walk raise ``RuntimeError:
+    dictionary changed size during iteration``, which drops the connecting client and
+    shows a traceback.  It happens whenever clients connect while others subscribe,
+    as an agent reconnecting under load does.  The table is this dict instead.
+    """
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(super().keys()))
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        return list(super().items())
+
+    def keys(self) -> list[str]:  # type: ignore[override]
+        return list(super().keys())
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        return list(super().values())
+
+
 @asynccontextmanager
 async def embedded_broker() -> AsyncIterator[str]:
     """An in-process MQTT 3.1.1 broker on a free loopback port; yields its URL."""
@@ -78,6 +102,10 @@ async def embedded_broker() -> AsyncIterator[str]:
             "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
         }
     )
+    # See SnapshotIterDict: the broker's subscriptions table, private in amqtt
+    # (checked against the pinned 0.12.1; tests/test_embedded_broker.py fails if
+    # the attribute goes away).
+    broker._subscriptions = SnapshotIterDict(broker._subscriptions)
     await broker.start()
     try:
         yield f"mqtt://127.0.0.1:{port}"
