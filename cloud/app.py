@@ -15,6 +15,7 @@ import tagledger
 from cloud.audit.endpoints import router as audit_router
 from cloud.auth.ratelimit import RateLimiter
 from cloud.auth.service import Authenticator
+from cloud.availability.endpoints import lookup_first_route
 from cloud.availability.endpoints import router as availability_router
 from cloud.availability.lookups import Lookups
 from cloud.changes.endpoints import router as changes_router
@@ -138,9 +139,9 @@ def create_app(
     app.add_middleware(RejectNul)
     # Added last so it wraps everything, CORS included: every response is counted.
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    # Routes are matched in this order; the availability look-up, the hottest, comes
-    # right after the health probes.  No two routers' paths overlap, so the order
-    # changes which route is tried first, never which one answers.
+    # Routes are matched in this order (after the look-up's own route, inserted first
+    # below).  No two routers' paths overlap, so the order changes which route is tried
+    # first, never which one answers.
     routers = [
         health_router,
         availability_router,
@@ -158,6 +159,8 @@ def create_app(
     ]
     for router in routers:
         app.include_router(router)
+    # The hottest route of all, tried before any other (see lookup_first_route).
+    app.router.routes.insert(0, lookup_first_route())
     # The staff console: its page at /, its files at /console/static (cloud/console).
     app.include_router(console_router)
     app.mount("/console/static", console_static, name="console-static")

@@ -8,6 +8,8 @@ a 422 rather than a confident "out of stock".
 
 from __future__ import annotations
 
+import functools
+
 MIN_DIGITS = 8
 MAX_DIGITS = 14
 
@@ -23,14 +25,19 @@ class InvalidGtin(ValueError):
 
 def check_digit(body: str) -> int:
     """GS1 mod-10 check digit of the digits before it (weights 3,1,3,... from the right)."""
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        total += int(ch) * (3 if i % 2 == 0 else 1)
+    backwards = body[::-1]
+    total = 3 * sum(map(int, backwards[0::2])) + sum(map(int, backwards[1::2]))
     return (10 - total % 10) % 10
 
 
+@functools.lru_cache(maxsize=16_384)
 def normalise_gtin(value: str) -> str:
-    """Return the GTIN-14 form of ``value`` (8 to 14 digits with a valid check digit)."""
+    """Return the GTIN-14 form of ``value`` (8 to 14 digits with a valid check digit).
+
+    Cached (a refused value is not: its exception is raised afresh): every availability
+    look-up parses its GTIN, and a shop asks for the same products over and over; the
+    parse with its check digit was ~2 us of the look-up's CPU, a cache hit ~0.1 us.
+    """
     if not value.isascii() or not value.isdigit():
         raise InvalidGtin(value, "a GTIN has only the digits 0-9")
     if not MIN_DIGITS <= len(value) <= MAX_DIGITS:

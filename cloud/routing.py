@@ -36,6 +36,7 @@ from typing import Any
 from fastapi import Request, Response, params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, _effective_route_context_var
+from starlette.types import Receive, Scope, Send
 
 _Dependency = Callable[[Request], Awaitable[Any]]
 
@@ -127,8 +128,26 @@ class _Plan:
         return response
 
 
+def _serve(handler: Callable[[Request], Coroutine[Any, Any, Response]]) -> Callable[..., Coroutine[Any, Any, None]]:
+    # FastAPI's wrapper (``request_response``) opens two AsyncExitStacks per request for
+    # dependencies with ``yield`` (a DirectRoute has none) and handles exceptions
+    # itself; raised here instead, they reach Starlette's ExceptionMiddleware, which
+    # calls the same handlers of the app with a Request over the same scope.
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        response = await handler(Request(scope, receive, send))
+        await response(scope, receive, send)
+
+    return app
+
+
 class DirectRoute(APIRoute):
     """An ``APIRoute`` served without FastAPI's per-request dependency solving (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Where the route is served as a route of the app itself; included in a router,
+        # FastAPI wraps get_route_handler's result in its own way.
+        self.app = _serve(self.get_route_handler())
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         # FastAPI builds the handler once per inclusion of the route and, while it does,

@@ -29,6 +29,7 @@ from tagledger.clock import us_to_datetime
 router = APIRouter(prefix="/v1", tags=["availability"], responses=ERROR_RESPONSES)
 
 CACHE_CONTROL = "private, max-age=1"
+_CACHE_CONTROL = CACHE_CONTROL.encode("latin-1")
 
 # The look-up's answer is encoded straight from the rules' result (a dataclass with
 # AvailabilityOut's fields in AvailabilityOut's order; a test holds the two byte-equal):
@@ -64,22 +65,63 @@ async def get_availability(
     a, as_of_us = await service.availability_one(state, store_id=store_id, gtin=parse_gtin(gtin))
     numbers, body = encode_answer(a, as_of_us)
     tag = '"' + hashlib.blake2b(numbers, digest_size=12).hexdigest() + '"'
-    headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
     if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+        return Response(status_code=304, headers={"ETag": tag, "Cache-Control": CACHE_CONTROL})
+    return LookupAnswer(body, tag)
+
+
+class LookupAnswer(Response):
+    """The 200 of a look-up: what ``Response(body, media_type="application/json", headers={"ETag": tag,
+    "Cache-Control": CACHE_CONTROL})`` is, header for header in the same order (a test holds them
+    equal), without its generic header handling (lower-casing, encoding, looking for
+    content-length and content-type among the given ones): ~1.5 us of every look-up."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, etag: str) -> None:  # Response.__init__ not called, on purpose
+        self.status_code = 200
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"etag", etag.encode("latin-1")),
+            (b"cache-control", _CACHE_CONTROL),
+            (b"content-length", b"%d" % len(body)),
+            (b"content-type", b"application/json"),
+        ]
 
 
 # The hot path of the API: served as a DirectRoute (cloud.routing), its parameters being
 # plain strings that need no per-request validation by FastAPI.
+LOOKUP_PATH = "/stores/{store_id}/availability/{gtin}"
 router.add_api_route(
-    "/stores/{store_id}/availability/{gtin}",
+    LOOKUP_PATH,
     get_availability,
     methods=["GET"],
     response_model=AvailabilityOut,
     summary="Availability of one GTIN in one store",
     route_class_override=DirectRoute,
 )
+
+
+def lookup_first_route() -> DirectRoute:
+    """The look-up again, as a route of the app itself, to be tried before every other route.
+
+    FastAPI matches an included router's routes twice per request (once to find the
+    router, once more to pick the route in it) and before that tries every route
+    ahead of it (the docs pages, the health router): about a fifth of the look-up's CPU
+    in the app went to finding it.  Placed first in the app's own routes, one regular
+    expression finds it.  The route declared in ``router`` stays for the OpenAPI document
+    (this one is left out of it) and for the other methods on the path (405), which
+    both answer as before.
+    """
+    return DirectRoute(
+        router.prefix + LOOKUP_PATH,
+        get_availability,
+        methods=["GET"],
+        response_model=AvailabilityOut,
+        include_in_schema=False,
+        name="get_availability",
+    )
 
 
 @router.post("/availability:batch", response_model=AvailabilityBatch, summary="Availability in batches")

@@ -22,6 +22,11 @@ BENCHMARKS: dict[str, tuple[str, str, str]] = {
     "edge": ("edge", "demo", "Simulator + edge agent at a given read rate: CPU, memory, messages, spool growth."),
     "ingest": ("ingest", "all", "Observations/s from MQTT into a PostgreSQL ledger against a raw COPY."),
     "api": ("api", "all", "Availability lookups against a ledger of 1M+ items, next to a trivial endpoint."),
+    "api-cpu": (
+        "api_cpu",
+        "all",
+        "The API app's CPU per availability look-up and per /healthz, in process; compares checkouts in one run.",
+    ),
     "faults": ("faults", "all", "A gateway under poison, database, broker and kill -9 faults: every message's fate."),
     "accuracy": (
         "accuracy",

@@ -1,4 +1,4 @@
-"""`tagledger bench api`: the open-loop schedule, and a smoke run that reports every figure (no timing checked)."""
+"""`tagledger bench api` (the open-loop schedule; a smoke run with every figure) and `bench api-cpu` (a smoke run)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tagledger.app.benchmarks import api as bench_api
+from tagledger.app.benchmarks import api_cpu as bench_api_cpu
 
 
 def test_open_loop_schedule_is_evenly_spaced_and_dealt_round_robin() -> None:
@@ -45,3 +46,13 @@ def test_bench_api_prints_the_figures_as_its_last_line(capsys: pytest.CaptureFix
     assert figures["server_cpu_us_per_request"] > 0
     assert figures["trivial_server_cpu_us_per_request"] > 0
     assert figures["client_cpu_us_per_request"] > 0
+
+
+@pytest.mark.integration
+def test_bench_api_cpu_reports_the_cpu_of_both_routes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_api_cpu.main(["--items", "2000", "--requests", "100", "--rounds", "2", "--json"]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["non_200"] == 0  # every look-up and every /healthz answered 200
+    assert figures["lookup_cpu_us_min"] > 0
+    assert figures["healthz_cpu_us_min"] > 0
+    assert figures["lookup_cpu_us_min"] <= figures["lookup_cpu_us_median"]

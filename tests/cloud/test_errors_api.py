@@ -11,6 +11,8 @@ import httpx
 import pytest
 
 from cloud.app import create_app
+from cloud.availability.endpoints import LOOKUP_PATH
+from cloud.routing import DirectRoute
 from cloud.settings import ApiSettings
 from tagledger.clock import ManualClock
 from tagledger.ledger import open_ledger
@@ -20,6 +22,7 @@ from tests.cloud.harness import api_client
 from tests.cloud.ledger_data import SHIRT, populate, shirt
 
 VALID = "/v1/stores/paris-01"
+LOOKUP = "/v1" + LOOKUP_PATH
 UNKNOWN_EPC = "30FF" + "0" * 20
 MANY = [SHIRT] * 101
 
@@ -227,3 +230,19 @@ async def test_openapi_gives_identifier_patterns_and_the_400_of_bodies(client: h
         for method, op in item.items():
             if "requestBody" in op:
                 assert "400" in op["responses"], (method, path)
+
+
+async def test_the_lookup_is_tried_first_and_its_path_answers_as_declared(client: httpx.AsyncClient) -> None:
+    # cloud.app puts the look-up before every other route (lookup_first_route); the route its
+    # router declares still answers the other methods and is the one in the OpenAPI document.
+    first = create_app(ApiSettings()).router.routes[0]
+    assert isinstance(first, DirectRoute)
+    assert (first.path, first.methods, first.include_in_schema) == (LOOKUP, {"GET"}, False)
+    url = "/v1/stores/paris-01/availability/00614141000012"
+    for method in ("POST", "HEAD", "DELETE"):
+        r = await client.request(method, url)
+        assert (r.status_code, r.headers["allow"]) == (405, "GET, OPTIONS"), method
+    assert (await client.post(url)).json()["error"]["code"] == "method_not_allowed"
+    documented = (await client.get("/openapi.json")).json()["paths"][LOOKUP]
+    assert list(documented) == ["get"]
+    assert documented["get"]["summary"] == "Availability of one GTIN in one store"

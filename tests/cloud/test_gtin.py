@@ -44,3 +44,22 @@ def test_invalid_gtins_are_refused_with_a_reason(raw: str, reason_part: str) -> 
         normalise_gtin(raw)
     assert reason_part in info.value.reason
     assert info.value.value == raw
+
+
+def test_check_digit_agrees_with_the_weights_written_out() -> None:
+    def by_weights(body: str) -> int:
+        total = sum(int(ch) * (3 if i % 2 == 0 else 1) for i, ch in enumerate(reversed(body)))
+        return (10 - total % 10) % 10
+
+    for n in range(0, 10**7, 9_973):
+        for width in (7, 11, 12, 13):
+            body = str(n).zfill(width)
+            assert check_digit(body) == by_weights(body), body
+
+
+def test_a_refused_gtin_is_refused_again_and_a_valid_one_answered_again() -> None:
+    # normalise_gtin is cached: the cache keeps answers, never a refusal.
+    for _ in range(2):
+        with pytest.raises(InvalidGtin):
+            normalise_gtin("00614141000013")
+        assert normalise_gtin("614141000012") == "00614141000012"

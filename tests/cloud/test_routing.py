@@ -24,13 +24,17 @@ class Gate:
         return "open"
 
 
-def _app(endpoint: Any, path: str = "/things/{item}") -> FastAPI:
+def _app(endpoint: Any, path: str = "/things/{item}", *, own: bool = False) -> FastAPI:
+    """The route in an included router, or (``own``) as the app's own first route, as cloud.app serves the look-up."""
     app = FastAPI()
 
     @app.exception_handler(PermissionError)
     async def forbidden(request: Request, exc: Exception) -> Response:
         return Response("forbidden", status_code=403)
 
+    if own:
+        app.router.routes.insert(0, DirectRoute("/v1" + path, endpoint, methods=["GET"]))
+        return app
     router = APIRouter(prefix="/v1")
     router.add_api_route(path, endpoint, methods=["GET"], route_class_override=DirectRoute)
     app.include_router(router)
@@ -43,7 +47,8 @@ async def _get(app: FastAPI, url: str, **headers: str) -> httpx.Response:
         return await client.get(url, headers=headers)
 
 
-async def test_path_headers_request_and_dependencies_arrive_as_fastapi_passes_them() -> None:
+@pytest.mark.parametrize("own", [False, True], ids=["in-a-router", "the-apps-own"])
+async def test_path_headers_request_and_dependencies_arrive_as_fastapi_passes_them(own: bool) -> None:
     async def endpoint(
         item: str,
         request: Request,
@@ -53,7 +58,7 @@ async def test_path_headers_request_and_dependencies_arrive_as_fastapi_passes_th
     ) -> Response:
         return Response(f"{item}|{user}|{gate}|{if_none_match}|{request.url.path}")
 
-    app = _app(endpoint)
+    app = _app(endpoint, own=own)
     answer = await _get(app, "/v1/things/a%20b", **{"x-who": "ann", "If-None-Match": '"t1"'})
     assert answer.text == 'a b|ann|open|"t1"|/v1/things/a b'
     assert (await _get(app, "/v1/things/x")).text == "x|nobody|open|None|/v1/things/x"
@@ -66,8 +71,9 @@ async def test_an_endpoint_that_returns_no_response_is_an_error() -> None:
     async def endpoint(item: str) -> Any:
         return {"item": item}
 
-    with pytest.raises(TypeError, match="must return a Response"):
-        await _get(_app(endpoint), "/v1/things/x")
+    for own in (False, True):
+        with pytest.raises(TypeError, match="must return a Response"):
+            await _get(_app(endpoint, own=own), "/v1/things/x")
 
 
 async def _with_int(item: int) -> Response:
@@ -119,5 +125,6 @@ def _sync_endpoint(item: str) -> Response:
     ],
 )
 def test_what_it_cannot_serve_exactly_is_refused_when_the_app_is_built(endpoint: Any, complaint: str) -> None:
-    with pytest.raises(TypeError, match=complaint):
-        _app(endpoint)
+    for own in (False, True):
+        with pytest.raises(TypeError, match=complaint):
+            _app(endpoint, own=own)

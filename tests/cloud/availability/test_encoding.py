@@ -1,11 +1,12 @@
-"""The look-up's hand-off encoding gives exactly the bytes of the documented model."""
+"""The look-up's encoding: exactly the bytes of the documented model, the headers of a plain Response."""
 
 from __future__ import annotations
 
 import pytest
+from starlette.responses import Response
 
 from cloud.availability import rules
-from cloud.availability.endpoints import encode_answer
+from cloud.availability.endpoints import CACHE_CONTROL, LookupAnswer, encode_answer
 from cloud.availability.schemas import AvailabilityOut
 from cloud.availability.service import answer
 from tagledger.ledger.model import ItemState, StockRow
@@ -46,3 +47,11 @@ def test_the_answer_is_the_models_json(stock: list[StockRow], reserved: int, saf
 
 def test_the_rules_result_has_the_models_fields_in_order() -> None:
     assert [*rules.Availability.__dataclass_fields__, "as_of"] == list(AvailabilityOut.model_fields)
+
+
+def test_the_lookups_response_has_the_headers_starlettes_response_would_give() -> None:
+    body, tag = b'{"store_id":"s1"}', '"0123456789abcdef01234567"'
+    fast = LookupAnswer(body, tag)
+    plain = Response(body, media_type="application/json", headers={"ETag": tag, "Cache-Control": CACHE_CONTROL})
+    assert (fast.status_code, fast.body, fast.raw_headers) == (plain.status_code, plain.body, plain.raw_headers)
+    assert fast.background is None
