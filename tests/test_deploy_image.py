@@ -42,7 +42,7 @@ import yaml
 
 from tagledger.site import load_site
 from tagledger.wire import Observation, ReadBatch, Topics, encode
-from tests import test_deploy, test_deploy_k8s
+from tests import k8s_manifests, test_deploy
 from tests.conftest import cleanup_after_run, run_lock
 
 REPO = Path(__file__).resolve().parents[1]
@@ -373,14 +373,14 @@ def test_the_roles_run_from_the_image_as_the_manifests_run_them(
     network is the host's (no cluster DNS), so the broker's address and the two ports are the
     only values replaced."""
     mqtt_port, *_ = broker
-    tree = test_deploy_k8s._copy_tree(tmp_path)
+    tree = k8s_manifests.copy_tree(tmp_path)
     overlay = tree / "overlays" / "single-store"
-    test_deploy_k8s._write_secrets(overlay)
+    k8s_manifests.write_secrets(overlay)
     rendered = subprocess.run(
         ["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, timeout=120, check=True
     )
     objects = {(o["kind"], o["metadata"]["name"]): o for o in yaml.safe_load_all(rendered.stdout) if o}
-    secrets = dict(line.split("=", 1) for text in test_deploy_k8s.TEST_SECRETS.values() for line in text.splitlines())
+    secrets = dict(line.split("=", 1) for text in k8s_manifests.TEST_SECRETS.values() for line in text.splitlines())
     assert secrets["MQTT_GATEWAY_PASSWORD"] == "gw-secret"  # the broker fixture's password for tagledger-gateway
     health_port, api_port = _free_port(), _free_port()
     values = {
@@ -489,9 +489,9 @@ def test_the_roles_run_from_the_image_as_the_manifests_run_them(
 
 
 def _render(tmp_path: Path, overlay_name: str) -> tuple[dict[tuple[str, str], Any], Path]:
-    tree = test_deploy_k8s._copy_tree(tmp_path)
+    tree = k8s_manifests.copy_tree(tmp_path)
     overlay = tree / "overlays" / overlay_name
-    test_deploy_k8s._write_secrets(overlay)
+    k8s_manifests.write_secrets(overlay)
     rendered = subprocess.run(
         ["kubectl", "kustomize", str(overlay)], capture_output=True, text=True, timeout=120, check=True
     )
