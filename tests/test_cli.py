@@ -153,7 +153,7 @@ def test_migrate_into_a_database_that_does_not_exist_says_so_in_one_line() -> No
 # --------------------------------------------------------------------------- #
 # Options generated from the settings models (tagledger.app.cli_settings)
 
-ROLES = {"edge": cli.EDGE, "gateway": cli.GATEWAY, "api": cli.API, "simulate": cli.SIMULATE}
+ROLES = {"demo": cli.DEMO, "edge": cli.EDGE, "gateway": cli.GATEWAY, "api": cli.API, "simulate": cli.SIMULATE}
 
 
 @pytest.mark.parametrize("command", sorted(ROLES))
@@ -287,3 +287,44 @@ def test_api_mapping_and_list_settings_from_options() -> None:
     assert settings.safety_stock_by_category == {"shoes": 2}
     assert settings.cors_origins == ["https://a.example", "https://b.example"]
     assert settings.metrics_port == 9200
+
+
+def _demo_settings(argv: list[str], env: dict[str, str | None]) -> tuple[Any, str]:
+    """The settings ``tagledger demo`` would run with (the run itself replaced by a capture)."""
+    captured: list[Any] = []
+
+    def capture(model: Any, values: Any, env_prefix: str | None = None) -> Any:
+        captured.append(cli_settings.build_settings(model, values, env_prefix))
+        raise SystemExit(0)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli, "build_settings", capture)
+        result = runner.invoke(app, ["demo", *argv], env=env)
+    assert captured, result.output
+    return captured[0], result.output
+
+
+def test_demo_keeps_the_option_names_of_the_quick_start() -> None:
+    quiet = {"TAGLEDGER_DEMO_JSON": None, "TAGLEDGER_DEMO_JSON_SUMMARY": None, "TAGLEDGER_DEMO_PORT": None}
+    settings, _ = _demo_settings(["--duration", "30", "--json", "--port", "0", "--items", "50"], quiet)
+    assert (settings.duration, settings.json_summary, settings.port, settings.items) == (30.0, True, 0, 50)
+    assert settings.site == EXAMPLE_SITE
+    defaults, _ = _demo_settings([], quiet)
+    assert (defaults.duration, defaults.json_summary, defaults.port, defaults.items) == (None, False, 8080, 400)
+    # The settings that were not options before are now.
+    tuned, _ = _demo_settings(["--events-per-minute", "0", "--reads-per-s", "500"], quiet)
+    assert (tuned.events_per_minute, tuned.reads_per_s) == (0.0, 500.0)
+
+
+def test_demo_json_variable_of_earlier_releases_still_works() -> None:
+    settings, output = _demo_settings([], {"TAGLEDGER_DEMO_JSON": "true", "TAGLEDGER_DEMO_JSON_SUMMARY": None})
+    assert settings.json_summary is True
+    assert "TAGLEDGER_DEMO_JSON is deprecated; use TAGLEDGER_DEMO_JSON_SUMMARY" in output
+    by_port, _ = _demo_settings([], {"TAGLEDGER_DEMO_PORT": "0"})
+    assert by_port.port == 0
+
+
+def test_demo_refuses_a_bad_value_naming_its_option_and_variable() -> None:
+    result = runner.invoke(app, ["demo", "--items", "0"])
+    assert result.exit_code == 2, result.output
+    assert "items (--items / TAGLEDGER_DEMO_ITEMS)" in result.output

@@ -8,6 +8,7 @@ Nothing below this package (the roles, the ledger, the foundation) imports it.
   ``cli_keys``, ``cli_mqtt``, ``cli_bench`` (subcommand groups);
 * ``stack``: one store's whole pipeline in one process (simulator, agents, gateway, API);
 * ``demo``: ``tagledger demo``, the stack with an embedded MQTT broker and a throw-away ledger;
+  ``demo_settings`` (its settings, from which its options are generated, without the broker);
 * ``audit_follow``: a count session fed from the store's live reads;
 * ``mqtt_provision``, ``mqtt_tls``: broker users, ACL and certificates from the site file;
 * ``faults``: a TCP forwarder that can be cut, a broker one can kill (tests and benchmarks);

@@ -31,11 +31,12 @@ from gateway.settings import GatewaySettings
 from tagledger.app.cli_common import fail, import_role
 from tagledger.app.cli_help import VERSION_OPTION, WholeHelpGroup
 from tagledger.app.cli_settings import RoleOptions, build_settings, role_command, settings_problems
+from tagledger.app.demo_settings import DemoSettings
 from tagledger.app.sim.runner import SimSettings
 from tagledger.ledger.repository import LedgerError
 from tagledger.paths import default_ledger_url
 from tagledger.redact import redact_url
-from tagledger.site import EXAMPLE_SITE, SiteError, load_site
+from tagledger.site import SiteError, load_site
 
 #: The embedded ledger in the per-user state directory (tagledger.paths).
 DEFAULT_LEDGER_URL = default_ledger_url()
@@ -124,6 +125,15 @@ SIMULATE = RoleOptions(
 API = RoleOptions(
     ApiSettings, required=frozenset({"site"}), aliases={"cors_origins": ["--cors-origin"]}, shared_env=_SHARED_ENV
 )
+# The demo has a default site (the bundled example store): it is the demo.  ``--json`` is
+# the name the README's quick start and earlier releases use.
+DEMO = RoleOptions(
+    DemoSettings,
+    prefix="TAGLEDGER_DEMO_",
+    aliases={"json_summary": ["--json"]},
+    shared_env={"site": "TAGLEDGER_SITE"},
+    deprecated_env={"json_summary": "TAGLEDGER_DEMO_JSON"},
+)
 
 
 S = TypeVar("S")
@@ -194,54 +204,28 @@ def _check_site(path: Path) -> None:
 # --------------------------------------------------------------------------- #
 
 
-@app.command()
+@role_command(app, "demo", DEMO)
 def demo(
-    duration: Annotated[
-        float | None,
-        typer.Option(envvar="TAGLEDGER_DEMO_DURATION", help="Stop after this many seconds (default: until Ctrl-C)."),
-    ] = None,
-    as_json: Annotated[
-        bool,
-        typer.Option("--json", envvar="TAGLEDGER_DEMO_JSON", help="At the end, print one JSON summary line."),
-    ] = False,
-    port: Annotated[int, typer.Option(envvar="TAGLEDGER_DEMO_PORT", help="HTTP port of the API (0: any free).")] = 8080,
-    items: Annotated[int, typer.Option(envvar="TAGLEDGER_DEMO_ITEMS", help="Tagged items in the store.")] = 400,
-    seed: Annotated[int, typer.Option(envvar="TAGLEDGER_DEMO_SEED", help="Seed of the store simulation.")] = 7,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="TAGLEDGER_DEMO_DATA_DIR", help="Keep the ledger and spools here (default: a temporary directory)."
-        ),
-    ] = None,
-    site: SiteOpt = EXAMPLE_SITE,
-    log_level: LogLevelOpt = LogLevel.WARNING,
+    values: dict[str, Any],
+    log_level: Annotated[LogLevel, _log_level_option("TAGLEDGER_DEMO_LOG_LEVEL")] = LogLevel.WARNING,
 ) -> None:
     """Run a whole store on this machine, with nothing else installed or running.
 
     Starts an embedded MQTT broker, a simulated store whose readers speak LLRP, one edge agent
     per reader, the gateway, a SQLite ledger and the HTTP API, then prints the API's address.
+    Every option is also TAGLEDGER_DEMO_<OPTION>.
     """
     _setup_logging(log_level)
-    _check_site(site)
+    settings = build_settings(DemoSettings, values, DEMO.env_prefix)
+    _check_site(settings.site)
     mod = import_role("tagledger.app.demo", "demo")
-    settings = _settings(
-        mod.DemoSettings,
-        "TAGLEDGER_DEMO_",
-        site=site,
-        duration=duration,
-        api_port=port,
-        items=items,
-        seed=seed,
-        data_dir=data_dir,
-        json_summary=as_json,
-    )
     from tagledger.app.stack import RoleFailed
 
     try:
         summary = _run(mod.run_demo(settings))
     except RoleFailed as exc:
         fail(f"demo stopped because a role failed: {exc}", code=1)
-    if as_json and summary is not None:
+    if settings.json_summary and summary is not None:
         typer.echo(json.dumps(summary, sort_keys=True))
 
 

@@ -19,38 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from amqtt.broker import Broker
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from tagledger.app.demo_settings import DemoSettings
 from tagledger.app.stack import DEMO_POLICY, StackSettings, StoreStack
-from tagledger.site import EXAMPLE_SITE
 
 log = logging.getLogger(__name__)
-
-
-class DemoSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    site: Path = EXAMPLE_SITE
-    duration: float | None = Field(default=None, gt=0)
-    api_port: int = Field(default=8080, ge=0, le=65535)
-    items: int = Field(default=400, ge=1, le=100_000)
-    seed: int = 7
-    data_dir: Path | None = None
-    json_summary: bool = False
-    # A lively but readable store: an event every 15 s or so, and enough read
-    # capacity for four readers to cover 400 items several times a second
-    # (see StackSettings.reads_per_s).
-    events_per_minute: float = 4.0
-    reads_per_s: float = 2400.0
-
-    @field_validator("data_dir")
-    @classmethod
-    def _empty_data_dir(cls, path: Path | None) -> Path | None:
-        # An old ledger next to a new simulation would make the summary compare
-        # yesterday's items with today's truth.
-        if path is not None and path.exists() and any(path.iterdir()):
-            raise ValueError(f"{path} is not empty; give a new or empty directory")
-        return path
 
 
 def _port_free(port: int) -> bool:
@@ -134,7 +107,7 @@ async def run_demo(settings: DemoSettings) -> dict[str, Any] | None:
 
 
 async def _run_demo(settings: DemoSettings, data_dir: Path) -> dict[str, Any] | None:
-    api_port = settings.api_port
+    api_port = settings.port
     if api_port and not _port_free(api_port):
         _say(f"port {api_port} is in use; the API takes a free port instead")
         api_port = 0
