@@ -42,6 +42,12 @@ from .spool import BatchDraft, Spool
 
 log = logging.getLogger(__name__)
 
+#: A SIGTERM ends the agent within this many seconds whatever the reader and the
+#: broker do (the CLI forces the exit then).  The graceful stop is bounded well
+#: below it: the goodbye to the broker by 5 s (edge.publisher), the reader
+#: connection by 5 s (edge.llrp); systemd and Kubernetes wait 30 s (deploy/).
+STOP_DEADLINE_S = 15.0
+
 #: Cut windows waiting for the disk.  A few seconds' worth: if the disk is
 #: slower than that, reading pauses and the reader connection's own bounded
 #: queue counts what overflows as a gap.

@@ -60,7 +60,9 @@ with an error (a rejected ROSpec), the watchdog gave up on a silent reader,
 or the connection was lost.  Its time is the last message received from the
 reader, so that a hung reader's ``reader_down`` gap starts where its silence
 did.  On shutdown the session is closed politely: ROSpecs deleted, then
-CLOSE_CONNECTION.
+CLOSE_CONNECTION.  sllurp's blocking calls and its socket thread run on daemon
+threads (:mod:`edge.llrp_threads`): a reader that hangs cannot hold the agent
+after a stop.
 
 Clock.  Readers stamp reads with their own clock.  For each report, ``s =
 max(last_seen) − host receive time`` equals ``offset − delay`` where ``delay``
@@ -93,6 +95,7 @@ from edge.llrp_reports import (
     request_refusal,
     session_refusal,
 )
+from edge.llrp_threads import off_loop, shut_down
 from edge.profile import ReaderProfile
 from edge.reads import ReaderEvent, TagRead
 
@@ -343,7 +346,7 @@ class LlrpReader:
 
         self._inventorying = False
         self._last_activity_s = time.monotonic()
-        await asyncio.to_thread(client.connect)
+        await off_loop(client.connect, name=f"llrp-connect-{self.host}:{self.port}")
         connected_at = time.monotonic()
         reached = False
         reason = "connection lost"
@@ -419,10 +422,12 @@ class LlrpReader:
             except Exception as exc:  # the socket may already be gone
                 log.info("reader %s:%s: polite stop failed: %s", self.host, self.port, exc)
             else:
-                if not await asyncio.to_thread(closed.wait, self._stop_timeout_s):
+                if not await off_loop(closed.wait, self._stop_timeout_s, name="llrp-close-wait"):
                     log.info("reader %s:%s: no answer to CLOSE_CONNECTION", self.host, self.port)
+        # Shut down, let sllurp's thread end, then close (edge.llrp_threads says why not all at once).
+        shut_down(client)
+        await off_loop(client.join, self._stop_timeout_s, name="llrp-join")
         client.hard_disconnect()
-        await asyncio.to_thread(client.join, self._stop_timeout_s)
         if client.is_alive():
             log.warning("reader %s:%s: sllurp thread did not end in time", self.host, self.port)
 

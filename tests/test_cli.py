@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -328,3 +331,40 @@ def test_demo_refuses_a_bad_value_naming_its_option_and_variable() -> None:
     result = runner.invoke(app, ["demo", "--items", "0"])
     assert result.exit_code == 2, result.output
     assert "items (--items / TAGLEDGER_DEMO_ITEMS)" in result.output
+
+
+_STUCK_ROLE = """
+import asyncio, sys, threading, time
+from tagledger.app.cli import _run
+
+async def role():
+    try:
+        print("ready", flush=True)
+        await asyncio.sleep(3600)
+    finally:
+        # Stops "gracefully" but leaves a thread that never ends (as a stuck
+        # socket thread of a library did): the interpreter would wait for it.
+        threading.Thread(target=time.sleep, args=(3600,), name="stuck").start()
+
+_run(role(), stop_deadline_s=float(sys.argv[1]))
+"""
+
+
+def test_a_role_that_cannot_stop_is_forced_out_at_its_stop_deadline() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _STUCK_ROLE, "1.0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGTERM)
+        # Deadline 1 s; the wait is generous, what matters is that it ends at all.
+        code = proc.wait(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    assert code == 1
+    assert "stopping (again to force)" in err
+    assert "not stopped 1 s after the signal: forced" in err

@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable, Coroutine
 from enum import StrEnum
 from importlib import import_module
@@ -158,8 +159,18 @@ def _setup_logging(level: LogLevel | str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-def _run(coro: Coroutine[Any, Any, Any], *, loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> Any:
-    """Run a role until it ends or SIGINT/SIGTERM: first a graceful stop, then a forced one."""
+def _run(
+    coro: Coroutine[Any, Any, Any],
+    *,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+    stop_deadline_s: float | None = None,
+) -> Any:
+    """Run a role until it ends or SIGINT/SIGTERM: first a graceful stop, then a forced one.
+
+    The stop is forced at a second signal, or ``stop_deadline_s`` after the first: by a
+    daemon timer thread, so that it fires even if the event loop or the interpreter's
+    exit is stuck waiting for a thread.
+    """
 
     async def main() -> Any:
         task = asyncio.ensure_future(coro)
@@ -172,6 +183,10 @@ def _run(coro: Coroutine[Any, Any, Any], *, loop_factory: Callable[[], asyncio.A
             if signals == 1:
                 typer.echo("tagledger: stopping (again to force)", err=True)
                 task.cancel()
+                if stop_deadline_s is not None:
+                    timer = threading.Timer(stop_deadline_s, _force_stop, (stop_deadline_s,))
+                    timer.daemon = True
+                    timer.start()
             else:
                 os._exit(130)
 
@@ -192,6 +207,12 @@ def _run(coro: Coroutine[Any, Any, Any], *, loop_factory: Callable[[], asyncio.A
         fail(f"cannot connect: {exc}", code=1)
     except OSError as exc:  # a busy port, a spool directory we may not write, a full disk
         fail(str(exc), code=1)
+
+
+def _force_stop(after_s: float) -> None:
+    sys.stderr.write(f"tagledger: not stopped {after_s:g} s after the signal: forced\n")
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def _check_site(path: Path) -> None:
@@ -294,7 +315,7 @@ def edge(
     mod = import_role("edge.agent", "edge")
     settings = build_settings(EdgeSettings, values)
     _check_site(settings.site)
-    _run(mod.run(settings))
+    _run(mod.run(settings), stop_deadline_s=mod.STOP_DEADLINE_S)
 
 
 @role_command(app, "api", API)
