@@ -32,12 +32,15 @@ class Require:
         self.when = when
 
     async def __call__(self, request: Request) -> Principal:
-        if self.when is not None and not self.when(request.state.settings):
+        # The lifespan state as the dict it is (cloud.state), not through ``request.state``'s
+        # attribute view: this runs on every /v1 request.
+        state = request.scope["state"]
+        if self.when is not None and not self.when(state["settings"]):
             return ANONYMOUS
-        auth: Authenticator = request.state.auth
+        auth: Authenticator = state["auth"]
         principal = await auth.principal(request.headers)
         if principal.key_id:  # auth off (the demo): nobody to limit
-            limiter: RateLimiter = request.state.limiter
+            limiter: RateLimiter = state["limiter"]
             wait_s = limiter.acquire(principal.key_id)
             if wait_s > 0:
                 raise RateLimited(principal.key_id, wait_s, limiter.rate, limiter.burst)

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import msgspec
 from fastapi import APIRouter, Header, Query, Response
+from starlette.routing import Match
+from starlette.types import Scope
 
 from cloud.auth.deps import AvailabilityReader, require_stores_allowed
 from cloud.availability import service
@@ -103,6 +105,16 @@ router.add_api_route(
 )
 
 
+class _TriedFirst(DirectRoute):
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        # Every request of the app tries this route first: the other paths are refused with
+        # one substring test instead of the pattern (~1.4 us).  The pattern matches the path
+        # less any root_path, a part of the path: whatever it matches contains this too.
+        if "/availability/" not in scope.get("path", ""):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
 def lookup_first_route() -> DirectRoute:
     """The look-up again, as a route of the app itself, to be tried before every other route.
 
@@ -114,7 +126,7 @@ def lookup_first_route() -> DirectRoute:
     (this one is left out of it) and for the other methods on the path (405), which
     both answer as before.
     """
-    return DirectRoute(
+    return _TriedFirst(
         router.prefix + LOOKUP_PATH,
         get_availability,
         methods=["GET"],
