@@ -27,10 +27,22 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 STORE = "paris-01"
 R1 = "paris-01-r1"  # antennas 1, 2 -> floor; 3 -> fitting
 R2 = "paris-01-r2"  # antennas 1, 2 -> backroom
-# Event times a minute before the run, whole seconds: the gateway's silence timers run
-# on the wall clock, and reads from days ago would be minutes-to-hours silent at the
-# first tick (items going `missing` in one run and not in the other, by timing).
-T0 = (time.time_ns() // 1_000_000_000 - 60) * 1_000_000
+
+
+class _Events:
+    """Where each test's event times start (set by ``_recent_event_times``)."""
+
+    t0 = 0
+
+
+@pytest.fixture(autouse=True)
+def _recent_event_times() -> None:
+    # A minute before the test runs, whole seconds: the gateway's silence timers run
+    # on the wall clock, and reads from days ago would be minutes-to-hours silent at the
+    # first tick (items going `missing` in one run and not in the other, by timing).
+    # Taken per test, not at import: a worker imports every module minutes before the
+    # last of its tests runs, and reads 3 minutes old can already be `missing`.
+    _Events.t0 = (time.time_ns() // 1_000_000_000 - 60) * 1_000_000
 
 
 def _epc(i: int) -> str:
@@ -43,7 +55,7 @@ def _batch(seq: int, reader: str = R1) -> ReadBatch:
     So an item's creation cites the batch it was first read in only if that
     batch is processed before the next one.
     """
-    t = T0 + seq * 1_000_000
+    t = _Events.t0 + seq * 1_000_000
     base = 0 if reader == R1 else 1_000
 
     def obs(i: int, count: int, rssi: float) -> Observation:

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import aiomqtt
 import asyncpg
@@ -38,12 +39,25 @@ pytestmark = pytest.mark.integration
 
 STORE = "paris-01"
 READER = "paris-01-r1"  # antennas 1, 2 -> floor; 3 -> fitting
-T0 = 1_795_000_000_000_000
 EPCS = [f"30340BB8C0{i:014X}" for i in range(5)]
 
 
-def _batch(seq: int, epcs: list[str], *, reader: str = READER, antenna: int = 1, boot: str = "boot-a") -> ReadBatch:
-    start = T0 + seq * 1_000_000
+def _recent_t0() -> int:
+    """Event times of a test: a minute before it runs, whole seconds.
+
+    The gateway's silence timers run on the wall clock: an item read days ago
+    goes `missing` at the first tick after its batch, so an assertion on its
+    state would depend on whether that tick came first.  Taken when the test
+    runs, not at import: a worker imports every module long before the last
+    of its tests runs.
+    """
+    return (time.time_ns() // 1_000_000_000 - 60) * 1_000_000
+
+
+def _batch(
+    t0: int, seq: int, epcs: list[str], *, reader: str = READER, antenna: int = 1, boot: str = "boot-a"
+) -> ReadBatch:
+    start = t0 + seq * 1_000_000
     return ReadBatch(
         store_id=STORE,
         reader_id=reader,
@@ -73,6 +87,10 @@ class Running:
     ledger: Ledger
     replies: asyncio.Queue[tuple[str, bytes]]
     task: asyncio.Task[None]
+    t0: int  # the test's event times start here (_recent_t0)
+
+    def batch(self, seq: int, epcs: list[str], **kw: Any) -> ReadBatch:
+        return _batch(self.t0, seq, epcs, **kw)
 
     async def publish(self, topic: str, payload: bytes) -> None:
         await self.client.publish(topic, payload, qos=1)
@@ -115,7 +133,7 @@ async def running(pg_url: str, mqtt: tuple[str, int], topic_root: str) -> AsyncI
 
             pumping = asyncio.create_task(pump(), name="test-replies")
             try:
-                yield Running(gateway, topics, client, ledger, replies, task)
+                yield Running(gateway, topics, client, ledger, replies, task, _recent_t0())
             finally:
                 pumping.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -129,7 +147,7 @@ async def running(pg_url: str, mqtt: tuple[str, int], topic_root: str) -> AsyncI
 
 
 async def test_batch_is_committed_then_acked_and_items_appear(running: Running) -> None:
-    await running.publish(running.topics.reads(STORE, READER), encode(_batch(0, EPCS)))
+    await running.publish(running.topics.reads(STORE, READER), encode(running.batch(0, EPCS)))
     ack = await running.ack()
     assert (ack.boot_id, ack.seq, ack.result) == ("boot-a", 0, "committed")
     # The ack came after the commit: the ledger already holds the batch and the items.
@@ -151,7 +169,7 @@ async def test_a_cancelled_gateway_commits_and_acks_what_it_prepared_then_re_rai
         tx = blocker.transaction()
         await tx.start()
         await blocker.execute("LOCK TABLE batches IN EXCLUSIVE MODE")  # its writes wait, reads go on
-        await running.publish(running.topics.reads(STORE, READER), encode(_batch(0, EPCS)))
+        await running.publish(running.topics.reads(STORE, READER), encode(running.batch(0, EPCS)))
         groups = running.gateway.groups
         assert groups is not None
         async with asyncio.timeout(10):
@@ -171,7 +189,7 @@ async def test_a_cancelled_gateway_commits_and_acks_what_it_prepared_then_re_rai
 
 
 async def test_redelivered_batch_is_recognised_and_adds_nothing(running: Running) -> None:
-    payload = encode(_batch(0, EPCS))
+    payload = encode(running.batch(0, EPCS))
     await running.publish(running.topics.reads(STORE, READER), payload)
     assert (await running.ack()).result == "committed"
     before = [len(await running.ledger.item_history(e)) for e in EPCS]
@@ -182,16 +200,20 @@ async def test_redelivered_batch_is_recognised_and_adds_nothing(running: Running
 
 
 async def test_each_bad_input_goes_to_the_dead_letter_and_ingestion_goes_on(running: Running) -> None:
-    topics = running.topics
-    good = _batch(0, EPCS)
+    topics, batch = running.topics, running.batch
+    good = batch(0, EPCS)
     cases: list[tuple[str, bytes, str]] = [
         (topics.reads(STORE, READER), b"{this is not json", "malformed"),
         (topics.reads(STORE, READER), json.dumps({"v": 9, "kind": "reads"}).encode(), "unknown_version"),
         (topics.reads(STORE, READER), json.dumps({"v": 1, "kind": "reads", "store_id": STORE}).encode(), "invalid"),
         (topics.reads(STORE, READER), b"[" + b"1," * 2_200_000 + b"1]", "oversized"),
-        (topics.reads(STORE, "no-such-reader"), encode(_batch(1, EPCS, reader="no-such-reader")), "unknown_reader"),
+        (
+            topics.reads(STORE, "no-such-reader"),
+            encode(batch(1, EPCS, reader="no-such-reader")),
+            "unknown_reader",
+        ),
         (topics.reads("no-such-store", READER), encode(good), "unknown_store"),
-        (topics.reads(STORE, READER), encode(_batch(2, EPCS, antenna=7)), "unknown_antenna"),
+        (topics.reads(STORE, READER), encode(batch(2, EPCS, antenna=7)), "unknown_antenna"),
     ]
     for topic, payload, _ in cases:
         await running.publish(topic, payload)
@@ -226,7 +248,7 @@ async def test_each_bad_input_goes_to_the_dead_letter_and_ingestion_goes_on(runn
 async def test_health_endpoints_and_metrics(running: Running) -> None:
     assert running.gateway.metrics.last_commit._value.get() == 0  # no commit yet
     before = time.time()
-    await running.publish(running.topics.reads(STORE, READER), encode(_batch(0, EPCS)))
+    await running.publish(running.topics.reads(STORE, READER), encode(running.batch(0, EPCS)))
     await running.ack()
     port = running.gateway.health_port
     assert port
@@ -242,14 +264,14 @@ async def test_health_endpoints_and_metrics(running: Running) -> None:
 
 
 async def test_heartbeats_and_statuses_keep_each_antennas_rate_and_down_flag(running: Running) -> None:
-    topics = running.topics
+    topics, t0 = running.topics, running.t0
     beat = Heartbeat(
-        store_id=STORE, reader_id=READER, boot_id="boot-a", at_us=T0, reader_connected=True,
+        store_id=STORE, reader_id=READER, boot_id="boot-a", at_us=t0, reader_connected=True,
         reads_per_s={"1": 120.5, "2": 80.0, "3": 0.0},
     )  # fmt: skip
-    status = ReaderStatus(store_id=STORE, reader_id=READER, state=ReaderState.ONLINE, at_us=T0, antennas_down=[3])
+    status = ReaderStatus(store_id=STORE, reader_id=READER, state=ReaderState.ONLINE, at_us=t0, antennas_down=[3])
     older = Heartbeat(
-        store_id=STORE, reader_id=READER, boot_id="boot-a", at_us=T0 - 10, reader_connected=True,
+        store_id=STORE, reader_id=READER, boot_id="boot-a", at_us=t0 - 10, reader_connected=True,
         reads_per_s={"1": 1.0},
     )  # fmt: skip
     await running.publish(topics.heartbeat(STORE, READER), encode(beat))
@@ -263,4 +285,4 @@ async def test_heartbeats_and_statuses_keep_each_antennas_rate_and_down_flag(run
     )
     rows = await running.ledger.fetch(sql, READER)
     # The older heartbeat came last and changed nothing; the status marked port 3 down, 1 and 2 up.
-    assert rows == [(1, 120.5, T0, 0, T0), (2, 80.0, T0, 0, T0), (3, 0.0, T0, 1, T0)]
+    assert rows == [(1, 120.5, t0, 0, t0), (2, 80.0, t0, 0, t0), (3, 0.0, t0, 1, t0)]
