@@ -39,6 +39,15 @@ ONSET_GAP_US = 10_000_000
 #: Half-life of the long window of a zone's reads of an item (ZoneEvidence.slow): a
 #: few minutes, over which a rarely read zone gathers the reads a move needs.
 SLOW_HALF_LIFE_US = 120_000_000
+#: A read in a burst -- this many reads in the short window, ONSET_JUMP times the
+#: zone's rate over the long one -- is a read of an item on the move (a tag
+#: entering a field answers several times a second): left out of
+#: ZoneEvidence.rest, the item's reads at rest, which it starts again.  A shelf
+#: tag that a quiet reader reads every second reads so all along: no burst.
+REST_BURST_READS = 3.0
+#: Half-life of ZoneEvidence.rest: long, since an item at rest stays where it is
+#: (a move starts it again), so that a tag read every 10-20 s gathers tens of reads.
+REST_HALF_LIFE_US = 240_000_000
 
 
 def dbm_to_mw(dbm: float) -> float:
@@ -65,6 +74,9 @@ class ZoneEvidence:
         "onset_us",
         "reads",
         "ref_us",
+        "rest",
+        "rest_mw",
+        "rest_ref_us",
         "since_us",
         "slow",
         "slow_ref_us",
@@ -95,6 +107,14 @@ class ZoneEvidence:
         # curtained fitting-room antenna on a busy reader).  Kept by add() only.
         self.slow = 0.0
         self.slow_ref_us = 0
+        # Reads since the item came to rest (a burst, see REST_BURST_READS,
+        # starts them again) over a window of REST_HALF_LIFE_US, and their power
+        # (mW), referenced to rest_ref_us: the zone's mean power per read over
+        # minutes, which decides between two zones of one role (gateway.rivals).
+        # Kept by add() only.
+        self.rest = 0.0
+        self.rest_mw = 0.0
+        self.rest_ref_us = 0
 
     def add(self, at_us: int, count: int, mean_dbm: float, half_life_us: int) -> None:
         if not self.last_us or at_us - self.last_us > EPISODE_GAP_US:
@@ -113,6 +133,23 @@ class ZoneEvidence:
             self.slow_ref_us = at_us
         else:
             self.slow += count * math.exp2((at_us - self.slow_ref_us) / SLOW_HALF_LIFE_US)
+        # Rates: a decayed sum over a window of half-life h is about rate * h / ln 2.
+        if (
+            self.fast >= REST_BURST_READS
+            and self.fast * SLOW_HALF_LIFE_US >= ONSET_JUMP * self.slow * FAST_HALF_LIFE_US
+        ):
+            # On the move: what this zone read of the item at rest was another spot.
+            self.rest = self.rest_mw = 0.0
+            self.rest_ref_us = at_us
+        elif at_us >= self.rest_ref_us:
+            g = math.exp2((self.rest_ref_us - at_us) / REST_HALF_LIFE_US)
+            self.rest = self.rest * g + count
+            self.rest_mw = self.rest_mw * g + power
+            self.rest_ref_us = at_us
+        else:
+            g = math.exp2((at_us - self.rest_ref_us) / REST_HALF_LIFE_US)
+            self.rest += count * g
+            self.rest_mw += power * g
         if at_us >= self.ref_us:
             if self.reads:
                 f = math.exp2((self.ref_us - at_us) / half_life_us)

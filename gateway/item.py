@@ -52,6 +52,7 @@ class TrackedItem:
         "pin_zone",
         "pos_us",
         "prev_zone",
+        "rival",
         "scheme",
         "serial",
         "since_us",
@@ -102,6 +103,9 @@ class TrackedItem:
         self.pos_us = 0
         self.pin_zone: str | None = None
         self.pin_mw = 0.0
+        # A zone of the home's role that reads the item too (one open floor split
+        # in two): its reads all take the general path (gateway.rivals).
+        self.rival: str | None = None
         # Current exit episode: first and last exit read, reads in it (0: none).
         self.x_first = 0
         self.x_last = 0

@@ -67,6 +67,34 @@ class Lapse:
     hold_us: int = 30 * US_PER_S
 
 
+@dataclass(frozen=True, slots=True)
+class Rivals:
+    """Two zones of one role side by side -- one open floor split in two (:mod:`gateway.rivals`).
+
+    An item on the line between them is read by both every 10-20 s at about the
+    same power: the 15 s window flips on noise whenever the home misses a read
+    or two.  Between such zones the item goes where its reads are stronger over
+    minutes (``gateway.arbitration.SLOW_HALF_LIFE_US``), with a small margin.
+    """
+
+    #: The challenger's mean power per read at rest must beat the home's by this
+    #: much, plus ``spread_db * sqrt(1/n_home + 1/n_challenger)`` for means of few reads ...
+    margin_db: float = 1.0
+    spread_db: float = 1.0
+    #: ... with this many (decayed) reads at rest in each zone.
+    min_reads: float = 4.0
+    #: The seconds-scale rules (mean power over 15 s, decaying margin) apply only
+    #: once the home has been silent this long: longer than the gaps of an item
+    #: the two zones read every 10-20 s, shorter than a carried item's silence.
+    quiet_us: int = 60 * US_PER_S
+    #: A home silent this long loses the item to a rival reading it (with the reads
+    #: a move needs): its mean power may be that of the reads while the item was
+    #: carried past its antennas, which no reading at rest can beat.
+    give_up_us: int = 180 * US_PER_S
+    #: An item its rival has not read for this long is no longer contested.
+    forget_us: int = 600 * US_PER_S
+
+
 _DEFAULT_HYSTERESIS: dict[Mobility, Hysteresis] = {
     # Shelf and backroom stock: a tag behind metal can go unread for minutes while
     # a neighbour antenna sees it weakly; moving it on that evidence is the
@@ -105,6 +133,8 @@ class Policy:
     move_min_reads: float = 2.0
     #: Moves between non-transit zones seen in the read rates (see :class:`Lapse`).
     lapse: Lapse = Lapse()
+    #: Between two zones of one role (an open floor split in two), see :class:`Rivals`.
+    rivals: Rivals = Rivals()
     hysteresis: Mapping[Mobility, Hysteresis] = field(default_factory=lambda: dict(_DEFAULT_HYSTERESIS))
     #: A fitting room (unless the site file gives it a mobility): held for
     #: minutes, read rarely through a curtain and cross-read by the floor around

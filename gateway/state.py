@@ -306,6 +306,8 @@ class StoreTracker:
         if t > item.last_seen_us:
             self.presence.learn(item, t)
             item.last_seen_us = t
+        if (item.rival is not None or zone_id != item.zone) and self.zone_model.contest(item, zone_id, t):
+            self._set_home(item)  # a contested item's home reads take this path (gateway.rivals)
         if zone.role is ZoneRole.EXIT and zone_id != item.zone:
             jump = self.zone_model.exit_jump(before_dbm, s.peak_rssi)
             self._deadlines.want(item, self.timers.exit_read(item, t, s.count, jump))
@@ -582,9 +584,9 @@ class StoreTracker:
         exiting, in a zone of this store) and the zone has evidence to refresh;
         called wherever the state, the zone or the evidence dict changes.
         """
-        state = item.state
-        zone = item.zone
-        if (state is PRESENT or state is EXITING) and zone in self._zones and not self.anomalies.watching(item.epc):
+        state, zone = item.state, item.zone
+        busy = item.rival is not None or self.anomalies.watching(item.epc)  # gateway.rivals, anomalies
+        if (state is PRESENT or state is EXITING) and zone in self._zones and not busy:
             item.home = item.evidence.get(zone)
         else:
             item.home = None

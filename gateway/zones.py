@@ -23,6 +23,7 @@ from gateway.item import TrackedItem, ZoneInfo
 from gateway.policy import Policy
 from gateway.presence import PresenceModel
 from gateway.reader_health import ReaderActivity
+from gateway.rivals import are_rivals, contest, rival_wins, short_silence_us
 from gateway.zone_health import ZoneHealth
 from tagledger.clock import US_PER_S
 from tagledger.site import Store, ZoneRole
@@ -85,6 +86,10 @@ class ZoneModel:
                 return where, pin  # read like that zone's own items: it is there
         return dark[0], None
 
+    def contest(self, item: TrackedItem, zone_id: str, at_us: int) -> bool:
+        """Keep ``item.rival`` (gateway.rivals) after a read by ``zone_id``; True if it changed."""
+        return contest(item, self.zones, zone_id, at_us, self.policy.rivals)
+
     def shelf_for(self, item: TrackedItem, at_us: int) -> str:
         """The shelf an item that cannot stay in its transit zone belongs on."""
         return shelf_for(item, self.zones, at_us, self.policy, self.shelf)
@@ -145,7 +150,16 @@ class ZoneModel:
         # show its reads over minutes -- not a till (a shelf beside it would win).
         rare = zone.role is not ZoneRole.POS
         h = home.hysteresis
-        if challenger_wins(home_ev, ev, t, silence, h, min_reads, p.window_half_life_us, rare):
+        if are_rivals(home, zone):
+            # One open floor split in two: decided on minutes of reads (gateway.rivals).
+            if rival_wins(home_ev, ev, t, p.rivals) or (
+                silence >= p.rivals.give_up_us and ev.reads_at(t, p.window_half_life_us) >= min_reads
+            ):
+                return True
+            short = short_silence_us(silence, p.rivals)
+            if short and challenger_wins(home_ev, ev, t, short, h, min_reads, p.window_half_life_us, rare):
+                return True
+        elif challenger_wins(home_ev, ev, t, silence, h, min_reads, p.window_half_life_us, rare):
             return True
         if silence == 0 and self.health.down_count.get(home.id):
             # Dark since its readers last delivered, or since the outage was announced.
