@@ -36,6 +36,21 @@ ONSET_JUMP = 3.0
 #: demo a zone's observations of an item come up to ~6 s apart (4 s left the
 #: onset restarting at each one and a floor -> backroom move took 23-29 s).
 ONSET_GAP_US = 10_000_000
+#: A read this much weaker than the zone's mean power per read of the item (15 dB) is
+#: not the zone holding the item: once an item was carried out, its old zone may go on
+#: cross-reading it through the wall, 17-28 dB below its usual level in the demo, while
+#: reads of an item at rest come within 10 dB of its mean (95 %, the demo; the weakest
+#: of 286 was 26 dB below, next 16 dB).  See ``ZoneEvidence.strong_us``.
+WEAK_DB = 15.0
+WEAK_FACTOR = 10.0 ** (-WEAK_DB / 10.0)
+#: An onset older than this (the default ``Lapse.hold_us``) is renewed by a new jump: a
+#: zone that cross-reads an item every few seconds never has the ONSET_GAP_US silence
+#: that ends its first onset, so without renewal its onset outlives the hold and the
+#: zone could never take the item by the lapse rule (in the demo such a floor ->
+#: backroom move waited 14 s for the RSSI rule).  Once the item is carried there, its
+#: rate jumps again.  (A zone reading the item steadily no longer jumps ~10 s after its
+#: onset: its long window has filled.)
+ONSET_RENEW_US = Lapse().hold_us
 #: Half-life of the long window of a zone's reads of an item (ZoneEvidence.slow): a
 #: few minutes, over which a rarely read zone gathers the reads a move needs.
 SLOW_HALF_LIFE_US = 120_000_000
@@ -80,6 +95,7 @@ class ZoneEvidence:
         "since_us",
         "slow",
         "slow_ref_us",
+        "strong_us",
     )
 
     def __init__(self) -> None:
@@ -87,6 +103,10 @@ class ZoneEvidence:
         self.mw = 0.0
         self.ref_us = 0
         self.last_us = 0
+        # The newest read no weaker than WEAK_FACTOR of the zone's mean power per read: a
+        # home zone that reads the item only this weakly any more is cross-reading it
+        # through a wall, not holding it (lapse_wins counts its silence from here).
+        self.strong_us = 0
         # Start of the current episode of reads (no gap over EPISODE_GAP_US), kept
         # off the read hot path (a home zone's episode is not needed there).
         self.since_us = 0
@@ -151,6 +171,8 @@ class ZoneEvidence:
             self.rest += count * g
             self.rest_mw += power * g
         if at_us >= self.ref_us:
+            if power * self.reads >= count * self.mw * WEAK_FACTOR:
+                self.strong_us = at_us
             if self.reads:
                 f = math.exp2((self.ref_us - at_us) / half_life_us)
                 self.reads = self.reads * f + count
@@ -166,6 +188,10 @@ class ZoneEvidence:
                 self.onset_us = at_us if jump else 0
             elif self.fast * half_life_us < self.reads * FAST_HALF_LIFE_US:
                 self.onset_us = 0
+            elif jump and at_us - self.onset_us > ONSET_RENEW_US:
+                # A zone that cross-reads the item every few seconds keeps an onset for
+                # ever (each read is "as often as usual"); a jump long after it is a new one.
+                self.onset_us = at_us
         else:
             # A late read: add it with the weight it has at the reference time.
             f = math.exp2((at_us - self.ref_us) / half_life_us)
@@ -262,12 +288,14 @@ def lapse_wins(
       for ``lapse.gaps`` of the item's learned mean gap between observations
       ``gap_us`` (an agent window aggregates reads: no silence shorter than a
       window means anything), and at least ``lapse.min_us``.  Silence, not the
-      home's mean RSSI: a rare weak cross-read of the old zone through a wall
-      holds the move back only for a few reads' time;
+      home's mean RSSI; the caller counts it from the home's last read that was
+      not ``WEAK_DB`` below its level (``ZoneEvidence.strong_us``): the old zone
+      cross-reading the carried item through the wall does not hold it back;
     * the challenger has ``lapse.confirm_reads`` reads in the long window (a
       few read cycles, not one glimpse) ...
-    * ... and reads the item *now* (short window) at ``lapse.share`` or more of
-      the home zone's usual rate (the home's level at its last read) ...
+    * ... and reads the item *now* (short window, over the time since the item
+      came: see the code) at ``lapse.share`` or more of the home zone's usual
+      rate (the home's level at its last read) ...
     * ... and has had an *onset* (``ZoneEvidence.onset_us``): it started
       reading the item, or reading it ``ONSET_JUMP`` times more often than over
       the long window, at least ``lapse.confirm_us`` and at most
@@ -291,8 +319,15 @@ def lapse_wins(
         return False
     if not challenger.onset_us or not lapse.confirm_us <= at_us - challenger.onset_us <= lapse.hold_us:
         return False
-    # Rates: a decayed sum over a window of half-life h is about rate * h / ln 2.
-    return challenger.fast_at(at_us) * half_life_us >= lapse.share * home.reads * FAST_HALF_LIFE_US
+    # Rates: a decayed sum over a window of half-life h is about rate * h / ln 2 once the
+    # window has filled.  The challenger's rate now is the one since the item came, i.e.
+    # since its onset or since the home fell silent, whichever is later (an onset may date
+    # from cross-reads long before): over that age its short window fills to 1 - 2^(-age / h)
+    # of its level (29 % after 1 s, 50 % after 2 s).  Compared with the full level, a zone
+    # reading the item at half the home's rate looked like one at 15-25 %.
+    age = min(at_us - challenger.onset_us, home_silence_us)
+    fill = 1.0 - math.exp2(-age / FAST_HALF_LIFE_US)
+    return challenger.fast_at(at_us) * half_life_us >= lapse.share * home.reads * FAST_HALF_LIFE_US * fill
 
 
 def share(evidence: dict[str, ZoneEvidence], zone: str, at_us: int, half_life_us: int) -> float:

@@ -55,7 +55,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from gateway.admission import Glimpses, gate, is_transit, readmit
 from gateway.anomaly_watch import AnomalyWatch
-from gateway.arbitration import ZoneEvidence
+from gateway.arbitration import WEAK_FACTOR, ZoneEvidence
 from gateway.deadlines import Deadlines
 from gateway.epc import decode_epc
 from gateway.item import TrackedItem, WireObservation, ZoneInfo, end_exit_episode
@@ -224,6 +224,7 @@ class StoreTracker:
         min_gap = p.gap_min_us
         exp2 = math.exp2
         pow_ = math.pow
+        weak = WEAK_FACTOR
         one = self._sighting
         new = _new_sighting
         sighting = Sighting
@@ -242,11 +243,15 @@ class StoreTracker:
                 reads = ev.reads
                 if reads:
                     f = exp2((ref - t) / half_life)
+                    mw = ev.mw
+                    if power * reads >= count * mw * weak:
+                        ev.strong_us = t
                     ev.reads = reads * f + count
-                    ev.mw = ev.mw * f + power
+                    ev.mw = mw * f + power
                 else:
                     ev.reads = float(count)
                     ev.mw = power
+                    ev.strong_us = t
                 ev.ref_us = ev.last_us = t
             else:
                 f = exp2((t - ref) / half_life)

@@ -166,6 +166,9 @@ class ZoneModel:
             dark = self.health.down_since_us.get(home.id, t)
             return self._carried_out_of_the_dark(zone, ev, t, min(dark, reach) if reach else dark, min_reads)
         # The home stopped reading the item at its usual rate, the challenger reads it steadily.
+        # Its weak reads since (ZoneEvidence.strong_us) are cross-reads through the wall.
+        if home_ev is not None and 0 < home_ev.strong_us < home_last:
+            silence = self.health.silence_us(home.id, home_ev.strong_us, min(t, reach) if reach else t)
         return (
             not is_transit(zone)
             and not is_transit(home)

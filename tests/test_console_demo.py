@@ -10,17 +10,17 @@ Each move is timed end to end and split where the time goes:
   grouping and the ledger commit (the event's ``recorded_at``);
 * commit -> page: the change stream's poll and the page's refresh.
 
-It runs with the demo's settings (``tagledger demo``: ``DEMO_POLICY``, 250 ms
+It runs with the demo's settings (``tagledger demo``: ``DEMO_POLICY``, 150 ms
 windows and reports, 2,400 reads/s), prints the figures and asserts the issue's
-2 s: read -> page (evidence -> page: the edge, MQTT, commit, change stream and
-refresh) for every move (``PIPELINE_S``), and carried -> page (which also holds
-the state machine's confirmation of the move) at the median of the moves.  A
-single move may take longer on a loaded machine (1.2-2.5 s measured on the
-shared 2-core host while other suites ran); it is held to ``MOVE_MAX_S``.
+2 s from the carry to the page for every move (``TOTAL_S``), which holds the
+state machine's confirmation of the move (~1 s), the edge's window and report
+(0.15 s each), MQTT, the commit and the change stream's poll (0.1 s).
 
 Each move carries an item that has not moved yet: an item carried back to a zone
 it left seconds ago is the model's known slow case (its old evidence there is
-still strong), not what a staff member sees when stock is put on the floor.
+still strong), not what a staff member sees when stock is put on the floor.  Nor
+is it one of the simulator's hard-to-read tags (3 %, on metal or folded: read a
+quarter as often), which the new zone may not read at all within the first second.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from tagledger.app.demo import embedded_broker
 from tagledger.app.stack import DEMO_POLICY, StackSettings, StoreStack
@@ -40,11 +41,8 @@ from tests.cloud.console.browser import chromium, tab
 pytestmark = pytest.mark.slow
 
 MOVES = 6
-#: Read -> page, each move, and carried -> page at the median of the moves (issue 12: "within 2 s").
-PIPELINE_S = 2.0
+#: Carried -> page, each move (issue 12: "updates within 2 s").
 TOTAL_S = 2.0
-#: Carried -> page, each move: the margin a loaded machine needs (see the module doc).
-MOVE_MAX_S = 4.0
 
 
 def _us(iso: str) -> float:
@@ -71,7 +69,7 @@ async def test_the_console_follows_items_carried_in_the_simulated_store(tmp_path
             carried: set[str] = set()
             for n in range(MOVES):
                 source, target = ("backroom", "floor") if n % 2 == 0 else ("floor", "backroom")
-                epc = next(item.epc_hex for item in model.zone_items(source) if item.epc_hex not in carried)
+                epc = next(i.epc_hex for i in model.zone_items(source) if i.epc_hex not in carried and not i.hard)
                 carried.add(epc)
                 count = t.page.locator(f'#zones [data-zone="{target}"] .count')
                 started = time.time()
@@ -80,12 +78,20 @@ async def test_the_console_follows_items_carried_in_the_simulated_store(tmp_path
                 while True:
                     # The zone's count going up is this move only once the ledger says the item is there:
                     # another item's late correction may come first.
-                    await t.page.wait_for_function(
-                        f"Number(document.querySelector('#zones [data-zone=\"{target}\"] .count').textContent)"
-                        f" > {before}",
-                        timeout=240_000,  # the state machine may take minutes to believe a move (module doc)
-                        polling=20,
-                    )
+                    try:
+                        await t.page.wait_for_function(
+                            f"Number(document.querySelector('#zones [data-zone=\"{target}\"] .count').textContent)"
+                            f" > {before}",
+                            timeout=30_000,  # a move is followed within seconds: 30 s is a hang, say what
+                            polling=20,
+                        )
+                    except PlaywrightTimeout:
+                        history = await stack.get(f"/v1/items/{epc}/history", limit=3)
+                        live = await t.page.locator("#live").text_content()
+                        pytest.fail(
+                            f"move {n}: {epc} -> {target} not on the page after 30 s (page count {before}, "
+                            f"live {live!r}); ledger by zone {await stack.items_by_zone()}; history {history}"
+                        )
                     shown = time.time()
                     event = (await stack.get(f"/v1/items/{epc}/history", limit=1))["events"][0]
                     if event["to_zone"] == target:
@@ -100,7 +106,5 @@ async def test_the_console_follows_items_carried_in_the_simulated_store(tmp_path
             totals = [f[3] for f in figures]
             print(f"  median total {statistics.median(totals):.2f} s, max {max(totals):.2f} s")
             await t.shot("console-demo")
-            for i, (_, b, c, total) in enumerate(figures):
-                assert b + c <= PIPELINE_S, f"move {i}: read -> page took {b + c:.2f} s"
-                assert total <= MOVE_MAX_S, f"move {i}: carried -> page took {total:.2f} s"
-            assert statistics.median(totals) <= TOTAL_S, f"carried -> page: median {statistics.median(totals):.2f} s"
+            for i, (_, _, _, total) in enumerate(figures):
+                assert total <= TOTAL_S, f"move {i}: carried -> page took {total:.2f} s"
