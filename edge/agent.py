@@ -184,8 +184,12 @@ class _Agent:
             delay = window_s if deadline is None else (deadline - self.clock.now_us()) / 1e6
             # Never spin (a clock that does not move) and never oversleep a window (the read
             # loop wakes us when a window opens or a new sighting makes it due sooner).
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for returns normally when it
+            # is cancelled just as the event is set, and this loop then runs on, holding the
+            # agent's stop (and the whole process) for good.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._due_changed.wait(), min(max(delay, 0.005), window_s))
+                async with asyncio.timeout(min(max(delay, 0.005), window_s)):
+                    await self._due_changed.wait()
             window = self.aggregator.poll()
             if window is not None:
                 await self._enqueue(window)
