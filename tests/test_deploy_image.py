@@ -45,6 +45,11 @@ from tagledger.wire import Observation, ReadBatch, Topics, encode
 from tests import k8s_manifests, test_deploy
 from tests.conftest import cleanup_after_run, run_lock
 
+# The run's timeout (300 s) counts the test only, not its fixtures: the first test of a
+# worker to need the image waits for its build (minutes on a loaded machine; the build's
+# own steps are bounded by their subprocess timeouts), which is not the test's time.
+pytestmark = pytest.mark.timeout(300, func_only=True)
+
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 BASE_IMAGE = "localhost/tagledger-test-base:bookworm"
@@ -363,6 +368,7 @@ def _wait_http(url: str, *, seconds: float = 60) -> httpx.Response:
 
 @pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.timeout(600, func_only=True)  # containers started one after another, each slow under load
 def test_the_roles_run_from_the_image_as_the_manifests_run_them(
     image: str, pg_url: str, broker: tuple[int, int, int], tmp_path: Path
 ) -> None:
@@ -507,6 +513,7 @@ def _stores_held(port: int) -> float:
 
 @pytest.mark.slow
 @pytest.mark.integration
+@pytest.mark.timeout(600, func_only=True)  # containers started one after another, each slow under load
 def test_multi_store_gateways_share_the_stores_and_take_over(
     image: str, pg_url: str, broker: tuple[int, int, int], tmp_path: Path
 ) -> None:
