@@ -1,6 +1,6 @@
 """Issue 12: the lapse rule's three slow cases, seen in the demo's per-move traces.
 
-* The old zone cross-reads the carried item through the wall, 17-28 dB below its
+* The old zone cross-reads the carried item through the wall, 15-32 dB below its
   usual level: each such read restarted the home's silence (``ZoneEvidence.strong_us``).
 * The challenger's short window has been filling only since its onset: compared with
   a full window, a zone reading the item at half the home's rate looked like 10-20 %.
@@ -43,8 +43,8 @@ def test_weak_cross_reads_of_the_old_zone_do_not_hold_a_carried_item_back() -> N
         sim.place(EPC_A, "backroom", -45.0)
         assert _rounds(sim, rng, 120, [("backroom", -45.0, 0.9)]) == []
         carried = sim.now / S
-        # The backroom reads the item through the wall 2 times a second, ~22 dB below its level.
-        moved = _rounds(sim, rng, 30, [("floor", -48.0, 0.9), ("backroom", -67.0, 0.4)])
+        # The backroom reads the item through the wall 2 times a second, ~25 dB below its level.
+        moved = _rounds(sim, rng, 30, [("floor", -48.0, 0.9), ("backroom", -70.0, 0.4)])
         assert moved, seed  # was: never within 30 s (each cross-read restarted the silence)
         latencies.append(moved[0] - carried)
         assert sim.state(EPC_A) == ("present", "floor")
@@ -57,14 +57,14 @@ def test_a_resting_item_read_weakly_by_its_zone_is_not_taken_by_a_steady_cross_r
     rng = random.Random(5)
     sim = Sim()
     sim.place(EPC_A, "floor", -50.0)
-    # An hour: the floor reads it, or now and then (20-90 s, behind metal) only 20 dB
+    # An hour: the floor reads it, or now and then (20-90 s, behind metal) only 25 dB
     # weaker; floor2 next door cross-reads it 8 dB weaker all along, at 40 % of the rate.
     blind_until = 0.0
     for r in range(5 * 3600):
         second = r / 5
         if r % 3000 == 1500:
             blind_until = second + rng.randint(20, 90)
-        level = -70.0 if second < blind_until else -50.0
+        level = -75.0 if second < blind_until else -50.0
         _rounds(sim, rng, 0.2, [("floor", level, 0.7), ("floor2", -58.0, 0.3)])
     assert [t.reason for t in sim.log] == ["observed"]
     assert sim.state(EPC_A) == ("present", "floor")
