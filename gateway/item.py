@@ -34,6 +34,7 @@ class TrackedItem:
     __slots__ = (
         "admitted_us",
         "confidence",
+        "dark_us",
         "due_us",
         "epc",
         "evidence",
@@ -112,6 +113,7 @@ class TrackedItem:
         self.x_reads = 0
         self.x_prev = 0  # last exit read before the current episode (0: none)
         self.x_strong = False  # the episode began with a read well above the exit's usual ones
+        self.dark_us = 0  # when gateway.dark last moved it into a dark zone (0: never)
         self.admitted_us = 0  # when the item became known (a transit episode older is a cross-read)
         # Glimpse gate (new items, and sold/departed items seen again).
         self.g_first = 0

@@ -220,6 +220,16 @@ class Policy:
     #: ... and, if it had read the item before, this much stronger than then.
     impaired_move_db: float = 6.0
     level_every_us: int = 60 * US_PER_S
+    #: Items carried into a dark zone (gateway.dark), looked for this often while one is:
+    dark_every_us: int = 10 * US_PER_S
+    #: ... silent at home for this many of its mean gaps, of its largest recent gaps
+    #: and at least ``dark_silent_min_us`` (its rate learned) ...
+    dark_silent_gaps: float = 10.0
+    dark_silent_max_gaps: float = 3.0
+    dark_silent_min_us: int = 30 * US_PER_S
+    #: ... or read at home this far below its own mean power there before the dark, for this long.
+    dark_fade_db: float = 12.0
+    dark_fade_hold_us: int = 25 * US_PER_S
     #: An unknown tag read only by transit antennas is admitted (beside them) once
     #: its reads span this long; a passing tag is gone before.
     transit_admit_span_us: int = 45 * US_PER_S

@@ -9,15 +9,11 @@ runtime owns one :class:`StoreTracker` per store and calls it under its write lo
     tracker.observe(sightings, batch: BatchKey | None) -> list[Transition]
     tracker.observe_reads(reader_id, observations, zone_of, offset_us, batch) -> list[Transition]
     tracker.tick(max_transitions=10_000) -> list[Transition]         # ~every second
-    tracker.reader_down(reader_id, at_us) / reader_up(reader_id, at_us)
-    tracker.antenna_down(reader_id, port, at_us) / antenna_up(reader_id, port, at_us)
+    tracker.reader_down/reader_up(reader_id, at_us); antenna_down/antenna_up(reader_id, port, at_us)
     tracker.health(event: HealthEvent)            # Impinj antenna (dis)connected events
     tracker.pos_transaction(tx: PosTransaction) -> list[Transition]
-    tracker.read_rates() -> list[ReadRate]          # learned rates of counted items, to persist
-    tracker.changed_rates() -> list[ReadRate]       # those moved by a tenth since last returned
-    tracker.items_by_zone() -> dict[str, int]    # counted items per zone
-    tracker.item(epc) -> ItemRecord | None
-    len(tracker)                                  # items known (glimpses excluded)
+    tracker.read_rates() / changed_rates() -> list[ReadRate]  # learned rates to persist / moved by a tenth
+    tracker.items_by_zone() -> dict[str, int]; item(epc) -> ItemRecord | None; len(tracker)  # glimpses excluded
     tracker.stats                                 # counters for metrics
 
 The model (docs/accuracy.md has the whole of it, with the parameters), by module:
@@ -36,16 +32,15 @@ The model (docs/accuracy.md has the whole of it, with the parameters), by module
   time its readers have delivered;
 * :mod:`gateway.pos` -- transactions are authoritative in any order relative to
   the reads; a sold item read within ``return_grace_us`` is the customer leaving.
-* :mod:`gateway.anomaly_watch` -- what the tag-anomaly detector
-  (:mod:`gateway.anomalies`) sees; an EPC it finds on two tags becomes ``duplicated``.
+* :mod:`gateway.anomaly_watch` -- two tags on one EPC (``duplicated``);
+* :mod:`gateway.dark` -- an item carried into a zone whose readers are down.
 
 This module applies them: every state change goes through ``_to``, in the
 readers' event time; evidence older than an item's last transition is ignored
 for that item, so an item's transitions never go back in time.
-
-Cost: ``observe_reads`` does O(1) work per observation, and the common case (a
-present item read in its home zone) is inlined.  ``tick`` pops due deadlines
-(:mod:`gateway.deadlines`), never scans the inventory.
+Cost: ``observe_reads`` does O(1) work per observation, the common case (a present
+item read in its home zone) inlined.  ``tick`` pops due deadlines (:mod:`gateway.deadlines`);
+it scans the inventory once a minute (zone levels) and, while a zone is dark, every 10 s.
 """
 
 from __future__ import annotations
@@ -56,6 +51,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from gateway.admission import Glimpses, gate, is_transit, readmit
 from gateway.anomaly_watch import AnomalyWatch
 from gateway.arbitration import WEAK_FACTOR, ZoneEvidence
+from gateway.dark import DARK_CONFIDENCE, DarkCarry
 from gateway.deadlines import Deadlines
 from gateway.epc import decode_epc
 from gateway.item import TrackedItem, WireObservation, ZoneInfo, end_exit_episode
@@ -102,6 +98,7 @@ class StoreTracker:
         self.zone_model = ZoneModel(store, p, self.zone_health, self.presence, self.readers)
         self._zones = self.zone_model.zones
         self.timers = Timers(p, self.zone_model, self.zone_health, self.presence)
+        self.dark = DarkCarry(p, self.zone_model, self.zone_health, self.presence)
         self.pos = PosReconciler(self, self._zones, p.pos_recent_us)
         self.anomaly_watch = AnomalyWatch(store)  # tag anomalies, off the read hot path
         self.anomalies = self.anomaly_watch.detector
@@ -200,21 +197,15 @@ class StoreTracker:
     ) -> list[Transition]:
         """:meth:`observe` for one reader's decoded observations, without a Sighting per read.
 
-        ``newest_us``: the newest host-clock read time of ``observations``, if
-        the caller has it (vetting computes it); else the last observation's.
-
-        Same result as ``observe`` of the sightings
-        ``Sighting(store, reader_id, o.antenna, zone_of[o.antenna], o.epc,
-        o.first_seen_us - offset_us, o.last_seen_us - offset_us, ...)``.  The
-        common case -- a present item read again in its home zone, which can
-        change nothing but its evidence, its learned read rate and its
-        last-seen time -- is handled inline: one test (``item.home``, kept by
-        :meth:`_set_home`) replaces the state, zone and evidence look-ups, and
-        :meth:`ZoneEvidence.add` and :meth:`PresenceModel.learn` are written
-        out.  Measured: the look-ups were mostly cache misses, not interpreter
-        work.  Every other read becomes a Sighting and takes the general path.
-        Every antenna must be in ``zone_of`` (the caller checks before calling,
-        so a bad batch changes nothing).
+        ``newest_us``: the newest host-clock read time of ``observations`` if the
+        caller has it (vetting does), else the last observation's.  Same result as
+        ``observe`` of the Sightings (times less ``offset_us``).  The common case -- a
+        present item read again in its home zone, which can change only its evidence,
+        read rate and last-seen time -- is inline: one test (``item.home``, kept by
+        :meth:`_set_home`) replaces the state, zone and evidence look-ups (measured:
+        mostly cache misses), and ``ZoneEvidence.add`` and ``PresenceModel.learn``
+        are written out; every other read takes the general path.  Every antenna must
+        be in ``zone_of`` (the caller checks first: a bad batch changes nothing).
         """
         out: list[Transition] = []
         get = self._items.get
@@ -347,7 +338,7 @@ class StoreTracker:
         if ev is None:
             ev = item.evidence[zone.id] = ZoneEvidence()
         ev.add(s.last_seen_us, s.count, s.mean_rssi, self.policy.window_half_life_us)
-        if not gate(item, s, self.policy):
+        if not gate(item, s, self.policy) and not self.zone_model.dark_delivery(item):
             return
         where, pin = self.zone_model.admit(item)
         if where is None:
@@ -415,6 +406,9 @@ class StoreTracker:
         if now >= self._levels_due_us:
             self._levels_due_us = now + self.policy.level_every_us
             self.zone_model.learn_levels(self._items.values())
+            self.dark.remember(self._items.values())
+        for i, z, at, why in self.dark.sweep(now, self._items.values()):
+            self._to(i, PRESENT, z, at, f"carried_dark_{why}", DARK_CONFIDENCE, None, None, out)
         lookup = self._items.get
         while max_transitions is None or len(out) < max_transitions:
             item = self._deadlines.pop(now, lookup)

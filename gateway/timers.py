@@ -150,7 +150,9 @@ class Timers:
         deaf_since = health.store_down_since_us - p.carry_us
         silent_in_spell = health.store_down_since_us and item.last_seen_us >= deaf_since
         limit = self.presence.vanish_after_us(item)
-        vanish = start + limit
+        # Moved into a dark zone by gateway.dark (and not since): its silence is the
+        # one it fell into at its old home, judged as any item silent in the spell.
+        vanish = (item.last_seen_us if item.dark_us and item.dark_us == item.since_us else start) + limit
         if silent_in_spell and health.store_up_since_us:
             # Its own silence limit, and long enough after the spell for the zone that was
             # deaf to read it at its usual rate, had it been carried there.

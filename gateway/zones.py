@@ -53,6 +53,9 @@ class ZoneModel:
         self._impaired_factor = math.pow(10.0, policy.impaired_move_db / 10.0)
         #: zone -> median power per read (mW) of the items it holds (learn_levels).
         self._level_mw: dict[str, float] = {}
+        #: epc -> (zone it came from, when, power per read there that undoes it): items
+        #: gateway.dark moved into a dark zone, while one is dark.
+        self.carried: dict[str, tuple[str, int, float]] = {}
 
     def _zone_info(self, store: Store, zone_id: str) -> ZoneInfo:
         zone = store.zone(zone_id)
@@ -89,6 +92,26 @@ class ZoneModel:
     def contest(self, item: TrackedItem, zone_id: str, at_us: int) -> bool:
         """Keep ``item.rival`` (gateway.rivals) after a read by ``zone_id``; True if it changed."""
         return contest(item, self.zones, zone_id, at_us, self.policy.rivals)
+
+    def dark_delivery(self, item: TrackedItem) -> bool:
+        """A glimpse not through the gate yet: is it a delivery in a dark receiving zone?
+
+        While a receiving zone is dark, a delivery there is read only through its
+        wall, now and then: a tag every zone that read it heard far below its own
+        items' level (the wall), and no till or exit (a tag walking through), is
+        admitted on its first read, in that zone (:meth:`admit`).
+        """
+        if not self.health.down_count or not any(
+            n and self.zones[z].role is ZoneRole.RECEIVING for z, n in self.health.down_count.items() if z in self.zones
+        ):
+            return False
+        for zone_id, ev in item.evidence.items():
+            level = self._level_mw.get(zone_id)
+            if is_transit(self.zones[zone_id]) or level is None or not ev.reads:
+                return False
+            if ev.mw / ev.reads >= level * self._own_factor:
+                return False
+        return bool(item.evidence)
 
     def shelf_for(self, item: TrackedItem, at_us: int) -> str:
         """The shelf an item that cannot stay in its transit zone belongs on."""
@@ -162,6 +185,9 @@ class ZoneModel:
         elif challenger_wins(home_ev, ev, t, silence, h, min_reads, p.window_half_life_us, rare):
             return True
         if silence == 0 and self.health.down_count.get(home.id):
+            back = self.carried.get(item.epc)
+            if back is not None and back[0] == zone.id and back[1] == item.since_us and ev.last_us > back[1]:
+                return ev.mw > ev.reads * back[2]  # moved in by gateway.dark; its old home reads it as before
             # Dark since its readers last delivered, or since the outage was announced.
             dark = self.health.down_since_us.get(home.id, t)
             return self._carried_out_of_the_dark(zone, ev, t, min(dark, reach) if reach else dark, min_reads)
