@@ -12,6 +12,10 @@
   const REFRESH_DEBOUNCE_MS = 60;
   const READERS_POLL_MS = 10000;
   const FALLBACK_POLL_MS = 5000;
+  // A refresh still waiting for an answer after this long no longer holds up the next one
+  // (refresh() runs one at a time: a single response that never came froze the page for
+  // good while the change stream stayed live).
+  const REFRESH_STUCK_MS = 10000;
   const $ = (sel) => document.querySelector(sel);
   const S = {
     key: sessionStorage.getItem(KEY) || "",
@@ -331,7 +335,9 @@
       S.again = true;
       return S.refreshing;
     }
-    S.refreshing = refreshStore().finally(() => {
+    // Given up on: what it was loading is still to be shown, so one more refresh follows.
+    const stuck = new Promise((resolve) => setTimeout(resolve, REFRESH_STUCK_MS)).then(() => { S.again = true; });
+    S.refreshing = Promise.race([refreshStore(), stuck]).finally(() => {
       S.refreshing = null;
       if (S.again) {
         S.again = false;

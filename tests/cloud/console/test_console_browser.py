@@ -7,6 +7,7 @@ test's temporary directory.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Route, expect
 
 from cloud.auth.scopes import Scope
 from cloud.settings import ApiSettings
@@ -219,6 +220,44 @@ async def test_the_page_follows_a_move_within_two_seconds(console: Console) -> N
         print(f"console: commit -> zone count on the page in {took:.2f} s")
         await expect(t.page.locator('#zones [data-zone="floor"] .count')).to_have_text("3")
         await t.shot("console-store-live")
+
+
+async def test_a_response_that_never_comes_does_not_freeze_the_page(console: Console) -> None:
+    """One refresh at a time: a stock request left unanswered used to hold every later one back."""
+    async with tab(console.browser, console.shots) as t:
+        await _signed_in(console, t, console.staff_key)
+        await expect(t.page.locator("#live")).to_have_text("live")
+        backroom = t.page.locator('#zones [data-zone="backroom"] .count')
+        await expect(backroom).to_have_text("1")
+        held: list[Route] = []
+        release = asyncio.Event()
+
+        async def hold_the_first(route: Route) -> None:
+            if held:
+                await route.continue_()
+                return
+            held.append(route)
+            await release.wait()  # unanswered until the test is over
+            await route.continue_()
+
+        await t.page.route("**/stock?*", hold_the_first)
+        now = SystemClock().now_us()
+        move = Transition(
+            store_id=STORE, epc=shirt(1), gtin=SHIRT, serial="1", scheme="sgtin-96", at_us=now,
+            from_state=ItemState.PRESENT, to_state=ItemState.PRESENT, from_zone="floor", to_zone="backroom",
+            confidence=0.9, reason="zone_change", reader_id="paris-01-r2", antenna=1,
+        )  # fmt: skip
+        await console.ledger.commit_transitions([move])
+        for _ in range(100):  # the change stream's refresh asked for the stock, and waits
+            if held:
+                break
+            await asyncio.sleep(0.05)
+        assert held
+        # The stuck refresh is given up after 10 s and the next one shows the move.
+        await expect(backroom).to_have_text("2", timeout=15_000)
+        await expect(t.page.locator("#live")).to_have_text("live")
+        release.set()
+        await t.page.unroute_all(behavior="wait")
 
 
 async def test_an_audit_key_sees_the_store_by_polling(console: Console) -> None:
