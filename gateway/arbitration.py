@@ -88,6 +88,7 @@ class ZoneEvidence:
         "fast_ref_us",
         "last_us",
         "mw",
+        "onset_mw",
         "onset_us",
         "reads",
         "ref_us",
@@ -124,6 +125,9 @@ class ZoneEvidence:
         # When this zone started reading the item at ONSET_JUMP times its rate over
         # the long window (0: it is not): set and cleared by add().
         self.onset_us = 0
+        # Mean power per read just before the onset (0.0: none yet): what a zone that
+        # had cross-read the item all along read of it before it started reading it more.
+        self.onset_mw = 0.0
         # Reads over a long window (SLOW_HALF_LIFE_US), referenced to slow_ref_us:
         # what a zone that reads the item rarely but strongly can show (a
         # curtained fitting-room antenna on a busy reader).  Kept by add() only.
@@ -173,6 +177,7 @@ class ZoneEvidence:
             self.rest += count * g
             self.rest_mw += power * g
         if at_us >= self.ref_us:
+            before_mw = self.mw / self.reads if self.reads else 0.0
             if power * self.reads >= count * self.mw * WEAK_FACTOR:
                 self.strong_us = at_us
             if self.reads:
@@ -188,12 +193,14 @@ class ZoneEvidence:
             jump = self.fast * half_life_us >= ONSET_JUMP * self.reads * FAST_HALF_LIFE_US
             if not self.onset_us or at_us - previous_us > ONSET_GAP_US:
                 self.onset_us = at_us if jump else 0
+                self.onset_mw = before_mw
             elif self.fast * half_life_us < self.reads * FAST_HALF_LIFE_US:
                 self.onset_us = 0
             elif jump and at_us - self.onset_us > ONSET_RENEW_US:
                 # A zone that cross-reads the item every few seconds keeps an onset for
                 # ever (each read is "as often as usual"); a jump long after it is a new one.
                 self.onset_us = at_us
+                self.onset_mw = before_mw
         else:
             # A late read: add it with the weight it has at the reference time.
             f = math.exp2((at_us - self.ref_us) / half_life_us)

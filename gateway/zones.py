@@ -213,7 +213,8 @@ class ZoneModel:
         level, less ``own_level_db``) and, if it read the item before, now
         ``impaired_move_db`` stronger: the item was carried to it.
         """
-        if is_transit(zone) or ev.since_us <= dark_us:
+        fresh = ev.since_us > dark_us
+        if is_transit(zone) or not (fresh or ev.onset_us > dark_us):
             return False
         level = self._level_mw.get(zone.id)
         if level is None or ev.reads_at(at_us, self.policy.window_half_life_us) < min_reads:
@@ -221,7 +222,10 @@ class ZoneModel:
         per_read = ev.mw / ev.reads
         if per_read < level * self._own_factor:
             return False
-        return not ev.base_mw or per_read >= ev.base_mw * self._impaired_factor
+        # A zone that cross-read the item all along and started reading it more (an onset
+        # after the dark began) is judged against its reads before that onset.
+        base = ev.base_mw if fresh else ev.onset_mw
+        return not base or per_read >= base * self._impaired_factor
 
     def learn_levels(self, items: Iterable[TrackedItem]) -> None:
         """Each zone's level: the median power per read at which it reads the items it holds.

@@ -97,3 +97,33 @@ def test_a_delivery_read_once_through_the_wall_while_receiving_is_dark_is_admitt
     assert sim.tracker.item(EPC_C) is None
     (admitted,) = [t for t in sim.log if t.epc == EPC_A]
     assert admitted.reason == "received"
+
+
+def test_an_item_a_neighbour_cross_read_all_along_is_followed_out_of_the_dark_when_carried_to_it() -> None:
+    # receiving (r4) goes down.  The floor has cross-read two of its items every 8 s at
+    # -70 dBm all along (one episode, begun before the dark).  One is carried onto the
+    # floor, which now reads it twice a second at its own items' level: a new onset, 20 dB
+    # above its reads before it -- the floor takes it.  The other stays in receiving.
+    carried, stays = EPC_A, EPC_B
+    sim = Sim()
+    for epc in FLOOR_STOCK:
+        sim.place(epc, "floor", rssi=-50.0)
+    for epc in (carried, stays):
+        sim.place(epc, "receiving", rssi=-45.0)
+    reads = {e: ("floor", -50.0) for e in FLOOR_STOCK}
+    for second in range(80):
+        _round(sim, {**reads, carried: ("receiving", -45.0), stays: ("receiving", -45.0)})
+        if second % 8 == 0:
+            sim.see(carried, "floor", -70.0)
+            sim.see(stays, "floor", -70.0)
+    sim.tracker.reader_down("r4", sim.now)
+    for second in range(30):
+        _round(sim, reads)
+        if second % 8 == 0:
+            sim.see(stays, "floor", -70.0)
+        if second >= 8:
+            sim.see(carried, "floor", -50.0)
+            sim.clock.advance(0.5)
+            sim.see(carried, "floor", -50.0)
+    assert sim.state(carried) == ("present", "floor")
+    assert sim.state(stays) == ("present", "receiving")
