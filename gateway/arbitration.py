@@ -84,6 +84,7 @@ class ZoneEvidence:
 
     __slots__ = (
         "base_mw",
+        "burst_us",
         "fast",
         "fast_ref_us",
         "last_us",
@@ -141,6 +142,8 @@ class ZoneEvidence:
         self.rest = 0.0
         self.rest_mw = 0.0
         self.rest_ref_us = 0
+        # The last read in a burst (0: none): the item was carried in this zone's field.
+        self.burst_us = 0
 
     def add(self, at_us: int, count: int, mean_dbm: float, half_life_us: int) -> None:
         if not self.last_us or at_us - self.last_us > EPISODE_GAP_US:
@@ -166,7 +169,7 @@ class ZoneEvidence:
         ):
             # On the move: what this zone read of the item at rest was another spot.
             self.rest = self.rest_mw = 0.0
-            self.rest_ref_us = at_us
+            self.rest_ref_us = self.burst_us = at_us
         elif at_us >= self.rest_ref_us:
             g = math.exp2((self.rest_ref_us - at_us) / REST_HALF_LIFE_US)
             self.rest = self.rest * g + count

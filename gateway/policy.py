@@ -83,6 +83,9 @@ class Rivals:
     spread_db: float = 1.0
     #: ... with this many (decayed) reads at rest in each zone.
     min_reads: float = 4.0
+    #: ... or this many, for an item carried into a fitting room from the floor: a
+    #: curtained antenna reads it once every 20-60 s, and it stays for minutes.
+    fitting_min_reads: float = 2.0
     #: The seconds-scale rules (mean power over 15 s, decaying margin) apply only
     #: once the home has been silent this long: longer than the gaps of an item
     #: the two zones read every 10-20 s, shorter than a carried item's silence.

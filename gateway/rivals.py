@@ -27,11 +27,25 @@ zone -- the item moves when:
   seconds-scale rule says so, its margin decaying from that moment
   (:func:`short_silence_us`).
 
+A fitting room and the sales floor around it are not rivals (the room is a
+transit zone, with its own hysteresis and dwell prior), but their reads at rest
+settle the case the seconds-scale rule gets wrong: an item carried into the
+room is read there once every 20-60 s through the curtain antenna's busy
+reader, the floor outside cross-reads it about as often, and the floor's mean
+power over 15 s is still that of the reads as the item was carried past its
+antennas.  A room whose antenna read the item in a burst (it was carried into
+its field) takes it from the floor when it reads it at rest more strongly than
+the floor does (:func:`rival_wins` with ``Rivals.fitting_min_reads``), as
+strong as the reads on the way in or not.  An item on the floor by the curtain,
+never carried, keeps the dwell prior: its reads say no more than where it is.
+
 The reads at rest are kept by ``ZoneEvidence.add``, which only the
-general read path calls: an item a rival zone reads is *contested*
+general read path calls: an item a rival zone (or a fitting room, for a floor
+item; the floor, for an item in a room) reads is *contested*
 (``TrackedItem.rival``) and loses ``item.home`` so that its home reads take the
-general path too (:func:`contest`).  The read hot path gains no work; a store
-without rival zones never contests an item.  Pure: no I/O, no clock.
+general path too (:func:`contest`), its home's reads at rest started afresh.
+The read hot path gains no work; a store without rival zones or fitting rooms
+never contests an item.  Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -42,11 +56,25 @@ from gateway.admission import is_transit
 from gateway.arbitration import REST_HALF_LIFE_US, ZoneEvidence
 from gateway.item import TrackedItem, ZoneInfo
 from gateway.policy import Rivals
+from tagledger.site import ZoneRole
 
 
 def are_rivals(home: ZoneInfo, zone: ZoneInfo) -> bool:
     """Two different zones of one role, neither a transit zone (one open area split in two)."""
     return zone.id != home.id and zone.role is home.role and not is_transit(zone)
+
+
+def contests(home: ZoneInfo, zone: ZoneInfo) -> bool:
+    """Does a read by ``zone`` of an item held in ``home`` make the item contested?
+
+    Rivals; or a fitting room and a sales floor: an item carried into a curtained
+    room is read there rarely, and by the floor outside about as often, its
+    floor's mean power over seconds still that of the reads on the way.
+    """
+    if are_rivals(home, zone):
+        return True
+    roles = (home.role, zone.role)
+    return roles in ((ZoneRole.SALES_FLOOR, ZoneRole.FITTING_ROOM), (ZoneRole.FITTING_ROOM, ZoneRole.SALES_FLOOR))
 
 
 def contest(item: TrackedItem, zones: dict[str, ZoneInfo], zone_id: str, at_us: int, rivals: Rivals) -> bool:
@@ -63,25 +91,32 @@ def contest(item: TrackedItem, zones: dict[str, ZoneInfo], zone_id: str, at_us: 
     rival = item.rival
     if zone_id != home.id:
         zone = zones[zone_id]
-        if rival is None and are_rivals(home, zone):
+        if rival is None and contests(home, zone):
             item.rival = zone_id
+            ev = item.evidence.get(home.id)
+            if ev is not None:
+                # Its home reads took the hot path, which keeps no reads at rest: start them now.
+                ev.rest = ev.rest_mw = 0.0
+                ev.rest_ref_us = at_us
             return True
         return False
     if rival is None:
         return False
     if rival == home.id:
         prev = zones.get(item.prev_zone) if item.prev_zone is not None else None
-        rival = item.rival = prev.id if prev is not None and are_rivals(home, prev) else None
+        rival = item.rival = prev.id if prev is not None and contests(home, prev) else None
         if rival is None:
             return True
     ev = item.evidence.get(rival)
-    if ev is None or at_us - ev.last_us > rivals.forget_us or zones[rival].role is not home.role:
+    if ev is None or at_us - ev.last_us > rivals.forget_us or not contests(home, zones[rival]):
         item.rival = None
         return True
     return False
 
 
-def rival_wins(home: ZoneEvidence | None, challenger: ZoneEvidence, at_us: int, rivals: Rivals) -> bool:
+def rival_wins(
+    home: ZoneEvidence | None, challenger: ZoneEvidence, at_us: int, rivals: Rivals, min_reads: float | None = None
+) -> bool:
     """Does the challenger read the item at rest more strongly than its rival home?
 
     Mean power per read (mW; a ratio, which decay does not change) since the
@@ -89,9 +124,10 @@ def rival_wins(home: ZoneEvidence | None, challenger: ZoneEvidence, at_us: int, 
     home's by ``rivals.margin_db`` plus the uncertainty of two means of few reads:
     ``rivals.spread_db * sqrt(1/n_home + 1/n_challenger)`` (a read varies by
     a few dB: noise, and the zone's antennas at different distances).  Each
-    zone needs ``rivals.min_reads`` (decayed) reads.
+    zone needs ``min_reads`` (decayed) reads (default ``rivals.min_reads``).
     """
-    if home is None or home.rest < rivals.min_reads or challenger.rest < rivals.min_reads:
+    least = rivals.min_reads if min_reads is None else min_reads
+    if home is None or home.rest < least or challenger.rest < least:
         return False
     h = home.rest
     if at_us > home.rest_ref_us:
@@ -99,7 +135,7 @@ def rival_wins(home: ZoneEvidence | None, challenger: ZoneEvidence, at_us: int, 
     c = challenger.rest
     if at_us > challenger.rest_ref_us:
         c *= math.exp2((challenger.rest_ref_us - at_us) / REST_HALF_LIFE_US)
-    if h < rivals.min_reads or c < rivals.min_reads:
+    if h < least or c < least:
         return False
     need_db = rivals.margin_db + rivals.spread_db * math.sqrt(1.0 / h + 1.0 / c)
     return challenger.rest_mw * home.rest > home.rest_mw * challenger.rest * math.pow(10.0, need_db / 10.0)

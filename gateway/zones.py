@@ -140,6 +140,31 @@ class ZoneModel:
         t = at_us
         if zone.id == item.pin_zone and ev.reads and ev.mw < ev.reads * item.pin_mw * self._pin_factor:
             return False  # the transit cross-reads the dwell prior already explained
+        if (
+            zone.role is ZoneRole.FITTING_ROOM
+            and item.rival is not None
+            and not is_transit(home)
+            and self._carried_in(item, zone, ev, t)
+            and rival_wins(item.evidence.get(home.id), ev, t, self.policy.rivals, self.policy.rivals.fitting_min_reads)
+        ):
+            # Carried into the room (its antenna read a burst), and read more strongly
+            # there at rest than by the floor outside (gateway.rivals), though perhaps
+            # no stronger than as it was carried in.  An item on the floor by the
+            # curtain, never carried, is left to the dwell prior.
+            return True
+        if (
+            home.role is ZoneRole.FITTING_ROOM
+            and zone.role is ZoneRole.SALES_FLOOR
+            and item.rival is not None
+            and (room := item.evidence.get(home.id)) is not None
+            and t - room.last_us < home.hysteresis.give_up_us
+            and self._carried_in(item, home, room, t)
+            and rival_wins(ev, room, t, self.policy.rivals, self.policy.rivals.fitting_min_reads)
+        ):
+            # Carried in, and the room still reads the item, more strongly at rest than
+            # the floor does: not carried out (that is a burst in the room, which starts
+            # its reads at rest again).
+            return False
         if is_transit(zone) and (
             ev.since_us <= item.admitted_us
             or t - ev.since_us > self.dwell_max(zone)
@@ -201,6 +226,10 @@ class ZoneModel:
             and self.presence.known(item)
             and lapse_wins(home_ev, ev, t, silence, item.gap, p.lapse, p.window_half_life_us)
         )
+
+    def _carried_in(self, item: TrackedItem, room: ZoneInfo, ev: ZoneEvidence, at_us: int) -> bool:
+        """Did the room's antenna read the item in a burst (carried in) since it was known, within the dwell limit?"""
+        return ev.burst_us > item.admitted_us and at_us - ev.burst_us <= self.dwell_max(room)
 
     def _carried_out_of_the_dark(
         self, zone: ZoneInfo, ev: ZoneEvidence, at_us: int, dark_us: int, min_reads: float

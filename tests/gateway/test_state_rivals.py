@@ -142,3 +142,49 @@ def test_a_contested_item_takes_the_general_read_path_until_its_rival_forgets_it
     sim.clock.advance(1)
     sim.see(EPC_A, "backroom", -70.0)  # another role: no rival
     assert item.rival is None
+
+
+def _carried_into_the_room(sim: Sim) -> int:
+    """Floor item carried past the floor's antenna and into the fitting room; returns when it is put down."""
+    sim.place(EPC_A, "floor", -50.0)
+    sim.reads(EPC_A, "floor", 120, every=5.0, rssi=-50.0)
+    for k in range(45):  # fifteen seconds on the way, three reads a second
+        sim.clock.advance(1 / 3)
+        sim.see(EPC_A, "floor", -40.0)
+        if k >= 36:
+            sim.see(EPC_A, "fitting", -45.0)
+    return sim.now
+
+
+def test_an_item_carried_into_a_fitting_room_is_taken_by_it_once_the_room_reads_it_stronger_at_rest() -> None:
+    rng = random.Random(5)
+    sim = Sim()
+    put_down = _carried_into_the_room(sim)
+    # At rest in the room: its curtained antenna reads it every 30 s, the floor outside every 15 s, weaker.
+    for second in range(1, 301):
+        sim.clock.advance(1)
+        if second % 30 == 0:
+            sim.see(EPC_A, "fitting", -48.0 + rng.gauss(0.0, 2.5))
+        if second % 15 == 0:
+            sim.see(EPC_A, "floor", -62.0 + rng.gauss(0.0, 2.5))
+        sim.tick()
+    (move,) = [t for t in sim.log if t.reason == "zone_change"]  # and not handed back to the floor
+    assert (move.from_zone, move.to_zone) == ("floor", "fitting")
+    # Reads of the room at rest (Rivals.fitting_min_reads, decayed): a minute or two.  The
+    # floor's mean over 15 s holds the strong reads of the way in for minutes.
+    assert move.at_us - put_down <= 100 * S
+
+
+def test_a_floor_item_by_the_curtain_is_not_taken_by_the_room_that_reads_it_about_as_strongly() -> None:
+    rng = random.Random(6)
+    sim = Sim()
+    sim.place(EPC_A, "floor", -60.0)
+    for second in range(1, 1801):
+        sim.clock.advance(1)
+        if second % 20 == 0:
+            sim.see(EPC_A, "fitting", -57.0 + rng.gauss(0.0, 2.5))
+        if second % 10 == 0:
+            sim.see(EPC_A, "floor", -60.0 + rng.gauss(0.0, 2.5))
+        sim.tick()
+    assert [t.reason for t in sim.log] == ["observed"]
+    assert sim.tracker.get_item(EPC_A).rival == "fitting"  # contested all along, never carried
