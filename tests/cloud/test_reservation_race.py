@@ -30,7 +30,9 @@ ALREADY_HELD = 2  # so the race is for the LAST 10 units, with a hold already in
 
 
 async def _start_api(url: str) -> tuple[subprocess.Popen[bytes], str]:
-    env = {**os.environ, "TAGLEDGER_API_HOLD_SWEEP_S": "0"}
+    # No rate limit: 1,000 requests with one key in a few seconds is the point here (the
+    # default 100/s with a burst of 200 per process answered 429 to some on an idle machine).
+    env = {**os.environ, "TAGLEDGER_API_HOLD_SWEEP_S": "0", "TAGLEDGER_API_RATE_LIMIT_PER_S": "0"}
     proc = subprocess.Popen(  # noqa: ASYNC220 - a child process for the test's lifetime
         [
             *(sys.executable, "-m", "tagledger.app.cli", "api", "--site", str(EXAMPLE_SITE)),

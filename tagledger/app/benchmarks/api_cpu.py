@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="closed-loop callers (bench api's connections)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--compare", action="append", default=[], help="another checkout to measure in the same run")
-    parser.add_argument("--pairs", type=int, default=3, help="with --compare: interleaved runs of each checkout")
+    parser.add_argument("--pairs", type=int, default=3, help="with --compare: runs of each checkout, taken in turn")
     parser.add_argument("--tree", default=None, help=argparse.SUPPRESS)  # script mode: measure this checkout
     args = parser.parse_args(argv)
     figures = _compare([None, *args.compare], args) if args.compare else _inner(args)
