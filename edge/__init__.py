@@ -5,6 +5,9 @@ Runs on small store hardware: it imports the foundation (``tagledger.wire``, ``s
 
 * ``agent``: the agent's main loop (reads -> windows -> spool -> publisher), status, heartbeats;
 * ``llrp``: the reader connection through sllurp (the only module that imports it, GPL);
+  ``llrp_config`` (the ROSpec and reader settings), ``llrp_reports`` (tag reports to
+  reads), ``llrp_threads`` (sllurp's blocking calls on daemon threads, sockets shut down
+  before they are closed);
 * ``reads``: what the reader connection hands over; ``profile`` + ``profiles/``: reader
   configuration per zone role;
 * ``aggregate``: one observation per EPC × antenna × window (pure);

@@ -9,8 +9,9 @@
   payloads -> sightings), ``vetting`` (bounds), ``records`` (``Sighting``, ``HealthEvent``,
   ``FormatError``, column bounds);
 * the state machine, pure with an injected clock: ``state`` (one store), ``item``, ``policy``,
-  ``admission``, ``zones``, ``arbitration``, ``presence``, ``timers``, ``deadlines``, ``pos``,
-  ``anomalies`` (with ``anomaly_watch``, its wiring into ``state``), ``epc``;
+  ``admission``, ``zones``, ``arbitration``, ``rivals`` (two zones of one role, fitting rooms:
+  reads at rest), ``dark`` (items carried into a dark zone), ``presence``, ``timers``,
+  ``deadlines``, ``pos``, ``anomalies`` (with ``anomaly_watch``, its wiring into ``state``), ``epc``;
 * health of the store's reading: ``reader_health``, ``zone_health``, ``antennas``, ``read_rates``;
 * ``settings``: :class:`gateway.settings.GatewaySettings`.
 """
