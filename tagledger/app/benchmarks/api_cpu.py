@@ -31,17 +31,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+if __name__ == "__main__":  # script mode: nothing of the package before checkouts.use_tree
+    _spec = importlib.util.spec_from_file_location("checkouts", Path(__file__).with_name("checkouts.py"))
+    assert _spec is not None
+    assert _spec.loader is not None
+    checkouts = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(checkouts)
+else:
+    from tagledger.app.benchmarks import checkouts
 
 STORES, GTINS = 100, 2_000
 
@@ -208,22 +217,10 @@ def _inner(args: argparse.Namespace) -> dict[str, Any]:
     return {"tree": str(Path(cloud.__file__ or "").resolve().parent.parent), **figures}
 
 
-def _use_tree(tree: str) -> None:
-    """Import ``cloud`` and ``tagledger`` from ``tree``, not from this interpreter's (editable) install."""
-    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "")]
-    sys.path.insert(0, tree)
-
-
 def _compare(trees: list[str | None], args: argparse.Namespace) -> dict[str, Any]:
-    runs: dict[str, list[dict[str, Any]]] = {}
     passed = ["--items", str(args.items), "--requests", str(args.requests), "--rounds", str(args.rounds)]
     passed += ["--concurrency", str(args.concurrency), "--database-url", args.database_url]
-    for _ in range(args.pairs):
-        for tree in trees:
-            cmd = [sys.executable, __file__, *passed, *(["--tree", tree] if tree else [])]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=os.environ.copy())  # noqa: S603
-            result = json.loads(done.stdout.strip().splitlines()[-1])
-            runs.setdefault(result.pop("tree"), []).append(result)
+    runs = checkouts.in_turn(__file__, passed, trees, args.pairs)
     keys = ("lookup_cpu_us_min", "healthz_cpu_us_min", "lookup_db_cpu_us_min", "lookup_minus_healthz_us_min")
     return {
         tree: {key: min(r[key] for r in results) for key in keys}
@@ -247,9 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="rounds, each the look-up then /healthz")
     parser.add_argument("--concurrency", type=int, default=16, help="closed-loop callers (bench api's connections)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--compare", action="append", default=[], help="another checkout to measure in the same run")
-    parser.add_argument("--pairs", type=int, default=3, help="with --compare: runs of each checkout, taken in turn")
-    parser.add_argument("--tree", default=None, help=argparse.SUPPRESS)  # script mode: measure this checkout
+    checkouts.add_options(parser)
     args = parser.parse_args(argv)
     figures = _compare([None, *args.compare], args) if args.compare else _inner(args)
     if __name__ == "__main__":
@@ -263,5 +258,5 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     if "--tree" in sys.argv:
-        _use_tree(sys.argv[sys.argv.index("--tree") + 1])
+        checkouts.use_tree(sys.argv[sys.argv.index("--tree") + 1])
     raise SystemExit(main())

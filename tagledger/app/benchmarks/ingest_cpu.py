@@ -28,15 +28,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.util
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+if __name__ == "__main__":  # script mode: nothing of the package before checkouts.use_tree
+    _spec = importlib.util.spec_from_file_location("checkouts", Path(__file__).with_name("checkouts.py"))
+    assert _spec is not None
+    assert _spec.loader is not None
+    checkouts = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(checkouts)
+else:
+    from tagledger.app.benchmarks import checkouts
 
 READERS, ANTENNAS, ITEMS, PER_BATCH, NEW_SHARE, GTINS = 4, 4, 10_000, 1_000, 0.01, 200
 STORE = "bench-01"
@@ -170,12 +178,6 @@ async def _measure(rounds: int) -> list[float]:
     return per_round
 
 
-def _use_tree(tree: str) -> None:
-    """Import ``gateway`` and ``tagledger`` from ``tree``, not from this interpreter's (editable) install."""
-    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "")]
-    sys.path.insert(0, tree)
-
-
 def _inner(rounds: int) -> dict[str, Any]:
     per_round = asyncio.run(_measure(rounds))
     import gateway  # noqa: PLC0415
@@ -188,13 +190,7 @@ def _inner(rounds: int) -> dict[str, Any]:
 
 
 def _compare(trees: list[str | None], pairs: int, rounds: int) -> dict[str, Any]:
-    runs: dict[str, list[dict[str, Any]]] = {}
-    for _ in range(pairs):
-        for tree in trees:
-            cmd = [sys.executable, __file__, "--rounds", str(rounds), *(["--tree", tree] if tree else [])]
-            done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=os.environ.copy())  # noqa: S603
-            result = json.loads(done.stdout.strip().splitlines()[-1])
-            runs.setdefault(result["tree"], []).append(result)
+    runs = checkouts.in_turn(__file__, ["--rounds", str(rounds)], trees, pairs)
     return {
         tree: {
             "prepare_cpu_us_per_observation_min": min(r["min_us"] for r in results),
@@ -214,9 +210,7 @@ def main(argv: list[str] | None = None) -> int:
 
         parser = bench_parser("ingest-cpu", __doc__)
     parser.add_argument("--rounds", type=int, default=8, help="rounds of 40 batches (40,000 observations) each")
-    parser.add_argument("--compare", action="append", default=[], help="another checkout to measure in the same run")
-    parser.add_argument("--pairs", type=int, default=3, help="with --compare: interleaved runs of each checkout")
-    parser.add_argument("--tree", default=None, help=argparse.SUPPRESS)  # script mode: measure this checkout
+    checkouts.add_options(parser)
     args = parser.parse_args(argv)
     figures = _compare([None, *args.compare], args.pairs, args.rounds) if args.compare else _inner(args.rounds)
     if __name__ == "__main__":
@@ -230,5 +224,5 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     if "--tree" in sys.argv:
-        _use_tree(sys.argv[sys.argv.index("--tree") + 1])
+        checkouts.use_tree(sys.argv[sys.argv.index("--tree") + 1])
     raise SystemExit(main())
